@@ -1,0 +1,33 @@
+import assert from "node:assert/strict";
+import { DmelExtractor } from "./dmel.ts";
+import { readWav } from "../lib/wav_file.ts";
+import { DMEL_BINS, DMEL_LEVELS } from "../protocol/media_format.ts";
+
+const speech =
+  readWav(Deno.readFileSync(new URL("../tests/fixtures/speech_16k.wav", import.meta.url)))
+    .samples;
+
+function meanLevel(codes: Uint8Array): number {
+  return codes.reduce((sum, code) => sum + code, 0) / codes.length;
+}
+
+Deno.test("dMel yields one 80-bin frame per 10 ms whatever the chunking", () => {
+  const whole = new DmelExtractor().push(speech);
+  assert.equal(whole.length, Math.floor(speech.length / 160) * DMEL_BINS);
+  const chunked = new DmelExtractor();
+  const parts: number[] = [];
+  for (let start = 0; start < speech.length; start += 333) {
+    parts.push(...chunked.push(speech.subarray(start, start + 333)));
+  }
+  assert.deepEqual(parts, [...whole]);
+  assert.ok(whole.every((code) => code < DMEL_LEVELS));
+});
+
+Deno.test("dMel separates speech from silence", () => {
+  const codes = new DmelExtractor().push(speech);
+  // The fixture opens with 0.6 s of silence, then "Hello" from about 0.65 s to 1.05 s.
+  const silence = codes.subarray(5 * DMEL_BINS, 55 * DMEL_BINS);
+  const talking = codes.subarray(65 * DMEL_BINS, 105 * DMEL_BINS);
+  assert.ok(meanLevel(silence) < 1, `silence level ${meanLevel(silence)}`);
+  assert.ok(meanLevel(talking) > 4, `speech level ${meanLevel(talking)}`);
+});

@@ -1,0 +1,57 @@
+import assert from "node:assert/strict";
+import { OpusCodecError, OpusDecoder, OpusEncoder } from "./opus_codec.ts";
+import { readWav } from "../lib/wav_file.ts";
+import { SAMPLES_PER_FRAME } from "../protocol/media_format.ts";
+
+const speech =
+  readWav(Deno.readFileSync(new URL("../tests/fixtures/speech_16k.wav", import.meta.url)))
+    .samples;
+
+function energy(samples: Int16Array): number {
+  let sum = 0;
+  for (const s of samples) sum += s * s;
+  return sum / samples.length;
+}
+
+Deno.test("Opus encodes and decodes 20 ms speech frames keeping the signal's energy", () => {
+  const encoder = new OpusEncoder();
+  const decoder = new OpusDecoder();
+  let inputEnergy = 0;
+  let outputEnergy = 0;
+  for (let start = 0; start + SAMPLES_PER_FRAME <= speech.length; start += SAMPLES_PER_FRAME) {
+    const frame = speech.subarray(start, start + SAMPLES_PER_FRAME);
+    const packet = encoder.encode(frame);
+    assert.ok(packet.length > 0 && packet.length < 200, `packet of ${packet.length} bytes`);
+    const decoded = decoder.decode(packet);
+    assert.equal(decoded.length, SAMPLES_PER_FRAME);
+    inputEnergy += energy(frame);
+    outputEnergy += energy(decoded);
+  }
+  const ratio = outputEnergy / inputEnergy;
+  assert.ok(ratio > 0.5 && ratio < 1.5, `energy ratio ${ratio}`);
+  encoder.close();
+  decoder.close();
+});
+
+Deno.test("Opus conceals a lost frame and recovers one from in-band FEC", () => {
+  const encoder = new OpusEncoder({ expectedLossPercent: 20 });
+  const decoder = new OpusDecoder();
+  const packets: Uint8Array[] = [];
+  for (let i = 0; i < 60; i++) {
+    packets.push(encoder.encode(speech.subarray(16000 + i * 320, 16000 + (i + 1) * 320)));
+  }
+  for (let i = 0; i < 30; i++) decoder.decode(packets[i]);
+  assert.equal(decoder.conceal(SAMPLES_PER_FRAME).length, SAMPLES_PER_FRAME);
+  decoder.decode(packets[31]);
+  const recovered = decoder.recoverFromNext(packets[33], SAMPLES_PER_FRAME);
+  assert.equal(recovered.length, SAMPLES_PER_FRAME);
+  assert.ok(energy(recovered) > 0);
+});
+
+Deno.test("Opus rejects garbage with a typed error and keeps decoding afterwards", () => {
+  const decoder = new OpusDecoder();
+  const encoder = new OpusEncoder();
+  assert.throws(() => decoder.decode(new Uint8Array([0xff, 0xff, 0xff, 0xff])), OpusCodecError);
+  assert.throws(() => decoder.decode(new Uint8Array(5000)), OpusCodecError);
+  assert.equal(decoder.decode(encoder.encode(speech.subarray(0, 320))).length, 320);
+});

@@ -1,0 +1,51 @@
+/**
+ * The media constants every stage agrees on. Each number says where it comes from, so a
+ * reader can change one knowing what else moves with it.
+ *
+ * @module
+ */
+
+/** Sample rate of the model's audio, in and out (dMel is defined on 16 kHz speech). */
+export const SAMPLE_RATE_HZ = 16_000;
+
+/** RTP timestamp clock for Opus: always 48 kHz, whatever the coded rate (RFC 7587 §4.1). */
+export const RTP_CLOCK_RATE_HZ = 48_000;
+
+/** Duration of one Opus frame on the wire: 20 ms is WebRTC's default packetization. */
+export const AUDIO_FRAME_MS = 20;
+
+/** PCM samples in one 20 ms frame at 16 kHz. */
+export const SAMPLES_PER_FRAME = (SAMPLE_RATE_HZ * AUDIO_FRAME_MS) / 1000;
+
+/** RTP timestamp ticks in one 20 ms frame at the 48 kHz RTP clock. */
+export const RTP_TICKS_PER_FRAME = (RTP_CLOCK_RATE_HZ * AUDIO_FRAME_MS) / 1000;
+
+/** One micro-turn: the unit of time in which the model consumes and produces every stream. */
+export const MICRO_TURN_MS = 200;
+
+/** Audio frames in one micro-turn. */
+export const FRAMES_PER_MICRO_TURN = MICRO_TURN_MS / AUDIO_FRAME_MS;
+
+/** PCM samples in one micro-turn at 16 kHz (input and output audio alike). */
+export const SAMPLES_PER_MICRO_TURN = (SAMPLE_RATE_HZ * MICRO_TURN_MS) / 1000;
+
+/** dMel hop: one feature frame every 10 ms (Bai et al. 2024, "dMel"). */
+export const DMEL_HOP_MS = 10;
+
+/** dMel frames in one micro-turn. */
+export const DMEL_FRAMES_PER_MICRO_TURN = MICRO_TURN_MS / DMEL_HOP_MS;
+
+/** Mel bins per dMel frame (80, as in dMel and most speech front ends). */
+export const DMEL_BINS = 80;
+
+/** Discrete levels per mel bin: dMel quantizes each bin to 4 bits. */
+export const DMEL_LEVELS = 16;
+
+/** RTP payload type the edge expects for Opus: 111 is the dynamic type browsers offer for Opus. */
+export const OPUS_PAYLOAD_TYPE = 111;
+
+/** Side of one square image patch in pixels (the design's fixed 40x40 RGB grid). */
+export const PATCH_SIDE = 40;
+
+/** Bytes of one RGB patch. */
+export const PATCH_BYTES = PATCH_SIDE * PATCH_SIDE * 3;

@@ -1,0 +1,305 @@
+/**
+ * Binary frames of the edge <-> worker link: one WebSocket per edge-worker pair, every
+ * session multiplexed over it. Layouts are in docs/protocol.md; this module is the only code
+ * that reads or writes them.
+ *
+ * Every frame starts with the same 22-byte header:
+ * `u8 version | u8 type | 16 bytes session id | u32 micro-turn index` (big-endian).
+ * Data frames (micro-turn, output) are packed binary; rare control frames carry UTF-8 JSON.
+ *
+ * @module
+ */
+import { readUuid, writeUuid } from "../lib/uuid_bytes.ts";
+import { DMEL_BINS, PATCH_BYTES } from "./media_format.ts";
+
+/** Version byte of this layout. A peer refuses frames of another version. */
+export const WORKER_LINK_VERSION = 1;
+
+const HEADER_BYTES = 22;
+
+/** What the model decided to do in a micro-turn (the control head's argmax). */
+export type ControlAction = "silent" | "speak" | "delegate";
+const CONTROL_ACTIONS: ControlAction[] = ["silent", "speak", "delegate"];
+
+/** Flag bits of a micro-turn's input. */
+export const MicroTurnFlags = {
+  /** Some audio arrived after its own micro-turn closed and is delivered here. */
+  LATE_AUDIO: 1,
+  /** Some audio frames were synthesized by loss concealment. */
+  CONCEALED_AUDIO: 2,
+  /** No input arrived for this micro-turn; it exists to keep the model's sense of time. */
+  INPUT_MISSING: 4,
+} as const;
+
+/** 200 ms of one session's input, as the edge assembled it. */
+export interface MicroTurn {
+  /** Session id (UUID). */
+  sessionId: string;
+  /** Micro-turn index: media time [200 * index, 200 * index + 200) ms. */
+  index: number;
+  /** Wall clock (ms since the epoch) when the edge closed the micro-turn. */
+  wallClockMs: number;
+  /** Bit set of {@linkcode MicroTurnFlags}. */
+  flags: number;
+  /** Number of dMel frames (20 in a complete micro-turn). */
+  dmelFrames: number;
+  /** dMel codes, `dmelFrames * DMEL_BINS` bytes, frame-major. */
+  dmel: Uint8Array;
+  /** UTF-8 text the user typed in this micro-turn. */
+  text: string;
+  /** Number of 40x40 RGB patches. */
+  patchCount: number;
+  /** Patch bytes, `patchCount * 40 * 40 * 3`, patch-major, RGB interleaved. */
+  patches: Uint8Array;
+}
+
+/** 200 ms of one session's output, as the worker's model produced it. */
+export interface MicroTurnOutput {
+  /** Session id (UUID). */
+  sessionId: string;
+  /** Index of the micro-turn this answers. */
+  index: number;
+  /** The control head's decision. */
+  control: ControlAction;
+  /** Time the model step took, in ms (for the edge's latency accounting). */
+  stepMs: number;
+  /** 16 kHz mono PCM, normally 3200 samples. */
+  audio: Int16Array;
+  /** UTF-8 text the model emitted in this micro-turn (may be empty). */
+  text: string;
+}
+
+/** A control frame's JSON body. */
+export type LinkControlBody = Record<string, unknown>;
+
+/** Every frame the link carries. */
+export type WorkerLinkFrame =
+  | { type: "open"; sessionId: string; index: number; body: LinkControlBody }
+  | { type: "opened"; sessionId: string; index: number; body: LinkControlBody }
+  | { type: "close"; sessionId: string; index: number; body: LinkControlBody }
+  | { type: "error"; sessionId: string; index: number; body: LinkControlBody }
+  | { type: "micro_turn"; turn: MicroTurn }
+  | { type: "output"; output: MicroTurnOutput };
+
+const TYPE_CODES = {
+  open: 1,
+  opened: 2,
+  close: 3,
+  error: 4,
+  micro_turn: 5,
+  output: 6,
+} as const;
+const TYPE_NAMES = Object.fromEntries(
+  Object.entries(TYPE_CODES).map(([name, code]) => [code, name]),
+) as Record<number, WorkerLinkFrame["type"]>;
+
+/** Raised for link bytes that do not decode. */
+export class MalformedLinkFrameError extends Error {
+  /** @param reason what was wrong */
+  constructor(reason: string) {
+    super(`malformed worker-link frame: ${reason}`);
+    this.name = "MalformedLinkFrameError";
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** Encodes one frame. */
+export function encodeLinkFrame(frame: WorkerLinkFrame): Uint8Array {
+  switch (frame.type) {
+    case "micro_turn": {
+      const { turn } = frame;
+      const text = encoder.encode(turn.text);
+      const writer = new FrameWriter(
+        frame.type,
+        turn.sessionId,
+        turn.index,
+        8 + 2 + 2 + turn.dmel.length + 4 + text.length + 2 + turn.patches.length,
+      );
+      writer.f64(turn.wallClockMs).u16(turn.flags).u16(turn.dmelFrames).bytes(turn.dmel);
+      writer.u32(text.length).bytes(text).u16(turn.patchCount).bytes(turn.patches);
+      return writer.done();
+    }
+    case "output": {
+      const { output } = frame;
+      const text = encoder.encode(output.text);
+      const audio = output.audio;
+      const writer = new FrameWriter(
+        frame.type,
+        output.sessionId,
+        output.index,
+        1 + 4 + 4 + 2 * audio.length + 4 + text.length,
+      );
+      writer.u8(CONTROL_ACTIONS.indexOf(output.control)).f32(output.stepMs).u32(audio.length);
+      for (const sample of audio) writer.i16(sample);
+      writer.u32(text.length).bytes(text);
+      return writer.done();
+    }
+    default: {
+      const body = encoder.encode(JSON.stringify(frame.body));
+      return new FrameWriter(frame.type, frame.sessionId, frame.index, body.length).bytes(body)
+        .done();
+    }
+  }
+}
+
+/** Decodes one frame; throws {@linkcode MalformedLinkFrameError} for bad bytes. */
+export function decodeLinkFrame(bytes: Uint8Array): WorkerLinkFrame {
+  const reader = new FrameReader(bytes);
+  const version = reader.u8();
+  if (version !== WORKER_LINK_VERSION) {
+    throw new MalformedLinkFrameError(`version ${version}, expected ${WORKER_LINK_VERSION}`);
+  }
+  const type = TYPE_NAMES[reader.u8()];
+  if (!type) throw new MalformedLinkFrameError(`unknown type ${bytes[1]}`);
+  const sessionId = readUuid(reader.bytes(16), 0);
+  const index = reader.u32();
+  let frame: WorkerLinkFrame;
+  if (type === "micro_turn") {
+    const wallClockMs = reader.f64();
+    const flags = reader.u16();
+    const dmelFrames = reader.u16();
+    const dmel = reader.bytes(dmelFrames * DMEL_BINS);
+    const text = reader.text(reader.u32());
+    const patchCount = reader.u16();
+    const patches = reader.bytes(patchCount * PATCH_BYTES);
+    frame = {
+      type,
+      turn: { sessionId, index, wallClockMs, flags, dmelFrames, dmel, text, patchCount, patches },
+    };
+  } else if (type === "output") {
+    const control = CONTROL_ACTIONS[reader.u8()];
+    if (!control) {
+      throw new MalformedLinkFrameError(`unknown control action ${bytes[HEADER_BYTES]}`);
+    }
+    const stepMs = reader.f32();
+    const audio = new Int16Array(reader.u32());
+    for (let i = 0; i < audio.length; i++) audio[i] = reader.i16();
+    const text = reader.text(reader.u32());
+    frame = { type, output: { sessionId, index, control, stepMs, audio, text } };
+  } else {
+    let body: unknown;
+    try {
+      body = JSON.parse(reader.text(reader.remaining()));
+    } catch (error) {
+      if (error instanceof MalformedLinkFrameError) throw error;
+      throw new MalformedLinkFrameError(`control body is not JSON`);
+    }
+    if (typeof body !== "object" || body === null || Array.isArray(body)) {
+      throw new MalformedLinkFrameError(`control body is not a JSON object`);
+    }
+    frame = { type, sessionId, index, body: body as LinkControlBody };
+  }
+  if (reader.remaining() !== 0) {
+    throw new MalformedLinkFrameError(`${reader.remaining()} trailing bytes`);
+  }
+  return frame;
+}
+
+class FrameWriter {
+  #bytes: Uint8Array;
+  #view: DataView;
+  #offset = HEADER_BYTES;
+
+  constructor(type: WorkerLinkFrame["type"], sessionId: string, index: number, bodyBytes: number) {
+    this.#bytes = new Uint8Array(HEADER_BYTES + bodyBytes);
+    this.#view = new DataView(this.#bytes.buffer);
+    this.#bytes[0] = WORKER_LINK_VERSION;
+    this.#bytes[1] = TYPE_CODES[type];
+    writeUuid(sessionId, this.#bytes, 2);
+    this.#view.setUint32(18, index);
+  }
+  u8(value: number): this {
+    this.#view.setUint8(this.#offset, value);
+    this.#offset += 1;
+    return this;
+  }
+  u16(value: number): this {
+    this.#view.setUint16(this.#offset, value);
+    this.#offset += 2;
+    return this;
+  }
+  i16(value: number): this {
+    this.#view.setInt16(this.#offset, value);
+    this.#offset += 2;
+    return this;
+  }
+  u32(value: number): this {
+    this.#view.setUint32(this.#offset, value);
+    this.#offset += 4;
+    return this;
+  }
+  f32(value: number): this {
+    this.#view.setFloat32(this.#offset, value);
+    this.#offset += 4;
+    return this;
+  }
+  f64(value: number): this {
+    this.#view.setFloat64(this.#offset, value);
+    this.#offset += 8;
+    return this;
+  }
+  bytes(value: Uint8Array): this {
+    this.#bytes.set(value, this.#offset);
+    this.#offset += value.length;
+    return this;
+  }
+  done(): Uint8Array {
+    return this.#bytes;
+  }
+}
+
+class FrameReader {
+  #bytes: Uint8Array;
+  #view: DataView;
+  #offset = 0;
+
+  constructor(bytes: Uint8Array) {
+    this.#bytes = bytes;
+    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  #take(length: number): number {
+    if (this.#offset + length > this.#bytes.length) {
+      throw new MalformedLinkFrameError(
+        `needs ${length} bytes at offset ${this.#offset} of ${this.#bytes.length}`,
+      );
+    }
+    const at = this.#offset;
+    this.#offset += length;
+    return at;
+  }
+  remaining(): number {
+    return this.#bytes.length - this.#offset;
+  }
+  u8(): number {
+    return this.#view.getUint8(this.#take(1));
+  }
+  u16(): number {
+    return this.#view.getUint16(this.#take(2));
+  }
+  i16(): number {
+    return this.#view.getInt16(this.#take(2));
+  }
+  u32(): number {
+    return this.#view.getUint32(this.#take(4));
+  }
+  f32(): number {
+    return this.#view.getFloat32(this.#take(4));
+  }
+  f64(): number {
+    return this.#view.getFloat64(this.#take(8));
+  }
+  bytes(length: number): Uint8Array {
+    const at = this.#take(length);
+    return this.#bytes.slice(at, at + length);
+  }
+  text(length: number): string {
+    try {
+      return decoder.decode(this.bytes(length));
+    } catch (error) {
+      if (error instanceof MalformedLinkFrameError) throw error;
+      throw new MalformedLinkFrameError("text is not UTF-8");
+    }
+  }
+}

@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import {
+  decodeLinkFrame,
+  encodeLinkFrame,
+  MalformedLinkFrameError,
+  type WorkerLinkFrame,
+} from "./worker_link.ts";
+import { seededRandom } from "../lib/seeded_random.ts";
+import { DMEL_BINS, PATCH_BYTES } from "./media_format.ts";
+
+function randomFrame(random: () => number): WorkerLinkFrame {
+  const sessionId = crypto.randomUUID();
+  const index = Math.floor(random() * 2 ** 32);
+  const bytes = (length: number) => Uint8Array.from({ length }, () => Math.floor(random() * 16));
+  const text = ["", "hi", "héllo → 世界", "a".repeat(300)][Math.floor(random() * 4)];
+  switch (Math.floor(random() * 4)) {
+    case 0: {
+      const dmelFrames = Math.floor(random() * 25);
+      const patchCount = Math.floor(random() * 3);
+      return {
+        type: "micro_turn",
+        turn: {
+          sessionId,
+          index,
+          wallClockMs: Math.floor(random() * 2e12),
+          flags: Math.floor(random() * 8),
+          dmelFrames,
+          dmel: bytes(dmelFrames * DMEL_BINS),
+          text,
+          patchCount,
+          patches: bytes(patchCount * PATCH_BYTES),
+        },
+      };
+    }
+    case 1:
+      return {
+        type: "output",
+        output: {
+          sessionId,
+          index,
+          control: (["silent", "speak", "delegate"] as const)[Math.floor(random() * 3)],
+          stepMs: Math.fround(random() * 100),
+          audio: Int16Array.from(
+            { length: Math.floor(random() * 3200) },
+            () => Math.floor(random() * 65536) - 32768,
+          ),
+          text,
+        },
+      };
+    case 2:
+      return { type: "open", sessionId, index, body: { model: "tiny", text } };
+    default:
+      return { type: "error", sessionId, index, body: { code: "unknown_session" } };
+  }
+}
+
+Deno.test("worker-link frames round-trip (fuzzed)", () => {
+  const random = seededRandom(3);
+  for (let i = 0; i < 500; i++) {
+    const frame = randomFrame(random);
+    assert.deepEqual(decodeLinkFrame(encodeLinkFrame(frame)), frame);
+  }
+});
+
+Deno.test("worker-link decode rejects random, truncated and extended bytes with a typed error", () => {
+  const random = seededRandom(5);
+  for (let i = 0; i < 500; i++) {
+    const encoded = encodeLinkFrame(randomFrame(random));
+    const cut = encoded.subarray(0, Math.floor(random() * encoded.length));
+    assert.throws(() => decodeLinkFrame(cut), MalformedLinkFrameError);
+    const extended = new Uint8Array(encoded.length + 1);
+    extended.set(encoded);
+    assert.throws(() => decodeLinkFrame(extended), MalformedLinkFrameError);
+    const noise = Uint8Array.from({ length: 64 }, () => Math.floor(random() * 256));
+    try {
+      decodeLinkFrame(noise);
+    } catch (error) {
+      assert.ok(error instanceof MalformedLinkFrameError, String(error));
+    }
+  }
+});
