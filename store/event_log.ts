@@ -1,0 +1,167 @@
+/**
+ * The append-only session event log, written in batches off the real-time path: `append`
+ * only queues and returns the event's sequence number; a flush writes every queued event in
+ * one multi-row insert at most `flushIntervalMs` later (the durability bound: an event is
+ * durable within 200 ms by default, and at once after `flush()` or `close()`). A failed write
+ * keeps its events queued and is retried; nothing is dropped.
+ *
+ * @module
+ */
+import type { Database } from "./database.ts";
+
+/** One event as the log stores it. */
+export interface SessionEvent {
+  /** What happened: `session_opened`, `user_text`, `micro_turn`, `session_closed`, ... */
+  kind: string;
+  /** Micro-turn the event belongs to, when it belongs to one. */
+  microTurn?: number;
+  /** Media time in ms, when the event has one. */
+  mediaTimeMs?: number;
+  /** When it happened on the wall clock. */
+  wallTime: Date;
+  /** Kind-specific JSON. */
+  payload: Record<string, unknown>;
+}
+
+/** A stored event with its position in the session's history. */
+export interface StoredSessionEvent extends SessionEvent {
+  /** Position in the session's log, from 0, without gaps. */
+  seq: number;
+}
+
+/** Options for {@linkcode EventLog}. */
+export interface EventLogOptions {
+  /** Longest an appended event waits before its write starts. Default 200 ms. */
+  flushIntervalMs?: number;
+  /** Called when a write fails; the events stay queued for the next flush. */
+  onError?: (error: unknown) => void;
+}
+
+/** Rows per insert: 7 parameters a row stays far below Postgres's 65535-parameter limit. */
+const MAX_ROWS_PER_INSERT = 1000;
+
+/** Batched, ordered writer and reader of session events. */
+export class EventLog {
+  #db: Database;
+  #nextSeq = new Map<string, number>();
+  #queue: (StoredSessionEvent & { sessionId: string })[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #flushing: Promise<void> = Promise.resolve();
+  #flushIntervalMs: number;
+  #onError: (error: unknown) => void;
+
+  /**
+   * @param db where events are stored
+   * @param options batching and error routing
+   */
+  constructor(db: Database, options: EventLogOptions = {}) {
+    this.#db = db;
+    this.#flushIntervalMs = options.flushIntervalMs ?? 200;
+    this.#onError = options.onError ?? ((error) => console.error("event log write failed", error));
+  }
+
+  /** Events queued and not yet written. */
+  get pendingCount(): number {
+    return this.#queue.length;
+  }
+
+  /** Prepares to append to a session: continues its sequence after what is stored. */
+  async open(sessionId: string): Promise<void> {
+    const [row] = await this.#db.query<{ next: number }>(
+      "select coalesce(max(seq) + 1, 0)::int as next from session_events where session_id = $1",
+      [sessionId],
+    );
+    const queued = this.#queue.filter((e) => e.sessionId === sessionId).length;
+    this.#nextSeq.set(sessionId, row.next + queued);
+  }
+
+  /** Queues an event and returns its sequence number. The session must be open. */
+  append(sessionId: string, event: SessionEvent): number {
+    const seq = this.#nextSeq.get(sessionId);
+    if (seq === undefined) throw new RangeError(`event log not open for session ${sessionId}`);
+    this.#nextSeq.set(sessionId, seq + 1);
+    this.#queue.push({ ...event, seq, sessionId });
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined;
+      this.flush().catch(() => {});
+    }, this.#flushIntervalMs);
+    return seq;
+  }
+
+  /** Stops appending for a session (its queued events are still written). */
+  release(sessionId: string): void {
+    this.#nextSeq.delete(sessionId);
+  }
+
+  /** Writes everything queued now; resolves once it is durable. */
+  flush(): Promise<void> {
+    this.#flushing = this.#flushing.then(() => this.#write());
+    return this.#flushing;
+  }
+
+  /** Reads a session's events in order. */
+  async read(sessionId: string): Promise<StoredSessionEvent[]> {
+    return await this.#db.query<StoredSessionEvent>(
+      `select seq, kind, micro_turn as "microTurn", media_time_ms as "mediaTimeMs",
+        wall_time as "wallTime", payload
+       from session_events where session_id = $1 order by seq`,
+      [sessionId],
+    );
+  }
+
+  /** Flushes and stops the timer. */
+  async close(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.flush();
+  }
+
+  async #write(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, MAX_ROWS_PER_INSERT);
+      const params: unknown[] = [];
+      const rows = batch.map((e) => {
+        params.push(
+          e.sessionId,
+          e.seq,
+          e.microTurn ?? null,
+          e.mediaTimeMs ?? null,
+          e.wallTime.toISOString(),
+          e.kind,
+          JSON.stringify(e.payload),
+        );
+        const n = params.length - 7;
+        return `($${n + 1}::uuid, $${n + 2}::int8, $${n + 3}::int8, $${n + 4}::int8,
+          $${n + 5}::timestamptz, $${n + 6}, ($${n + 7}::text)::jsonb)`;
+      });
+      const lastActive = new Map(batch.map((e) => [e.sessionId, e.wallTime.toISOString()]));
+      const activeParams = [...lastActive].flat();
+      const activeRows = [...lastActive.keys()].map((_, i) =>
+        `($${2 * i + 1}::uuid, $${2 * i + 2}::timestamptz)`
+      );
+      try {
+        await this.#db.transaction(async (tx) => {
+          await tx.query(
+            `insert into session_events
+              (session_id, seq, micro_turn, media_time_ms, wall_time, kind, payload)
+             values ${rows.join(", ")}`,
+            params,
+          );
+          await tx.query(
+            `update sessions s set last_active_at = greatest(s.last_active_at, v.t)
+             from (values ${activeRows.join(", ")}) as v(id, t) where s.id = v.id`,
+            activeParams,
+          );
+        });
+      } catch (error) {
+        this.#queue.unshift(...batch);
+        this.#onError(error);
+        this.#timer ??= setTimeout(() => {
+          this.#timer = undefined;
+          this.flush().catch(() => {});
+        }, this.#flushIntervalMs);
+        return;
+      }
+    }
+  }
+}

@@ -1,0 +1,78 @@
+import assert from "node:assert/strict";
+import { TEST_DATABASE_TARGETS } from "../tests/support/test_databases.ts";
+import { migrate, MigrationChecksumError, readMigrations } from "./migrations.ts";
+import { SessionStore } from "./session_store.ts";
+import { EventLog } from "./event_log.ts";
+
+for (const target of TEST_DATABASE_TARGETS) {
+  Deno.test({
+    name: `[${target.name}] migrations apply once; a second run changes nothing`,
+    ignore: target.ignore,
+    async fn() {
+      const db = await target.open({ migrated: false });
+      try {
+        const files = await readMigrations();
+        assert.deepEqual(await migrate(db), files.map((m) => m.name));
+        const snapshot = () =>
+          db.query(
+            `select table_name, column_name, data_type from information_schema.columns
+             where table_schema = current_schema() order by 1, 2`,
+          );
+        const before = await snapshot();
+        const recorded = await db.query("select name, checksum, applied_at from schema_migrations");
+        assert.deepEqual(await migrate(db), []);
+        assert.deepEqual(await snapshot(), before);
+        assert.deepEqual(
+          await db.query("select name, checksum, applied_at from schema_migrations"),
+          recorded,
+        );
+        const edited = files.map((m, i) => i === 0 ? { ...m, sql: m.sql + "\n-- edited" } : m);
+        await assert.rejects(migrate(db, edited), MigrationChecksumError);
+      } finally {
+        await db.close();
+      }
+    },
+  });
+
+  Deno.test({
+    name: `[${target.name}] events are appended in order, batched, and survive a reopen`,
+    ignore: target.ignore,
+    async fn() {
+      const db = await target.open();
+      const log = new EventLog(db, { flushIntervalMs: 60_000 });
+      try {
+        const sessions = new SessionStore(db);
+        const session = await sessions.create({ region: "test", model: "m" });
+        assert.equal((await sessions.get(session.id))?.status, "active");
+        await log.open(session.id);
+        const wallTime = new Date("2026-11-22T10:00:00Z");
+        for (let i = 0; i < 1200; i++) {
+          assert.equal(
+            log.append(session.id, { kind: "micro_turn", microTurn: i, wallTime, payload: { i } }),
+            i,
+          );
+        }
+        assert.equal((await log.read(session.id)).length, 0, "nothing written before a flush");
+        await log.flush();
+        const events = await log.read(session.id);
+        assert.deepEqual(events.map((e) => e.seq), [...Array(1200).keys()]);
+        assert.deepEqual(events[7].payload, { i: 7 });
+        assert.equal(events[7].microTurn, 7);
+        log.release(session.id);
+        await log.open(session.id);
+        assert.equal(
+          log.append(session.id, { kind: "session_closed", wallTime, payload: {} }),
+          1200,
+        );
+        await sessions.close(session.id);
+        await log.close();
+        assert.equal((await log.read(session.id)).length, 1201);
+        assert.equal((await sessions.get(session.id))?.status, "closed");
+        assert.equal(await sessions.get(crypto.randomUUID()), undefined);
+      } finally {
+        await log.close();
+        await db.close();
+      }
+    },
+  });
+}
