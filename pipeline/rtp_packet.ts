@@ -75,7 +75,7 @@ export function parseRtpPacket(bytes: Uint8Array): RtpPacket {
 }
 
 /** Serializes an RTP packet with a 12-byte header (no CSRCs, extension or padding). */
-export function serializeRtpPacket(packet: RtpPacket): Uint8Array {
+export function serializeRtpPacket(packet: RtpPacket): Uint8Array<ArrayBuffer> {
   const bytes = new Uint8Array(RTP_HEADER_BYTES + packet.payload.length);
   const view = new DataView(bytes.buffer);
   bytes[0] = 0x80;

@@ -106,7 +106,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** Encodes one frame. */
-export function encodeLinkFrame(frame: WorkerLinkFrame): Uint8Array {
+export function encodeLinkFrame(frame: WorkerLinkFrame): Uint8Array<ArrayBuffer> {
   switch (frame.type) {
     case "micro_turn": {
       const { turn } = frame;
@@ -198,7 +198,7 @@ export function decodeLinkFrame(bytes: Uint8Array): WorkerLinkFrame {
 }
 
 class FrameWriter {
-  #bytes: Uint8Array;
+  #bytes: Uint8Array<ArrayBuffer>;
   #view: DataView;
   #offset = HEADER_BYTES;
 
@@ -245,7 +245,7 @@ class FrameWriter {
     this.#offset += value.length;
     return this;
   }
-  done(): Uint8Array {
+  done(): Uint8Array<ArrayBuffer> {
     return this.#bytes;
   }
 }

@@ -1,0 +1,84 @@
+/**
+ * Continuous batching of micro-turns: whatever is ready when the model is free goes into one
+ * step, at most one micro-turn per session (a session's next turn depends on the state its
+ * previous turn leaves), up to `maxBatch`. Sessions join and leave between steps.
+ *
+ * @module
+ */
+
+/** A unit of work keyed by the session it advances. */
+export interface BatchItem {
+  /** The session; two items of one session never share a step. */
+  sessionId: string;
+}
+
+/** Runs one model step over a batch; results are in input order. */
+export type StepFunction<I, O> = (batch: I[]) => Promise<O[]>;
+
+interface QueuedItem<I, O> {
+  item: I;
+  resolve: (output: O) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Queues items and runs them in batched steps, one step at a time. */
+export class MicroTurnBatcher<I extends BatchItem, O> {
+  #queue: QueuedItem<I, O>[] = [];
+  #running = false;
+  #step: StepFunction<I, O>;
+  #maxBatch: number;
+  #onStep: (batchSize: number, stepMs: number) => void;
+
+  /**
+   * @param step the model step
+   * @param options batch bound and a hook that observes each step
+   */
+  constructor(
+    step: StepFunction<I, O>,
+    options: { maxBatch?: number; onStep?: (batchSize: number, stepMs: number) => void } = {},
+  ) {
+    this.#step = step;
+    this.#maxBatch = options.maxBatch ?? 64;
+    this.#onStep = options.onStep ?? (() => {});
+  }
+
+  /** Items waiting for a step. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** Queues one item; resolves with its output once its step ran. */
+  submit(item: I): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      this.#queue.push({ item, resolve, reject });
+      if (!this.#running) this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    this.#running = true;
+    while (this.#queue.length > 0) {
+      const taken = new Set<string>();
+      const batch: QueuedItem<I, O>[] = [];
+      const rest: QueuedItem<I, O>[] = [];
+      for (const entry of this.#queue) {
+        if (batch.length < this.#maxBatch && !taken.has(entry.item.sessionId)) {
+          taken.add(entry.item.sessionId);
+          batch.push(entry);
+        } else {
+          rest.push(entry);
+        }
+      }
+      this.#queue = rest;
+      const started = performance.now();
+      try {
+        const outputs = await this.#step(batch.map((entry) => entry.item));
+        this.#onStep(batch.length, performance.now() - started);
+        batch.forEach((entry, i) => entry.resolve(outputs[i]));
+      } catch (error) {
+        for (const entry of batch) entry.reject(error);
+      }
+    }
+    this.#running = false;
+  }
+}

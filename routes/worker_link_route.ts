@@ -1,0 +1,101 @@
+/**
+ * The worker's end of the edge <-> worker link: a WebSocket at `/v1/link` carrying the binary
+ * frames of protocol/worker_link.ts for many sessions. Sessions opened over a link close when
+ * it drops.
+ *
+ * @module
+ */
+import type { Hono } from "hono";
+import { upgradeWebSocket } from "hono/deno";
+import type { WSContext } from "hono/ws";
+import {
+  decodeLinkFrame,
+  encodeLinkFrame,
+  MalformedLinkFrameError,
+  type WorkerLinkFrame,
+} from "../protocol/worker_link.ts";
+import { type WorkerRuntime } from "../gpu-worker/worker_runtime.ts";
+import { errorCodeOf } from "../protocol/error_codes.ts";
+import type { Logger } from "../lib/logger.ts";
+
+/** Session id used on link frames that concern the link, not a session. */
+export const LINK_SESSION_ID = "00000000-0000-0000-0000-000000000000";
+
+/** Mounts `/v1/link` on the worker's app. */
+export function mountWorkerLink(app: Hono, runtime: WorkerRuntime, log: Logger): void {
+  app.get(
+    "/v1/link",
+    upgradeWebSocket(() => {
+      const opened = new Set<string>();
+      const send = (ws: WSContext, frame: WorkerLinkFrame) => {
+        if (ws.readyState === WebSocket.OPEN) ws.send(encodeLinkFrame(frame));
+      };
+      const fail = (ws: WSContext, sessionId: string, index: number, error: unknown) => {
+        const code = errorCodeOf(error);
+        send(ws, {
+          type: "error",
+          sessionId,
+          index,
+          body: { code, message: error instanceof Error ? error.message : String(error) },
+        });
+      };
+      return {
+        onOpen: (_event, ws) => {
+          (ws.raw as WebSocket).binaryType = "arraybuffer";
+          log.info("edge link connected");
+        },
+        onMessage: (event, ws) => {
+          if (!(event.data instanceof ArrayBuffer)) {
+            return fail(ws, LINK_SESSION_ID, 0, new MalformedLinkFrameError("text message"));
+          }
+          let frame: WorkerLinkFrame;
+          try {
+            frame = decodeLinkFrame(new Uint8Array(event.data));
+          } catch (error) {
+            return fail(ws, LINK_SESSION_ID, 0, error);
+          }
+          switch (frame.type) {
+            case "open": {
+              const { sessionId, index, body } = frame;
+              try {
+                runtime.open(sessionId, Number(body.startedAtMs) || Date.now());
+                opened.add(sessionId);
+                send(ws, {
+                  type: "opened",
+                  sessionId,
+                  index,
+                  body: { model: runtime.modelName },
+                });
+              } catch (error) {
+                fail(ws, sessionId, index, error);
+              }
+              return;
+            }
+            case "micro_turn":
+              runtime.run(frame.turn).then(
+                (output) => send(ws, { type: "output", output }),
+                (error) => fail(ws, frame.turn.sessionId, frame.turn.index, error),
+              );
+              return;
+            case "close":
+              runtime.close(frame.sessionId);
+              opened.delete(frame.sessionId);
+              return;
+            default:
+              fail(
+                ws,
+                LINK_SESSION_ID,
+                0,
+                new MalformedLinkFrameError(`a worker does not accept ${frame.type} frames`),
+              );
+          }
+        },
+        onClose: () => {
+          for (const sessionId of opened) runtime.close(sessionId);
+          log.info("edge link closed", { sessions: opened.size });
+          opened.clear();
+        },
+      };
+    }),
+  );
+}
