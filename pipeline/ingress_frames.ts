@@ -1,0 +1,68 @@
+/**
+ * Typed frames that move through a session's ingress pipeline. Each stage handles the frame
+ * types it knows and passes every other frame on untouched, so text travels the same ordered
+ * path as audio and reaches the micro-turn assembler in arrival order.
+ *
+ * @module
+ */
+import type { RtpPacket } from "./rtp_packet.ts";
+
+/** An RTP packet as parsed from the socket. */
+export interface RtpFrame {
+  /** Frame type. */
+  type: "rtp";
+  /** The packet. */
+  packet: RtpPacket;
+}
+
+/** One 20 ms audio slot, in order: a payload, or a gap the decoder must fill. */
+export interface AudioSlotFrame {
+  /** Frame type. */
+  type: "audio_slot";
+  /** Index of this 20 ms frame since the session's first packet. */
+  frameIndex: number;
+  /** Opus payload, or null when the packet never came. */
+  payload: Uint8Array | null;
+  /** For a gap: the payload after it, whose in-band FEC may recover it. */
+  nextPayload?: Uint8Array;
+  /** For a gap: conceal it (short gaps) or mark it missing (long ones). */
+  fill?: "conceal" | "missing";
+}
+
+/** How a frame's PCM came to be. */
+export type PcmOrigin = "decoded" | "fec" | "concealed" | "missing";
+
+/** 20 ms of 16 kHz PCM. */
+export interface PcmFrame {
+  /** Frame type. */
+  type: "pcm";
+  /** Index of this 20 ms frame. */
+  frameIndex: number;
+  /** 320 samples. */
+  samples: Int16Array;
+  /** Where the samples came from. */
+  origin: PcmOrigin;
+}
+
+/** dMel codes of one 20 ms frame (two 10 ms hops). */
+export interface DmelFrame {
+  /** Frame type. */
+  type: "dmel";
+  /** Index of this 20 ms frame. */
+  frameIndex: number;
+  /** `2 * DMEL_BINS` codes. */
+  codes: Uint8Array;
+  /** Where the audio came from. */
+  origin: PcmOrigin;
+}
+
+/** Text the user typed. */
+export interface TextFrame {
+  /** Frame type. */
+  type: "text";
+  /** The text. */
+  text: string;
+}
+
+/** Every frame type of the ingress path. */
+export type IngressFrame = RtpFrame | AudioSlotFrame | PcmFrame | DmelFrame | TextFrame;
