@@ -1,0 +1,122 @@
+/**
+ * Configuration, parsed and validated in one place: command-line flags (`--role=edge`) win
+ * over environment variables (`ROLE=edge`), which win over defaults. README.md has the table.
+ *
+ * @module
+ */
+import { z } from "zod";
+
+const Port = z.coerce.number().int().min(0).max(65535);
+
+/** The configuration schema; every field documents its default. */
+export const ConfigSchema = z.object({
+  /** Which parts this process runs. */
+  role: z.enum(["all", "edge", "worker"]).default("all"),
+  /** Interface to listen on. */
+  host: z.string().default("127.0.0.1"),
+  /** Port of this process's main server (the edge in `all`/`edge`, the worker in `worker`). */
+  port: Port.default(8000),
+  /** Port of the in-process worker in role `all`. */
+  workerPort: Port.default(8001),
+  /** The edge's worker link URL; in role `all`, derived from the in-process worker. */
+  workerUrl: z.string().url().optional(),
+  /** A real Postgres (`postgres://...`); unset selects embedded PGlite. */
+  databaseUrl: z.string().optional(),
+  /** PGlite data directory (`memory://` for a throwaway database). */
+  pgliteDir: z.string().default(".data/pglite"),
+  /** HMAC secret for session tokens; every edge of a deployment needs the same one. */
+  tokenSecret: z.string().min(16).optional(),
+  /** Lifetime of minted session tokens, seconds. */
+  tokenTtlSeconds: z.coerce.number().int().positive().default(3600),
+  /** Region name recorded on sessions. */
+  region: z.string().default("local"),
+  /** An ONNX interaction model file; unset builds the minimal reference model. */
+  modelPath: z.string().optional(),
+  /** onnxruntime execution provider. */
+  executionProvider: z.enum(["cpu", "webgpu", "cuda"]).default("cpu"),
+  /** Sessions a worker holds at most. */
+  workerCapacity: z.coerce.number().int().positive().default(256),
+  /** Micro-turns per model step at most. */
+  maxBatch: z.coerce.number().int().positive().default(64),
+  /** Largest client message, bytes. */
+  maxMessageBytes: z.coerce.number().int().positive().default(64 * 1024),
+  /** Queued bytes on a client socket above which output audio is skipped. */
+  maxBufferedBytes: z.coerce.number().int().positive().default(256 * 1024),
+  /** Log level. */
+  logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
+});
+
+/** Validated configuration. */
+export type Config = z.infer<typeof ConfigSchema>;
+
+/** Raised for configuration that does not validate; the message lists every problem. */
+export class ConfigError extends Error {
+  /** @param problems one line per invalid setting */
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join("\n  ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Environment variable for each setting. */
+const ENV_NAMES: Record<keyof Config, string> = {
+  role: "ROLE",
+  host: "HOST",
+  port: "PORT",
+  workerPort: "WORKER_PORT",
+  workerUrl: "WORKER_URL",
+  databaseUrl: "DATABASE_URL",
+  pgliteDir: "PGLITE_DIR",
+  tokenSecret: "TOKEN_SECRET",
+  tokenTtlSeconds: "TOKEN_TTL_SECONDS",
+  region: "REGION",
+  modelPath: "MODEL_PATH",
+  executionProvider: "ORT_EP",
+  workerCapacity: "WORKER_CAPACITY",
+  maxBatch: "MAX_BATCH",
+  maxMessageBytes: "MAX_MESSAGE_BYTES",
+  maxBufferedBytes: "MAX_BUFFERED_BYTES",
+  logLevel: "LOG_LEVEL",
+};
+
+/** The flag for a setting: `workerPort` is `--worker-port`. */
+function flagName(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/**
+ * Reads configuration from flags (`--name=value`) and an environment lookup.
+ * Throws {@linkcode ConfigError} listing every invalid or unknown setting.
+ */
+export function loadConfig(
+  args: string[],
+  env: (name: string) => string | undefined = (name) => Deno.env.get(name),
+): Config {
+  const raw: Record<string, string> = {};
+  const problems: string[] = [];
+  for (const [key, name] of Object.entries(ENV_NAMES)) {
+    const value = env(name);
+    if (value !== undefined && value !== "") raw[key] = value;
+  }
+  const byFlag = new Map(Object.keys(ENV_NAMES).map((key) => [flagName(key), key]));
+  for (const arg of args) {
+    const match = /^--([a-z-]+)=(.*)$/.exec(arg);
+    const key = match && byFlag.get(match[1]);
+    if (!key) problems.push(`unknown argument ${arg} (flags look like --role=edge)`);
+    else raw[key] = match[2];
+  }
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const key = String(issue.path[0]) as keyof Config;
+      problems.push(`${ENV_NAMES[key] ?? key} / --${flagName(key)}: ${issue.message}`);
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return parsed.data!;
+}
+
+/** The environment variable and flag names, for docs and messages. */
+export function settingNames(key: keyof Config): { env: string; flag: string } {
+  return { env: ENV_NAMES[key], flag: `--${flagName(key)}` };
+}

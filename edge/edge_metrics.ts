@@ -1,0 +1,48 @@
+/**
+ * The edge's Prometheus metrics.
+ *
+ * @module
+ */
+import promClient, { type Registry } from "prom-client";
+
+/** Creates the edge's metrics in `registry`. */
+export function createEdgeMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    /** Client sessions connected now. */
+    sessions: new promClient.Gauge({
+      name: "edge_sessions",
+      help: "Client sessions connected to this edge",
+      registers,
+    }),
+    /** Micro-turns sent to workers. */
+    microTurns: new promClient.Counter({
+      name: "edge_micro_turns_total",
+      help: "Micro-turns assembled and sent to a worker",
+      registers,
+    }),
+    /** From a micro-turn closing at the edge to its output arriving back. */
+    roundTrip: new promClient.Histogram({
+      name: "edge_micro_turn_round_trip_seconds",
+      help: "Micro-turn close at the edge to its output back from the worker",
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 1],
+      registers,
+    }),
+    /** Protocol errors sent to clients, by code. */
+    clientErrors: new promClient.Counter({
+      name: "edge_client_errors_total",
+      help: "Protocol errors reported to clients",
+      labelNames: ["code"] as const,
+      registers,
+    }),
+    /** Output audio frames not sent because the client's socket was backed up. */
+    droppedOutputFrames: new promClient.Counter({
+      name: "edge_output_frames_dropped_total",
+      help: "Output audio frames skipped because the client socket was backed up",
+      registers,
+    }),
+  };
+}
+
+/** The edge's metrics. */
+export type EdgeMetrics = ReturnType<typeof createEdgeMetrics>;

@@ -1,0 +1,105 @@
+/**
+ * The edge role: session endpoints, the demo page, `/healthz` and `/metrics`, one worker link,
+ * and the database the sessions and their events live in.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { Registry } from "prom-client";
+import { createEdgeMetrics } from "./edge_metrics.ts";
+import type { EdgeSession } from "./edge_session.ts";
+import { SessionTokens } from "./session_tokens.ts";
+import { WorkerLinkClient } from "./worker_link_client.ts";
+import { mountSessionRoutes } from "../routes/session_routes.ts";
+import { mountOperationalRoutes } from "../routes/operational_routes.ts";
+import { mountDemoPage } from "../routes/demo_page_route.ts";
+import { SessionStore } from "../store/session_store.ts";
+import { EventLog } from "../store/event_log.ts";
+import type { Database } from "../store/database.ts";
+import type { Config } from "../config.ts";
+import type { Clock } from "../lib/clock.ts";
+import type { Logger } from "../lib/logger.ts";
+
+/** A running edge. */
+export interface RunningEdge {
+  /** The HTTP base URL. */
+  url: string;
+  /** Live sessions by id. */
+  live: Map<string, EdgeSession>;
+  /**
+   * Graceful stop: refuse new connections, finish every session's open micro-turn and its
+   * outstanding outputs, close the sockets (1001), flush the event log, stop the server.
+   */
+  close(): Promise<void>;
+}
+
+/** Starts an edge on `port` against `db` and the worker at `workerUrl`. */
+export function startEdge(
+  config:
+    & Pick<
+      Config,
+      "host" | "tokenTtlSeconds" | "region" | "maxMessageBytes" | "maxBufferedBytes"
+    >
+    & { tokenSecret: string },
+  deps: { port: number; db: Database; workerUrl: string; model: string; clock: Clock; log: Logger },
+): RunningEdge {
+  const { db, clock, log } = deps;
+  const registry = new Registry();
+  const metrics = createEdgeMetrics(registry);
+  const link = new WorkerLinkClient(deps.workerUrl, log.child("link"));
+  const eventLog = new EventLog(db, {
+    onError: (error) => log.error("event log write failed; will retry", { error }),
+  });
+  const live = new Map<string, EdgeSession>();
+  let draining = false;
+  const app = new Hono();
+  mountOperationalRoutes(app, registry, () => ({
+    role: "edge",
+    database: db.engine,
+    workerLink: link.connected ? "connected" : "idle",
+    sessions: live.size,
+    pendingEvents: eventLog.pendingCount,
+  }));
+  mountSessionRoutes(app, {
+    sessions: new SessionStore(db),
+    tokens: new SessionTokens(config.tokenSecret, clock),
+    tokenTtlSeconds: config.tokenTtlSeconds,
+    region: config.region,
+    model: deps.model,
+    live,
+    draining: () => draining,
+    sessionOptions: {
+      link,
+      eventLog,
+      metrics,
+      clock,
+      log: log.child("session"),
+      maxMessageBytes: config.maxMessageBytes,
+      maxBufferedBytes: config.maxBufferedBytes,
+      drainTimeoutMs: 2000,
+    },
+    log,
+  });
+  mountDemoPage(app);
+  app.onError((error, c) => {
+    log.error("request failed", { path: c.req.path, error });
+    return c.json({ code: "internal_error", message: "internal error" }, 500);
+  });
+  const server = Deno.serve(
+    { hostname: config.host, port: deps.port, onListen: () => {} },
+    app.fetch,
+  );
+  const url = `http://${config.host}:${server.addr.port}`;
+  log.info("edge listening", { url, database: db.engine, worker: deps.workerUrl });
+  return {
+    url,
+    live,
+    close: async () => {
+      draining = true;
+      await Promise.all([...live.values()].map((s) => s.end?.("server shutting down", 1001)));
+      link.disconnect();
+      await eventLog.close();
+      await server.shutdown();
+    },
+  };
+}

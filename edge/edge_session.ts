@@ -1,0 +1,321 @@
+/**
+ * One client connection's session at the edge: socket messages in, through the ingress
+ * pipeline to the worker link; outputs back as Opus RTP and JSON; every micro-turn and text
+ * recorded in the event log. Bad input is answered with a protocol error and, unless the
+ * error is fatal, the session goes on.
+ *
+ * @module
+ */
+import { createIngressPipeline, type IngressPipeline } from "../pipeline/ingress_pipeline.ts";
+import type { IngressFrame } from "../pipeline/ingress_frames.ts";
+import { EgressPacketizer } from "../pipeline/egress_packetizer.ts";
+import { looksLikeRtp, parseRtpPacket } from "../pipeline/rtp_packet.ts";
+import type { MicroTurn, MicroTurnOutput } from "../protocol/worker_link.ts";
+import {
+  CLIENT_PROTOCOL_VERSION,
+  ClientControl,
+  type ServerMessage,
+} from "../protocol/client_messages.ts";
+import {
+  ERROR_CODES,
+  type ErrorCode,
+  errorCodeOf,
+  ProtocolError,
+} from "../protocol/error_codes.ts";
+import {
+  FRAMES_PER_MICRO_TURN,
+  MICRO_TURN_MS,
+  OPUS_PAYLOAD_TYPE,
+  SAMPLE_RATE_HZ,
+} from "../protocol/media_format.ts";
+import type { WorkerLinkClient } from "./worker_link_client.ts";
+import type { EventLog } from "../store/event_log.ts";
+import type { EdgeMetrics } from "./edge_metrics.ts";
+import type { Clock } from "../lib/clock.ts";
+import type { Logger } from "../lib/logger.ts";
+
+/** The parts of a WebSocket a session uses. */
+export interface ClientSocket {
+  /** Sends a text or binary message. */
+  send(data: string | Uint8Array<ArrayBuffer>): void;
+  /** Closes with a code and reason. */
+  close(code: number, reason: string): void;
+  /** Bytes queued and not yet sent. */
+  readonly bufferedAmount: number;
+}
+
+/** What a session needs from the edge. */
+export interface EdgeSessionOptions {
+  /** Session id. */
+  sessionId: string;
+  /** When the session was created (the model's time origin). */
+  startedAtMs: number;
+  /** The client's socket. */
+  socket: ClientSocket;
+  /** The link to the session's worker. */
+  link: WorkerLinkClient;
+  /** Where events are recorded. */
+  eventLog: EventLog;
+  /** Edge metrics. */
+  metrics: EdgeMetrics;
+  /** Wall clock. */
+  clock: Clock;
+  /** Logger. */
+  log: Logger;
+  /** Largest message accepted, in bytes. */
+  maxMessageBytes: number;
+  /** Above this many queued bytes on the socket, output audio is skipped, not queued. */
+  maxBufferedBytes: number;
+  /** Longest wait for outstanding outputs when the session ends. */
+  drainTimeoutMs: number;
+}
+
+/** A live client session at the edge. */
+export class EdgeSession {
+  readonly #o: EdgeSessionOptions;
+  readonly #pipeline: IngressPipeline;
+  readonly #writer: WritableStreamDefaultWriter<IngressFrame>;
+  readonly #packetizer = new EgressPacketizer();
+  readonly #inFlight = new Map<number, MicroTurn>();
+  #pump: Promise<void> = Promise.resolve();
+  #drained: (() => void) | undefined;
+  #microTurns = 0;
+  #ending: Promise<void> | undefined;
+  #socketOpen = true;
+
+  /** @param options the session's collaborators */
+  constructor(options: EdgeSessionOptions) {
+    this.#o = options;
+    this.#pipeline = createIngressPipeline({
+      sessionId: options.sessionId,
+      clock: options.clock,
+      onUndecodable: (error) => this.#report("malformed_packet", String(error)),
+    });
+    this.#writer = this.#pipeline.writable.getWriter();
+  }
+
+  /** Micro-turns completed so far. */
+  get microTurns(): number {
+    return this.#microTurns;
+  }
+
+  /** Opens the session on its worker and in the log, then tells the client it is ready. */
+  async start(): Promise<void> {
+    const { sessionId, link, eventLog, clock } = this.#o;
+    await eventLog.open(sessionId);
+    await link.open(sessionId, this.#o.startedAtMs, {
+      onOutput: (output) => this.#deliver(output),
+      onError: (code, message, index) => {
+        this.#o.log.warn("worker error", { sessionId, code, message, index });
+        this.#inFlight.delete(index);
+        this.#checkDrained();
+      },
+      onLinkLost: () => {
+        this.#inFlight.clear();
+        this.#fail(new ProtocolError("worker_unavailable", "the session's worker went away"));
+      },
+    });
+    eventLog.append(sessionId, {
+      kind: "session_opened",
+      wallTime: new Date(clock.now()),
+      payload: {},
+    });
+    this.#o.metrics.sessions.inc();
+    this.#pump = this.#pipeline.readable.pipeTo(
+      new WritableStream({ write: (turn) => this.#forward(turn) }),
+    ).catch((error) => this.#fail(error));
+    this.#sendJson({
+      type: "ready",
+      protocol: CLIENT_PROTOCOL_VERSION,
+      session: sessionId,
+      sampleRate: SAMPLE_RATE_HZ,
+      microTurnMs: MICRO_TURN_MS,
+      payloadType: OPUS_PAYLOAD_TYPE,
+    });
+  }
+
+  /** Handles one binary message from the client. */
+  receiveBinary(bytes: Uint8Array): void {
+    if (this.#ending) return;
+    if (bytes.byteLength > this.#o.maxMessageBytes) return this.#tooBig(bytes.byteLength);
+    if (!looksLikeRtp(bytes)) {
+      return this.#report(
+        "unknown_message_type",
+        `binary message type byte ${bytes[0]} is unknown`,
+      );
+    }
+    try {
+      const packet = parseRtpPacket(bytes);
+      if (packet.payloadType !== OPUS_PAYLOAD_TYPE) {
+        return this.#report(
+          "unsupported_payload_type",
+          `payload type ${packet.payloadType}, expected ${OPUS_PAYLOAD_TYPE} (Opus)`,
+        );
+      }
+      this.#write({ type: "rtp", packet: { ...packet, payload: packet.payload.slice() } });
+    } catch (error) {
+      this.#report(errorCodeOf(error), error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  /** Handles one text message from the client. */
+  receiveText(text: string): void {
+    if (this.#ending) return;
+    if (text.length > this.#o.maxMessageBytes) return this.#tooBig(text.length);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return this.#report("invalid_control", "message is not JSON");
+    }
+    const control = ClientControl.safeParse(parsed);
+    if (!control.success) {
+      return this.#report("invalid_control", control.error.issues.map((i) => i.message).join("; "));
+    }
+    if (control.data.type === "bye") {
+      this.end("client said bye").catch(() => {});
+      return;
+    }
+    const { sessionId, eventLog, clock } = this.#o;
+    eventLog.append(sessionId, {
+      kind: "user_text",
+      microTurn: this.#microTurns,
+      wallTime: new Date(clock.now()),
+      payload: { text: control.data.text },
+    });
+    this.#write({ type: "text", text: control.data.text });
+  }
+
+  /** The socket closed under us: finish what was received, record, release. */
+  socketClosed(): void {
+    this.#socketOpen = false;
+    this.end("client disconnected").catch(() => {});
+  }
+
+  /**
+   * Ends the session: finishes the open micro-turn, waits (bounded) for outstanding outputs,
+   * records the end, closes the socket with `closeCode`. Idempotent.
+   */
+  end(reason: string, closeCode = 1000): Promise<void> {
+    this.#ending ??= this.#finish(reason, closeCode);
+    return this.#ending;
+  }
+
+  async #finish(reason: string, closeCode: number): Promise<void> {
+    const { sessionId, eventLog, link, clock, metrics } = this.#o;
+    await this.#writer.close().catch(() => {});
+    await this.#pump;
+    if (this.#inFlight.size > 0) {
+      const drained = new Promise<void>((resolve) => this.#drained = resolve);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        drained,
+        new Promise((resolve) => timer = setTimeout(resolve, this.#o.drainTimeoutMs)),
+      ]);
+      clearTimeout(timer);
+    }
+    link.close(sessionId);
+    eventLog.append(sessionId, {
+      kind: "session_closed",
+      microTurn: this.#microTurns,
+      wallTime: new Date(clock.now()),
+      payload: { reason, microTurns: this.#microTurns, order: this.#pipeline.orderStats },
+    });
+    eventLog.release(sessionId);
+    metrics.sessions.dec();
+    this.#packetizer.close();
+    this.#sendJson({ type: "closed", reason, microTurns: this.#microTurns });
+    if (this.#socketOpen) this.#o.socket.close(closeCode, reason.slice(0, 120));
+    this.#socketOpen = false;
+  }
+
+  #write(frame: IngressFrame): void {
+    this.#writer.write(frame).catch((error) => this.#fail(error));
+  }
+
+  #forward(turn: MicroTurn): void {
+    this.#inFlight.set(turn.index, turn);
+    if (!this.#o.link.send(turn)) {
+      this.#inFlight.delete(turn.index);
+      this.#fail(new ProtocolError("worker_unavailable", "the worker link is down"));
+      return;
+    }
+    this.#o.metrics.microTurns.inc();
+  }
+
+  #deliver(output: MicroTurnOutput): void {
+    const turn = this.#inFlight.get(output.index);
+    if (!turn) return;
+    this.#inFlight.delete(output.index);
+    const { sessionId, eventLog, clock, metrics, socket } = this.#o;
+    metrics.roundTrip.observe((clock.now() - turn.wallClockMs) / 1000);
+    let audioFrames = 0;
+    let droppedAudioFrames = 0;
+    if (this.#socketOpen) {
+      // A backed-up client gets this micro-turn's audio skipped, not queued behind stale audio.
+      if (socket.bufferedAmount > this.#o.maxBufferedBytes) {
+        droppedAudioFrames = FRAMES_PER_MICRO_TURN;
+        this.#packetizer.skip(FRAMES_PER_MICRO_TURN);
+        metrics.droppedOutputFrames.inc(droppedAudioFrames);
+      } else {
+        for (const packet of this.#packetizer.packetize(output.audio)) {
+          socket.send(packet);
+          audioFrames++;
+        }
+      }
+      this.#sendJson({
+        type: "output",
+        index: output.index,
+        control: output.control,
+        text: output.text,
+        audioFrames,
+        droppedAudioFrames,
+      });
+    }
+    this.#microTurns++;
+    eventLog.append(sessionId, {
+      kind: "micro_turn",
+      microTurn: output.index,
+      mediaTimeMs: output.index * MICRO_TURN_MS,
+      wallTime: new Date(clock.now()),
+      payload: {
+        input: { flags: turn.flags, text: turn.text, level: meanLevel(turn.dmel) },
+        output: { control: output.control, text: output.text, stepMs: output.stepMs },
+      },
+    });
+    this.#checkDrained();
+  }
+
+  #checkDrained(): void {
+    if (this.#inFlight.size === 0) this.#drained?.();
+  }
+
+  #tooBig(size: number): void {
+    this.#report("message_too_big", `message of ${size} bytes exceeds ${this.#o.maxMessageBytes}`);
+    this.end("message too big", ERROR_CODES.message_too_big).catch(() => {});
+  }
+
+  #fail(error: unknown): void {
+    const code = error instanceof ProtocolError ? error.code : "internal_error";
+    const message = error instanceof Error ? error.message : String(error);
+    this.#o.log.error("session failed", { sessionId: this.#o.sessionId, code, message });
+    this.#report(code, message);
+    this.end(message, ERROR_CODES[code] ?? ERROR_CODES.internal_error).catch(() => {});
+  }
+
+  #report(code: ErrorCode, message: string): void {
+    this.#o.metrics.clientErrors.inc({ code });
+    this.#sendJson({ type: "error", code, message, fatal: ERROR_CODES[code] !== null });
+  }
+
+  #sendJson(message: ServerMessage): void {
+    if (this.#socketOpen) this.#o.socket.send(JSON.stringify(message));
+  }
+}
+
+/** Mean dMel code of a micro-turn, rounded to 0.01: a coarse loudness the log keeps. */
+function meanLevel(codes: Uint8Array): number {
+  let sum = 0;
+  for (const code of codes) sum += code;
+  return Math.round((100 * sum) / Math.max(1, codes.length)) / 100;
+}

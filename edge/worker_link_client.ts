@@ -1,0 +1,168 @@
+/**
+ * The edge's end of the worker link: one WebSocket to one worker, carrying every session the
+ * edge placed there. Opens sessions (waiting for the worker's reply), sends micro-turns and
+ * routes outputs and errors back to each session. Reconnects on the next open after a drop;
+ * sessions that were on a dropped link are told, so they can end cleanly.
+ *
+ * @module
+ */
+import {
+  decodeLinkFrame,
+  encodeLinkFrame,
+  type MicroTurn,
+  type MicroTurnOutput,
+  type WorkerLinkFrame,
+} from "../protocol/worker_link.ts";
+import { ProtocolError } from "../protocol/error_codes.ts";
+import type { Logger } from "../lib/logger.ts";
+
+/** What a session hears from its worker. */
+export interface LinkSessionHandlers {
+  /** An output micro-turn. */
+  onOutput(output: MicroTurnOutput): void;
+  /** A per-session error from the worker (the session may go on). */
+  onError(code: string, message: string, index: number): void;
+  /** The link dropped; the worker no longer holds the session. */
+  onLinkLost(): void;
+}
+
+/** Milliseconds to wait for the worker to accept a link or a session. */
+const LINK_TIMEOUT_MS = 5000;
+
+/** One multiplexed connection to a worker. */
+export class WorkerLinkClient {
+  #url: string;
+  #log: Logger;
+  #socket: WebSocket | undefined;
+  #connecting: Promise<WebSocket> | undefined;
+  #sessions = new Map<string, LinkSessionHandlers>();
+  #pendingOpens = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
+
+  /**
+   * @param url the worker's link endpoint, e.g. `ws://127.0.0.1:8001/v1/link`
+   * @param log where link events are logged
+   */
+  constructor(url: string, log: Logger) {
+    this.#url = url;
+    this.#log = log;
+  }
+
+  /** True while the link is open. */
+  get connected(): boolean {
+    return this.#socket?.readyState === WebSocket.OPEN;
+  }
+
+  /** Opens a session on the worker; rejects with `worker_unavailable` if it cannot. */
+  async open(sessionId: string, startedAtMs: number, handlers: LinkSessionHandlers): Promise<void> {
+    const socket = await this.#connect();
+    const opened = new Promise<void>((resolve, reject) => {
+      this.#pendingOpens.set(sessionId, { resolve, reject });
+    });
+    this.#sessions.set(sessionId, handlers);
+    socket.send(encodeLinkFrame({ type: "open", sessionId, index: 0, body: { startedAtMs } }));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        opened,
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(new ProtocolError("worker_unavailable", "worker did not open the session")),
+            LINK_TIMEOUT_MS,
+          );
+        }),
+      ]);
+    } catch (error) {
+      this.#sessions.delete(sessionId);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      this.#pendingOpens.delete(sessionId);
+    }
+  }
+
+  /** Sends a micro-turn; false when the link is down. */
+  send(turn: MicroTurn): boolean {
+    if (!this.connected) return false;
+    this.#socket!.send(encodeLinkFrame({ type: "micro_turn", turn }));
+    return true;
+  }
+
+  /** Closes a session on the worker. */
+  close(sessionId: string): void {
+    this.#sessions.delete(sessionId);
+    if (this.connected) {
+      this.#socket!.send(encodeLinkFrame({ type: "close", sessionId, index: 0, body: {} }));
+    }
+  }
+
+  /** Closes the link. */
+  disconnect(): void {
+    this.#socket?.close(1000, "edge shutting down");
+  }
+
+  #connect(): Promise<WebSocket> {
+    if (this.connected) return Promise.resolve(this.#socket!);
+    this.#connecting ??= new Promise<WebSocket>((resolve, reject) => {
+      const socket = new WebSocket(this.#url);
+      socket.binaryType = "arraybuffer";
+      const timer = setTimeout(() => socket.close(), LINK_TIMEOUT_MS);
+      socket.onopen = () => {
+        clearTimeout(timer);
+        this.#socket = socket;
+        this.#connecting = undefined;
+        this.#log.info("worker link connected", { url: this.#url });
+        resolve(socket);
+      };
+      socket.onmessage = (event) => this.#receive(event.data);
+      socket.onclose = () => {
+        clearTimeout(timer);
+        this.#connecting = undefined;
+        if (this.#socket === socket) this.#lost();
+        reject(new ProtocolError("worker_unavailable", `cannot reach worker at ${this.#url}`));
+      };
+    });
+    return this.#connecting;
+  }
+
+  #lost(): void {
+    this.#socket = undefined;
+    this.#log.warn("worker link lost", { url: this.#url, sessions: this.#sessions.size });
+    const sessions = [...this.#sessions.values()];
+    this.#sessions.clear();
+    for (const handlers of sessions) handlers.onLinkLost();
+  }
+
+  #receive(data: unknown): void {
+    let frame: WorkerLinkFrame;
+    try {
+      frame = decodeLinkFrame(new Uint8Array(data as ArrayBuffer));
+    } catch (error) {
+      this.#log.error("undecodable frame from worker", { error });
+      return;
+    }
+    switch (frame.type) {
+      case "output":
+        this.#sessions.get(frame.output.sessionId)?.onOutput(frame.output);
+        return;
+      case "opened":
+        this.#pendingOpens.get(frame.sessionId)?.resolve();
+        return;
+      case "error": {
+        const code = String(frame.body.code);
+        const message = String(frame.body.message);
+        const pending = this.#pendingOpens.get(frame.sessionId);
+        if (pending) {
+          pending.reject(new ProtocolError("worker_unavailable", `${code}: ${message}`));
+        } else if (this.#sessions.has(frame.sessionId)) {
+          this.#sessions.get(frame.sessionId)!.onError(code, message, frame.index);
+        } else {
+          this.#log.warn("worker reported an error", { code, message });
+        }
+        return;
+      }
+      default:
+        this.#log.warn("unexpected frame from worker", { type: frame.type });
+    }
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * The worker role: loads the interaction model, serves the worker link plus `/healthz` and
+ * `/metrics` on its own port.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { Registry } from "prom-client";
+import { InteractionModel } from "./interaction_model.ts";
+import { buildMinimalModel } from "./model/minimal_model.ts";
+import { WorkerRuntime } from "./worker_runtime.ts";
+import { mountWorkerLink } from "../routes/worker_link_route.ts";
+import { mountOperationalRoutes } from "../routes/operational_routes.ts";
+import type { Config } from "../config.ts";
+import type { Logger } from "../lib/logger.ts";
+
+/** A running worker. */
+export interface RunningWorker {
+  /** The link URL edges connect to. */
+  linkUrl: string;
+  /** The HTTP base URL. */
+  url: string;
+  /** Stops accepting, then releases the model. */
+  close(): Promise<void>;
+}
+
+/** Starts a worker on `port`. */
+export async function startWorker(
+  config: Pick<Config, "host" | "modelPath" | "executionProvider" | "workerCapacity" | "maxBatch">,
+  port: number,
+  log: Logger,
+): Promise<RunningWorker> {
+  const started = performance.now();
+  const model = config.modelPath
+    ? await InteractionModel.load(config.modelPath, {
+      name: config.modelPath,
+      executionProvider: config.executionProvider,
+    })
+    : await (() => {
+      const built = buildMinimalModel();
+      return InteractionModel.load(built.bytes, {
+        name: built.name,
+        executionProvider: config.executionProvider,
+      });
+    })();
+  log.info("model loaded", {
+    model: model.name,
+    executionProvider: config.executionProvider,
+    stateWidth: model.stateWidth,
+    ms: Math.round(performance.now() - started),
+  });
+  const registry = new Registry();
+  const runtime = new WorkerRuntime(model, {
+    capacity: config.workerCapacity,
+    maxBatch: config.maxBatch,
+    registry,
+  });
+  const app = new Hono();
+  mountOperationalRoutes(app, registry, () => ({
+    role: "worker",
+    model: model.name,
+    sessions: runtime.sessionCount,
+  }));
+  mountWorkerLink(app, runtime, log);
+  const server = Deno.serve({ hostname: config.host, port, onListen: () => {} }, app.fetch);
+  const url = `http://${config.host}:${server.addr.port}`;
+  log.info("worker listening", { url });
+  return {
+    url,
+    linkUrl: `ws://${config.host}:${server.addr.port}/v1/link`,
+    close: async () => {
+      await server.shutdown();
+      await model.close();
+    },
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * The one entry point: `deno task start [--role=all|edge|worker] [--port=8000] ...`.
+ * Role `all` runs a worker and an edge in one process, linked over a real WebSocket, with
+ * embedded PGlite unless `DATABASE_URL` names a server. SIGINT/SIGTERM stop it gracefully:
+ * no new connections, open micro-turns finished, event log flushed, exit 0.
+ *
+ * @module
+ */
+import { ConfigError, loadConfig } from "./config.ts";
+import { startWorker } from "./gpu-worker/worker_server.ts";
+import { startEdge } from "./edge/edge_server.ts";
+import { openDatabase } from "./store/database.ts";
+import { migrate } from "./store/migrations.ts";
+import { createLogger } from "./lib/logger.ts";
+import { systemClock } from "./lib/clock.ts";
+
+async function main(): Promise<number> {
+  let config;
+  try {
+    config = loadConfig(Deno.args);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      return 2;
+    }
+    throw error;
+  }
+  const log = createLogger(config.role, config.logLevel);
+  log.info("starting", { role: config.role, pid: Deno.pid });
+  const stops: (() => Promise<void>)[] = [];
+
+  if (config.role === "worker") {
+    const worker = await startWorker(config, config.port, log.child("worker"));
+    stops.push(worker.close);
+  } else {
+    let workerUrl = config.workerUrl;
+    let model = config.modelPath ?? "minimal";
+    if (config.role === "all") {
+      const worker = await startWorker(config, config.workerPort, log.child("worker"));
+      stops.push(worker.close);
+      workerUrl ??= worker.linkUrl;
+      model = config.modelPath ?? "minimal";
+    }
+    if (!workerUrl) {
+      log.error("role edge needs WORKER_URL (or --worker-url), e.g. ws://worker:8001/v1/link");
+      return 2;
+    }
+    const db = await openDatabase({ url: config.databaseUrl, pgliteDataDir: config.pgliteDir });
+    const applied = await migrate(db);
+    log.info("database ready", {
+      engine: db.engine,
+      location: config.databaseUrl ? "DATABASE_URL" : config.pgliteDir,
+      migrationsApplied: applied,
+    });
+    let tokenSecret = config.tokenSecret;
+    if (!tokenSecret) {
+      tokenSecret = crypto.randomUUID() + crypto.randomUUID();
+      if (config.role === "edge") {
+        log.warn("TOKEN_SECRET unset: tokens from this edge work only on this edge until restart");
+      }
+    }
+    const edge = startEdge({ ...config, tokenSecret }, {
+      port: config.port,
+      db,
+      workerUrl,
+      model,
+      clock: systemClock,
+      log: log.child("edge"),
+    });
+    stops.unshift(async () => {
+      await edge.close();
+      await db.close();
+    });
+    console.log(`\n  Ready: open ${edge.url.replace("127.0.0.1", "localhost")}/ in a browser\n`);
+  }
+
+  const stopped = Promise.withResolvers<void>();
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("stopping", { signal });
+    (async () => {
+      for (const close of stops) await close();
+    })().then(stopped.resolve, (error) => {
+      log.error("shutdown failed", { error });
+      stopped.resolve();
+    });
+  };
+  Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+  Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+  await stopped.promise;
+  log.info("stopped");
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main());

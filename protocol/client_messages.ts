@@ -1,0 +1,48 @@
+/**
+ * JSON control messages between a client and the edge (protocol v1). Binary messages are RTP
+ * packets (first byte's top bits `10`); everything else a client sends is one of
+ * {@linkcode ClientControl}, validated here. docs/protocol.md is the reference.
+ *
+ * @module
+ */
+import { z } from "zod";
+import type { ControlAction } from "./worker_link.ts";
+import type { ErrorCode } from "./error_codes.ts";
+
+/** Client protocol version. */
+export const CLIENT_PROTOCOL_VERSION = 1;
+
+/** Longest text message a client may send, in characters. */
+export const MAX_TEXT_CHARS = 4096;
+
+/** Control messages a client sends. */
+export const ClientControl = z.discriminatedUnion("type", [
+  /** Text the user typed; joins the micro-turn open when it arrives. */
+  z.object({ type: z.literal("text"), text: z.string().min(1).max(MAX_TEXT_CHARS) }),
+  /** The client is done: the edge finishes the open micro-turn, then closes. */
+  z.object({ type: z.literal("bye") }),
+]);
+
+/** A validated client control message. */
+export type ClientControl = z.infer<typeof ClientControl>;
+
+/** Messages the edge sends as JSON text. */
+export type ServerMessage =
+  | {
+    type: "ready";
+    protocol: number;
+    session: string;
+    sampleRate: number;
+    microTurnMs: number;
+    payloadType: number;
+  }
+  | {
+    type: "output";
+    index: number;
+    control: ControlAction;
+    text: string;
+    audioFrames: number;
+    droppedAudioFrames: number;
+  }
+  | { type: "error"; code: ErrorCode; message: string; fatal: boolean }
+  | { type: "closed"; reason: string; microTurns: number };

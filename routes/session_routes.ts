@@ -1,0 +1,162 @@
+/**
+ * Client-facing session endpoints: `POST /v1/sessions` creates a session and mints its token;
+ * `GET /v1/sessions/:id/ws?token=...` is the session's WebSocket. Routes only parse,
+ * authorize and hand over to an {@linkcode EdgeSession}; a refused connection is accepted,
+ * told the error code, and closed with that code, so browsers can see why.
+ *
+ * @module
+ */
+import type { Hono } from "hono";
+import { upgradeWebSocket } from "hono/deno";
+import type { WSEvents } from "hono/ws";
+import { z } from "zod";
+import { EdgeSession } from "../edge/edge_session.ts";
+import type { EdgeSessionOptions } from "../edge/edge_session.ts";
+import { ERROR_CODES, ProtocolError } from "../protocol/error_codes.ts";
+import type { SessionStore } from "../store/session_store.ts";
+import type { SessionTokens } from "../edge/session_tokens.ts";
+import { isUuid } from "../lib/uuid_bytes.ts";
+import type { Logger } from "../lib/logger.ts";
+
+const CreateSessionBody = z.object({ owner: z.string().max(200).optional() }).strict();
+
+/** What the session routes need. */
+export interface SessionRouteDeps {
+  /** Session rows. */
+  sessions: SessionStore;
+  /** Token minting and checking. */
+  tokens: SessionTokens;
+  /** Token lifetime, seconds. */
+  tokenTtlSeconds: number;
+  /** Region recorded on new sessions. */
+  region: string;
+  /** Model recorded on new sessions. */
+  model: string;
+  /** Live sessions of this edge by id. */
+  live: Map<string, EdgeSession>;
+  /** True once shutdown began: new connections are refused. */
+  draining: () => boolean;
+  /** Everything a session needs except its id, socket and start time. */
+  sessionOptions: Omit<EdgeSessionOptions, "sessionId" | "socket" | "startedAtMs">;
+  /** Logger. */
+  log: Logger;
+}
+
+/** Mounts the session routes. */
+export function mountSessionRoutes(app: Hono, deps: SessionRouteDeps): void {
+  app.post("/v1/sessions", async (c) => {
+    let body: unknown = {};
+    const text = await c.req.text();
+    try {
+      if (text.trim()) body = JSON.parse(text);
+    } catch {
+      return c.json({ code: "invalid_control", message: "body is not JSON" }, 400);
+    }
+    const parsed = CreateSessionBody.safeParse(body);
+    if (!parsed.success) {
+      return c.json({ code: "invalid_control", message: parsed.error.issues[0].message }, 400);
+    }
+    const record = await deps.sessions.create({
+      owner: parsed.data.owner,
+      region: deps.region,
+      model: deps.model,
+    });
+    const { token, expiresAt } = await deps.tokens.mint(record.id, deps.tokenTtlSeconds);
+    return c.json({
+      sessionId: record.id,
+      token,
+      expiresAt: expiresAt.toISOString(),
+      websocketPath: `/v1/sessions/${record.id}/ws`,
+    }, 201);
+  });
+
+  app.get(
+    "/v1/sessions/:id/ws",
+    upgradeWebSocket(async (c): Promise<WSEvents> => {
+      const sessionId = c.req.param("id")!;
+      let startedAtMs: number;
+      try {
+        if (deps.draining()) throw new ProtocolError("shutting_down", "edge is shutting down");
+        const record = isUuid(sessionId) ? await deps.sessions.get(sessionId) : undefined;
+        if (!record) throw new ProtocolError("unknown_session", `no session ${sessionId}`);
+        await deps.tokens.verify(c.req.query("token"), sessionId);
+        if (record.status === "closed") {
+          throw new ProtocolError("session_closed", `session ${sessionId} is closed`);
+        }
+        // Checked and claimed with no await in between, so two racing connections cannot both win.
+        if (deps.live.has(sessionId)) {
+          throw new ProtocolError(
+            "session_in_use",
+            `session ${sessionId} already has a connection`,
+          );
+        }
+        startedAtMs = record.createdAt.getTime();
+      } catch (error) {
+        if (!(error instanceof ProtocolError)) throw error;
+        return refuse(error);
+      }
+      let session: EdgeSession | undefined;
+      const claim = {} as EdgeSession;
+      deps.live.set(sessionId, claim);
+      return {
+        onOpen: (_event, ws) => {
+          const raw = ws.raw as WebSocket;
+          raw.binaryType = "arraybuffer";
+          session = new EdgeSession({
+            ...deps.sessionOptions,
+            sessionId,
+            startedAtMs,
+            socket: raw as WebSocket & { send(data: string | Uint8Array<ArrayBuffer>): void },
+          });
+          deps.live.set(sessionId, session);
+          session.start().catch((error) => {
+            const failure = error instanceof ProtocolError
+              ? error
+              : new ProtocolError("internal_error", String(error));
+            deps.log.error("session start failed", { sessionId, error });
+            raw.send(
+              JSON.stringify({
+                type: "error",
+                code: failure.code,
+                message: failure.message,
+                fatal: true,
+              }),
+            );
+            raw.close(failure.closeCode ?? ERROR_CODES.internal_error, failure.code);
+            deps.live.delete(sessionId);
+            session = undefined;
+          });
+        },
+        onMessage: (event) => {
+          if (!session) return;
+          if (typeof event.data === "string") session.receiveText(event.data);
+          else session.receiveBinary(new Uint8Array(event.data as ArrayBuffer));
+        },
+        onClose: () => {
+          const ended = session;
+          session = undefined;
+          if (!ended) {
+            if (deps.live.get(sessionId) === claim) deps.live.delete(sessionId);
+            return;
+          }
+          ended.socketClosed();
+          ended.end("client disconnected").finally(() => {
+            if (deps.live.get(sessionId) === ended) deps.live.delete(sessionId);
+          });
+        },
+      };
+    }),
+  );
+}
+
+/** Events for a connection that is accepted only to be told why it is refused. */
+function refuse(error: ProtocolError): WSEvents {
+  return {
+    onOpen: (_event, ws) => {
+      ws.send(
+        JSON.stringify({ type: "error", code: error.code, message: error.message, fatal: true }),
+      );
+      ws.close(error.closeCode ?? ERROR_CODES.internal_error, error.code);
+    },
+  };
+}
