@@ -91,15 +91,17 @@ export function startEdge(
   );
   const url = `http://${config.host}:${server.addr.port}`;
   log.info("edge listening", { url, database: db.engine, worker: deps.workerUrl });
+  let closing: Promise<void> | undefined;
   return {
     url,
     live,
-    close: async () => {
-      draining = true;
-      await Promise.all([...live.values()].map((s) => s.end?.("server shutting down", 1001)));
-      link.disconnect();
-      await eventLog.close();
-      await server.shutdown();
-    },
+    close: () =>
+      closing ??= (async () => {
+        draining = true;
+        await Promise.all([...live.values()].map((s) => s.end?.("server shutting down", 1001)));
+        link.disconnect();
+        await eventLog.close();
+        await server.shutdown();
+      })(),
   };
 }

@@ -98,7 +98,9 @@ export class WorkerLinkClient {
 
   /** Closes the link. */
   disconnect(): void {
-    this.#socket?.close(1000, "edge shutting down");
+    const socket = this.#socket;
+    this.#socket = undefined;
+    socket?.close(1000, "edge shutting down");
   }
 
   #connect(): Promise<WebSocket> {

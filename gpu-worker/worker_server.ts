@@ -65,12 +65,14 @@ export async function startWorker(
   const server = Deno.serve({ hostname: config.host, port, onListen: () => {} }, app.fetch);
   const url = `http://${config.host}:${server.addr.port}`;
   log.info("worker listening", { url });
+  let closing: Promise<void> | undefined;
   return {
     url,
     linkUrl: `ws://${config.host}:${server.addr.port}/v1/link`,
-    close: async () => {
-      await server.shutdown();
-      await model.close();
-    },
+    close: () =>
+      closing ??= (async () => {
+        await server.shutdown();
+        await model.close();
+      })(),
   };
 }

@@ -1,0 +1,117 @@
+import assert from "node:assert/strict";
+import { TEST_DATABASE_TARGETS } from "./support/test_databases.ts";
+import { startTestSystem } from "./support/test_system.ts";
+import { createSession, ProtocolClient, speechPackets } from "./support/protocol_client.ts";
+import { OpusDecoder } from "../pipeline/opus_codec.ts";
+import { readWav } from "../lib/wav_file.ts";
+import { EventLog } from "../store/event_log.ts";
+import { SessionStore } from "../store/session_store.ts";
+import {
+  FRAMES_PER_MICRO_TURN,
+  SAMPLES_PER_FRAME,
+  SAMPLES_PER_MICRO_TURN,
+} from "../protocol/media_format.ts";
+
+const speech = readWav(Deno.readFileSync(new URL("./fixtures/speech_16k.wav", import.meta.url)))
+  .samples;
+
+/** RMS of each 200 ms block of the fixture. */
+function blockRms(pcm: Int16Array): number[] {
+  const blocks: number[] = [];
+  for (let start = 0; start < pcm.length; start += SAMPLES_PER_MICRO_TURN) {
+    const block = pcm.subarray(start, start + SAMPLES_PER_MICRO_TURN);
+    blocks.push(Math.sqrt(block.reduce((sum, s) => sum + s * s, 0) / block.length));
+  }
+  return blocks;
+}
+
+function correlation(a: number[], b: number[]): number {
+  const mean = (x: number[]) => x.reduce((s, v) => s + v, 0) / x.length;
+  const [ma, mb] = [mean(a), mean(b)];
+  let [ab, aa, bb] = [0, 0, 0];
+  a.forEach((_, i) => {
+    ab += (a[i] - ma) * (b[i] - mb);
+    aa += (a[i] - ma) ** 2;
+    bb += (b[i] - mb) ** 2;
+  });
+  return ab / Math.sqrt(aa * bb);
+}
+
+for (const target of TEST_DATABASE_TARGETS) {
+  Deno.test({
+    name: `[${target.name}] speech in, one output per micro-turn back, in order, persisted`,
+    ignore: target.ignore,
+    async fn() {
+      const db = await target.open();
+      const system = await startTestSystem(db);
+      try {
+        const { sessionId, token } = await createSession(system.url);
+        const client = await ProtocolClient.connect(system.url, sessionId, token);
+        const ready = await client.message("ready");
+        assert.equal(ready.session, sessionId);
+
+        const packets = speechPackets(speech);
+        packets.forEach((packet, i) => {
+          client.send(packet);
+          if (i === 150) client.send(JSON.stringify({ type: "text", text: "what's the weather?" }));
+        });
+        client.send(JSON.stringify({ type: "bye" }));
+        const closed = await client.message("closed");
+        const expectedTurns = Math.ceil(packets.length / FRAMES_PER_MICRO_TURN);
+        assert.equal(closed.microTurns, expectedTurns);
+
+        // Every micro-turn sent yields exactly one output, in order.
+        const outputs = client.messages.filter((m) => m.type === "output");
+        assert.deepEqual(outputs.map((o) => o.index), [...Array(expectedTurns).keys()]);
+        assert.ok(
+          client.messages.every((m) => m.type !== "error"),
+          JSON.stringify(client.messages),
+        );
+
+        // The output audio is continuous RTP carrying Opus that decodes to 20 ms frames.
+        assert.equal(client.audio.length, expectedTurns * FRAMES_PER_MICRO_TURN);
+        const decoder = new OpusDecoder();
+        client.audio.forEach((packet, i) => {
+          assert.equal(packet.sequenceNumber, (client.audio[0].sequenceNumber + i) & 0xffff);
+          assert.equal(decoder.decode(packet.payload).length, SAMPLES_PER_FRAME);
+        });
+        decoder.close();
+        assert.equal((await client.closedWith()).code, 1000);
+
+        // Everything is in the database once the edge has flushed.
+        await system.close();
+        const events = await new EventLog(db).read(sessionId);
+        assert.deepEqual(events.map((e) => e.seq), [...Array(events.length).keys()]);
+        assert.equal(events[0].kind, "session_opened");
+        assert.equal(events.at(-1)!.kind, "session_closed");
+        const turns = events.filter((e) => e.kind === "micro_turn");
+        assert.deepEqual(turns.map((e) => e.microTurn), [...Array(expectedTurns).keys()]);
+        const typed = events.filter((e) => e.kind === "user_text");
+        assert.deepEqual(typed.map((e) => e.payload.text), ["what's the weather?"]);
+        assert.equal(
+          turns.filter((e) => (e.payload.input as { text: string }).text === "what's the weather?")
+            .length,
+          1,
+        );
+
+        // The edge heard the speech: loud blocks of the fixture are loud in the features.
+        const rms = blockRms(speech);
+        const levels = turns.map((e) => (e.payload.input as { level: number }).level);
+        for (let k = 0; k < expectedTurns - 1; k++) {
+          if (rms[k] > 500) {
+            assert.ok(levels[k] > 1, `turn ${k}: rms ${rms[k]}, level ${levels[k]}`);
+          }
+          if (rms[k] < 30) {
+            assert.ok(levels[k] < 0.5, `turn ${k}: rms ${rms[k]}, level ${levels[k]}`);
+          }
+        }
+        assert.ok(correlation(rms.slice(0, levels.length), levels) > 0.8);
+        const record = await new SessionStore(db).get(sessionId);
+        assert.equal(record?.status, "active");
+      } finally {
+        await system.close();
+        await db.close();
+      }
+    },
+  });
+}

@@ -1,0 +1,139 @@
+/**
+ * A test client speaking protocol v1: creates a session over HTTP, connects its WebSocket,
+ * sends RTP/Opus and JSON, and records everything the edge sends back, with waits keyed on
+ * messages (never on time).
+ *
+ * @module
+ */
+import { OpusEncoder } from "../../pipeline/opus_codec.ts";
+import { parseRtpPacket, type RtpPacket, serializeRtpPacket } from "../../pipeline/rtp_packet.ts";
+import type { ServerMessage } from "../../protocol/client_messages.ts";
+import {
+  OPUS_PAYLOAD_TYPE,
+  RTP_TICKS_PER_FRAME,
+  SAMPLES_PER_FRAME,
+} from "../../protocol/media_format.ts";
+
+/** A created session. */
+export interface CreatedSession {
+  /** Session id. */
+  sessionId: string;
+  /** Its token. */
+  token: string;
+}
+
+/** Creates a session on the edge at `baseUrl`. */
+export async function createSession(baseUrl: string): Promise<CreatedSession> {
+  const response = await fetch(`${baseUrl}/v1/sessions`, { method: "POST" });
+  if (response.status !== 201) throw new Error(`create session: ${response.status}`);
+  return await response.json();
+}
+
+/** Encodes 16 kHz PCM as consecutive 20 ms RTP/Opus packets starting at `firstSequence`. */
+export function speechPackets(
+  pcm: Int16Array,
+  firstSequence = 1000,
+  ssrc = 0x1234,
+): Uint8Array<ArrayBuffer>[] {
+  const encoder = new OpusEncoder();
+  const packets: Uint8Array<ArrayBuffer>[] = [];
+  for (let i = 0; (i + 1) * SAMPLES_PER_FRAME <= pcm.length; i++) {
+    packets.push(serializeRtpPacket({
+      payloadType: OPUS_PAYLOAD_TYPE,
+      marker: i === 0,
+      sequenceNumber: (firstSequence + i) & 0xffff,
+      timestamp: (i * RTP_TICKS_PER_FRAME) >>> 0,
+      ssrc,
+      payload: encoder.encode(pcm.subarray(i * SAMPLES_PER_FRAME, (i + 1) * SAMPLES_PER_FRAME)),
+    }));
+  }
+  encoder.close();
+  return packets;
+}
+
+/** A connected client socket and what it received. */
+export class ProtocolClient {
+  /** JSON messages received, in order. */
+  readonly messages: ServerMessage[] = [];
+  /** RTP packets received, in order. */
+  readonly audio: RtpPacket[] = [];
+  /** Close code and reason, once closed. */
+  closed: { code: number; reason: string } | undefined;
+  readonly #socket: WebSocket;
+  #waiters: (() => void)[] = [];
+
+  private constructor(socket: WebSocket) {
+    this.#socket = socket;
+    socket.binaryType = "arraybuffer";
+    socket.onmessage = (event) => {
+      if (typeof event.data === "string") this.messages.push(JSON.parse(event.data));
+      else this.audio.push(parseRtpPacket(new Uint8Array(event.data)));
+      this.#wake();
+    };
+    socket.onclose = (event) => {
+      this.closed = { code: event.code, reason: event.reason };
+      this.#wake();
+    };
+  }
+
+  /** Connects to a session's socket (with `token`, which may be anything for refusal tests). */
+  static async connect(baseUrl: string, sessionId: string, token: string): Promise<ProtocolClient> {
+    const url = `${baseUrl.replace("http", "ws")}/v1/sessions/${sessionId}/ws?token=${
+      encodeURIComponent(token)
+    }`;
+    const socket = new WebSocket(url);
+    const client = new ProtocolClient(socket);
+    await new Promise<void>((resolve, reject) => {
+      socket.addEventListener("open", () => resolve(), { once: true });
+      socket.addEventListener("error", () => reject(new Error(`cannot connect to ${url}`)), {
+        once: true,
+      });
+    });
+    return client;
+  }
+
+  /** Sends a binary or text message. */
+  send(data: string | Uint8Array<ArrayBuffer>): void {
+    this.#socket.send(data);
+  }
+
+  /** Resolves once `condition` holds (checked on every message and on close). */
+  async until(condition: (client: this) => boolean, what: string): Promise<void> {
+    while (!condition(this)) {
+      if (this.closed) throw new Error(`socket closed (${this.closed.code}) before ${what}`);
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+  }
+
+  /** Resolves with the first received message of `type` matching `where`. */
+  async message<T extends ServerMessage["type"]>(
+    type: T,
+    where: (m: Extract<ServerMessage, { type: T }>) => boolean = () => true,
+  ): Promise<Extract<ServerMessage, { type: T }>> {
+    const find = () =>
+      this.messages.find((m) =>
+        m.type === type && where(m as Extract<ServerMessage, { type: T }>)
+      ) as
+        | Extract<ServerMessage, { type: T }>
+        | undefined;
+    await this.until(() => find() !== undefined, `a ${type} message`);
+    return find()!;
+  }
+
+  /** Resolves with the close code once the server closed the socket. */
+  async closedWith(): Promise<{ code: number; reason: string }> {
+    while (!this.closed) await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    return this.closed;
+  }
+
+  /** Closes from the client side. */
+  close(): void {
+    this.#socket.close();
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
+  }
+}
