@@ -18,7 +18,7 @@ export interface PacketOrderOptions {
   reorderWindow?: number;
   /** Longest gap, in frames, filled with concealment rather than marked missing. Default 10. */
   maxConcealedFrames?: number;
-  /** A forward jump larger than this many frames is a sender restart. Default 3000 (60 s). */
+  /** A jump either way larger than this many frames is a sender restart. Default 3000 (60 s). */
   restartJumpFrames?: number;
 }
 
@@ -51,9 +51,11 @@ export class PacketOrderStream extends TransformStream<IngressFrame, IngressFram
     let frameIndex = 0;
     const stats: PacketOrderStats = { released: 0, discarded: 0, lost: 0, restarts: 0 };
 
+    /** Before the first release, numbers extend around the first packet seen. */
+    let reference: number | undefined;
     const extend = (sequenceNumber: number): number => {
-      // The nearest extended number to `next` with these low 16 bits.
-      const base = next!;
+      // The nearest extended number to the release point with these low 16 bits.
+      const base = next ?? reference!;
       const delta = ((sequenceNumber - base + 0x8000) & 0xffff) - 0x8000;
       return base + delta;
     };
@@ -96,9 +98,20 @@ export class PacketOrderStream extends TransformStream<IngressFrame, IngressFram
       transform(frame, controller) {
         if (frame.type !== "rtp") return controller.enqueue(frame);
         const { sequenceNumber } = frame.packet;
-        next ??= sequenceNumber;
+        reference ??= sequenceNumber;
         let seq = extend(sequenceNumber);
-        if (seq - next > restartJump) {
+        if (next === undefined) {
+          // The first packet to arrive need not be the first sent: start once the window is
+          // full, from the earliest held.
+          if (!held.has(seq)) held.set(seq, frame.packet);
+          else stats.discarded++;
+          if (held.size >= window) {
+            next = Math.min(...held.keys());
+            release(controller);
+          }
+          return;
+        }
+        if (Math.abs(seq - next) > restartJump) {
           // Release what is held, then continue the frame count from the new sequence.
           for (const key of [...held.keys()].sort((a, b) => a - b)) {
             controller.enqueue({
@@ -121,6 +134,8 @@ export class PacketOrderStream extends TransformStream<IngressFrame, IngressFram
         release(controller);
       },
       flush(controller) {
+        if (held.size === 0) return;
+        next ??= Math.min(...held.keys());
         const remaining = [...held.keys()].sort((a, b) => a - b);
         for (const seq of remaining) {
           const gap = seq - next!;
