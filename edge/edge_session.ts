@@ -134,6 +134,14 @@ export class EdgeSession {
     });
   }
 
+  /** Releases what a session that never started holds (its start failed). */
+  discard(reason: unknown): void {
+    this.#ending ??= Promise.resolve();
+    this.#writer.abort(reason).catch(() => {});
+    this.#packetizer.close();
+    this.#o.eventLog.release(this.#o.sessionId);
+  }
+
   /** Handles one binary message from the client. */
   receiveBinary(bytes: Uint8Array): void {
     if (this.#ending) return;

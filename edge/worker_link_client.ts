@@ -15,6 +15,12 @@ import {
 } from "../protocol/worker_link.ts";
 import { ProtocolError } from "../protocol/error_codes.ts";
 import type { Logger } from "../lib/logger.ts";
+// The npm `ws` client, not Deno's WebSocket: Deno's client writes a frame's header and
+// payload separately with Nagle's algorithm on, so every micro-turn frame (about 1.7 kB)
+// waited for the worker's delayed ACK, 40 ms on Linux. `ws` sets TCP_NODELAY.
+// (bench/link_rtt_bench.ts measures both.)
+// @deno-types="@types/ws"
+import { WebSocket as NodelayWebSocket } from "ws";
 
 /** What a session hears from its worker. */
 export interface LinkSessionHandlers {
@@ -33,8 +39,8 @@ const LINK_TIMEOUT_MS = 5000;
 export class WorkerLinkClient {
   #url: string;
   #log: Logger;
-  #socket: WebSocket | undefined;
-  #connecting: Promise<WebSocket> | undefined;
+  #socket: NodelayWebSocket | undefined;
+  #connecting: Promise<NodelayWebSocket> | undefined;
   #sessions = new Map<string, LinkSessionHandlers>();
   #pendingOpens = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
 
@@ -49,7 +55,7 @@ export class WorkerLinkClient {
 
   /** True while the link is open. */
   get connected(): boolean {
-    return this.#socket?.readyState === WebSocket.OPEN;
+    return this.#socket?.readyState === NodelayWebSocket.OPEN;
   }
 
   /** Opens a session on the worker; rejects with `worker_unavailable` if it cannot. */
@@ -103,10 +109,10 @@ export class WorkerLinkClient {
     socket?.close(1000, "edge shutting down");
   }
 
-  #connect(): Promise<WebSocket> {
+  #connect(): Promise<NodelayWebSocket> {
     if (this.connected) return Promise.resolve(this.#socket!);
-    this.#connecting ??= new Promise<WebSocket>((resolve, reject) => {
-      const socket = new WebSocket(this.#url);
+    this.#connecting ??= new Promise<NodelayWebSocket>((resolve, reject) => {
+      const socket = new NodelayWebSocket(this.#url);
       socket.binaryType = "arraybuffer";
       const timer = setTimeout(() => socket.close(), LINK_TIMEOUT_MS);
       socket.onopen = () => {
@@ -117,6 +123,9 @@ export class WorkerLinkClient {
         resolve(socket);
       };
       socket.onmessage = (event) => this.#receive(event.data);
+      // Failures also close the socket; onclose reports them. Without a listener, `ws` would
+      // throw its error event as an uncaught exception.
+      socket.onerror = () => {};
       socket.onclose = () => {
         clearTimeout(timer);
         this.#connecting = undefined;

@@ -51,6 +51,10 @@ export class OpusDecodeStream extends TransformStream<IngressFrame, IngressFrame
       flush() {
         decoder.close();
       },
+      // An aborted session frees its decoder too (the codec lives in a shared wasm heap).
+      cancel() {
+        decoder.close();
+      },
     });
   }
 }

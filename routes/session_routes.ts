@@ -114,6 +114,7 @@ export function mountSessionRoutes(app: Hono, deps: SessionRouteDeps): void {
               ? error
               : new ProtocolError("internal_error", String(error));
             deps.log.error("session start failed", { sessionId, error });
+            session?.discard(error);
             raw.send(
               JSON.stringify({
                 type: "error",

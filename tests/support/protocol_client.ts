@@ -55,6 +55,8 @@ export function speechPackets(
 export class ProtocolClient {
   /** JSON messages received, in order. */
   readonly messages: ServerMessage[] = [];
+  /** `performance.now()` when each of `messages` arrived. */
+  readonly arrivals: number[] = [];
   /** RTP packets received, in order. */
   readonly audio: RtpPacket[] = [];
   /** Close code and reason, once closed. */
@@ -66,8 +68,10 @@ export class ProtocolClient {
     this.#socket = socket;
     socket.binaryType = "arraybuffer";
     socket.onmessage = (event) => {
-      if (typeof event.data === "string") this.messages.push(JSON.parse(event.data));
-      else this.audio.push(parseRtpPacket(new Uint8Array(event.data)));
+      if (typeof event.data === "string") {
+        this.messages.push(JSON.parse(event.data));
+        this.arrivals.push(performance.now());
+      } else this.audio.push(parseRtpPacket(new Uint8Array(event.data)));
       this.#wake();
     };
     socket.onclose = (event) => {
