@@ -14,7 +14,11 @@ import { createSession, ProtocolClient, speechPackets } from "../tests/support/p
 import { openDatabase } from "../store/database.ts";
 import { migrate } from "../store/migrations.ts";
 import { readWav } from "../lib/wav_file.ts";
-import { AUDIO_FRAME_MS, FRAMES_PER_MICRO_TURN } from "../protocol/media_format.ts";
+import {
+  AUDIO_FRAME_MS,
+  FRAMES_PER_MICRO_TURN,
+  SAMPLES_PER_FRAME,
+} from "../protocol/media_format.ts";
 
 const arg = (name: string, fallback: number) =>
   Number(Deno.args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback);
@@ -24,8 +28,13 @@ const seconds = arg("seconds", 10);
 const speech =
   readWav(Deno.readFileSync(new URL("../tests/fixtures/speech_16k.wav", import.meta.url)))
     .samples;
-const packets = speechPackets(speech);
 const turns = Math.floor((seconds * 1000) / AUDIO_FRAME_MS / FRAMES_PER_MICRO_TURN);
+/** The fixture repeated to the run's length, so sequence numbers and timestamps keep rising. */
+const looped = new Int16Array(turns * FRAMES_PER_MICRO_TURN * SAMPLES_PER_FRAME);
+for (let at = 0; at < looped.length; at += speech.length) {
+  looped.set(speech.subarray(0, Math.min(speech.length, looped.length - at)), at);
+}
+const packets = speechPackets(looped);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
 async function streamOneSession(system: { url: string }, offsetMs: number): Promise<number[]> {
@@ -37,7 +46,7 @@ async function streamOneSession(system: { url: string }, offsetMs: number): Prom
   const start = performance.now();
   for (let i = 0; i < turns * FRAMES_PER_MICRO_TURN; i++) {
     await sleep(start + i * AUDIO_FRAME_MS - performance.now());
-    client.send(packets[i % packets.length]);
+    client.send(packets[i]);
     if (i % FRAMES_PER_MICRO_TURN === FRAMES_PER_MICRO_TURN - 1) sentAt.push(performance.now());
   }
   await client.message("output", (o) => o.index === turns - 1);
