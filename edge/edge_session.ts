@@ -9,6 +9,7 @@
 import { createIngressPipeline, type IngressPipeline } from "../pipeline/ingress_pipeline.ts";
 import type { IngressFrame } from "../pipeline/ingress_frames.ts";
 import { EgressPacketizer } from "../pipeline/egress_packetizer.ts";
+import type { JitterBufferOptions } from "../pipeline/jitter_buffer.ts";
 import { looksLikeRtp, parseRtpPacket } from "../pipeline/rtp_packet.ts";
 import type { MicroTurn, MicroTurnOutput } from "../protocol/worker_link.ts";
 import {
@@ -68,6 +69,8 @@ export interface EdgeSessionOptions {
   maxBufferedBytes: number;
   /** Longest wait for outstanding outputs when the session ends. */
   drainTimeoutMs: number;
+  /** Jitter buffer tuning. */
+  jitter?: JitterBufferOptions;
 }
 
 /** A live client session at the edge. */
@@ -82,13 +85,16 @@ export class EdgeSession {
   #microTurns = 0;
   #ending: Promise<void> | undefined;
   #socketOpen = true;
+  #tick: ReturnType<typeof setTimeout> | undefined;
+  #tickDueMs = 0;
 
   /** @param options the session's collaborators */
   constructor(options: EdgeSessionOptions) {
     this.#o = options;
     this.#pipeline = createIngressPipeline({
+      ...options.jitter,
       sessionId: options.sessionId,
-      clock: options.clock,
+      startMs: options.clock.now(),
       onUndecodable: (error) => this.#report("malformed_packet", String(error)),
     });
     this.#writer = this.#pipeline.writable.getWriter();
@@ -121,6 +127,7 @@ export class EdgeSession {
       payload: {},
     });
     this.#o.metrics.sessions.inc();
+    this.#armClock();
     this.#pump = this.#pipeline.readable.pipeTo(
       new WritableStream({ write: (turn) => this.#forward(turn) }),
     ).catch((error) => this.#fail(error));
@@ -137,6 +144,7 @@ export class EdgeSession {
   /** Releases what a session that never started holds (its start failed). */
   discard(reason: unknown): void {
     this.#ending ??= Promise.resolve();
+    clearTimeout(this.#tick);
     this.#writer.abort(reason).catch(() => {});
     this.#packetizer.close();
     this.#o.eventLog.release(this.#o.sessionId);
@@ -160,7 +168,11 @@ export class EdgeSession {
           `payload type ${packet.payloadType}, expected ${OPUS_PAYLOAD_TYPE} (Opus)`,
         );
       }
-      this.#write({ type: "rtp", packet: { ...packet, payload: packet.payload.slice() } });
+      this.#write({
+        type: "rtp",
+        packet: { ...packet, payload: packet.payload.slice() },
+        arrivalMs: this.#o.clock.now(),
+      });
     } catch (error) {
       this.#report(errorCodeOf(error), error instanceof Error ? error.message : String(error));
     }
@@ -211,6 +223,7 @@ export class EdgeSession {
 
   async #finish(reason: string, closeCode: number): Promise<void> {
     const { sessionId, eventLog, link, clock, metrics } = this.#o;
+    clearTimeout(this.#tick);
     await this.#writer.close().catch(() => {});
     await this.#pump;
     if (this.#inFlight.size > 0) {
@@ -227,7 +240,7 @@ export class EdgeSession {
       kind: "session_closed",
       microTurn: this.#microTurns,
       wallTime: new Date(clock.now()),
-      payload: { reason, microTurns: this.#microTurns, order: this.#pipeline.orderStats },
+      payload: { reason, microTurns: this.#microTurns, jitter: this.#pipeline.jitter.stats },
     });
     eventLog.release(sessionId);
     metrics.sessions.dec();
@@ -239,6 +252,22 @@ export class EdgeSession {
 
   #write(frame: IngressFrame): void {
     this.#writer.write(frame).catch((error) => this.#fail(error));
+    this.#armClock();
+  }
+
+  /** Keeps a timer set for the jitter buffer's next deadline, so micro-turns close on time. */
+  #armClock(): void {
+    if (this.#ending) return;
+    const dueInMs = this.#pipeline.jitter.nextDeadlineMs() - this.#o.clock.now();
+    if (this.#tick !== undefined && this.#tickDueMs <= dueInMs + this.#o.clock.now()) return;
+    clearTimeout(this.#tick);
+    this.#tickDueMs = this.#o.clock.now() + Math.max(0, dueInMs);
+    this.#tick = setTimeout(() => {
+      this.#tick = undefined;
+      if (this.#ending) return;
+      this.#writer.write({ type: "tick", nowMs: this.#o.clock.now() })
+        .then(() => this.#armClock(), (error) => this.#fail(error));
+    }, Math.max(0, dueInMs));
   }
 
   #forward(turn: MicroTurn): void {

@@ -13,14 +13,38 @@ export interface RtpFrame {
   type: "rtp";
   /** The packet. */
   packet: RtpPacket;
+  /** Wall time it arrived, ms. */
+  arrivalMs: number;
+}
+
+/** The session's clock advanced: close what is due. */
+export interface TickFrame {
+  /** Frame type. */
+  type: "tick";
+  /** Wall time now, ms. */
+  nowMs: number;
+}
+
+/** Closes the micro-turn whose frames came just before. */
+export interface TurnEndFrame {
+  /** Frame type. */
+  type: "turn_end";
+  /** Micro-turn index. */
+  index: number;
+  /** Wall time it closed, ms. */
+  closedAtMs: number;
+  /** Jitter-buffer delay it carried, ms. */
+  addedDelayMs: number;
 }
 
 /** One 20 ms audio slot, in order: a payload, or a gap the decoder must fill. */
 export interface AudioSlotFrame {
   /** Frame type. */
   type: "audio_slot";
-  /** Index of this 20 ms frame since the session's first packet. */
+  /** Media frame index: the frame covers [20 * frameIndex, 20 * frameIndex + 20) ms. */
   frameIndex: number;
+  /** Arrived after its own micro-turn closed; delivered with a later one. */
+  late?: boolean;
   /** Opus payload, or null when the packet never came. */
   payload: Uint8Array | null;
   /** For a gap: the payload after it, whose in-band FEC may recover it. */
@@ -38,6 +62,8 @@ export interface PcmFrame {
   type: "pcm";
   /** Index of this 20 ms frame. */
   frameIndex: number;
+  /** Arrived after its own micro-turn closed. */
+  late?: boolean;
   /** 320 samples. */
   samples: Int16Array;
   /** Where the samples came from. */
@@ -50,6 +76,8 @@ export interface DmelFrame {
   type: "dmel";
   /** Index of this 20 ms frame. */
   frameIndex: number;
+  /** Arrived after its own micro-turn closed. */
+  late?: boolean;
   /** `2 * DMEL_BINS` codes. */
   codes: Uint8Array;
   /** Where the audio came from. */
@@ -65,4 +93,11 @@ export interface TextFrame {
 }
 
 /** Every frame type of the ingress path. */
-export type IngressFrame = RtpFrame | AudioSlotFrame | PcmFrame | DmelFrame | TextFrame;
+export type IngressFrame =
+  | RtpFrame
+  | TickFrame
+  | AudioSlotFrame
+  | PcmFrame
+  | DmelFrame
+  | TextFrame
+  | TurnEndFrame;

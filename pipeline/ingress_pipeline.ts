@@ -1,49 +1,47 @@
 /**
- * A session's ingress pipeline, top to bottom: RTP frames are put in order (packet_order),
- * decoded to 16 kHz PCM with loss concealment (opus_decode), turned into dMel codes (dmel)
- * and assembled into 200 ms micro-turns (micro_turn_assembler). Text frames ride along the
- * same streams and join the micro-turn open when they arrive.
+ * A session's ingress pipeline, top to bottom: RTP frames go through the adaptive jitter
+ * buffer, which closes micro-turns on media time (jitter_stream), are decoded to 16 kHz PCM
+ * with loss concealment (opus_decode), turned into dMel codes (dmel) and assembled into
+ * 200 ms micro-turns (micro_turn_assembler). Text frames ride along the same streams and join
+ * the micro-turn that closes next. `tick` frames move the clock: the caller writes one at
+ * (or after) `jitter.nextDeadlineMs()`.
  *
  * @module
  */
 import type { IngressFrame } from "./ingress_frames.ts";
-import {
-  type PacketOrderOptions,
-  type PacketOrderStats,
-  PacketOrderStream,
-} from "./packet_order_stream.ts";
+import { JitterStream } from "./jitter_stream.ts";
+import type { JitterBuffer, JitterBufferOptions } from "./jitter_buffer.ts";
 import { OpusDecodeStream } from "./opus_decode_stream.ts";
 import { DmelStream } from "./dmel_stream.ts";
 import { MicroTurnAssembler } from "./micro_turn_assembler.ts";
 import type { MicroTurn } from "../protocol/worker_link.ts";
-import type { Clock } from "../lib/clock.ts";
 
-/** The two ends of a session's ingress pipeline and its counters. */
+/** The two ends of a session's ingress pipeline and its jitter buffer. */
 export interface IngressPipeline {
-  /** Write `rtp` and `text` frames here; close it to flush the last micro-turn. */
+  /** Write `rtp`, `tick` and `text` frames here; close it to flush the last micro-turns. */
   writable: WritableStream<IngressFrame>;
-  /** Micro-turns come out here, in order. */
+  /** Micro-turns come out here, in order, with contiguous indices. */
   readable: ReadableStream<MicroTurn>;
-  /** Ordering counters. */
-  orderStats: PacketOrderStats;
+  /** The jitter buffer: stats, acknowledged sequence, next deadline. */
+  jitter: JitterBuffer;
 }
 
 /** Options for {@linkcode createIngressPipeline}. */
-export interface IngressPipelineOptions extends PacketOrderOptions {
+export interface IngressPipelineOptions extends JitterBufferOptions {
   /** The session. */
   sessionId: string;
-  /** Stamps micro-turns. */
-  clock: Clock;
+  /** Wall time of media time 0 until the first packet anchors it. */
+  startMs: number;
   /** Told about payloads libopus refused. */
   onUndecodable?: (error: unknown) => void;
 }
 
 /** Builds a session's ingress pipeline. */
 export function createIngressPipeline(options: IngressPipelineOptions): IngressPipeline {
-  const order = new PacketOrderStream(options);
-  const readable = order.readable
+  const jitter = new JitterStream(options.startMs, options);
+  const readable = jitter.readable
     .pipeThrough(new OpusDecodeStream(options.onUndecodable))
     .pipeThrough(new DmelStream())
-    .pipeThrough(new MicroTurnAssembler(options.sessionId, options.clock));
-  return { writable: order.writable, readable, orderStats: order.stats };
+    .pipeThrough(new MicroTurnAssembler(options.sessionId));
+  return { writable: jitter.writable, readable, jitter: jitter.buffer };
 }

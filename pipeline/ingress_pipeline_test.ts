@@ -4,8 +4,8 @@ import { parseRtpPacket } from "./rtp_packet.ts";
 import type { IngressFrame } from "./ingress_frames.ts";
 import { speechPackets } from "../tests/support/protocol_client.ts";
 import { readWav } from "../lib/wav_file.ts";
-import { ManualClock } from "../lib/clock.ts";
 import { type MicroTurn, MicroTurnFlags } from "../protocol/worker_link.ts";
+import { DMEL_BINS } from "../protocol/media_format.ts";
 
 const speech = readWav(
   Deno.readFileSync(new URL("../tests/fixtures/speech_16k.wav", import.meta.url)),
@@ -13,75 +13,87 @@ const speech = readWav(
   .samples.subarray(8000, 8000 + 60 * 320);
 const SESSION = "00000000-0000-4000-8000-000000000001";
 
-async function run(frames: IngressFrame[], reorderWindow?: number) {
-  const pipeline = createIngressPipeline({
-    sessionId: SESSION,
-    clock: new ManualClock(),
-    reorderWindow,
-  });
+/** Something that reaches the edge at `atMs`. */
+type Timed = { atMs: number } & ({ bytes: Uint8Array } | { text: string });
+
+/** Feeds `events` with a clock tick every 10 ms up to `endMs`; returns the micro-turns. */
+async function run(events: Timed[], endMs: number): Promise<MicroTurn[]> {
+  const pipeline = createIngressPipeline({ sessionId: SESSION, startMs: 0 });
   const turns: MicroTurn[] = [];
   const collected = pipeline.readable.pipeTo(
     new WritableStream({ write: (t) => void turns.push(t) }),
   );
   const writer = pipeline.writable.getWriter();
-  for (const frame of frames) await writer.write(frame);
+  const sorted = [...events].sort((a, b) => a.atMs - b.atMs);
+  let next = 0;
+  for (let now = 0; now <= endMs; now += 10) {
+    while (next < sorted.length && sorted[next].atMs <= now) {
+      const event = sorted[next++];
+      const frame: IngressFrame = "bytes" in event
+        ? { type: "rtp", packet: parseRtpPacket(event.bytes), arrivalMs: event.atMs }
+        : { type: "text", text: event.text };
+      await writer.write(frame);
+    }
+    await writer.write({ type: "tick", nowMs: now });
+  }
   await writer.close();
   await collected;
-  return { turns, stats: pipeline.orderStats };
+  return turns;
 }
 
-const rtp = (bytes: Uint8Array): IngressFrame => ({ type: "rtp", packet: parseRtpPacket(bytes) });
+/** Packet i arrives 40 ms after its audio ends. */
+const onTime = (packets: Uint8Array[]): { atMs: number; bytes: Uint8Array }[] =>
+  packets.map((bytes, i) => ({ bytes, atMs: (i + 1) * 20 + 40 }));
 
 Deno.test("reordered and duplicated packets give the same micro-turns as in-order ones", async () => {
   // Sequence numbers cross the 16-bit wrap on purpose.
   const packets = speechPackets(speech, 65530);
-  const inOrder = await run(packets.map(rtp));
-  assert.equal(inOrder.turns.length, 6);
-  const shuffled = packets.map(rtp);
-  for (let i = 0; i + 3 < shuffled.length; i += 4) {
-    [shuffled[i], shuffled[i + 2]] = [shuffled[i + 2], shuffled[i]];
+  const inOrder = await run(onTime(packets), 1300);
+  assert.equal(inOrder.length, 6);
+  const messy = onTime(packets);
+  for (let i = 0; i + 3 < messy.length; i += 4) {
+    [messy[i].bytes, messy[i + 2].bytes] = [messy[i + 2].bytes, messy[i].bytes];
   }
-  shuffled.splice(10, 0, rtp(packets[7]), rtp(packets[9]));
-  const messy = await run(shuffled);
-  assert.deepEqual(messy.turns.map((t) => t.dmel), inOrder.turns.map((t) => t.dmel));
-  assert.deepEqual(messy.turns.map((t) => t.index), [0, 1, 2, 3, 4, 5]);
-  assert.equal(messy.stats.discarded, 2);
-  assert.equal(messy.stats.lost, 0);
-  assert.ok(messy.turns.every((t) => t.flags === 0));
+  messy.push({ ...messy[7] }, { ...messy[9], atMs: messy[9].atMs + 50 });
+  const turns = await run(messy, 1300);
+  assert.deepEqual(turns.map((t) => t.dmel), inOrder.map((t) => t.dmel));
+  assert.deepEqual(turns.map((t) => t.index), [0, 1, 2, 3, 4, 5]);
+  assert.ok(turns.every((t) => t.flags === 0));
 });
 
 Deno.test("a lost packet is concealed and flagged; text joins the open micro-turn", async () => {
-  const packets = speechPackets(speech).map(rtp);
-  const frames: IngressFrame[] = [...packets.slice(0, 14), ...packets.slice(15)];
-  frames.splice(25, 0, { type: "text", text: "hi" });
-  const { turns, stats } = await run(frames);
+  const events: Timed[] = onTime(speechPackets(speech)).filter((_, i) => i !== 14);
+  events.push({ text: "hi", atMs: 500 });
+  const turns = await run(events, 1300);
   assert.equal(turns.length, 6, "the lost frame keeps its place: no micro-turn is lost");
-  assert.equal(stats.lost, 1);
   assert.deepEqual(turns.map((t) => t.flags), [0, MicroTurnFlags.CONCEALED_AUDIO, 0, 0, 0, 0]);
+  assert.deepEqual(turns.map((t) => t.frameOrigins[4]), [0, 1, 0, 0, 0, 0], "recovered by FEC");
   assert.deepEqual(turns.map((t) => t.text), ["", "", "hi", "", "", ""]);
 });
 
-Deno.test("a long gap is marked missing; a partly filled last micro-turn is flushed", async () => {
-  const packets = speechPackets(speech).map(rtp);
-  const frames = [...packets.slice(0, 10), ...packets.slice(40, 55)];
-  const { turns } = await run(frames);
-  assert.deepEqual(turns.map((t) => t.index), [0, 1, 2, 3, 4, 5]);
-  assert.equal(turns[1].flags & MicroTurnFlags.INPUT_MISSING, MicroTurnFlags.INPUT_MISSING);
-  assert.equal(turns[2].flags & MicroTurnFlags.INPUT_MISSING, MicroTurnFlags.INPUT_MISSING);
-  assert.equal(turns[3].flags & MicroTurnFlags.INPUT_MISSING, MicroTurnFlags.INPUT_MISSING);
-  assert.equal(turns[4].flags, 0);
-  assert.equal(
-    turns[5].flags,
-    MicroTurnFlags.INPUT_MISSING,
-    "5 of 10 frames, then the stream ended",
+Deno.test("a stall gives input-missing micro-turns, then its audio arrives late with its own media times", async () => {
+  // Packets 10..29 (media 200..600 ms) are held up until 1500 ms.
+  const events = onTime(speechPackets(speech)).map((e, i) =>
+    i >= 10 && i < 30 ? { ...e, atMs: 1500 } : e
   );
+  const turns = await run(events, 2000);
+  assert.deepEqual(turns.map((t) => t.index), turns.map((_, i) => i));
+  const missing = turns.filter((t) => t.flags & MicroTurnFlags.INPUT_MISSING);
+  assert.ok(missing.length >= 1, "a stall past the concealment bound is said, not hidden");
+  const withLate = turns.filter((t) => t.flags & MicroTurnFlags.LATE_AUDIO);
+  const lateMs = withLate.flatMap((t) => t.lateMediaMs);
+  assert.ok(lateMs.length >= 15);
+  assert.deepEqual(lateMs, [...lateMs].sort((a, b) => a - b));
+  for (const turn of withLate) {
+    assert.ok(turn.lateMediaMs.every((ms) => ms < turn.index * 200), "late means earlier");
+    assert.equal(turn.dmel.length, (20 + 2 * turn.lateMediaMs.length) * DMEL_BINS);
+  }
 });
 
-Deno.test("a sender restart with a far-away sequence number continues the micro-turns", async () => {
-  const first = speechPackets(speech.subarray(0, 20 * 320), 100).map(rtp);
-  const restarted = speechPackets(speech.subarray(20 * 320, 40 * 320), 40000).map(rtp);
-  const { turns, stats } = await run([...first, ...restarted]);
-  assert.deepEqual(turns.map((t) => t.index), [0, 1, 2, 3]);
-  assert.ok(turns.every((t) => t.flags === 0));
-  assert.equal(stats.restarts, 1);
+Deno.test("a client that sends no audio still gets micro-turns on the wall clock", async () => {
+  const turns = await run([{ text: "typing only", atMs: 250 }], 1000);
+  assert.ok(turns.length >= 3);
+  assert.deepEqual(turns.map((t) => t.index), turns.map((_, i) => i));
+  assert.ok(turns.every((t) => t.flags === MicroTurnFlags.INPUT_MISSING));
+  assert.equal(turns.map((t) => t.text).join(""), "typing only");
 });

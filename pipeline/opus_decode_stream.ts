@@ -3,6 +3,10 @@
  * in-band FEC from the packet after it when that exists, else loss concealment, and long gaps
  * as silence marked missing. A payload that does not decode is concealed and reported.
  *
+ * Late frames (delivered after their micro-turn closed) go through a decoder of their own,
+ * started afresh at each run of consecutive late frames, so they never disturb the state of
+ * the on-time stream's decoder.
+ *
  * @module
  */
 import type { IngressFrame, PcmOrigin } from "./ingress_frames.ts";
@@ -16,9 +20,33 @@ export class OpusDecodeStream extends TransformStream<IngressFrame, IngressFrame
    */
   constructor(onUndecodable: (error: unknown) => void = () => {}) {
     const decoder = new OpusDecoder();
+    let lateDecoder: OpusDecoder | undefined;
+    let lastLateFrame = -2;
     super({
       transform(frame, controller) {
         if (frame.type !== "audio_slot") return controller.enqueue(frame);
+        if (frame.late && frame.payload) {
+          if (frame.frameIndex !== lastLateFrame + 1) {
+            lateDecoder?.close();
+            lateDecoder = new OpusDecoder();
+          }
+          lastLateFrame = frame.frameIndex;
+          let samples: Int16Array;
+          try {
+            samples = fit(lateDecoder!.decode(frame.payload));
+          } catch (error) {
+            onUndecodable(error);
+            return;
+          }
+          controller.enqueue({
+            type: "pcm",
+            frameIndex: frame.frameIndex,
+            samples,
+            origin: "decoded",
+            late: true,
+          });
+          return;
+        }
         let samples: Int16Array;
         let origin: PcmOrigin;
         if (frame.payload) {
@@ -40,21 +68,30 @@ export class OpusDecodeStream extends TransformStream<IngressFrame, IngressFrame
           samples = decoder.conceal(SAMPLES_PER_FRAME);
           origin = "concealed";
         }
-        // Packets of other durations are cut or padded to the 20 ms the clock counts in.
-        if (samples.length !== SAMPLES_PER_FRAME) {
-          const fitted = new Int16Array(SAMPLES_PER_FRAME);
-          fitted.set(samples.subarray(0, SAMPLES_PER_FRAME));
-          samples = fitted;
-        }
-        controller.enqueue({ type: "pcm", frameIndex: frame.frameIndex, samples, origin });
+        controller.enqueue({
+          type: "pcm",
+          frameIndex: frame.frameIndex,
+          samples: fit(samples),
+          origin,
+        });
       },
       flush() {
         decoder.close();
+        lateDecoder?.close();
       },
-      // An aborted session frees its decoder too (the codec lives in a shared wasm heap).
+      // An aborted session frees its decoders too (the codec lives in a shared wasm heap).
       cancel() {
         decoder.close();
+        lateDecoder?.close();
       },
     });
   }
+}
+
+/** Cuts or pads packets of other durations to the 20 ms the clock counts in. */
+function fit(samples: Int16Array): Int16Array {
+  if (samples.length === SAMPLES_PER_FRAME) return samples;
+  const fitted = new Int16Array(SAMPLES_PER_FRAME);
+  fitted.set(samples.subarray(0, SAMPLES_PER_FRAME));
+  return fitted;
 }

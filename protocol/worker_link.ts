@@ -21,6 +21,9 @@ const HEADER_BYTES = 22;
 export type ControlAction = "silent" | "speak" | "delegate";
 const CONTROL_ACTIONS: ControlAction[] = ["silent", "speak", "delegate"];
 
+/** How a 20 ms input frame came to be; {@linkcode MicroTurn.frameOrigins} holds indexes. */
+export const FRAME_ORIGINS = ["decoded", "fec", "concealed", "missing"] as const;
+
 /** Flag bits of a micro-turn's input. */
 export const MicroTurnFlags = {
   /** Some audio arrived after its own micro-turn closed and is delivered here. */
@@ -41,10 +44,14 @@ export interface MicroTurn {
   wallClockMs: number;
   /** Bit set of {@linkcode MicroTurnFlags}. */
   flags: number;
-  /** Number of dMel frames (20 in a complete micro-turn). */
+  /** Number of dMel frames: 20 on-time ones, then two per late audio frame. */
   dmelFrames: number;
   /** dMel codes, `dmelFrames * DMEL_BINS` bytes, frame-major. */
   dmel: Uint8Array;
+  /** How each of the 10 on-time 20 ms frames came to be: a {@linkcode FRAME_ORIGINS} index. */
+  frameOrigins: Uint8Array;
+  /** Media time (ms) of each late 20 ms frame appended after the on-time dMel frames. */
+  lateMediaMs: number[];
   /** UTF-8 text the user typed in this micro-turn. */
   text: string;
   /** Number of 40x40 RGB patches. */
@@ -115,9 +122,12 @@ export function encodeLinkFrame(frame: WorkerLinkFrame): Uint8Array<ArrayBuffer>
         frame.type,
         turn.sessionId,
         turn.index,
-        8 + 2 + 2 + turn.dmel.length + 4 + text.length + 2 + turn.patches.length,
+        8 + 2 + 2 + turn.dmel.length + 1 + turn.frameOrigins.length + 2 +
+          4 * turn.lateMediaMs.length + 4 + text.length + 2 + turn.patches.length,
       );
       writer.f64(turn.wallClockMs).u16(turn.flags).u16(turn.dmelFrames).bytes(turn.dmel);
+      writer.u8(turn.frameOrigins.length).bytes(turn.frameOrigins).u16(turn.lateMediaMs.length);
+      for (const mediaMs of turn.lateMediaMs) writer.u32(mediaMs);
       writer.u32(text.length).bytes(text).u16(turn.patchCount).bytes(turn.patches);
       return writer.done();
     }
@@ -161,12 +171,26 @@ export function decodeLinkFrame(bytes: Uint8Array): WorkerLinkFrame {
     const flags = reader.u16();
     const dmelFrames = reader.u16();
     const dmel = reader.bytes(dmelFrames * DMEL_BINS);
+    const frameOrigins = reader.bytes(reader.u8());
+    const lateMediaMs = Array.from({ length: reader.u16() }, () => reader.u32());
     const text = reader.text(reader.u32());
     const patchCount = reader.u16();
     const patches = reader.bytes(patchCount * PATCH_BYTES);
     frame = {
       type,
-      turn: { sessionId, index, wallClockMs, flags, dmelFrames, dmel, text, patchCount, patches },
+      turn: {
+        sessionId,
+        index,
+        wallClockMs,
+        flags,
+        dmelFrames,
+        dmel,
+        frameOrigins,
+        lateMediaMs,
+        text,
+        patchCount,
+        patches,
+      },
     };
   } else if (type === "output") {
     const control = CONTROL_ACTIONS[reader.u8()];

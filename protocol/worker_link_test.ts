@@ -26,6 +26,11 @@ function randomFrame(random: () => number): WorkerLinkFrame {
           flags: Math.floor(random() * 8),
           dmelFrames,
           dmel: bytes(dmelFrames * DMEL_BINS),
+          frameOrigins: bytes(10).map((b) => b % 4),
+          lateMediaMs: Array.from(
+            { length: Math.floor(random() * 3) },
+            () => Math.floor(random() * 2 ** 32),
+          ),
           text,
           patchCount,
           patches: bytes(patchCount * PATCH_BYTES),

@@ -36,6 +36,8 @@ Deno.test("the worker link answers bad frames and unknown sessions with error fr
       flags: 0,
       dmelFrames: 20,
       dmel: new Uint8Array(1600),
+      frameOrigins: new Uint8Array(10),
+      lateMediaMs: [],
       text: "",
       patchCount: 0,
       patches: new Uint8Array(0),

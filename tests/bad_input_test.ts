@@ -18,7 +18,7 @@ for (const target of TEST_DATABASE_TARGETS) {
     ignore: target.ignore,
     async fn() {
       const db = await target.open();
-      const system = await startTestSystem(db);
+      const system = await startTestSystem(db, { clock: new ManualClock(Date.now()) });
       try {
         const a = await createSession(system.url);
         const b = await createSession(system.url);

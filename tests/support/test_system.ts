@@ -8,7 +8,7 @@ import { startWorker } from "../../gpu-worker/worker_server.ts";
 import { type RunningEdge, startEdge } from "../../edge/edge_server.ts";
 import type { Database } from "../../store/database.ts";
 import { createLogger } from "../../lib/logger.ts";
-import { systemClock } from "../../lib/clock.ts";
+import { type Clock, systemClock } from "../../lib/clock.ts";
 import { ConfigSchema } from "../../config.ts";
 
 /** The token secret test systems use, so tests can mint their own (expired, forged) tokens. */
@@ -24,8 +24,15 @@ export interface TestSystem {
   close(): Promise<void>;
 }
 
-/** Starts worker + edge against `db`. */
-export async function startTestSystem(db: Database): Promise<TestSystem> {
+/**
+ * Starts worker + edge against `db`. Tests over real sockets pass a stopped
+ * `ManualClock`: micro-turns then close only when their audio is complete (or the
+ * session ends), never at a wall-clock deadline, so results do not depend on machine load.
+ */
+export async function startTestSystem(
+  db: Database,
+  options: { clock?: Clock } = {},
+): Promise<TestSystem> {
   const config = ConfigSchema.parse({ host: "127.0.0.1", logLevel: "warn" });
   const log = createLogger("test", "warn");
   const worker = await startWorker(config, 0, log);
@@ -34,7 +41,7 @@ export async function startTestSystem(db: Database): Promise<TestSystem> {
     db,
     workerUrl: worker.linkUrl,
     model: "minimal",
-    clock: systemClock,
+    clock: options.clock ?? systemClock,
     log,
   });
   return {

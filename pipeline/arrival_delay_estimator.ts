@@ -1,0 +1,161 @@
+/**
+ * Estimates how long to wait for late audio, after libwebrtc NetEq's delay manager: each
+ * packet's relative arrival delay (arrival minus media time, relative to the fastest packet
+ * of the last `baseWindowMs`) enters a histogram whose older mass fades by a forgetting
+ * factor, and the target delay is a high quantile of that histogram. Measuring against the
+ * fastest recent packet rather than the first one makes the estimate follow clock drift
+ * between sender and edge.
+ *
+ * A mobile handover looks like one huge delay (a stall, then a burst): such isolated spikes
+ * are counted but kept out of the histogram, so one stall does not inflate the delay for the
+ * following seconds. Spikes that recur within `spikeMemoryMs` are the network's normal
+ * behaviour and do enter it.
+ *
+ * @module
+ */
+
+/** Tuning of {@linkcode ArrivalDelayEstimator}; every field has a default. */
+export interface ArrivalDelayOptions {
+  /** Fraction of packets the target delay should cover. Default 0.95. */
+  quantile?: number;
+  /** Weight each older observation keeps per new packet. Default 0.995 (~4 s at 50 pkt/s). */
+  forgetFactor?: number;
+  /** Histogram resolution in ms. Default 2. */
+  bucketMs?: number;
+  /** Largest delay the histogram tracks, in ms. Default 4000. */
+  maxDelayMs?: number;
+  /** Window over which the fastest packet defines zero delay, in ms. Default 2000. */
+  baseWindowMs?: number;
+  /** Target used until `warmupPackets` were seen, in ms. Default 60. */
+  initialTargetMs?: number;
+  /** Packets observed before the histogram decides. Default 25. */
+  warmupPackets?: number;
+  /** A delay this far above the target is a spike, in ms. Default 250. */
+  spikeThresholdMs?: number;
+  /** Spikes closer together than this are recurring and count, in ms. Default 20000. */
+  spikeMemoryMs?: number;
+}
+
+/** What the estimator has seen. */
+export interface ArrivalDelayStats {
+  /** Current target delay, ms. */
+  targetDelayMs: number;
+  /** Packets observed. */
+  observed: number;
+  /** Isolated delay spikes kept out of the histogram. */
+  spikes: number;
+}
+
+/** Tracks arrival delay and proposes a target delay; see the module doc. */
+export class ArrivalDelayEstimator {
+  readonly #quantile: number;
+  readonly #forget: number;
+  readonly #bucketMs: number;
+  readonly #baseWindowMs: number;
+  readonly #initialTargetMs: number;
+  readonly #warmup: number;
+  readonly #spikeThresholdMs: number;
+  readonly #spikeMemoryMs: number;
+  readonly #buckets: Float64Array;
+  #weight = 1;
+  #total = 0;
+  #target: number;
+  #observed = 0;
+  #spikes = 0;
+  /** Sliding-window minimum of arrival offsets: [arrivalMs, offsetMs], offsets increasing. */
+  #window: [number, number][] = [];
+  #base: number;
+  #inSpike = false;
+  #lastSpikeAtMs = -Infinity;
+  /** Whether the spike in progress recurs and so enters the histogram. */
+  #spikeCounts = false;
+
+  /**
+   * @param initialBaseMs the offset (arrival minus media time) assumed before any packet
+   * @param options tuning
+   */
+  constructor(initialBaseMs: number, options: ArrivalDelayOptions = {}) {
+    this.#quantile = options.quantile ?? 0.95;
+    this.#forget = options.forgetFactor ?? 0.995;
+    this.#bucketMs = options.bucketMs ?? 2;
+    this.#baseWindowMs = options.baseWindowMs ?? 2000;
+    this.#initialTargetMs = options.initialTargetMs ?? 60;
+    this.#warmup = options.warmupPackets ?? 25;
+    this.#spikeThresholdMs = options.spikeThresholdMs ?? 250;
+    this.#spikeMemoryMs = options.spikeMemoryMs ?? 20_000;
+    this.#buckets = new Float64Array(Math.ceil((options.maxDelayMs ?? 4000) / this.#bucketMs));
+    this.#target = this.#initialTargetMs;
+    this.#base = initialBaseMs;
+  }
+
+  /** Offset of the fastest recent packet: arrival minus media time, ms. */
+  get baseMs(): number {
+    return this.#base;
+  }
+
+  /** Current target delay above the base, ms. */
+  get targetDelayMs(): number {
+    return this.#target;
+  }
+
+  /** Counters. */
+  get stats(): ArrivalDelayStats {
+    return { targetDelayMs: this.#target, observed: this.#observed, spikes: this.#spikes };
+  }
+
+  /** Starts the base afresh at `offsetMs` (the sender's media clock was re-anchored). */
+  rebase(offsetMs: number): void {
+    this.#base = offsetMs;
+    this.#window = [];
+  }
+
+  /** Records one packet whose media ends at `mediaEndMs` and that arrived at `arrivalMs`. */
+  observe(mediaEndMs: number, arrivalMs: number): void {
+    const offset = arrivalMs - mediaEndMs;
+    const window = this.#window;
+    while (window.length > 0 && window[window.length - 1][1] >= offset) window.pop();
+    window.push([arrivalMs, offset]);
+    while (window[0][0] < arrivalMs - this.#baseWindowMs) window.shift();
+    this.#base = window[0][1];
+    this.#observed++;
+
+    const delay = offset - this.#base;
+    const spike = this.#observed > this.#warmup &&
+      delay > this.#target + this.#spikeThresholdMs;
+    if (!spike) {
+      this.#inSpike = false;
+    } else if (!this.#inSpike) {
+      this.#inSpike = true;
+      this.#spikeCounts = arrivalMs - this.#lastSpikeAtMs < this.#spikeMemoryMs;
+      this.#lastSpikeAtMs = arrivalMs;
+      if (!this.#spikeCounts) this.#spikes++;
+    }
+    if (spike && !this.#spikeCounts) return;
+    this.#add(delay);
+  }
+
+  #add(delay: number): void {
+    this.#weight /= this.#forget;
+    if (this.#weight > 1e200) {
+      for (let i = 0; i < this.#buckets.length; i++) this.#buckets[i] /= this.#weight;
+      this.#total /= this.#weight;
+      this.#weight = 1;
+    }
+    const bucket = Math.min(
+      this.#buckets.length - 1,
+      Math.max(0, Math.floor(delay / this.#bucketMs)),
+    );
+    this.#buckets[bucket] += this.#weight;
+    this.#total += this.#weight;
+    if (this.#observed < this.#warmup) return;
+    const wanted = this.#quantile * this.#total;
+    let sum = 0;
+    for (let i = 0; i < this.#buckets.length; i++) {
+      sum += this.#buckets[i];
+      if (sum >= wanted) {
+        this.#target = (i + 1) * this.#bucketMs;
+        return;
+      }
+    }
+  }
+}

@@ -1,0 +1,281 @@
+import assert from "node:assert/strict";
+import { JitterStream } from "./jitter_stream.ts";
+import type { JitterBufferOptions, JitterStats } from "./jitter_buffer.ts";
+import { OpusDecodeStream } from "./opus_decode_stream.ts";
+import { OpusDecoder } from "./opus_codec.ts";
+import type { IngressFrame, PcmFrame } from "./ingress_frames.ts";
+import { parseRtpPacket, type RtpPacket } from "./rtp_packet.ts";
+import { speechPackets } from "../tests/support/protocol_client.ts";
+import {
+  type Arrival,
+  arrivalTrace,
+  type NetworkProfile,
+} from "../tests/support/arrival_traces.ts";
+import { readWav } from "../lib/wav_file.ts";
+import { seededRandom } from "../lib/seeded_random.ts";
+import { FRAMES_PER_MICRO_TURN, SAMPLES_PER_FRAME } from "../protocol/media_format.ts";
+
+const fixture = readWav(
+  Deno.readFileSync(new URL("../tests/fixtures/speech_16k.wav", import.meta.url)),
+).samples;
+
+/** `frames` 20 ms packets of the speech fixture, looped, and their in-order decode. */
+function speech(frames: number, firstSequence = 1000, ssrc = 0x1234) {
+  const pcm = new Int16Array(frames * SAMPLES_PER_FRAME);
+  for (let at = 0; at < pcm.length; at += fixture.length) {
+    pcm.set(fixture.subarray(0, Math.min(fixture.length, pcm.length - at)), at);
+  }
+  const packets = speechPackets(pcm, firstSequence, ssrc).map(parseRtpPacket);
+  const decoder = new OpusDecoder();
+  const reference = packets.map((p) => decoder.decode(p.payload));
+  decoder.close();
+  return { packets, reference };
+}
+
+interface Replay {
+  /** PCM frames in output order, each with the index of the turn that carried it. */
+  frames: (PcmFrame & { turn: number })[];
+  /** Indices of closed micro-turns, in order. */
+  turns: number[];
+  stats: JitterStats;
+  /** Acknowledged sequence number seen at each arrival. */
+  acks: number[];
+}
+
+/**
+ * Replays arrivals of `packets` through the jitter buffer and Opus decoder, with a clock tick
+ * every 10 ms until `endMs`, then ends the stream.
+ */
+async function replay(
+  events: { packet: RtpPacket; atMs: number }[],
+  endMs: number,
+  options: JitterBufferOptions = {},
+): Promise<Replay> {
+  const jitter = new JitterStream(0, options);
+  const output = jitter.readable.pipeThrough(new OpusDecodeStream());
+  const result: Replay = { frames: [], turns: [], stats: jitter.buffer.stats, acks: [] };
+  const pending: PcmFrame[] = [];
+  const collected = output.pipeTo(
+    new WritableStream<IngressFrame>({
+      write(frame) {
+        if (frame.type === "pcm") pending.push(frame);
+        if (frame.type === "turn_end") {
+          result.turns.push(frame.index);
+          for (const pcm of pending.splice(0)) result.frames.push({ ...pcm, turn: frame.index });
+        }
+      },
+    }),
+  );
+  const writer = jitter.writable.getWriter();
+  const sorted = [...events].sort((a, b) => a.atMs - b.atMs);
+  let next = 0;
+  for (let now = 0; now <= endMs; now += 10) {
+    while (next < sorted.length && sorted[next].atMs <= now) {
+      const { packet, atMs } = sorted[next++];
+      await writer.write({ type: "rtp", packet, arrivalMs: atMs });
+      result.acks.push(jitter.buffer.acknowledgedSequence ?? -1);
+    }
+    await writer.write({ type: "tick", nowMs: now });
+  }
+  await writer.close();
+  await collected;
+  result.stats = jitter.buffer.stats;
+  return result;
+}
+
+function eventsOf(packets: RtpPacket[], arrivals: Arrival[]) {
+  return arrivals.map((a) => ({ packet: packets[a.packet], atMs: a.atMs }));
+}
+
+/**
+ * The user's audio is all there once: every sent packet in `expected` was decoded exactly
+ * once (on time or late), nothing else was, and the decoded samples match the reference.
+ */
+function assertEveryFrameOnce(
+  result: Replay,
+  reference: Int16Array[],
+  expected: number[],
+  firstFrame: number,
+) {
+  const decoded = result.frames.filter((f) => f.origin === "decoded");
+  const seen = new Map<number, PcmFrame>();
+  for (const frame of decoded) {
+    const packet = frame.frameIndex - firstFrame;
+    assert.ok(!seen.has(packet), `packet ${packet} delivered twice`);
+    seen.set(packet, frame);
+  }
+  assert.deepEqual([...seen.keys()].sort((a, b) => a - b), expected);
+  const samples = decoded.reduce((sum, f) => sum + f.samples.length, 0);
+  assert.equal(samples, expected.length * SAMPLES_PER_FRAME);
+  // Content: the delivered audio, in media order, is the sender's audio.
+  const got: number[] = [];
+  const want: number[] = [];
+  for (const packet of expected) {
+    got.push(...seen.get(packet)!.samples);
+    want.push(...reference[packet]);
+  }
+  assert.ok(correlation(got, want) > 0.9, `correlation ${correlation(got, want)}`);
+}
+
+function assertContiguousTurns(result: Replay) {
+  result.turns.forEach((index, i) => assert.equal(index, i));
+}
+
+/** Late frames ride with a later micro-turn than their own, flagged; on-time ones with theirs. */
+function assertLateFlagged(result: Replay) {
+  for (const frame of result.frames) {
+    const own = Math.floor(frame.frameIndex / FRAMES_PER_MICRO_TURN);
+    if (frame.late) assert.ok(frame.turn > own, `late frame ${frame.frameIndex} in turn ${own}`);
+    else assert.equal(frame.turn, own);
+  }
+}
+
+function correlation(a: number[], b: number[]): number {
+  const mean = (x: number[]) => x.reduce((s, v) => s + v, 0) / x.length;
+  const ma = mean(a);
+  const mb = mean(b);
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += (a[i] - ma) * (b[i] - mb);
+    aa += (a[i] - ma) ** 2;
+    bb += (b[i] - mb) ** 2;
+  }
+  return ab / Math.sqrt(aa * bb);
+}
+
+const steady = (name: string, overrides: Partial<NetworkProfile> = {}): NetworkProfile => ({
+  name,
+  baseLatencyMs: 40,
+  jitter: { walkMs: 10, noiseMs: 10, spikeRate: 0, spikeMs: [0, 0] },
+  senderLoss: 0,
+  stalls: [],
+  clockRate: 1,
+  ...overrides,
+});
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+Deno.test("reordered and duplicated packets are delivered once; sender gaps are concealed", async () => {
+  const { packets, reference } = speech(300);
+  const dropped = new Set([50, 51, 52, 200]);
+  const arrivals = arrivalTrace(steady("steady"), 300, 1).filter((a) => !dropped.has(a.packet));
+  // Swap neighbours every 7th packet (a replayed burst can do this) and repeat every 11th.
+  for (let i = 5; i + 1 < arrivals.length; i += 7) {
+    [arrivals[i].packet, arrivals[i + 1].packet] = [arrivals[i + 1].packet, arrivals[i].packet];
+  }
+  const duplicates = arrivals.filter((_, i) => i % 11 === 0).map((a) => ({
+    packet: a.packet,
+    atMs: a.atMs + 30,
+  }));
+  const result = await replay(eventsOf(packets, [...arrivals, ...duplicates]), 6600);
+  const expected = range(300).filter((i) => !dropped.has(i));
+  const first = result.frames.find((f) => f.origin === "decoded")!.frameIndex;
+  assertEveryFrameOnce(result, reference, expected, first);
+  assertContiguousTurns(result);
+  assertLateFlagged(result);
+  assert.equal(result.stats.duplicates, duplicates.length);
+  for (const packet of dropped) {
+    const filled = result.frames.find((f) => f.frameIndex === first + packet)!;
+    assert.ok(filled.origin === "concealed" || filled.origin === "fec", filled.origin);
+  }
+});
+
+Deno.test("a 1.5 s stall then a burst: input-missing audio, then every frame delivered late, bounded per micro-turn", async () => {
+  const { packets, reference } = speech(250);
+  const profile = steady("stall", { stalls: [[2000, 1500]] });
+  const arrivals = arrivalTrace(profile, 250, 2);
+  const result = await replay(eventsOf(packets, arrivals), 6000, { maxLateFramesPerTurn: 50 });
+  const first = result.frames.find((f) => f.origin === "decoded")!.frameIndex;
+  assertEveryFrameOnce(result, reference, range(250), first);
+  assertContiguousTurns(result);
+  assertLateFlagged(result);
+  const late = result.frames.filter((f) => f.late);
+  assert.ok(late.length >= 60, `only ${late.length} late frames`);
+  assert.ok(result.stats.missingFrames >= 40, `only ${result.stats.missingFrames} missing`);
+  // The catch-up is spread over micro-turns, never more than the bound in one.
+  const perTurn = new Map<number, number>();
+  for (const frame of late) perTurn.set(frame.turn, (perTurn.get(frame.turn) ?? 0) + 1);
+  assert.ok(perTurn.size >= 2);
+  for (const count of perTurn.values()) assert.ok(count <= 50);
+  // The stall did not leave the buffer waiting longer afterwards.
+  assert.ok(result.stats.targetDelayMs < 150, `target ${result.stats.targetDelayMs} ms`);
+});
+
+for (const clockRate of [1.01, 0.99]) {
+  Deno.test(`sender clock ${clockRate > 1 ? "1 % fast" : "1 % slow"}: nothing lost or late-flagged wrongly, delay stays bounded`, async () => {
+    const frames = 3000; // 60 s
+    const { packets, reference } = speech(frames);
+    const arrivals = arrivalTrace(steady("drift", { clockRate }), frames, 3);
+    const result = await replay(eventsOf(packets, arrivals), frames * 20 / clockRate + 1000);
+    const first = result.frames.find((f) => f.origin === "decoded")!.frameIndex;
+    assertEveryFrameOnce(result, reference, range(frames), first);
+    assertContiguousTurns(result);
+    assertLateFlagged(result);
+    assert.ok(result.stats.lateFrames / frames < 0.02, `late ${result.stats.lateFrames}`);
+    assert.ok(result.stats.targetDelayMs < 100, `target ${result.stats.targetDelayMs} ms`);
+  });
+}
+
+Deno.test("a reconnect mid-utterance: the client replays from its last acknowledgement, nothing is lost or doubled", async () => {
+  const { packets, reference } = speech(250);
+  const arrivals = arrivalTrace(steady("reconnect"), 250, 4);
+  // The connection dies at 2.0 s: what was in flight is lost. The client last heard an
+  // acknowledgement at 1.8 s; it reconnects at 3.0 s, replays everything after that
+  // acknowledgement at once, then goes on live.
+  const before = arrivals.filter((a) => a.atMs < 2000);
+  const lastAckAt = before.findLast((a) => a.atMs < 1800)!;
+  const probe = await replay(eventsOf(packets, before), 1800);
+  const acked = probe.acks[before.indexOf(lastAckAt)];
+  const firstUnacked = ((acked - packets[0].sequenceNumber + 0x10000) & 0xffff) + 1;
+  const replayed = range(250).slice(firstUnacked).filter((i) => (i + 1) * 20 < 3000)
+    .map((packet) => ({ packet, atMs: 3000 }));
+  const after = arrivals.filter((a) => a.atMs >= 3000 && (a.packet + 1) * 20 >= 3000);
+  const result = await replay(eventsOf(packets, [...before, ...replayed, ...after]), 6000);
+  const first = result.frames.find((f) => f.origin === "decoded")!.frameIndex;
+  assertEveryFrameOnce(result, reference, range(250), first);
+  assertContiguousTurns(result);
+  assertLateFlagged(result);
+  assert.ok(result.stats.duplicates > 0, "the replay overlapped what had arrived");
+});
+
+Deno.test("a sender restart (new SSRC, new numbering) continues the media timeline", async () => {
+  const a = speech(100, 1000, 0x1111);
+  const b = speech(100, 40_000, 0x2222);
+  const events = [
+    ...eventsOf(a.packets, arrivalTrace(steady("a"), 100, 5)),
+    ...eventsOf(b.packets, arrivalTrace(steady("b"), 100, 6, 2500)),
+  ];
+  const result = await replay(events, 5000);
+  assertContiguousTurns(result);
+  assertLateFlagged(result);
+  assert.equal(result.stats.restarts, 1);
+  const decoded = result.frames.filter((f) => f.origin === "decoded");
+  assert.equal(decoded.length, 200);
+  assert.equal(new Set(decoded.map((f) => f.frameIndex)).size, 200);
+});
+
+Deno.test("fuzzed packets (huge jumps, random SSRCs, garbage payloads) never break the stream", async () => {
+  const random = seededRandom(7);
+  const { packets } = speech(50);
+  const events: { packet: RtpPacket; atMs: number }[] = [];
+  for (let i = 0; i < 2000; i++) {
+    const base = packets[i % packets.length];
+    const kind = random();
+    const packet: RtpPacket = {
+      ...base,
+      sequenceNumber: kind < 0.2 ? Math.floor(random() * 0x10000) : base.sequenceNumber,
+      timestamp: kind < 0.4 ? Math.floor(random() * 2 ** 32) : base.timestamp,
+      ssrc: kind > 0.97 ? Math.floor(random() * 4) : base.ssrc,
+      payload: kind > 0.9
+        ? Uint8Array.from({ length: Math.floor(random() * 40) }, () => Math.floor(random() * 256))
+        : base.payload,
+    };
+    events.push({ packet, atMs: i * 5 });
+  }
+  const result = await replay(events, 12_000, { maxAheadMs: 10_000 });
+  assertContiguousTurns(result);
+  assert.ok(result.turns.length >= 50);
+  for (const frame of result.frames) assert.equal(frame.samples.length, SAMPLES_PER_FRAME);
+});
