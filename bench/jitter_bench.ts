@@ -1,0 +1,163 @@
+/**
+ * Jitter buffer against an oracle on arrival traces of four network profiles (good wifi, 4G,
+ * congested 3G with bursty sender loss, a mobile handover with stalls). Writes
+ * bench/results/jitter.json.
+ *
+ * Both sides close micro-turn k at the earlier of "its audio is complete" and a deadline:
+ * - ours: the {@linkcode JitterBuffer} as the edge runs it (completion known from sequence
+ *   numbers, adaptive deadline);
+ * - the oracle: knows the whole trace, so it knows exactly when a micro-turn's last packet
+ *   that will ever come has come, and uses the smallest fixed delay D after the micro-turn's
+ *   ideal arrival that reaches our late-frame rate on the same trace.
+ * Added delay of a micro-turn = its close time minus the earliest its last frame could have
+ * arrived (sender clock + the trace's minimum network latency). Printed per profile: our
+ * mean added delay, the oracle's, their ratio, late-frame and concealment rates.
+ *
+ *   deno task bench:jitter [--seconds=120] [--seeds=5]
+ *
+ * @module
+ */
+import { JitterBuffer } from "../pipeline/jitter_buffer.ts";
+import type { RtpPacket } from "../pipeline/rtp_packet.ts";
+import { type Arrival, arrivalTrace, NETWORK_PROFILES } from "../tests/support/arrival_traces.ts";
+import {
+  AUDIO_FRAME_MS,
+  FRAMES_PER_MICRO_TURN,
+  MICRO_TURN_MS,
+  OPUS_PAYLOAD_TYPE,
+  RTP_TICKS_PER_FRAME,
+} from "../protocol/media_format.ts";
+
+const arg = (name: string, fallback: number) =>
+  Number(Deno.args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback);
+const seconds = arg("seconds", 120);
+const seeds = arg("seeds", 5);
+const packets = (seconds * 1000) / AUDIO_FRAME_MS;
+const PAYLOAD = new Uint8Array([0xf8, 0xff, 0xfe]);
+
+interface Outcome {
+  addedDelayMs: number;
+  lateRate: number;
+  concealedRate: number;
+}
+
+const packetOf = (i: number): RtpPacket => ({
+  marker: i === 0,
+  payloadType: OPUS_PAYLOAD_TYPE,
+  sequenceNumber: (1000 + i) & 0xffff,
+  timestamp: (i * RTP_TICKS_PER_FRAME) >>> 0,
+  ssrc: 0x1234,
+  payload: PAYLOAD,
+});
+
+/** Ideal arrival of micro-turn k's last frame: media end plus the trace's minimum latency. */
+function idealBase(trace: Arrival[], first: number): number {
+  return Math.min(...trace.map((a) => a.atMs - (a.packet - first + 1) * AUDIO_FRAME_MS));
+}
+
+function turnsOf(trace: Arrival[], first: number): number {
+  return Math.ceil((trace.at(-1)!.packet - first + 1) / FRAMES_PER_MICRO_TURN);
+}
+
+/** Runs the edge's jitter buffer over `trace`, closing at deadlines as the edge's timer does. */
+function ours(trace: Arrival[]): Outcome {
+  const first = trace[0].packet;
+  const base = idealBase(trace, first);
+  const turns = turnsOf(trace, first);
+  const buffer = new JitterBuffer(trace[0].atMs - 60);
+  const closedAt: number[] = [];
+  const record = (now: number) => {
+    for (const turn of buffer.poll(now)) closedAt[turn.index] = turn.closedAtMs;
+  };
+  let next = 0;
+  while (closedAt.length < turns) {
+    const deadline = buffer.nextDeadlineMs();
+    if (next < trace.length && trace[next].atMs <= deadline) {
+      const arrival = trace[next++];
+      buffer.insert(packetOf(arrival.packet), arrival.atMs);
+      record(arrival.atMs);
+    } else {
+      record(deadline);
+    }
+  }
+  const stats = buffer.stats;
+  let added = 0;
+  for (let k = 0; k < turns; k++) added += closedAt[k] - (base + (k + 1) * MICRO_TURN_MS);
+  return {
+    addedDelayMs: added / turns,
+    lateRate: (stats.lateFrames + stats.expired) / trace.length,
+    concealedRate: stats.concealedFrames / (turns * FRAMES_PER_MICRO_TURN),
+  };
+}
+
+/** The oracle with fixed delay `delayMs`: perfect knowledge of completion, fixed deadline. */
+function oracle(trace: Arrival[], delayMs: number): Outcome & { lateFrames: number } {
+  const first = trace[0].packet;
+  const base = idealBase(trace, first);
+  const turns = turnsOf(trace, first);
+  const lastArrival = new Array<number>(turns).fill(-Infinity);
+  for (const a of trace) {
+    const k = Math.floor((a.packet - first) / FRAMES_PER_MICRO_TURN);
+    lastArrival[k] = Math.max(lastArrival[k], a.atMs);
+  }
+  const closeAt = lastArrival.map((last, k) =>
+    Math.min(last, base + (k + 1) * MICRO_TURN_MS + delayMs)
+  );
+  let lateFrames = 0;
+  for (const a of trace) {
+    if (a.atMs > closeAt[Math.floor((a.packet - first) / FRAMES_PER_MICRO_TURN)]) lateFrames++;
+  }
+  let added = 0;
+  closeAt.forEach((at, k) => added += Math.max(0, at - (base + (k + 1) * MICRO_TURN_MS)));
+  return {
+    addedDelayMs: added / turns,
+    lateRate: lateFrames / trace.length,
+    concealedRate: 0,
+    lateFrames,
+  };
+}
+
+/** Smallest fixed delay (1 ms steps) whose late-frame rate is at most `lateRate`. */
+function oracleAt(trace: Arrival[], lateRate: number) {
+  let low = 0;
+  let high = 10_000;
+  while (low < high) {
+    const mid = Math.floor((low + high) / 2);
+    if (oracle(trace, mid).lateRate <= lateRate) high = mid;
+    else low = mid + 1;
+  }
+  return { fixedDelayMs: low, ...oracle(trace, low) };
+}
+
+const round = (x: number, digits = 2) => Number(x.toFixed(digits));
+const profiles = NETWORK_PROFILES.map((profile) => {
+  const runs = Array.from({ length: seeds }, (_, seed) => {
+    const trace = arrivalTrace(profile, packets, 100 + seed, 0);
+    const mine = ours(trace);
+    const best = oracleAt(trace, mine.lateRate);
+    return { mine, best };
+  });
+  const mean = (f: (r: typeof runs[number]) => number) =>
+    runs.reduce((s, r) => s + f(r), 0) / runs.length;
+  const added = mean((r) => r.mine.addedDelayMs);
+  const oracleDelay = mean((r) => r.best.addedDelayMs);
+  return {
+    name: profile.name,
+    added_delay_ms: round(added),
+    oracle_delay_ms: round(oracleDelay),
+    ratio: round(added / Math.max(oracleDelay, 1e-9), 3),
+    late_rate: round(mean((r) => r.mine.lateRate), 5),
+    concealed_rate: round(mean((r) => r.mine.concealedRate), 5),
+    oracle_fixed_delay_ms: round(mean((r) => r.best.fixedDelayMs), 1),
+    traces: seeds,
+    trace_seconds: seconds,
+  };
+});
+
+const result = { profiles };
+console.table(profiles.map(({ traces: _t, trace_seconds: _s, ...row }) => row));
+await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
+await Deno.writeTextFile(
+  new URL("./results/jitter.json", import.meta.url),
+  JSON.stringify(result, null, 2) + "\n",
+);
