@@ -42,6 +42,8 @@ export const ConfigSchema = z.object({
   maxMessageBytes: z.coerce.number().int().positive().default(64 * 1024),
   /** Queued bytes on a client socket above which output audio is skipped. */
   maxBufferedBytes: z.coerce.number().int().positive().default(256 * 1024),
+  /** How long a session whose connection dropped waits for the client to resume, seconds. */
+  resumeWindowSeconds: z.coerce.number().positive().default(30),
   /** Log level. */
   logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
 });
@@ -76,6 +78,7 @@ const ENV_NAMES: Record<keyof Config, string> = {
   maxBatch: "MAX_BATCH",
   maxMessageBytes: "MAX_MESSAGE_BYTES",
   maxBufferedBytes: "MAX_BUFFERED_BYTES",
+  resumeWindowSeconds: "RESUME_WINDOW_SECONDS",
   logLevel: "LOG_LEVEL",
 };
 

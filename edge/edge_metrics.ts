@@ -38,7 +38,12 @@ export function createEdgeMetrics(registry: Registry) {
     /** Output audio frames not sent because the client's socket was backed up. */
     droppedOutputFrames: new promClient.Counter({
       name: "edge_output_frames_dropped_total",
-      help: "Output audio frames skipped because the client socket was backed up",
+      help: "Output audio frames dropped: stale (output faster than playback) or socket backed up",
+      registers,
+    }),
+    resumes: new promClient.Counter({
+      name: "edge_session_resumes_total",
+      help: "Sessions reattached to a new connection after a lost one",
       registers,
     }),
   };

@@ -38,7 +38,12 @@ export function startEdge(
   config:
     & Pick<
       Config,
-      "host" | "tokenTtlSeconds" | "region" | "maxMessageBytes" | "maxBufferedBytes"
+      | "host"
+      | "tokenTtlSeconds"
+      | "region"
+      | "maxMessageBytes"
+      | "maxBufferedBytes"
+      | "resumeWindowSeconds"
     >
     & { tokenSecret: string },
   deps: { port: number; db: Database; workerUrl: string; model: string; clock: Clock; log: Logger },
@@ -77,6 +82,7 @@ export function startEdge(
       maxMessageBytes: config.maxMessageBytes,
       maxBufferedBytes: config.maxBufferedBytes,
       drainTimeoutMs: 2000,
+      resumeWindowMs: config.resumeWindowSeconds * 1000,
     },
     log,
   });

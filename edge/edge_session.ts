@@ -9,6 +9,7 @@
 import { createIngressPipeline, type IngressPipeline } from "../pipeline/ingress_pipeline.ts";
 import type { IngressFrame } from "../pipeline/ingress_frames.ts";
 import { EgressPacketizer } from "../pipeline/egress_packetizer.ts";
+import { EgressPacer } from "../pipeline/egress_pacer.ts";
 import type { JitterBufferOptions } from "../pipeline/jitter_buffer.ts";
 import { looksLikeRtp, parseRtpPacket } from "../pipeline/rtp_packet.ts";
 import type { MicroTurn, MicroTurnOutput } from "../protocol/worker_link.ts";
@@ -51,8 +52,6 @@ export interface EdgeSessionOptions {
   sessionId: string;
   /** When the session was created (the model's time origin). */
   startedAtMs: number;
-  /** The client's socket. */
-  socket: ClientSocket;
   /** The link to the session's worker. */
   link: WorkerLinkClient;
   /** Where events are recorded. */
@@ -71,6 +70,8 @@ export interface EdgeSessionOptions {
   drainTimeoutMs: number;
   /** Jitter buffer tuning. */
   jitter?: JitterBufferOptions;
+  /** How long a session whose connection dropped waits for the client to resume it, ms. */
+  resumeWindowMs: number;
 }
 
 /** A live client session at the edge. */
@@ -79,12 +80,19 @@ export class EdgeSession {
   readonly #pipeline: IngressPipeline;
   readonly #writer: WritableStreamDefaultWriter<IngressFrame>;
   readonly #packetizer = new EgressPacketizer();
+  readonly #pacer: EgressPacer;
   readonly #inFlight = new Map<number, MicroTurn>();
   #pump: Promise<void> = Promise.resolve();
   #drained: (() => void) | undefined;
   #microTurns = 0;
   #ending: Promise<void> | undefined;
-  #socketOpen = true;
+  #socket: ClientSocket | undefined;
+  #socketOpen = false;
+  #detachedAtMs: number | undefined;
+  #detachTimer: ReturnType<typeof setTimeout> | undefined;
+  #sentAck: number | undefined;
+  #droppedWhileDetached = 0;
+  readonly #ended = Promise.withResolvers<void>();
   #tick: ReturnType<typeof setTimeout> | undefined;
   #tickDueMs = 0;
 
@@ -98,6 +106,10 @@ export class EdgeSession {
       onUndecodable: (error) => this.#report("malformed_packet", String(error)),
     });
     this.#writer = this.#pipeline.writable.getWriter();
+    this.#pacer = new EgressPacer(() => this.#socketOpen ? this.#socket : undefined, {
+      maxBufferedBytes: options.maxBufferedBytes,
+      onDrop: (frames) => options.metrics.droppedOutputFrames.inc(frames),
+    });
   }
 
   /** Micro-turns completed so far. */
@@ -105,8 +117,28 @@ export class EdgeSession {
     return this.#microTurns;
   }
 
-  /** Opens the session on its worker and in the log, then tells the client it is ready. */
-  async start(): Promise<void> {
+  /** Settles once the session has ended and released everything. */
+  get ended(): Promise<void> {
+    return this.#ended.promise;
+  }
+
+  /** Whether the session is ending or has ended. */
+  get isEnding(): boolean {
+    return this.#ending !== undefined;
+  }
+
+  /** Whether `socket` is the session's current connection (messages from others are ignored). */
+  isCurrent(socket: ClientSocket): boolean {
+    return this.#socket === socket && this.#socketOpen;
+  }
+
+  /**
+   * Opens the session on its worker and in the log, then tells the client on `socket` it is
+   * ready, handing it `resumeToken` for reconnecting.
+   */
+  async start(socket: ClientSocket, resumeToken: string): Promise<void> {
+    this.#socket = socket;
+    this.#socketOpen = true;
     const { sessionId, link, eventLog, clock } = this.#o;
     await eventLog.open(sessionId);
     await link.open(sessionId, this.#o.startedAtMs, {
@@ -131,21 +163,70 @@ export class EdgeSession {
     this.#pump = this.#pipeline.readable.pipeTo(
       new WritableStream({ write: (turn) => this.#forward(turn) }),
     ).catch((error) => this.#fail(error));
+    this.#sendReady(resumeToken, false);
+  }
+
+  /**
+   * Reattaches the session to a new connection after the client lost its old one. The old
+   * socket, if still open, is closed as superseded. The client learns the acknowledged input
+   * sequence number and replays what came after it; replayed packets already received are
+   * recognised and dropped.
+   */
+  resume(socket: ClientSocket, resumeToken: string, clientAck: number | undefined): void {
+    if (this.#ending) throw new ProtocolError("session_closed", "the session has ended");
+    const { sessionId, eventLog, clock } = this.#o;
+    if (this.#socketOpen && this.#socket) {
+      this.#sendJson({
+        type: "error",
+        code: "superseded",
+        message: "a newer connection resumed this session",
+        fatal: true,
+      });
+      this.#socket.close(ERROR_CODES.superseded, "superseded");
+    }
+    clearTimeout(this.#detachTimer);
+    const detachedMs = this.#detachedAtMs === undefined ? 0 : clock.now() - this.#detachedAtMs;
+    this.#detachedAtMs = undefined;
+    this.#socket = socket;
+    this.#socketOpen = true;
+    this.#sentAck = undefined;
+    eventLog.append(sessionId, {
+      kind: "session_resumed",
+      microTurn: this.#microTurns,
+      wallTime: new Date(clock.now()),
+      payload: {
+        clientAck: clientAck ?? null,
+        serverAck: this.#pipeline.jitter.acknowledgedSequence ?? null,
+        detachedMs,
+        droppedOutputs: this.#droppedWhileDetached,
+      },
+    });
+    this.#droppedWhileDetached = 0;
+    this.#o.metrics.resumes.inc();
+    this.#sendReady(resumeToken, true);
+  }
+
+  #sendReady(resumeToken: string, resumed: boolean): void {
     this.#sendJson({
       type: "ready",
       protocol: CLIENT_PROTOCOL_VERSION,
-      session: sessionId,
+      session: this.#o.sessionId,
       sampleRate: SAMPLE_RATE_HZ,
       microTurnMs: MICRO_TURN_MS,
       payloadType: OPUS_PAYLOAD_TYPE,
+      resumeToken,
+      resumed,
+      acknowledged: this.#pipeline.jitter.acknowledgedSequence ?? null,
     });
   }
 
   /** Releases what a session that never started holds (its start failed). */
   discard(reason: unknown): void {
     this.#ending ??= Promise.resolve();
+    this.#ended.resolve();
     clearTimeout(this.#tick);
     this.#writer.abort(reason).catch(() => {});
+    this.#pacer.close();
     this.#packetizer.close();
     this.#o.eventLog.release(this.#o.sessionId);
   }
@@ -206,10 +287,28 @@ export class EdgeSession {
     this.#write({ type: "text", text: control.data.text });
   }
 
-  /** The socket closed under us: finish what was received, record, release. */
-  socketClosed(): void {
+  /**
+   * `socket` closed under us. Unless the session is ending, it stays live (micro-turns keep
+   * their clock, outputs are dropped) for `resumeWindowMs`, waiting for the client to resume;
+   * then it ends.
+   */
+  socketClosed(socket: ClientSocket): void {
+    if (socket !== this.#socket || !this.#socketOpen) return;
     this.#socketOpen = false;
-    this.end("client disconnected").catch(() => {});
+    this.#pacer.close();
+    if (this.#ending) return;
+    const { sessionId, eventLog, clock } = this.#o;
+    this.#detachedAtMs = clock.now();
+    eventLog.append(sessionId, {
+      kind: "connection_lost",
+      microTurn: this.#microTurns,
+      wallTime: new Date(clock.now()),
+      payload: { acknowledged: this.#pipeline.jitter.acknowledgedSequence ?? null },
+    });
+    this.#detachTimer = setTimeout(
+      () => this.end("client did not resume").catch(() => {}),
+      this.#o.resumeWindowMs,
+    );
   }
 
   /**
@@ -224,6 +323,7 @@ export class EdgeSession {
   async #finish(reason: string, closeCode: number): Promise<void> {
     const { sessionId, eventLog, link, clock, metrics } = this.#o;
     clearTimeout(this.#tick);
+    clearTimeout(this.#detachTimer);
     await this.#writer.close().catch(() => {});
     await this.#pump;
     if (this.#inFlight.size > 0) {
@@ -244,10 +344,17 @@ export class EdgeSession {
     });
     eventLog.release(sessionId);
     metrics.sessions.dec();
+    this.#pacer.flush();
     this.#packetizer.close();
-    this.#sendJson({ type: "closed", reason, microTurns: this.#microTurns });
-    if (this.#socketOpen) this.#o.socket.close(closeCode, reason.slice(0, 120));
+    this.#sendJson({
+      type: "closed",
+      reason,
+      microTurns: this.#microTurns,
+      egress: this.#pacer.stats,
+    });
+    if (this.#socketOpen) this.#socket?.close(closeCode, reason.slice(0, 120));
     this.#socketOpen = false;
+    this.#ended.resolve();
   }
 
   #write(frame: IngressFrame): void {
@@ -271,6 +378,7 @@ export class EdgeSession {
   }
 
   #forward(turn: MicroTurn): void {
+    this.#acknowledge(turn.index);
     this.#inFlight.set(turn.index, turn);
     if (!this.#o.link.send(turn)) {
       this.#inFlight.delete(turn.index);
@@ -280,34 +388,38 @@ export class EdgeSession {
     this.#o.metrics.microTurns.inc();
   }
 
+  /** Tells the client what input it may discard, and every second how its link is doing. */
+  #acknowledge(index: number): void {
+    const jitter = this.#pipeline.jitter;
+    const ack = jitter.acknowledgedSequence;
+    if (ack !== undefined && ack !== this.#sentAck) {
+      this.#sentAck = ack;
+      this.#sendJson({ type: "ack", sequence: ack });
+    }
+    if (index % STATS_EVERY_TURNS === STATS_EVERY_TURNS - 1) {
+      this.#sendJson({ type: "stats", jitter: jitter.stats, egress: this.#pacer.stats });
+    }
+  }
+
   #deliver(output: MicroTurnOutput): void {
     const turn = this.#inFlight.get(output.index);
     if (!turn) return;
     this.#inFlight.delete(output.index);
-    const { sessionId, eventLog, clock, metrics, socket } = this.#o;
+    const { sessionId, eventLog, clock, metrics } = this.#o;
     metrics.roundTrip.observe((clock.now() - turn.wallClockMs) / 1000);
-    let audioFrames = 0;
-    let droppedAudioFrames = 0;
-    if (this.#socketOpen) {
-      // A backed-up client gets this micro-turn's audio skipped, not queued behind stale audio.
-      if (socket.bufferedAmount > this.#o.maxBufferedBytes) {
-        droppedAudioFrames = FRAMES_PER_MICRO_TURN;
-        this.#packetizer.skip(FRAMES_PER_MICRO_TURN);
-        metrics.droppedOutputFrames.inc(droppedAudioFrames);
-      } else {
-        for (const packet of this.#packetizer.packetize(output.audio)) {
-          socket.send(packet);
-          audioFrames++;
-        }
-      }
+    if (!this.#socketOpen) {
+      this.#packetizer.skip(FRAMES_PER_MICRO_TURN);
+      this.#droppedWhileDetached++;
+    } else {
+      const packets = [...this.#packetizer.packetize(output.audio)];
       this.#sendJson({
         type: "output",
         index: output.index,
         control: output.control,
         text: output.text,
-        audioFrames,
-        droppedAudioFrames,
+        audioFrames: packets.length,
       });
+      this.#pacer.push(packets);
     }
     this.#microTurns++;
     eventLog.append(sessionId, {
@@ -346,9 +458,12 @@ export class EdgeSession {
   }
 
   #sendJson(message: ServerMessage): void {
-    if (this.#socketOpen) this.#o.socket.send(JSON.stringify(message));
+    if (this.#socketOpen) this.#socket?.send(JSON.stringify(message));
   }
 }
+
+/** Micro-turns between two `stats` messages (one second). */
+const STATS_EVERY_TURNS = 5;
 
 /** Mean dMel code of a micro-turn, rounded to 0.01: a coarse loudness the log keeps. */
 function meanLevel(codes: Uint8Array): number {

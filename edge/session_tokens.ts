@@ -20,6 +20,9 @@ function fromBase64url(text: string): Uint8Array<ArrayBuffer> {
   return Uint8Array.from(binary, (c) => c.charCodeAt(0));
 }
 
+/** What a token may be used for: opening a session's first connection, or resuming it. */
+export type TokenPurpose = "connect" | "resume";
+
 /** Mints and verifies session tokens with one secret. */
 export class SessionTokens {
   #key: Promise<CryptoKey>;
@@ -40,10 +43,20 @@ export class SessionTokens {
     );
   }
 
-  /** Mints a token for `sessionId` that expires `ttlSeconds` from now. */
-  async mint(sessionId: string, ttlSeconds: number): Promise<{ token: string; expiresAt: Date }> {
+  /**
+   * Mints a token for `sessionId` that expires `ttlSeconds` from now. A `resume` token lets a
+   * client that lost its connection reattach to its live session; it opens nothing else.
+   */
+  async mint(
+    sessionId: string,
+    ttlSeconds: number,
+    purpose: TokenPurpose = "connect",
+  ): Promise<{ token: string; expiresAt: Date }> {
     const exp = this.#clock.now() + ttlSeconds * 1000;
-    const payload = base64url(encoder.encode(JSON.stringify({ sid: sessionId, exp })));
+    const claims = purpose === "connect"
+      ? { sid: sessionId, exp }
+      : { sid: sessionId, exp, use: purpose };
+    const payload = base64url(encoder.encode(JSON.stringify(claims)));
     const signature = await crypto.subtle.sign("HMAC", await this.#key, encoder.encode(payload));
     return {
       token: `v1.${payload}.${base64url(new Uint8Array(signature))}`,
@@ -51,14 +64,18 @@ export class SessionTokens {
     };
   }
 
-  /** Checks a token for `sessionId`; throws a `ProtocolError("unauthorized")` naming why. */
-  async verify(token: string | undefined, sessionId: string): Promise<void> {
+  /** Checks a `purpose` token for `sessionId`; throws a `ProtocolError("unauthorized")` naming why. */
+  async verify(
+    token: string | undefined,
+    sessionId: string,
+    purpose: TokenPurpose = "connect",
+  ): Promise<void> {
     if (!token) throw new ProtocolError("unauthorized", "no token");
     const [version, payload, signature, extra] = token.split(".");
     if (version !== "v1" || !payload || !signature || extra !== undefined) {
       throw new ProtocolError("unauthorized", "token is not a v1 session token");
     }
-    let claims: { sid?: unknown; exp?: unknown };
+    let claims: { sid?: unknown; exp?: unknown; use?: unknown };
     try {
       const valid = await crypto.subtle.verify(
         "HMAC",
@@ -71,6 +88,9 @@ export class SessionTokens {
     } catch (error) {
       if (error instanceof ProtocolError) throw error;
       throw new ProtocolError("unauthorized", "token is not decodable");
+    }
+    if ((claims.use ?? "connect") !== purpose) {
+      throw new ProtocolError("unauthorized", `token is not a ${purpose} token`);
     }
     if (claims.sid !== sessionId) {
       throw new ProtocolError("unauthorized", "token is for another session");

@@ -8,6 +8,8 @@
 import { z } from "zod";
 import type { ControlAction } from "./worker_link.ts";
 import type { ErrorCode } from "./error_codes.ts";
+import type { JitterStats } from "../pipeline/jitter_buffer.ts";
+import type { EgressStats } from "../pipeline/egress_pacer.ts";
 
 /** Client protocol version. */
 export const CLIENT_PROTOCOL_VERSION = 1;
@@ -35,14 +37,23 @@ export type ServerMessage =
     sampleRate: number;
     microTurnMs: number;
     payloadType: number;
+    /** Token for `?resume=` after a lost connection; each `ready` brings a fresh one. */
+    resumeToken: string;
+    /** This connection resumed a live session. */
+    resumed: boolean;
+    /** Input sequence number acknowledged so far (replay what follows it), or null. */
+    acknowledged: number | null;
   }
+  /** Every input packet up to `sequence` (16-bit RTP) was received or given up on. */
+  | { type: "ack"; sequence: number }
+  /** Once a second: the jitter buffer's and the egress pacer's counters. */
+  | { type: "stats"; jitter: JitterStats; egress: EgressStats }
   | {
     type: "output";
     index: number;
     control: ControlAction;
     text: string;
     audioFrames: number;
-    droppedAudioFrames: number;
   }
   | { type: "error"; code: ErrorCode; message: string; fatal: boolean }
-  | { type: "closed"; reason: string; microTurns: number };
+  | { type: "closed"; reason: string; microTurns: number; egress: EgressStats };

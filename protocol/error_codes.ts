@@ -26,6 +26,10 @@ export const ERROR_CODES = {
   session_in_use: 4409,
   /** The session was closed and cannot take input. */
   session_closed: 4410,
+  /** A newer connection resumed this session; this one is closed. */
+  superseded: 4411,
+  /** The session is not live on this edge, so it cannot be resumed here. */
+  resume_unavailable: 4412,
   /** No worker could run the session. */
   worker_unavailable: 4503,
   /** The server is shutting down; reconnect later or elsewhere. */

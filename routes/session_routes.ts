@@ -74,80 +74,136 @@ export function mountSessionRoutes(app: Hono, deps: SessionRouteDeps): void {
     "/v1/sessions/:id/ws",
     upgradeWebSocket(async (c): Promise<WSEvents> => {
       const sessionId = c.req.param("id")!;
-      let startedAtMs: number;
+      const resumeToken = c.req.query("resume");
       try {
         if (deps.draining()) throw new ProtocolError("shutting_down", "edge is shutting down");
         const record = isUuid(sessionId) ? await deps.sessions.get(sessionId) : undefined;
         if (!record) throw new ProtocolError("unknown_session", `no session ${sessionId}`);
-        await deps.tokens.verify(c.req.query("token"), sessionId);
         if (record.status === "closed") {
           throw new ProtocolError("session_closed", `session ${sessionId} is closed`);
         }
+        if (resumeToken !== undefined) {
+          await deps.tokens.verify(resumeToken, sessionId, "resume");
+          const ack = Number(c.req.query("ack"));
+          return await resumeConnection(deps, sessionId, Number.isInteger(ack) ? ack : undefined);
+        }
+        await deps.tokens.verify(c.req.query("token"), sessionId);
         // Checked and claimed with no await in between, so two racing connections cannot both win.
         if (deps.live.has(sessionId)) {
           throw new ProtocolError(
             "session_in_use",
-            `session ${sessionId} already has a connection`,
+            `session ${sessionId} already has a connection (resume it with its resume token)`,
           );
         }
-        startedAtMs = record.createdAt.getTime();
+        return await firstConnection(deps, sessionId, record.createdAt.getTime());
       } catch (error) {
         if (!(error instanceof ProtocolError)) throw error;
         return refuse(error);
       }
-      let session: EdgeSession | undefined;
-      const claim = {} as EdgeSession;
-      deps.live.set(sessionId, claim);
-      return {
-        onOpen: (_event, ws) => {
-          const raw = ws.raw as WebSocket;
-          raw.binaryType = "arraybuffer";
-          session = new EdgeSession({
-            ...deps.sessionOptions,
-            sessionId,
-            startedAtMs,
-            socket: raw as WebSocket & { send(data: string | Uint8Array<ArrayBuffer>): void },
-          });
-          deps.live.set(sessionId, session);
-          session.start().catch((error) => {
-            const failure = error instanceof ProtocolError
-              ? error
-              : new ProtocolError("internal_error", String(error));
-            deps.log.error("session start failed", { sessionId, error });
-            session?.discard(error);
-            raw.send(
-              JSON.stringify({
-                type: "error",
-                code: failure.code,
-                message: failure.message,
-                fatal: true,
-              }),
-            );
-            raw.close(failure.closeCode ?? ERROR_CODES.internal_error, failure.code);
-            deps.live.delete(sessionId);
-            session = undefined;
-          });
-        },
-        onMessage: (event) => {
-          if (!session) return;
-          if (typeof event.data === "string") session.receiveText(event.data);
-          else session.receiveBinary(new Uint8Array(event.data as ArrayBuffer));
-        },
-        onClose: () => {
-          const ended = session;
-          session = undefined;
-          if (!ended) {
-            if (deps.live.get(sessionId) === claim) deps.live.delete(sessionId);
-            return;
-          }
-          ended.socketClosed();
-          ended.end("client disconnected").finally(() => {
-            if (deps.live.get(sessionId) === ended) deps.live.delete(sessionId);
-          });
-        },
-      };
     }),
   );
+}
+
+type RawSocket = WebSocket & { send(data: string | Uint8Array<ArrayBuffer>): void };
+
+/** Forwards a connection's messages to its session while it is the session's current one. */
+function relay(session: () => EdgeSession | undefined, raw: () => RawSocket | undefined) {
+  return {
+    onMessage: (event: MessageEvent) => {
+      const live = session();
+      const socket = raw();
+      if (!live || !socket || !live.isCurrent(socket)) return;
+      if (typeof event.data === "string") live.receiveText(event.data);
+      else live.receiveBinary(new Uint8Array(event.data as ArrayBuffer));
+    },
+    onClose: () => {
+      const socket = raw();
+      if (socket) session()?.socketClosed(socket);
+    },
+  };
+}
+
+/** A session's first connection: creates and starts its edge session. */
+async function firstConnection(
+  deps: SessionRouteDeps,
+  sessionId: string,
+  startedAtMs: number,
+): Promise<WSEvents> {
+  const claim = {} as EdgeSession;
+  deps.live.set(sessionId, claim);
+  const { token: resumeToken } = await deps.tokens.mint(sessionId, deps.tokenTtlSeconds, "resume");
+  let session: EdgeSession | undefined;
+  let raw: RawSocket | undefined;
+  return {
+    onOpen: (_event, ws) => {
+      raw = ws.raw as RawSocket;
+      raw.binaryType = "arraybuffer";
+      const started = new EdgeSession({ ...deps.sessionOptions, sessionId, startedAtMs });
+      session = started;
+      deps.live.set(sessionId, started);
+      started.ended.then(() => {
+        if (deps.live.get(sessionId) === started) deps.live.delete(sessionId);
+      });
+      started.start(raw, resumeToken).catch((error) => {
+        const failure = error instanceof ProtocolError
+          ? error
+          : new ProtocolError("internal_error", String(error));
+        deps.log.error("session start failed", { sessionId, error });
+        started.discard(error);
+        raw?.send(
+          JSON.stringify({
+            type: "error",
+            code: failure.code,
+            message: failure.message,
+            fatal: true,
+          }),
+        );
+        raw?.close(failure.closeCode ?? ERROR_CODES.internal_error, failure.code);
+        session = undefined;
+      });
+    },
+    ...relay(() => session, () => raw),
+    onClose: () => {
+      if (!session) {
+        if (deps.live.get(sessionId) === claim) deps.live.delete(sessionId);
+        return;
+      }
+      if (raw) session.socketClosed(raw);
+    },
+  };
+}
+
+/** A reconnect with a resume token: reattaches the live session to this connection. */
+async function resumeConnection(
+  deps: SessionRouteDeps,
+  sessionId: string,
+  clientAck: number | undefined,
+): Promise<WSEvents> {
+  const live = deps.live.get(sessionId);
+  if (!(live instanceof EdgeSession) || live.isEnding) {
+    throw new ProtocolError(
+      "resume_unavailable",
+      `session ${sessionId} is not live on this edge; open it again`,
+    );
+  }
+  const { token: resumeToken } = await deps.tokens.mint(sessionId, deps.tokenTtlSeconds, "resume");
+  let raw: RawSocket | undefined;
+  return {
+    onOpen: (_event, ws) => {
+      raw = ws.raw as RawSocket;
+      raw.binaryType = "arraybuffer";
+      try {
+        live.resume(raw, resumeToken, clientAck);
+      } catch (error) {
+        if (!(error instanceof ProtocolError)) throw error;
+        raw.send(
+          JSON.stringify({ type: "error", code: error.code, message: error.message, fatal: true }),
+        );
+        raw.close(error.closeCode ?? ERROR_CODES.internal_error, error.code);
+      }
+    },
+    ...relay(() => live, () => raw),
+  };
 }
 
 /** Events for a connection that is accepted only to be told why it is refused. */

@@ -81,10 +81,24 @@ export class ProtocolClient {
   }
 
   /** Connects to a session's socket (with `token`, which may be anything for refusal tests). */
-  static async connect(baseUrl: string, sessionId: string, token: string): Promise<ProtocolClient> {
-    const url = `${baseUrl.replace("http", "ws")}/v1/sessions/${sessionId}/ws?token=${
-      encodeURIComponent(token)
-    }`;
+  static connect(baseUrl: string, sessionId: string, token: string): Promise<ProtocolClient> {
+    return ProtocolClient.#open(baseUrl, sessionId, `token=${encodeURIComponent(token)}`);
+  }
+
+  /** Reconnects to a live session with its resume token and the last acknowledgement seen. */
+  static resume(
+    baseUrl: string,
+    sessionId: string,
+    resumeToken: string,
+    ack?: number,
+  ): Promise<ProtocolClient> {
+    const query = `resume=${encodeURIComponent(resumeToken)}` +
+      (ack === undefined ? "" : `&ack=${ack}`);
+    return ProtocolClient.#open(baseUrl, sessionId, query);
+  }
+
+  static async #open(baseUrl: string, sessionId: string, query: string): Promise<ProtocolClient> {
+    const url = `${baseUrl.replace("http", "ws")}/v1/sessions/${sessionId}/ws?${query}`;
     const socket = new WebSocket(url);
     const client = new ProtocolClient(socket);
     await new Promise<void>((resolve, reject) => {

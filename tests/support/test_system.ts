@@ -31,9 +31,9 @@ export interface TestSystem {
  */
 export async function startTestSystem(
   db: Database,
-  options: { clock?: Clock } = {},
+  options: { clock?: Clock; config?: Record<string, unknown> } = {},
 ): Promise<TestSystem> {
-  const config = ConfigSchema.parse({ host: "127.0.0.1", logLevel: "warn" });
+  const config = ConfigSchema.parse({ host: "127.0.0.1", logLevel: "warn", ...options.config });
   const log = createLogger("test", "warn");
   const worker = await startWorker(config, 0, log);
   const edge = startEdge({ ...config, tokenSecret: TEST_TOKEN_SECRET }, {

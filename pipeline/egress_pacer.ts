@@ -1,0 +1,123 @@
+/**
+ * Paces a session's output RTP packets onto the client socket at one 20 ms frame per 20 ms,
+ * the rate the client plays them, instead of in 200 ms bursts. Two policies keep output
+ * fresh rather than queued without bound:
+ * - the pacer holds at most `maxQueuedFrames` (default 25: 500 ms); when output arrives faster
+ *   than it plays (a catch-up after a stall), the oldest queued frames are dropped as stale;
+ * - when the socket itself backs up (`bufferedAmount` above `maxBufferedBytes`), the frame due
+ *   now is dropped rather than piled onto the socket.
+ * Dropped frames leave gaps in the RTP sequence numbers, so the client's decoder conceals
+ * them. Counters say what happened.
+ *
+ * @module
+ */
+import { AUDIO_FRAME_MS } from "../protocol/media_format.ts";
+
+/** Where a pacer sends, and how backed up that is. */
+export interface PacedSink {
+  /** Sends one packet. */
+  send(packet: Uint8Array<ArrayBuffer>): void;
+  /** Bytes queued on the socket and not yet sent. */
+  readonly bufferedAmount: number;
+}
+
+/** Options of {@linkcode EgressPacer}. */
+export interface EgressPacerOptions {
+  /** Above this many bytes queued on the socket, the due frame is dropped. */
+  maxBufferedBytes: number;
+  /** Frames the pacer holds at most. Default 25 (500 ms). */
+  maxQueuedFrames?: number;
+  /** Told of every drop, for metrics. */
+  onDrop?: (frames: number, reason: "stale" | "backpressure") => void;
+}
+
+/** Egress counters. */
+export interface EgressStats {
+  /** Frames sent. */
+  sentFrames: number;
+  /** Frames dropped because output arrived faster than it plays. */
+  droppedStale: number;
+  /** Frames dropped because the client's socket was backed up. */
+  droppedBackpressure: number;
+  /** Output audio waiting in the pacer, ms. */
+  queuedMs: number;
+}
+
+/** Sends queued packets one per 20 ms; see the module doc. */
+export class EgressPacer {
+  readonly #sink: () => PacedSink | undefined;
+  readonly #maxBufferedBytes: number;
+  readonly #maxQueued: number;
+  readonly #onDrop: (frames: number, reason: "stale" | "backpressure") => void;
+  #queue: Uint8Array<ArrayBuffer>[] = [];
+  #nextDueMs = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #stats = { sentFrames: 0, droppedStale: 0, droppedBackpressure: 0 };
+
+  /**
+   * @param sink the current socket, or undefined while there is none (frames are then dropped)
+   * @param options limits
+   */
+  constructor(sink: () => PacedSink | undefined, options: EgressPacerOptions) {
+    this.#sink = sink;
+    this.#maxBufferedBytes = options.maxBufferedBytes;
+    this.#maxQueued = options.maxQueuedFrames ?? 25;
+    this.#onDrop = options.onDrop ?? (() => {});
+  }
+
+  /** Counters. */
+  get stats(): EgressStats {
+    return { ...this.#stats, queuedMs: this.#queue.length * AUDIO_FRAME_MS };
+  }
+
+  /** Queues packets for paced sending, dropping the oldest beyond the bound. */
+  push(packets: Uint8Array<ArrayBuffer>[]): void {
+    if (this.#queue.length === 0) this.#nextDueMs = Math.max(this.#nextDueMs, performance.now());
+    this.#queue.push(...packets);
+    const excess = this.#queue.length - this.#maxQueued;
+    if (excess > 0) {
+      this.#queue.splice(0, excess);
+      this.#stats.droppedStale += excess;
+      this.#onDrop(excess, "stale");
+    }
+    this.#schedule();
+  }
+
+  /** Sends everything queued now (the session is ending) and stops. */
+  flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    for (const packet of this.#queue.splice(0)) this.#sendOne(packet);
+  }
+
+  /** Drops what is queued and stops. */
+  close(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#queue = [];
+  }
+
+  #schedule(): void {
+    if (this.#timer !== undefined || this.#queue.length === 0) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      const now = performance.now();
+      while (this.#queue.length > 0 && this.#nextDueMs <= now) {
+        this.#sendOne(this.#queue.shift()!);
+        this.#nextDueMs += AUDIO_FRAME_MS;
+      }
+      this.#schedule();
+    }, Math.max(0, this.#nextDueMs - performance.now()));
+  }
+
+  #sendOne(packet: Uint8Array<ArrayBuffer>): void {
+    const sink = this.#sink();
+    if (!sink || sink.bufferedAmount > this.#maxBufferedBytes) {
+      this.#stats.droppedBackpressure++;
+      this.#onDrop(1, "backpressure");
+      return;
+    }
+    sink.send(packet);
+    this.#stats.sentFrames++;
+  }
+}
