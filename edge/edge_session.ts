@@ -12,6 +12,7 @@ import { EgressPacketizer } from "../pipeline/egress_packetizer.ts";
 import { EgressPacer } from "../pipeline/egress_pacer.ts";
 import type { JitterBufferOptions } from "../pipeline/jitter_buffer.ts";
 import { looksLikeRtp, parseRtpPacket } from "../pipeline/rtp_packet.ts";
+import { isVideoMessage, parseVideoMessage } from "../protocol/video_message.ts";
 import type { MicroTurn, MicroTurnOutput } from "../protocol/worker_link.ts";
 import {
   CLIENT_PROTOCOL_VERSION,
@@ -92,6 +93,7 @@ export class EdgeSession {
   #detachTimer: ReturnType<typeof setTimeout> | undefined;
   #sentAck: number | undefined;
   #droppedWhileDetached = 0;
+  #videoDropped = 0;
   readonly #ended = Promise.withResolvers<void>();
   #tick: ReturnType<typeof setTimeout> | undefined;
   #tickDueMs = 0;
@@ -104,6 +106,7 @@ export class EdgeSession {
       sessionId: options.sessionId,
       startMs: options.clock.now(),
       onUndecodable: (error) => this.#report("malformed_packet", String(error)),
+      onMalformedVideo: (error) => this.#report("malformed_video", String(error)),
     });
     this.#writer = this.#pipeline.writable.getWriter();
     this.#pacer = new EgressPacer(() => this.#socketOpen ? this.#socket : undefined, {
@@ -231,10 +234,11 @@ export class EdgeSession {
     this.#o.eventLog.release(this.#o.sessionId);
   }
 
-  /** Handles one binary message from the client. */
+  /** Handles one binary message from the client: an RTP packet or a camera frame. */
   receiveBinary(bytes: Uint8Array): void {
     if (this.#ending) return;
     if (bytes.byteLength > this.#o.maxMessageBytes) return this.#tooBig(bytes.byteLength);
+    if (isVideoMessage(bytes)) return this.#receiveVideo(bytes);
     if (!looksLikeRtp(bytes)) {
       return this.#report(
         "unknown_message_type",
@@ -259,6 +263,23 @@ export class EdgeSession {
     }
   }
 
+  /**
+   * A camera frame joins the open micro-turn (the newest one per micro-turn is used). When the
+   * ingress pipeline is backed up, video is dropped before audio.
+   */
+  #receiveVideo(bytes: Uint8Array): void {
+    try {
+      const { timestampMs, jpeg } = parseVideoMessage(bytes);
+      if ((this.#writer.desiredSize ?? 1) <= 0) {
+        this.#videoDropped++;
+        return;
+      }
+      this.#write({ type: "video", timestampMs, jpeg: jpeg.slice() });
+    } catch (error) {
+      this.#report(errorCodeOf(error), error instanceof Error ? error.message : String(error));
+    }
+  }
+
   /** Handles one text message from the client. */
   receiveText(text: string): void {
     if (this.#ending) return;
@@ -278,13 +299,15 @@ export class EdgeSession {
       return;
     }
     const { sessionId, eventLog, clock } = this.#o;
+    const typed = control.data;
     eventLog.append(sessionId, {
       kind: "user_text",
-      microTurn: this.#microTurns,
+      microTurn: this.#pipeline.jitter.nextTurn,
+      mediaTimeMs: typed.timestampMs,
       wallTime: new Date(clock.now()),
-      payload: { text: control.data.text },
+      payload: { text: typed.text },
     });
-    this.#write({ type: "text", text: control.data.text });
+    this.#write({ type: "text", text: typed.text, timestampMs: typed.timestampMs });
   }
 
   /**
@@ -397,7 +420,12 @@ export class EdgeSession {
       this.#sendJson({ type: "ack", sequence: ack });
     }
     if (index % STATS_EVERY_TURNS === STATS_EVERY_TURNS - 1) {
-      this.#sendJson({ type: "stats", jitter: jitter.stats, egress: this.#pacer.stats });
+      this.#sendJson({
+        type: "stats",
+        jitter: jitter.stats,
+        egress: this.#pacer.stats,
+        videoDropped: this.#videoDropped,
+      });
     }
   }
 

@@ -90,6 +90,30 @@ export interface TextFrame {
   type: "text";
   /** The text. */
   text: string;
+  /** When the user typed it, ms of the client's media clock, if the client said. */
+  timestampMs?: number;
+}
+
+/** A camera frame as the client sent it. */
+export interface VideoFrame {
+  /** Frame type. */
+  type: "video";
+  /** Client's capture time, ms of its media clock. */
+  timestampMs: number;
+  /** JPEG bytes. */
+  jpeg: Uint8Array;
+}
+
+/** The newest camera frame of a micro-turn, cut into 40x40 RGB patches. */
+export interface PatchesFrame {
+  /** Frame type. */
+  type: "patches";
+  /** Capture time of the frame they came from. */
+  timestampMs: number;
+  /** Number of patches. */
+  count: number;
+  /** `count * PATCH_BYTES` bytes, patch-major. */
+  bytes: Uint8Array;
 }
 
 /** Every frame type of the ingress path. */
@@ -100,4 +124,6 @@ export type IngressFrame =
   | PcmFrame
   | DmelFrame
   | TextFrame
+  | VideoFrame
+  | PatchesFrame
   | TurnEndFrame;

@@ -1,9 +1,10 @@
 /**
  * A session's ingress pipeline, top to bottom: RTP frames go through the adaptive jitter
  * buffer, which closes micro-turns on media time (jitter_stream), are decoded to 16 kHz PCM
- * with loss concealment (opus_decode), turned into dMel codes (dmel) and assembled into
- * 200 ms micro-turns (micro_turn_assembler). Text frames ride along the same streams and join
- * the micro-turn that closes next. `tick` frames move the clock: the caller writes one at
+ * with loss concealment (opus_decode), turned into dMel codes (dmel); the newest camera frame
+ * of each micro-turn is cut into patches (video_patch); all is assembled into 200 ms
+ * micro-turns (micro_turn_assembler). Text and video frames ride along the same streams and
+ * join the micro-turn that closes next. `tick` frames move the clock: the caller writes one at
  * (or after) `jitter.nextDeadlineMs()`.
  *
  * @module
@@ -14,6 +15,7 @@ import type { JitterBuffer, JitterBufferOptions } from "./jitter_buffer.ts";
 import { OpusDecodeStream } from "./opus_decode_stream.ts";
 import { DmelStream } from "./dmel_stream.ts";
 import { MicroTurnAssembler } from "./micro_turn_assembler.ts";
+import { VideoPatchStream } from "./video_patch_stream.ts";
 import type { MicroTurn } from "../protocol/worker_link.ts";
 
 /** The two ends of a session's ingress pipeline and its jitter buffer. */
@@ -34,6 +36,8 @@ export interface IngressPipelineOptions extends JitterBufferOptions {
   startMs: number;
   /** Told about payloads libopus refused. */
   onUndecodable?: (error: unknown) => void;
+  /** Told about camera frames that did not decode. */
+  onMalformedVideo?: (error: unknown) => void;
 }
 
 /** Builds a session's ingress pipeline. */
@@ -42,6 +46,7 @@ export function createIngressPipeline(options: IngressPipelineOptions): IngressP
   const readable = jitter.readable
     .pipeThrough(new OpusDecodeStream(options.onUndecodable))
     .pipeThrough(new DmelStream())
+    .pipeThrough(new VideoPatchStream(options.onMalformedVideo))
     .pipeThrough(new MicroTurnAssembler(options.sessionId));
   return { writable: jitter.writable, readable, jitter: jitter.buffer };
 }

@@ -5,7 +5,8 @@ import type { IngressFrame } from "./ingress_frames.ts";
 import { speechPackets } from "../tests/support/protocol_client.ts";
 import { readWav } from "../lib/wav_file.ts";
 import { type MicroTurn, MicroTurnFlags } from "../protocol/worker_link.ts";
-import { DMEL_BINS } from "../protocol/media_format.ts";
+import { DMEL_BINS, PATCH_BYTES, PATCHES_PER_FRAME } from "../protocol/media_format.ts";
+import jpeg from "jpeg-js";
 
 const speech = readWav(
   Deno.readFileSync(new URL("../tests/fixtures/speech_16k.wav", import.meta.url)),
@@ -14,7 +15,9 @@ const speech = readWav(
 const SESSION = "00000000-0000-4000-8000-000000000001";
 
 /** Something that reaches the edge at `atMs`. */
-type Timed = { atMs: number } & ({ bytes: Uint8Array } | { text: string });
+type Timed =
+  & { atMs: number }
+  & ({ bytes: Uint8Array } | { text: string } | { jpeg: Uint8Array; timestampMs: number });
 
 /** Feeds `events` with a clock tick every 10 ms up to `endMs`; returns the micro-turns. */
 async function run(events: Timed[], endMs: number): Promise<MicroTurn[]> {
@@ -31,6 +34,8 @@ async function run(events: Timed[], endMs: number): Promise<MicroTurn[]> {
       const event = sorted[next++];
       const frame: IngressFrame = "bytes" in event
         ? { type: "rtp", packet: parseRtpPacket(event.bytes), arrivalMs: event.atMs }
+        : "jpeg" in event
+        ? { type: "video", jpeg: event.jpeg, timestampMs: event.timestampMs }
         : { type: "text", text: event.text };
       await writer.write(frame);
     }
@@ -96,4 +101,25 @@ Deno.test("a client that sends no audio still gets micro-turns on the wall clock
   assert.deepEqual(turns.map((t) => t.index), turns.map((_, i) => i));
   assert.ok(turns.every((t) => t.flags === MicroTurnFlags.INPUT_MISSING));
   assert.equal(turns.map((t) => t.text).join(""), "typing only");
+});
+
+/** A solid-colour 320x240 JPEG. */
+function solidJpeg(rgb: [number, number, number]): Uint8Array {
+  const data = new Uint8Array(320 * 240 * 4);
+  for (let i = 0; i < data.length; i += 4) data.set([...rgb, 255], i);
+  return jpeg.encode({ data, width: 320, height: 240 }, 90).data;
+}
+
+Deno.test("the newest camera frame of a micro-turn becomes its patches; turns without one have none", async () => {
+  const events: Timed[] = onTime(speechPackets(speech));
+  // Two frames during micro-turn 1, the later capture arriving first; none in micro-turn 2.
+  events.push(
+    { atMs: 300, jpeg: solidJpeg([0, 0, 250]), timestampMs: 290 },
+    { atMs: 310, jpeg: solidJpeg([250, 0, 0]), timestampMs: 250 },
+  );
+  const turns = await run(events, 1300);
+  assert.deepEqual(turns.map((t) => t.patchCount), [0, PATCHES_PER_FRAME, 0, 0, 0, 0]);
+  const patches = turns[1].patches;
+  assert.equal(patches.length, PATCHES_PER_FRAME * PATCH_BYTES);
+  assert.ok(patches[2] > 200 && patches[0] < 30, "the frame captured last wins: blue");
 });

@@ -1,7 +1,8 @@
 /**
  * Assembles micro-turns: the on-time `dmel` frames of micro-turn k (media time
  * [200k, 200k + 200) ms) fill its twenty dMel rows, late frames are appended after them with
- * their own media times, text joins the micro-turn open when it arrives, and the jitter
+ * their own media times, text and the newest camera frame's patches join the micro-turn
+ * open when they arrive, and the jitter
  * buffer's `turn_end` closes it. Flags say what the model should know: late audio inside,
  * concealed audio, or no input at all (a stall past the concealment bound).
  *
@@ -27,11 +28,14 @@ export class MicroTurnAssembler extends TransformStream<IngressFrame, MicroTurn>
     let late: Uint8Array[] = [];
     let lateMediaMs: number[] = [];
     let text = "";
+    let patches: { count: number; bytes: Uint8Array } = { count: 0, bytes: new Uint8Array(0) };
 
     super({
       transform(frame, controller) {
         if (frame.type === "text") {
           text += frame.text;
+        } else if (frame.type === "patches") {
+          patches = frame;
         } else if (frame.type === "dmel" && frame.late) {
           late.push(frame.codes);
           lateMediaMs.push(frame.frameIndex * AUDIO_FRAME_MS);
@@ -61,9 +65,10 @@ export class MicroTurnAssembler extends TransformStream<IngressFrame, MicroTurn>
             frameOrigins: origins,
             lateMediaMs,
             text,
-            patchCount: 0,
-            patches: new Uint8Array(0),
+            patchCount: patches.count,
+            patches: patches.bytes,
           });
+          patches = { count: 0, bytes: new Uint8Array(0) };
           onTime = new Uint8Array(DMEL_FRAMES_PER_MICRO_TURN * DMEL_BINS);
           origins = new Uint8Array(FRAMES_PER_MICRO_TURN).fill(FRAME_ORIGINS.indexOf("missing"));
           late = [];

@@ -20,7 +20,12 @@ export const MAX_TEXT_CHARS = 4096;
 /** Control messages a client sends. */
 export const ClientControl = z.discriminatedUnion("type", [
   /** Text the user typed; joins the micro-turn open when it arrives. */
-  z.object({ type: z.literal("text"), text: z.string().min(1).max(MAX_TEXT_CHARS) }),
+  z.object({
+    type: z.literal("text"),
+    text: z.string().min(1).max(MAX_TEXT_CHARS),
+    /** When the user typed it, ms of the client's media clock (the RTP clock / 48). */
+    timestampMs: z.number().nonnegative().optional(),
+  }),
   /** The client is done: the edge finishes the open micro-turn, then closes. */
   z.object({ type: z.literal("bye") }),
 ]);
@@ -47,7 +52,7 @@ export type ServerMessage =
   /** Every input packet up to `sequence` (16-bit RTP) was received or given up on. */
   | { type: "ack"; sequence: number }
   /** Once a second: the jitter buffer's and the egress pacer's counters. */
-  | { type: "stats"; jitter: JitterStats; egress: EgressStats }
+  | { type: "stats"; jitter: JitterStats; egress: EgressStats; videoDropped: number }
   | {
     type: "output";
     index: number;

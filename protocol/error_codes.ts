@@ -10,6 +10,8 @@
 export const ERROR_CODES = {
   /** A binary message that is not a valid RTP packet, or an undecodable Opus payload. */
   malformed_packet: null,
+  /** A camera-frame message that does not parse, or whose JPEG does not decode. */
+  malformed_video: null,
   /** An RTP packet whose payload type is not Opus (111). */
   unsupported_payload_type: null,
   /** A text message that is not JSON, or JSON that is not a known control message. */
@@ -73,6 +75,8 @@ export class ProtocolError extends Error {
 const BY_ERROR_NAME: Record<string, ErrorCode> = {
   MalformedRtpPacketError: "malformed_packet",
   OpusCodecError: "malformed_packet",
+  MalformedVideoMessageError: "malformed_video",
+  MalformedVideoFrameError: "malformed_video",
   MalformedLinkFrameError: "malformed_frame",
   UnknownWorkerSessionError: "unknown_session",
   SessionAlreadyOpenError: "session_already_open",

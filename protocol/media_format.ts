@@ -49,3 +49,15 @@ export const PATCH_SIDE = 40;
 
 /** Bytes of one RGB patch. */
 export const PATCH_BYTES = PATCH_SIDE * PATCH_SIDE * 3;
+
+/** Width of the grid every camera frame is resized to (4 patches across). */
+export const VIDEO_GRID_WIDTH = 160;
+
+/** Height of that grid (3 patches down): 4:3, what phone and laptop cameras give. */
+export const VIDEO_GRID_HEIGHT = 120;
+
+/** Patches per camera frame, row-major. */
+export const PATCHES_PER_FRAME = (VIDEO_GRID_WIDTH / PATCH_SIDE) * (VIDEO_GRID_HEIGHT / PATCH_SIDE);
+
+/** First byte of a client's binary video message (RTP's first byte always has its top bit set). */
+export const VIDEO_MESSAGE_TYPE = 0x01;

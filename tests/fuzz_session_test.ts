@@ -6,6 +6,7 @@ import { readWav } from "../lib/wav_file.ts";
 import { ManualClock } from "../lib/clock.ts";
 import { seededRandom } from "../lib/seeded_random.ts";
 import { parseRtpPacket, serializeRtpPacket } from "../pipeline/rtp_packet.ts";
+import { serializeVideoMessage } from "../protocol/video_message.ts";
 
 const speech = readWav(
   Deno.readFileSync(new URL("./fixtures/speech_16k.wav", import.meta.url)),
@@ -23,7 +24,7 @@ Deno.test("fuzzed packets never break the session or the process", async () => {
     let invalid = 0;
     for (let i = 0; i < 1500; i++) {
       const base = valid[i % valid.length];
-      const kind = Math.floor(random() * 6);
+      const kind = Math.floor(random() * 7);
       if (kind === 0) {
         // Random bytes with the RTP version bits, so they reach the parser.
         const bytes = Uint8Array.from(
@@ -51,6 +52,12 @@ Deno.test("fuzzed packets never break the session or the process", async () => {
           sequenceNumber: Math.floor(random() * 0x10000),
           timestamp: Math.floor(random() * 2 ** 32),
         }));
+      } else if (kind === 4) {
+        // A camera frame whose JPEG is garbage after a valid start-of-image marker.
+        const garbage = Uint8Array.from({ length: 40 }, () => Math.floor(random() * 256));
+        garbage.set([0xff, 0xd8]);
+        client.send(serializeVideoMessage({ timestampMs: i, jpeg: garbage }));
+        client.send(base);
       } else {
         client.send(base);
       }
@@ -59,6 +66,7 @@ Deno.test("fuzzed packets never break the session or the process", async () => {
     const closed = await client.message("closed");
     assert.ok(closed.microTurns >= 1);
     const errors = client.messages.filter((m) => m.type === "error");
+    assert.ok(errors.some((e) => e.code === "malformed_video"));
     assert.ok(errors.every((e) => !e.fatal), "no fuzzed packet was fatal");
     assert.ok(errors.length >= invalid, `${errors.length} errors for ${invalid} bad packets`);
     const outputs = client.messages.filter((m) => m.type === "output").map((m) => m.index);
