@@ -32,7 +32,8 @@ for (const target of TEST_DATABASE_TARGETS) {
         // Non-fatal: each answered with its code, the connection stays.
         packets.slice(0, 50).forEach((p) => alice.send(p));
         alice.send(new Uint8Array([0x80, 111, 0, 1])); // truncated RTP header
-        alice.send(new Uint8Array([0x01, 2, 3])); // not RTP, unknown type byte
+        alice.send(new Uint8Array([0x02, 2, 3])); // not RTP, unknown type byte
+        alice.send(new Uint8Array([0x01, 0, 0, 0, 9, 1, 2])); // video message, not a JPEG
         alice.send(serializeRtpPacket({
           payloadType: 0,
           marker: false,
@@ -44,10 +45,11 @@ for (const target of TEST_DATABASE_TARGETS) {
         alice.send("{not json");
         alice.send(JSON.stringify({ type: "shout", text: "x" }));
         alice.send(JSON.stringify({ type: "text", text: "" }));
-        await alice.until(() => errors().length === 6, "six errors");
+        await alice.until(() => errors().length === 7, "seven errors");
         assert.deepEqual(errors().map((e) => e.type === "error" && [e.code, e.fatal]), [
           ["malformed_packet", false],
           ["unknown_message_type", false],
+          ["malformed_video", false],
           ["unsupported_payload_type", false],
           ["invalid_control", false],
           ["invalid_control", false],
@@ -88,7 +90,7 @@ for (const target of TEST_DATABASE_TARGETS) {
         alice.send(JSON.stringify({ type: "bye" }));
         const closed = await alice.message("closed");
         assert.equal(closed.microTurns, packets.length / FRAMES_PER_MICRO_TURN);
-        assert.equal(errors().length, 6);
+        assert.equal(errors().length, 7);
 
         // The server still serves new sessions.
         const c = await createSession(system.url);
