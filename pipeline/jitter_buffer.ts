@@ -211,21 +211,16 @@ export class JitterBuffer {
   insert(packet: RtpPacket, arrivalMs: number): InsertOutcome {
     this.#lastSeenMs = Math.max(this.#lastSeenMs, arrivalMs);
     const openFrame = this.#nextTurn * FRAMES_PER_MICRO_TURN;
-    if (this.#ssrc === undefined || packet.ssrc !== this.#ssrc) {
-      this.#anchor(packet, arrivalMs, this.#ssrc !== undefined);
-    } else {
-      const ticks = this.#extendTicks(packet.timestamp);
-      if (Math.abs(ticks - this.#lastTicks) > this.#restartJumpTicks) {
-        this.#anchor(packet, arrivalMs, true);
-      }
-    }
+    const restart = this.#ssrc !== undefined && (packet.ssrc !== this.#ssrc ||
+      Math.abs(this.#extendTicks(packet.timestamp) - this.#lastTicks) > this.#restartJumpTicks);
+    if (this.#ssrc === undefined || restart) this.#anchor(packet, arrivalMs, restart);
     const ticks = this.#extendTicks(packet.timestamp);
     this.#lastTicks = Math.max(this.#lastTicks, ticks);
     const frame = this.#anchorFrame + Math.round((ticks - this.#anchorTicks) / RTP_TICKS_PER_FRAME);
     const seq = this.#extendSeq(packet.sequenceNumber);
 
     if (frame < openFrame && this.#canSlideAnchor(openFrame - frame)) {
-      this.#slideAnchor(openFrame - frame, this.#extendSeq(packet.sequenceNumber));
+      this.#slideAnchor(openFrame - frame, seq);
       return this.insert(packet, arrivalMs);
     }
     if (frame >= openFrame + this.#maxAheadFrames) {
