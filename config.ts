@@ -32,10 +32,14 @@ export const ConfigSchema = z.object({
   region: z.string().default("local"),
   /** An ONNX interaction model file; unset builds the minimal reference model. */
   modelPath: z.string().optional(),
+  /** Size of the built-in reference model when no MODEL_PATH is given. */
+  modelSize: z.enum(["tiny", "base"]).default("tiny"),
+  /** Sessions without a micro-turn for this long are reclaimed by the worker, seconds. */
+  sessionIdleSeconds: z.coerce.number().positive().default(60),
   /** onnxruntime execution provider. */
   executionProvider: z.enum(["cpu", "webgpu", "cuda"]).default("cpu"),
   /** Sessions a worker holds at most. */
-  workerCapacity: z.coerce.number().int().positive().default(256),
+  workerCapacity: z.coerce.number().int().positive().default(64),
   /** Micro-turns per model step at most. */
   maxBatch: z.coerce.number().int().positive().default(64),
   /** Largest client message, bytes. */
@@ -74,6 +78,8 @@ const ENV_NAMES: Record<keyof Config, string> = {
   region: "REGION",
   modelPath: "MODEL_PATH",
   executionProvider: "ORT_EP",
+  modelSize: "MODEL_SIZE",
+  sessionIdleSeconds: "SESSION_IDLE_SECONDS",
   workerCapacity: "WORKER_CAPACITY",
   maxBatch: "MAX_BATCH",
   maxMessageBytes: "MAX_MESSAGE_BYTES",

@@ -151,6 +151,19 @@ export class EdgeSession {
         this.#inFlight.delete(index);
         this.#checkDrained();
       },
+      onEvent: (body) => {
+        const kind = String(body.kind);
+        if (kind === "idle_closed") {
+          this.#fail(new ProtocolError("worker_unavailable", "the worker reclaimed the session"));
+          return;
+        }
+        eventLog.append(sessionId, {
+          kind,
+          microTurn: this.#microTurns,
+          wallTime: new Date(clock.now()),
+          payload: body,
+        });
+      },
       onLinkLost: () => {
         this.#inFlight.clear();
         this.#fail(new ProtocolError("worker_unavailable", "the session's worker went away"));

@@ -30,6 +30,8 @@ export interface LinkSessionHandlers {
   onError(code: string, message: string, index: number): void;
   /** The link dropped; the worker no longer holds the session. */
   onLinkLost(): void;
+  /** Something the worker tells about the session (`context_full`, `idle_closed`). */
+  onEvent(body: Record<string, unknown>, index: number): void;
 }
 
 /** Milliseconds to wait for the worker to accept a link or a session. */
@@ -172,6 +174,9 @@ export class WorkerLinkClient {
         }
         return;
       }
+      case "event":
+        this.#sessions.get(frame.sessionId)?.onEvent(frame.body, frame.index);
+        return;
       default:
         this.#log.warn("unexpected frame from worker", { type: frame.type });
     }

@@ -1,21 +1,29 @@
 /**
- * An interaction model loaded into onnxruntime-node: checks the file against the model
- * contract at load, then runs batched steps. One step advances every session in the batch
- * by one micro-turn; the caller owns each session's state between steps.
+ * An interaction model loaded into onnxruntime-node: checks the file against the
+ * `interaction-v1` contract at load (naming the first mismatch), reads its key/value cache
+ * geometry, then runs batched steps. A step advances each session in the batch by one or more
+ * micro-turns given its cached keys and values; the runtime owns the cache and appends the
+ * new positions' keys and values the step returns.
  *
  * @module
  */
 import * as ort from "onnxruntime-node";
 import {
+  type CacheGeometry,
   CONTROL_CLASSES,
   MODEL_INPUTS,
   MODEL_OUTPUTS,
+  POSITIONS_PER_MICRO_TURN,
   type TensorSpec,
   TEXT_BYTES_PER_MICRO_TURN,
+  TEXT_VOCABULARY,
 } from "./model/model_contract.ts";
 import {
   DMEL_BINS,
   DMEL_FRAMES_PER_MICRO_TURN,
+  PATCH_BYTES,
+  PATCHES_PER_FRAME,
+  SAMPLES_PER_FRAME,
   SAMPLES_PER_MICRO_TURN,
 } from "../protocol/media_format.ts";
 import type { ControlAction } from "../protocol/worker_link.ts";
@@ -27,47 +35,82 @@ export type ExecutionProvider = "cpu" | "webgpu" | "cuda";
 export class ModelContractError extends Error {
   /** @param mismatch what differs from the contract */
   constructor(mismatch: string) {
-    super(`model does not match the interaction-model contract: ${mismatch}`);
+    super(`model does not match the interaction-v1 contract: ${mismatch}`);
     this.name = "ModelContractError";
   }
 }
 
-/** One session's input to a step. */
-export interface ModelStepInput {
-  /** dMel codes of one micro-turn, `DMEL_FRAMES_PER_MICRO_TURN * DMEL_BINS` bytes. */
+/** One micro-turn of input. */
+export interface TurnInput {
+  /** dMel codes: at least `DMEL_FRAMES_PER_MICRO_TURN * DMEL_BINS` bytes (extra are ignored). */
   dmel: Uint8Array;
   /** Up to `TEXT_BYTES_PER_MICRO_TURN` UTF-8 bytes of user text. */
   text: Uint8Array;
-  /** Wall-clock seconds since the session started (the model's sense of time). */
+  /** The micro-turn's camera frame as `PATCHES_PER_FRAME` patches, or none. */
+  patches?: Uint8Array;
+  /** Wall-clock seconds since the session started. */
   elapsedSeconds: number;
-  /** The session's state before this micro-turn. */
-  state: Float32Array;
+  /** The flow head's starting noise: `SAMPLES_PER_MICRO_TURN` values. */
+  noise: Float32Array;
 }
 
-/** One session's output of a step. */
-export interface ModelStepOutput {
+/** A session's cached context, as the runtime holds it. */
+export interface CacheView {
+  /** Keys, `layers * heads * window * headSize`, layer-major. */
+  keys: Float32Array;
+  /** Values, same layout. */
+  values: Float32Array;
+  /** 1 for each filled cache position, 0 for empty ones: `window` values. */
+  mask: Float32Array;
+}
+
+/** One session's share of a step. */
+export interface SessionStep {
+  /** Micro-turns to append (every session of a batch must bring the same number). */
+  turns: TurnInput[];
+  /** Absolute position of the first new position (for rotary embeddings). */
+  position: number;
+  /** The session's cached context. */
+  cache: CacheView;
+}
+
+/** What one micro-turn produced. */
+export interface TurnOutput {
   /** 200 ms of 16 kHz audio in [-1, 1]. */
   audio: Float32Array;
   /** The text head's chosen byte (0: no text). */
   textByte: number;
   /** The control head's decision. */
   control: ControlAction;
-  /** The session's state after this micro-turn. */
-  state: Float32Array;
+}
+
+/** One session's result of a step. */
+export interface SessionStepOutput {
+  /** Per micro-turn. */
+  turns: TurnOutput[];
+  /** The new positions' keys: `layers * heads * positions * headSize`. */
+  newKeys: Float32Array;
+  /** The new positions' values, same layout. */
+  newValues: Float32Array;
 }
 
 /** A loaded, contract-checked interaction model. */
 export class InteractionModel {
   readonly #session: ort.InferenceSession;
-  /** Width of the per-session state vector. */
-  readonly stateWidth: number;
+  /** The key/value cache geometry the model declares. */
+  readonly geometry: CacheGeometry;
   /** Name for logs. */
   readonly name: string;
+  /** Floats in one session's keys (or values). */
+  readonly cacheFloats: number;
+  #stagingKeys = new Float32Array(0);
+  #stagingValues = new Float32Array(0);
 
-  private constructor(session: ort.InferenceSession, stateWidth: number, name: string) {
+  private constructor(session: ort.InferenceSession, geometry: CacheGeometry, name: string) {
     this.#session = session;
-    this.stateWidth = stateWidth;
+    this.geometry = geometry;
     this.name = name;
+    this.cacheFloats = geometry.layers * geometry.heads * geometry.window * geometry.headSize;
   }
 
   /**
@@ -86,55 +129,115 @@ export class InteractionModel {
       ? await ort.InferenceSession.create(source, sessionOptions)
       : await ort.InferenceSession.create(source, sessionOptions);
     try {
-      const stateWidth = checkContract(session);
-      return new InteractionModel(session, stateWidth, options.name);
+      return new InteractionModel(session, checkContract(session), options.name);
     } catch (error) {
       await session.release();
       throw error;
     }
   }
 
-  /** Runs one batched step: every input advances its session by one micro-turn. */
-  async step(inputs: ModelStepInput[]): Promise<ModelStepOutput[]> {
+  /** Runs one batched step. */
+  async step(inputs: SessionStep[]): Promise<SessionStepOutput[]> {
     const batch = inputs.length;
+    const turns = inputs[0].turns.length;
+    if (inputs.some((input) => input.turns.length !== turns)) {
+      throw new RangeError("every session of a step must bring the same number of micro-turns");
+    }
+    const { window } = this.geometry;
+    const rows = batch * turns;
     const dmelSize = DMEL_FRAMES_PER_MICRO_TURN * DMEL_BINS;
-    const dmel = new BigInt64Array(batch * dmelSize);
-    const text = new BigInt64Array(batch * TEXT_BYTES_PER_MICRO_TURN);
-    const elapsed = new Float32Array(batch);
-    const state = new Float32Array(batch * this.stateWidth);
+    const imageSize = PATCHES_PER_FRAME * PATCH_BYTES;
+    const dmel = new BigInt64Array(rows * dmelSize);
+    const text = new BigInt64Array(rows * TEXT_BYTES_PER_MICRO_TURN);
+    const patches = new Uint8Array(rows * imageSize);
+    const imagePresent = new Float32Array(rows);
+    const elapsed = new Float32Array(rows);
+    const noise = new Float32Array(rows * SAMPLES_PER_MICRO_TURN);
+    const position = new BigInt64Array(batch);
+    const mask = new Float32Array(batch * window);
+    const keys = this.#staging("keys", batch);
+    const values = this.#staging("values", batch);
     inputs.forEach((input, b) => {
-      for (let i = 0; i < Math.min(dmelSize, input.dmel.length); i++) {
-        dmel[b * dmelSize + i] = BigInt(input.dmel[i]);
-      }
-      for (let i = 0; i < Math.min(TEXT_BYTES_PER_MICRO_TURN, input.text.length); i++) {
-        text[b * TEXT_BYTES_PER_MICRO_TURN + i] = BigInt(input.text[i]);
-      }
-      elapsed[b] = input.elapsedSeconds;
-      state.set(input.state, b * this.stateWidth);
+      input.turns.forEach((turn, t) => {
+        const row = b * turns + t;
+        for (let i = 0; i < dmelSize; i++) dmel[row * dmelSize + i] = BigInt(turn.dmel[i] ?? 0);
+        const textLength = Math.min(TEXT_BYTES_PER_MICRO_TURN, turn.text.length);
+        for (let i = 0; i < textLength; i++) {
+          text[row * TEXT_BYTES_PER_MICRO_TURN + i] = BigInt(turn.text[i]);
+        }
+        if (turn.patches?.length === imageSize) {
+          patches.set(turn.patches, row * imageSize);
+          imagePresent[row] = 1;
+        }
+        elapsed[row] = turn.elapsedSeconds;
+        noise.set(turn.noise, row * SAMPLES_PER_MICRO_TURN);
+      });
+      position[b] = BigInt(input.position);
+      keys.set(input.cache.keys, b * this.cacheFloats);
+      values.set(input.cache.values, b * this.cacheFloats);
+      mask.set(input.cache.mask, b * window);
     });
+    const { layers, heads, headSize } = this.geometry;
+    const kvDims = [batch, layers, heads, window, headSize];
     const results = await this.#session.run({
-      dmel_codes: new ort.Tensor("int64", dmel, [batch, DMEL_FRAMES_PER_MICRO_TURN, DMEL_BINS]),
-      text_bytes: new ort.Tensor("int64", text, [batch, TEXT_BYTES_PER_MICRO_TURN]),
-      elapsed_s: new ort.Tensor("float32", elapsed, [batch, 1]),
-      state: new ort.Tensor("float32", state, [batch, this.stateWidth]),
+      dmel_codes: new ort.Tensor("int64", dmel, [
+        batch,
+        turns,
+        DMEL_FRAMES_PER_MICRO_TURN,
+        DMEL_BINS,
+      ]),
+      text_bytes: new ort.Tensor("int64", text, [batch, turns, TEXT_BYTES_PER_MICRO_TURN]),
+      patches: new ort.Tensor("uint8", patches, [batch, turns, PATCHES_PER_FRAME, 40, 40, 3]),
+      image_present: new ort.Tensor("float32", imagePresent, [batch, turns]),
+      elapsed_s: new ort.Tensor("float32", elapsed, [batch, turns]),
+      position: new ort.Tensor("int64", position, [batch]),
+      past_keys: new ort.Tensor("float32", keys.subarray(0, batch * this.cacheFloats), kvDims),
+      past_values: new ort.Tensor("float32", values.subarray(0, batch * this.cacheFloats), kvDims),
+      past_mask: new ort.Tensor("float32", mask, [batch, window]),
+      noise: new ort.Tensor("float32", noise, [
+        batch,
+        turns,
+        POSITIONS_PER_MICRO_TURN,
+        SAMPLES_PER_FRAME,
+      ]),
     });
     const audio = results.audio.data as Float32Array;
     const textLogits = results.text_logits.data as Float32Array;
     const controlLogits = results.control_logits.data as Float32Array;
-    const stateOut = results.state_out.data as Float32Array;
-    const vocabulary = textLogits.length / batch;
+    const newKeys = results.new_keys.data as Float32Array;
+    const newValues = results.new_values.data as Float32Array;
+    const newFloats = newKeys.length / batch;
     return inputs.map((_, b) => ({
-      audio: audio.slice(b * SAMPLES_PER_MICRO_TURN, (b + 1) * SAMPLES_PER_MICRO_TURN),
-      textByte: argmax(textLogits, b * vocabulary, vocabulary),
-      control:
-        CONTROL_CLASSES[argmax(controlLogits, b * CONTROL_CLASSES.length, CONTROL_CLASSES.length)],
-      state: stateOut.slice(b * this.stateWidth, (b + 1) * this.stateWidth),
+      turns: Array.from({ length: turns }, (_, t) => {
+        const row = b * turns + t;
+        return {
+          audio: audio.slice(row * SAMPLES_PER_MICRO_TURN, (row + 1) * SAMPLES_PER_MICRO_TURN),
+          textByte: argmax(textLogits, row * TEXT_VOCABULARY, TEXT_VOCABULARY),
+          control: CONTROL_CLASSES[
+            argmax(controlLogits, row * CONTROL_CLASSES.length, CONTROL_CLASSES.length)
+          ],
+        };
+      }),
+      newKeys: newKeys.subarray(b * newFloats, (b + 1) * newFloats),
+      newValues: newValues.subarray(b * newFloats, (b + 1) * newFloats),
     }));
   }
 
   /** Releases the onnxruntime session. */
   async close(): Promise<void> {
     await this.#session.release();
+  }
+
+  /** A staging buffer for `batch` sessions' caches, reused between steps. */
+  #staging(kind: "keys" | "values", batch: number): Float32Array {
+    const needed = batch * this.cacheFloats;
+    if (kind === "keys" && this.#stagingKeys.length < needed) {
+      this.#stagingKeys = new Float32Array(needed);
+    }
+    if (kind === "values" && this.#stagingValues.length < needed) {
+      this.#stagingValues = new Float32Array(needed);
+    }
+    return kind === "keys" ? this.#stagingKeys : this.#stagingValues;
   }
 }
 
@@ -144,13 +247,9 @@ function argmax(values: Float32Array, offset: number, length: number): number {
   return best;
 }
 
-/** Checks names, element types and shapes; returns the state width. */
-function checkContract(session: ort.InferenceSession): number {
-  const stateInput = session.inputMetadata.find((m) => m.name === "state");
-  const stateWidth = stateInput?.isTensor ? stateInput.shape[1] : undefined;
-  if (typeof stateWidth !== "number" || stateWidth <= 0) {
-    throw new ModelContractError(`input "state" must have a fixed width as its second dimension`);
-  }
+/** Checks names, element types and shapes; returns the cache geometry. */
+function checkContract(session: ort.InferenceSession): CacheGeometry {
+  const fixed = new Map<string, number>();
   const check = (
     kind: string,
     specs: readonly TensorSpec[],
@@ -176,20 +275,40 @@ function checkContract(session: ort.InferenceSession): number {
           }, expected ${spec.type}`,
         );
       }
-      const dims = spec.dims.map((d) => d === "state" ? stateWidth : d);
       const shape = meta.shape;
-      const fits = shape.length === dims.length &&
-        dims.every((d, i) =>
-          d === "batch" ? typeof shape[i] !== "number" || shape[i] === -1 : shape[i] === d
+      const wrong = () =>
+        new ModelContractError(
+          `${kind} "${spec.name}" has shape [${shape.join(", ")}], expected [${
+            spec.dims.join(", ")
+          }]`,
         );
-      if (!fits) {
-        throw new ModelContractError(
-          `${kind} "${spec.name}" has shape [${shape.join(", ")}], expected [${dims.join(", ")}]`,
-        );
-      }
+      if (shape.length !== spec.dims.length) throw wrong();
+      spec.dims.forEach((dim, i) => {
+        const actualDim = shape[i];
+        const symbolic = typeof actualDim !== "number" || actualDim < 0;
+        if (typeof dim === "number") {
+          if (actualDim !== dim) throw wrong();
+        } else if (dim.startsWith("cache:")) {
+          if (symbolic || (fixed.has(dim) && fixed.get(dim) !== actualDim)) throw wrong();
+          fixed.set(dim, actualDim as number);
+        } else if (!symbolic) {
+          throw wrong();
+        }
+      });
     }
   };
   check("input", MODEL_INPUTS, session.inputMetadata);
   check("output", MODEL_OUTPUTS, session.outputMetadata);
-  return stateWidth;
+  const geometry = {
+    layers: fixed.get("cache:layers")!,
+    heads: fixed.get("cache:heads")!,
+    window: fixed.get("cache:window")!,
+    headSize: fixed.get("cache:head_size")!,
+  };
+  if (geometry.window % POSITIONS_PER_MICRO_TURN !== 0) {
+    throw new ModelContractError(
+      `cache window ${geometry.window} is not a multiple of ${POSITIONS_PER_MICRO_TURN}`,
+    );
+  }
+  return geometry;
 }

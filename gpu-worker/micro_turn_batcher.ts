@@ -17,9 +17,13 @@ export type StepFunction<I, O> = (batch: I[]) => Promise<O[]>;
 
 interface QueuedItem<I, O> {
   item: I;
+  queuedAt: number;
   resolve: (output: O) => void;
   reject: (error: unknown) => void;
 }
+
+/** Observes a step: its batch size, its duration and how long each item waited for it (ms). */
+export type StepObserver = (batchSize: number, stepMs: number, queueWaitsMs: number[]) => void;
 
 /** Queues items and runs them in batched steps, one step at a time. */
 export class MicroTurnBatcher<I extends BatchItem, O> {
@@ -27,7 +31,7 @@ export class MicroTurnBatcher<I extends BatchItem, O> {
   #running = false;
   #step: StepFunction<I, O>;
   #maxBatch: number;
-  #onStep: (batchSize: number, stepMs: number) => void;
+  #onStep: StepObserver;
 
   /**
    * @param step the model step
@@ -35,7 +39,7 @@ export class MicroTurnBatcher<I extends BatchItem, O> {
    */
   constructor(
     step: StepFunction<I, O>,
-    options: { maxBatch?: number; onStep?: (batchSize: number, stepMs: number) => void } = {},
+    options: { maxBatch?: number; onStep?: StepObserver } = {},
   ) {
     this.#step = step;
     this.#maxBatch = options.maxBatch ?? 64;
@@ -50,7 +54,7 @@ export class MicroTurnBatcher<I extends BatchItem, O> {
   /** Queues one item; resolves with its output once its step ran. */
   submit(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
-      this.#queue.push({ item, resolve, reject });
+      this.#queue.push({ item, queuedAt: performance.now(), resolve, reject });
       if (!this.#running) this.#drain();
     });
   }
@@ -73,7 +77,11 @@ export class MicroTurnBatcher<I extends BatchItem, O> {
       const started = performance.now();
       try {
         const outputs = await this.#step(batch.map((entry) => entry.item));
-        this.#onStep(batch.length, performance.now() - started);
+        this.#onStep(
+          batch.length,
+          performance.now() - started,
+          batch.map((entry) => started - entry.queuedAt),
+        );
         batch.forEach((entry, i) => entry.resolve(outputs[i]));
       } catch (error) {
         for (const entry of batch) entry.reject(error);

@@ -1,16 +1,22 @@
 /**
- * The worker's session runtime: sessions open into preallocated state slots, each micro-turn
- * is batched with other sessions' into one model step, and the output (audio, text, control)
- * goes back. State stays resident between micro-turns; nothing re-runs earlier context.
+ * The worker's session runtime: sessions open into preallocated key/value cache slots, each
+ * micro-turn is batched with other sessions' into one model step (continuous batching), its
+ * new keys and values are appended to the session's slot, and the output (audio, text,
+ * control) goes back. Nothing re-runs earlier context. Every micro-turn has a deadline (its
+ * arrival plus `deadlineMs`); queue wait, step time and misses are metrics. A session whose
+ * context window fills is reported once (`context_full`) and goes on with a sliding window;
+ * sessions idle past `idleTimeoutMs` are reclaimed by `sweepIdle`.
  *
  * @module
  */
 import { type Counter, type Gauge, type Histogram, type Registry } from "prom-client";
 import promClient from "prom-client";
-import type { InteractionModel, ModelStepInput, ModelStepOutput } from "./interaction_model.ts";
+import type { CacheView, InteractionModel, SessionStep, TurnOutput } from "./interaction_model.ts";
 import { MicroTurnBatcher } from "./micro_turn_batcher.ts";
-import { SessionSlots } from "./session_slots.ts";
-import { TEXT_BYTES_PER_MICRO_TURN } from "./model/model_contract.ts";
+import { KvCacheSlots } from "./kv_cache_slots.ts";
+import { POSITIONS_PER_MICRO_TURN, TEXT_BYTES_PER_MICRO_TURN } from "./model/model_contract.ts";
+import { PATCHES_PER_FRAME, SAMPLES_PER_MICRO_TURN } from "../protocol/media_format.ts";
+import { seededRandom } from "../lib/seeded_random.ts";
 import type { MicroTurn, MicroTurnOutput } from "../protocol/worker_link.ts";
 
 /** Raised for a micro-turn or close naming a session this worker does not hold. */
@@ -36,19 +42,39 @@ interface WorkerSession {
   startedAtMs: number;
   pendingText: Uint8Array;
   textDecoder: TextDecoder;
+  noiseSeed: number;
+  lastActiveMs: number;
+  contextFullReported: boolean;
 }
 
 interface StepItem {
   sessionId: string;
-  input: ModelStepInput;
+  session: WorkerSession;
+  step: SessionStep;
+}
+
+/** Something the worker tells the edge about a session, outside any micro-turn's output. */
+export interface WorkerSessionEvent {
+  /** `context_full`: the window is full; older context now slides out (compaction's cue). */
+  kind: "context_full";
+  /** Positions the window holds. */
+  window: number;
+  /** Absolute positions seen so far. */
+  positions: number;
 }
 
 /** Options for {@linkcode WorkerRuntime}. */
 export interface WorkerRuntimeOptions {
-  /** Sessions this worker holds at most. Default 256. */
+  /** Sessions this worker holds at most. Default 64. */
   capacity?: number;
   /** Micro-turns in one model step at most. Default 64. */
   maxBatch?: number;
+  /** A micro-turn's output is due this long after it arrived. Default 200 ms. */
+  deadlineMs?: number;
+  /** Sessions without a micro-turn for this long are reclaimed by `sweepIdle`. Default 60 s. */
+  idleTimeoutMs?: number;
+  /** Told about session events (context full). */
+  onEvent?: (sessionId: string, event: WorkerSessionEvent) => void;
   /** Registry the runtime's metrics register in. */
   registry: Registry;
 }
@@ -56,21 +82,30 @@ export interface WorkerRuntimeOptions {
 /** Holds sessions and runs their micro-turns through the model. */
 export class WorkerRuntime {
   readonly #model: InteractionModel;
-  readonly #slots: SessionSlots;
+  readonly #slots: KvCacheSlots;
   readonly #sessions = new Map<string, WorkerSession>();
-  readonly #batcher: MicroTurnBatcher<StepItem, ModelStepOutput>;
+  readonly #batcher: MicroTurnBatcher<StepItem, TurnOutput>;
+  readonly #deadlineMs: number;
+  readonly #idleTimeoutMs: number;
+  readonly #onEvent: (sessionId: string, event: WorkerSessionEvent) => void;
   readonly #stepSeconds: Histogram;
   readonly #batchSize: Histogram;
+  readonly #queueWaitSeconds: Histogram;
+  readonly #deadlineMisses: Counter;
   readonly #microTurns: Counter;
   readonly #sessionGauge: Gauge;
+  #emptyCache: CacheView | undefined;
 
   /**
    * @param model the loaded interaction model
-   * @param options capacity, batching and metrics
+   * @param options capacity, batching, deadlines and metrics
    */
   constructor(model: InteractionModel, options: WorkerRuntimeOptions) {
     this.#model = model;
-    this.#slots = new SessionSlots(options.capacity ?? 256, model.stateWidth);
+    this.#slots = new KvCacheSlots(options.capacity ?? 64, model.geometry);
+    this.#deadlineMs = options.deadlineMs ?? 200;
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+    this.#onEvent = options.onEvent ?? (() => {});
     const registers = [options.registry];
     this.#stepSeconds = new promClient.Histogram({
       name: "worker_step_seconds",
@@ -84,6 +119,17 @@ export class WorkerRuntime {
       buckets: [1, 2, 4, 8, 16, 32, 64, 128],
       registers,
     });
+    this.#queueWaitSeconds = new promClient.Histogram({
+      name: "worker_queue_wait_seconds",
+      help: "Time a micro-turn waited for its model step",
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5],
+      registers,
+    });
+    this.#deadlineMisses = new promClient.Counter({
+      name: "worker_deadline_misses_total",
+      help: "Micro-turns whose output was ready after their deadline",
+      registers,
+    });
     this.#microTurns = new promClient.Counter({
       name: "worker_micro_turns_total",
       help: "Micro-turns the worker ran",
@@ -94,11 +140,12 @@ export class WorkerRuntime {
       help: "Sessions open on this worker",
       registers,
     });
-    this.#batcher = new MicroTurnBatcher((batch) => this.#model.step(batch.map((i) => i.input)), {
+    this.#batcher = new MicroTurnBatcher((batch) => this.#step(batch), {
       maxBatch: options.maxBatch,
-      onStep: (size, ms) => {
+      onStep: (size, ms, waits) => {
         this.#stepSeconds.observe(ms / 1000);
         this.#batchSize.observe(size);
+        for (const wait of waits) this.#queueWaitSeconds.observe(wait / 1000);
       },
     });
   }
@@ -106,6 +153,16 @@ export class WorkerRuntime {
   /** Sessions open now. */
   get sessionCount(): number {
     return this.#sessions.size;
+  }
+
+  /** Cache slots in use (equals `sessionCount` unless something leaked). */
+  get slotsInUse(): number {
+    return this.#slots.used;
+  }
+
+  /** Bytes of preallocated key/value cache. */
+  get cacheBytes(): number {
+    return this.#slots.bytes;
   }
 
   /** Model name, for the session-opened reply. */
@@ -125,6 +182,9 @@ export class WorkerRuntime {
       startedAtMs,
       pendingText: new Uint8Array(0),
       textDecoder: new TextDecoder(),
+      noiseSeed: hashString(sessionId),
+      lastActiveMs: performance.now(),
+      contextFullReported: false,
     });
     this.#sessionGauge.set(this.#sessions.size);
   }
@@ -133,24 +193,29 @@ export class WorkerRuntime {
   async run(turn: MicroTurn): Promise<MicroTurnOutput> {
     const session = this.#sessions.get(turn.sessionId);
     if (!session) throw new UnknownWorkerSessionError(turn.sessionId);
+    const arrived = performance.now();
+    session.lastActiveMs = arrived;
     // Text longer than one micro-turn's share waits for the next ones.
     const text = concat(session.pendingText, new TextEncoder().encode(turn.text));
     session.pendingText = text.slice(TEXT_BYTES_PER_MICRO_TURN);
-    const started = performance.now();
     const output = await this.#batcher.submit({
       sessionId: turn.sessionId,
-      input: {
-        dmel: turn.dmel,
-        text: text.subarray(0, TEXT_BYTES_PER_MICRO_TURN),
-        elapsedSeconds: Math.max(0, (turn.wallClockMs - session.startedAtMs) / 1000),
-        state: this.#slots.state(session.slot),
+      session,
+      step: {
+        turns: [{
+          dmel: turn.dmel,
+          text: text.subarray(0, TEXT_BYTES_PER_MICRO_TURN),
+          patches: turn.patchCount === PATCHES_PER_FRAME ? turn.patches : undefined,
+          elapsedSeconds: Math.max(0, (turn.wallClockMs - session.startedAtMs) / 1000),
+          noise: flowNoise(session.noiseSeed, turn.index),
+        }],
+        position: 0, // set when the step runs, after any earlier micro-turn was appended
+        cache: this.#slots.view(session.slot),
       },
     });
     this.#microTurns.inc();
-    // The session may have closed while its step ran; its slot is then someone else's.
-    if (this.#sessions.get(turn.sessionId) === session) {
-      this.#slots.state(session.slot).set(output.state);
-    }
+    const stepMs = performance.now() - arrived;
+    if (stepMs > this.#deadlineMs) this.#deadlineMisses.inc();
     const audio = new Int16Array(output.audio.length);
     for (let i = 0; i < audio.length; i++) {
       audio[i] = Math.round(Math.max(-1, Math.min(1, output.audio[i])) * 32767);
@@ -159,7 +224,7 @@ export class WorkerRuntime {
       sessionId: turn.sessionId,
       index: turn.index,
       control: output.control,
-      stepMs: performance.now() - started,
+      stepMs,
       audio,
       text: output.textByte === 0
         ? ""
@@ -175,6 +240,70 @@ export class WorkerRuntime {
     this.#slots.release(session.slot);
     this.#sessionGauge.set(this.#sessions.size);
   }
+
+  /** Closes sessions idle for longer than the idle timeout; returns their ids. */
+  sweepIdle(nowMs = performance.now()): string[] {
+    const idle = [...this.#sessions].filter(([, s]) => nowMs - s.lastActiveMs > this.#idleTimeoutMs)
+      .map(([id]) => id);
+    for (const sessionId of idle) this.close(sessionId);
+    return idle;
+  }
+
+  /** One batched model step; appends each session's new keys and values to its slot. */
+  async #step(batch: StepItem[]): Promise<TurnOutput[]> {
+    for (const item of batch) {
+      if (this.#sessions.get(item.sessionId) === item.session) {
+        item.step.position = this.#slots.position(item.session.slot);
+      } else {
+        // Closed while queued: its slot may be someone else's now, so it reads nothing.
+        item.step.cache = this.#emptyCache ??= {
+          keys: new Float32Array(this.#slots.slotFloats),
+          values: new Float32Array(this.#slots.slotFloats),
+          mask: new Float32Array(this.#model.geometry.window),
+        };
+      }
+    }
+    const outputs = await this.#model.step(batch.map((item) => item.step));
+    return batch.map((item, b) => {
+      const { session, sessionId } = item;
+      // A session closed while its step ran no longer owns its slot.
+      if (this.#sessions.get(sessionId) === session) {
+        const full = this.#slots.append(
+          session.slot,
+          outputs[b].newKeys,
+          outputs[b].newValues,
+          POSITIONS_PER_MICRO_TURN,
+        );
+        if (full && !session.contextFullReported) {
+          session.contextFullReported = true;
+          this.#onEvent(sessionId, {
+            kind: "context_full",
+            window: this.#model.geometry.window,
+            positions: this.#slots.position(session.slot),
+          });
+        }
+      }
+      return outputs[b].turns[0];
+    });
+  }
+}
+
+/** A stable 32-bit hash of a string (FNV-1a). */
+function hashString(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+/** The flow head's starting noise for a session's micro-turn: reproducible, unit variance. */
+export function flowNoise(seed: number, index: number): Float32Array {
+  const random = seededRandom((seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
+  const noise = new Float32Array(SAMPLES_PER_MICRO_TURN);
+  for (let i = 0; i < noise.length; i++) noise[i] = (2 * random() - 1) * Math.sqrt(3);
+  return noise;
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

@@ -7,9 +7,9 @@
 import { Hono } from "hono";
 import { Registry } from "prom-client";
 import { InteractionModel } from "./interaction_model.ts";
-import { buildMinimalModel } from "./model/minimal_model.ts";
+import { buildReferenceModel } from "./model/reference_model.ts";
 import { WorkerRuntime } from "./worker_runtime.ts";
-import { mountWorkerLink } from "../routes/worker_link_route.ts";
+import { mountWorkerLink, type SessionNotifier } from "../routes/worker_link_route.ts";
 import { mountOperationalRoutes } from "../routes/operational_routes.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../lib/logger.ts";
@@ -26,7 +26,16 @@ export interface RunningWorker {
 
 /** Starts a worker on `port`. */
 export async function startWorker(
-  config: Pick<Config, "host" | "modelPath" | "executionProvider" | "workerCapacity" | "maxBatch">,
+  config: Pick<
+    Config,
+    | "host"
+    | "modelPath"
+    | "modelSize"
+    | "executionProvider"
+    | "workerCapacity"
+    | "maxBatch"
+    | "sessionIdleSeconds"
+  >,
   port: number,
   log: Logger,
 ): Promise<RunningWorker> {
@@ -37,23 +46,27 @@ export async function startWorker(
       executionProvider: config.executionProvider,
     })
     : await (() => {
-      const built = buildMinimalModel();
+      const built = buildReferenceModel(config.modelSize);
       return InteractionModel.load(built.bytes, {
         name: built.name,
         executionProvider: config.executionProvider,
       });
     })();
-  log.info("model loaded", {
-    model: model.name,
-    executionProvider: config.executionProvider,
-    stateWidth: model.stateWidth,
-    ms: Math.round(performance.now() - started),
-  });
   const registry = new Registry();
+  let notify: SessionNotifier = () => {};
   const runtime = new WorkerRuntime(model, {
     capacity: config.workerCapacity,
     maxBatch: config.maxBatch,
+    idleTimeoutMs: config.sessionIdleSeconds * 1000,
+    onEvent: (sessionId, event) => notify(sessionId, { ...event }),
     registry,
+  });
+  log.info("model loaded", {
+    model: model.name,
+    executionProvider: config.executionProvider,
+    cache: model.geometry,
+    cacheMiB: Math.round(runtime.cacheBytes / 2 ** 20),
+    ms: Math.round(performance.now() - started),
   });
   const app = new Hono();
   mountOperationalRoutes(app, registry, () => ({
@@ -61,7 +74,13 @@ export async function startWorker(
     model: model.name,
     sessions: runtime.sessionCount,
   }));
-  mountWorkerLink(app, runtime, log);
+  notify = mountWorkerLink(app, runtime, log);
+  const sweeper = setInterval(() => {
+    for (const sessionId of runtime.sweepIdle()) {
+      log.warn("idle session reclaimed", { sessionId });
+      notify(sessionId, { kind: "idle_closed" });
+    }
+  }, 5000);
   const server = Deno.serve({ hostname: config.host, port, onListen: () => {} }, app.fetch);
   const url = `http://${config.host}:${server.addr.port}`;
   log.info("worker listening", { url });
@@ -71,6 +90,7 @@ export async function startWorker(
     linkUrl: `ws://${config.host}:${server.addr.port}/v1/link`,
     close: () =>
       closing ??= (async () => {
+        clearInterval(sweeper);
         await server.shutdown();
         await model.close();
       })(),

@@ -85,6 +85,7 @@ export type WorkerLinkFrame =
   | { type: "opened"; sessionId: string; index: number; body: LinkControlBody }
   | { type: "close"; sessionId: string; index: number; body: LinkControlBody }
   | { type: "error"; sessionId: string; index: number; body: LinkControlBody }
+  | { type: "event"; sessionId: string; index: number; body: LinkControlBody }
   | { type: "micro_turn"; turn: MicroTurn }
   | { type: "output"; output: MicroTurnOutput };
 
@@ -95,6 +96,7 @@ const TYPE_CODES = {
   error: 4,
   micro_turn: 5,
   output: 6,
+  event: 7,
 } as const;
 const TYPE_NAMES = Object.fromEntries(
   Object.entries(TYPE_CODES).map(([name, code]) => [code, name]),

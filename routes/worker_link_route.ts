@@ -21,15 +21,22 @@ import type { Logger } from "../lib/logger.ts";
 /** Session id used on link frames that concern the link, not a session. */
 export const LINK_SESSION_ID = "00000000-0000-0000-0000-000000000000";
 
-/** Mounts `/v1/link` on the worker's app. */
-export function mountWorkerLink(app: Hono, runtime: WorkerRuntime, log: Logger): void {
+/** Sends a session event to the edge whose link opened the session. */
+export type SessionNotifier = (sessionId: string, body: Record<string, unknown>) => void;
+
+/**
+ * Mounts `/v1/link` on the worker's app. Returns how to tell a session's edge about an event
+ * (context full, idle reclaim).
+ */
+export function mountWorkerLink(app: Hono, runtime: WorkerRuntime, log: Logger): SessionNotifier {
+  const owners = new Map<string, WSContext>();
+  const send = (ws: WSContext, frame: WorkerLinkFrame) => {
+    if (ws.readyState === WebSocket.OPEN) ws.send(encodeLinkFrame(frame));
+  };
   app.get(
     "/v1/link",
     upgradeWebSocket(() => {
       const opened = new Set<string>();
-      const send = (ws: WSContext, frame: WorkerLinkFrame) => {
-        if (ws.readyState === WebSocket.OPEN) ws.send(encodeLinkFrame(frame));
-      };
       const fail = (ws: WSContext, sessionId: string, index: number, error: unknown) => {
         const code = errorCodeOf(error);
         send(ws, {
@@ -60,6 +67,7 @@ export function mountWorkerLink(app: Hono, runtime: WorkerRuntime, log: Logger):
               try {
                 runtime.open(sessionId, Number(body.startedAtMs) || Date.now());
                 opened.add(sessionId);
+                owners.set(sessionId, ws);
                 send(ws, {
                   type: "opened",
                   sessionId,
@@ -80,6 +88,7 @@ export function mountWorkerLink(app: Hono, runtime: WorkerRuntime, log: Logger):
             case "close":
               runtime.close(frame.sessionId);
               opened.delete(frame.sessionId);
+              owners.delete(frame.sessionId);
               return;
             default:
               fail(
@@ -91,11 +100,18 @@ export function mountWorkerLink(app: Hono, runtime: WorkerRuntime, log: Logger):
           }
         },
         onClose: () => {
-          for (const sessionId of opened) runtime.close(sessionId);
+          for (const sessionId of opened) {
+            runtime.close(sessionId);
+            owners.delete(sessionId);
+          }
           log.info("edge link closed", { sessions: opened.size });
           opened.clear();
         },
       };
     }),
   );
+  return (sessionId, body) => {
+    const ws = owners.get(sessionId);
+    if (ws) send(ws, { type: "event", sessionId, index: 0, body });
+  };
 }

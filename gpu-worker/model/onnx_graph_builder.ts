@@ -13,7 +13,7 @@ const { onnx } = onnxProto;
 export const ONNX_OPSET = 17;
 
 /** Element types the builder declares. */
-export type OnnxElementType = "float32" | "int64";
+export type OnnxElementType = "float32" | "int64" | "uint8";
 
 /** A dimension: a fixed size or a symbolic name such as `"batch"`. */
 export type OnnxDim = number | string;
@@ -24,6 +24,7 @@ export type OnnxAttribute = number | number[] | string | { float: number } | { f
 const ELEMENT_TYPES: Record<OnnxElementType, number> = {
   float32: onnx.TensorProto.DataType.FLOAT,
   int64: onnx.TensorProto.DataType.INT64,
+  uint8: onnx.TensorProto.DataType.UINT8,
 };
 
 /** Accumulates a graph and serializes it as an ONNX model. */

@@ -1,0 +1,370 @@
+/**
+ * The reference interaction model, built as an ONNX graph by the project's own code with
+ * deterministic weights from a seed, to the `interaction-v1` contract (model_contract.ts).
+ *
+ * Architecture (the design's): each micro-turn appends 10 positions (one per 20 ms), fused
+ * early from
+ * - dMel codes through a table per mel bin (one-hot x table, summed over bins), two 10 ms hops
+ *   per position;
+ * - the micro-turn's newest camera frame: 12 patches of 40x40x3 through an hMLP stem
+ *   (Touvron et al. 2022: a linear layer per 8x8 sub-patch, then one over the 5x5 grid of
+ *   them), averaged;
+ * - byte-level text through an embedding (mean of the micro-turn's bytes);
+ * - elapsed wall time (log-scaled sinusoids), so the model knows how much time passed;
+ * into one pre-norm causal transformer with rotary positions. Keys and values are explicit:
+ * the runtime passes its cached window (`past_keys`/`past_values`, with `past_mask` for empty
+ * slots) and gets back only the new positions' keys and values. Heads: text (byte logits) and
+ * control (silent/speak/delegate) read each micro-turn's last position; the flow head turns
+ * noise into each position's 320 samples with a fixed number of Euler steps of a learned
+ * velocity field (flow matching, Lipman et al. 2022), unrolled in the graph.
+ *
+ * The weights are random: the model is for serving, testing and benchmarking, not talking.
+ *
+ * @module
+ */
+import { OnnxGraphBuilder } from "./onnx_graph_builder.ts";
+import {
+  CONTROL_CLASSES,
+  MODEL_CONTRACT_VERSION,
+  POSITIONS_PER_MICRO_TURN,
+  TEXT_BYTES_PER_MICRO_TURN,
+  TEXT_VOCABULARY,
+} from "./model_contract.ts";
+import { seededRandom } from "../../lib/seeded_random.ts";
+import {
+  DMEL_BINS,
+  DMEL_FRAMES_PER_MICRO_TURN,
+  DMEL_LEVELS,
+  PATCH_SIDE,
+  PATCHES_PER_FRAME,
+  SAMPLES_PER_FRAME,
+  SAMPLES_PER_MICRO_TURN,
+} from "../../protocol/media_format.ts";
+
+/** Hyperparameters of the reference model. */
+export interface ReferenceModelSize {
+  /** Model width. */
+  width: number;
+  /** Transformer layers. */
+  layers: number;
+  /** Attention heads (width / heads is the head size, even). */
+  heads: number;
+  /** Feed-forward width. */
+  feedForward: number;
+  /** Cached positions: the context window (a multiple of 10). */
+  window: number;
+  /** Width of the hMLP stem's first level. */
+  stemWidth: number;
+  /** Width of the flow head's velocity network. */
+  flowWidth: number;
+  /** Euler steps of the flow head. */
+  flowSteps: number;
+}
+
+/** Named sizes: `tiny` for tests (builds and loads in well under a second), `base` ~100M. */
+export const REFERENCE_MODEL_SIZES = {
+  tiny: {
+    width: 64,
+    layers: 2,
+    heads: 4,
+    feedForward: 256,
+    window: 160,
+    stemWidth: 16,
+    flowWidth: 128,
+    flowSteps: 4,
+  },
+  base: {
+    width: 768,
+    layers: 13,
+    heads: 12,
+    feedForward: 3072,
+    window: 1280,
+    stemWidth: 64,
+    flowWidth: 1024,
+    flowSteps: 4,
+  },
+} as const satisfies Record<string, ReferenceModelSize>;
+
+/** A named size. */
+export type ReferenceModelSizeName = keyof typeof REFERENCE_MODEL_SIZES;
+
+/** A built model: its ONNX bytes and what it is. */
+export interface BuiltModel {
+  /** Serialized ONNX model. */
+  bytes: Uint8Array;
+  /** Model name for logs and the session row. */
+  name: string;
+  /** Learned parameter count. */
+  parameters: number;
+}
+
+/** Sub-patch side of the hMLP stem's first level (40 = 5 x 8). */
+const SUB_PATCH = 8;
+const GRID = PATCH_SIDE / SUB_PATCH;
+const TIME_FREQUENCIES = 16;
+
+/** Builds the reference model of `size` deterministically from `seed`. */
+export function buildReferenceModel(
+  sizeName: ReferenceModelSizeName = "tiny",
+  seed = 1,
+): BuiltModel {
+  const size: ReferenceModelSize = REFERENCE_MODEL_SIZES[sizeName];
+  const { width: d, layers, heads, window } = size;
+  const headSize = d / heads;
+  if (!Number.isInteger(headSize) || headSize % 2 !== 0) {
+    throw new RangeError(`width ${d} / heads ${heads} must be an even integer`);
+  }
+  if (window % POSITIONS_PER_MICRO_TURN !== 0) {
+    throw new RangeError(`window ${window} must be a multiple of ${POSITIONS_PER_MICRO_TURN}`);
+  }
+  const random = seededRandom(seed);
+  const g = new OnnxGraphBuilder(`reference_interaction_model_${sizeName}`);
+  let weights = 0;
+  /** A learned matrix, uniform with the variance of 1/fanIn (times `scale`). */
+  const matrix = (rows: number, cols: number, scale = 1) => {
+    const bound = Math.sqrt(3 / rows) * scale;
+    const values = new Float32Array(rows * cols);
+    for (let i = 0; i < values.length; i++) values[i] = (2 * random() - 1) * bound;
+    return g.weight(`w${weights++}`, values, [rows, cols]);
+  };
+  const vector = (length: number, value = 0) =>
+    g.weight(`w${weights++}`, new Float32Array(length).fill(value), [length]);
+  const linear = (x: string, rows: number, cols: number, scale = 1) =>
+    g.op("Add", [g.op("MatMul", [x, matrix(rows, cols, scale)]), vector(cols)]);
+  const silu = (x: string) => g.op("Mul", [x, g.op("Sigmoid", [x])]);
+  const layerNorm = (x: string) =>
+    g.op("LayerNormalization", [x, vector(d, 1), vector(d, 0)], {
+      axis: -1,
+      epsilon: { float: 1e-5 },
+    });
+  const ints = (values: number[]) => g.ints(`c${weights++}`, values);
+  const scalar = (value: number) => g.ints(`c${weights++}`, [value], []);
+  const float = (value: number) => g.floats(`c${weights++}`, [value], []);
+  /** `shape(t)[from:to]` concatenated with fixed dims. */
+  const shapeLike = (t: string, from: number, to: number, rest: number[]) =>
+    g.op("Concat", [g.op("Slice", [g.op("Shape", [t]), ints([from]), ints([to])]), ints(rest)], {
+      axis: 0,
+    });
+
+  const codes = g.input("dmel_codes", "int64", [
+    "batch",
+    "turns",
+    DMEL_FRAMES_PER_MICRO_TURN,
+    DMEL_BINS,
+  ]);
+  const text = g.input("text_bytes", "int64", ["batch", "turns", TEXT_BYTES_PER_MICRO_TURN]);
+  const patches = g.input("patches", "uint8", [
+    "batch",
+    "turns",
+    PATCHES_PER_FRAME,
+    PATCH_SIDE,
+    PATCH_SIDE,
+    3,
+  ]);
+  const imagePresent = g.input("image_present", "float32", ["batch", "turns"]);
+  const elapsed = g.input("elapsed_s", "float32", ["batch", "turns"]);
+  const position = g.input("position", "int64", ["batch"]);
+  const kvDims = ["batch", layers, heads, window, headSize];
+  const pastKeys = g.input("past_keys", "float32", kvDims);
+  const pastValues = g.input("past_values", "float32", kvDims);
+  const pastMask = g.input("past_mask", "float32", ["batch", window]);
+  const noise = g.input("noise", "float32", [
+    "batch",
+    "turns",
+    POSITIONS_PER_MICRO_TURN,
+    SAMPLES_PER_FRAME,
+  ]);
+
+  // ---- Early fusion --------------------------------------------------------------------
+  // dMel: one-hot codes [b, m, 20, 80 * 16] x table [1280, d] sums a row per bin.
+  const oneHot = g.op("OneHot", [codes, scalar(DMEL_LEVELS), g.floats("onehot_values", [0, 1])]);
+  const flatCodes = g.op("Reshape", [
+    oneHot,
+    shapeLike(codes, 0, 2, [DMEL_FRAMES_PER_MICRO_TURN, DMEL_BINS * DMEL_LEVELS]),
+  ]);
+  const hops = g.op("MatMul", [flatCodes, matrix(DMEL_BINS * DMEL_LEVELS, d)]);
+  const pairs = g.op("Reshape", [hops, shapeLike(codes, 0, 2, [POSITIONS_PER_MICRO_TURN, 2 * d])]);
+  const audioEmbedding = linear(pairs, 2 * d, d); // [b, m, 10, d]
+
+  // Text: mean embedding of the micro-turn's bytes (0 is padding).
+  const byteRows = g.op("Gather", [matrix(TEXT_VOCABULARY, d), text]); // [b, m, 32, d]
+  const present = g.op("Cast", [g.op("Greater", [text, scalar(0)])], { to: 1 });
+  const masked = g.op("Mul", [byteRows, g.op("Unsqueeze", [present, ints([-1])])]);
+  const byteSum = g.op("ReduceSum", [masked, ints([2])], { keepdims: 0 });
+  const byteCount = g.op("ReduceSum", [present, ints([2])], { keepdims: 1 });
+  const textEmbedding = g.op("Div", [byteSum, g.op("Max", [byteCount, float(1)])]);
+
+  // Image: hMLP stem over 8x8 sub-patches, then over the 5x5 grid; mean of the 12 patches.
+  const pixels = g.op("Mul", [g.op("Cast", [patches], { to: 1 }), float(1 / 255)]);
+  const subGrid = g.op("Reshape", [pixels, ints([-1, GRID, SUB_PATCH, GRID, SUB_PATCH, 3])]);
+  const subPatches = g.op("Reshape", [
+    g.op("Transpose", [subGrid], { perm: [0, 1, 3, 2, 4, 5] }),
+    ints([-1, GRID * GRID, SUB_PATCH * SUB_PATCH * 3]),
+  ]);
+  const level1 = silu(linear(subPatches, SUB_PATCH * SUB_PATCH * 3, size.stemWidth));
+  const level2 = linear(
+    g.op("Reshape", [level1, ints([-1, GRID * GRID * size.stemWidth])]),
+    GRID * GRID * size.stemWidth,
+    d,
+  );
+  const perPatch = g.op("Reshape", [level2, shapeLike(patches, 0, 2, [PATCHES_PER_FRAME, d])]);
+  const imageEmbedding = g.op("Mul", [
+    g.op("ReduceMean", [perPatch], { axes: [2], keepdims: 0 }),
+    g.op("Unsqueeze", [imagePresent, ints([-1])]),
+  ]);
+
+  // Time: log-scaled sinusoids of elapsed seconds.
+  const logTime = g.op("Log", [g.op("Add", [g.op("Unsqueeze", [elapsed, ints([-1])]), float(1)])]);
+  const phases = g.op("Mul", [
+    logTime,
+    g.floats(
+      "time_frequencies",
+      Array.from({ length: TIME_FREQUENCIES }, (_, i) => Math.pow(2, i / 2)),
+    ),
+  ]);
+  const timeFeatures = g.op("Concat", [g.op("Sin", [phases]), g.op("Cos", [phases])], {
+    axis: -1,
+  });
+  const timeEmbedding = g.op("MatMul", [timeFeatures, matrix(2 * TIME_FREQUENCIES, d)]);
+
+  const perTurn = g.op("Add", [g.op("Add", [textEmbedding, imageEmbedding]), timeEmbedding]);
+  const fused = g.op("Add", [audioEmbedding, g.op("Unsqueeze", [perTurn, ints([2])])]);
+  let x = g.op("Reshape", [fused, shapeLike(codes, 0, 1, [-1, d])]); // [b, T, d]
+
+  // ---- Rotary positions and the causal mask of the new positions -----------------------
+  const count = g.op("Gather", [g.op("Shape", [x]), scalar(1)]); // T, a scalar
+  const steps = g.op("Range", [scalar(0), count, scalar(1)]); // [T]
+  const absolute = g.op("Add", [g.op("Unsqueeze", [position, ints([1])]), steps]); // [b, T]
+  const inverseFrequencies = g.floats(
+    "rope_inverse_frequencies",
+    Array.from({ length: headSize / 2 }, (_, i) => Math.pow(10_000, (-2 * i) / headSize)),
+  );
+  const angles = g.op("Mul", [
+    g.op("Unsqueeze", [g.op("Cast", [absolute], { to: 1 }), ints([-1])]),
+    inverseFrequencies,
+  ]); // [b, T, dh/2]
+  const cos = g.op("Unsqueeze", [g.op("Cos", [angles]), ints([1])]); // [b, 1, T, dh/2]
+  const sin = g.op("Unsqueeze", [g.op("Sin", [angles]), ints([1])]);
+  const halves = ints([headSize / 2, headSize / 2]);
+  const rotate = (t: string) => {
+    const [first, second] = g.node("Split", [t, halves], { axis: -1 }, 2);
+    return g.op("Concat", [
+      g.op("Sub", [g.op("Mul", [first, cos]), g.op("Mul", [second, sin])]),
+      g.op("Add", [g.op("Mul", [first, sin]), g.op("Mul", [second, cos])]),
+    ], { axis: -1 });
+  };
+  const future = g.op("Less", [
+    g.op("Unsqueeze", [steps, ints([1])]),
+    g.op("Unsqueeze", [steps, ints([0])]),
+  ]); // [T, T]: key j is after query i
+  const causalBias = g.op("Where", [future, float(-1e9), float(0)]);
+  const pastBias = g.op("Unsqueeze", [
+    g.op("Mul", [g.op("Sub", [pastMask, float(1)]), float(1e9)]),
+    ints([1, 2]),
+  ]); // [b, 1, 1, W]
+  const splitScores = g.op("Concat", [ints([window]), g.op("Unsqueeze", [count, ints([0])])], {
+    axis: 0,
+  });
+  const toHeads = (t: string) =>
+    g.op("Transpose", [g.op("Reshape", [t, ints([0, 0, heads, headSize])])], {
+      perm: [0, 2, 1, 3],
+    }); // [b, H, T, dh]
+  const residualScale = 1 / Math.sqrt(2 * layers);
+
+  // ---- Transformer ---------------------------------------------------------------------
+  const newKeys: string[] = [];
+  const newValues: string[] = [];
+  for (let layer = 0; layer < layers; layer++) {
+    const h = layerNorm(x);
+    const q = rotate(toHeads(g.op("MatMul", [h, matrix(d, d)])));
+    const k = rotate(toHeads(g.op("MatMul", [h, matrix(d, d)])));
+    const v = toHeads(g.op("MatMul", [h, matrix(d, d)]));
+    newKeys.push(g.op("Unsqueeze", [k, ints([1])]));
+    newValues.push(g.op("Unsqueeze", [v, ints([1])]));
+    const pastK = g.op("Gather", [pastKeys, scalar(layer)], { axis: 1 }); // [b, H, W, dh]
+    const pastV = g.op("Gather", [pastValues, scalar(layer)], { axis: 1 });
+    const scale = float(1 / Math.sqrt(headSize));
+    const scoresPast = g.op("Add", [
+      g.op("Mul", [g.op("MatMul", [q, g.op("Transpose", [pastK], { perm: [0, 1, 3, 2] })]), scale]),
+      pastBias,
+    ]);
+    const scoresNew = g.op("Add", [
+      g.op("Mul", [g.op("MatMul", [q, g.op("Transpose", [k], { perm: [0, 1, 3, 2] })]), scale]),
+      causalBias,
+    ]);
+    const weightsAll = g.op("Softmax", [g.op("Concat", [scoresPast, scoresNew], { axis: -1 })], {
+      axis: -1,
+    });
+    const [weightsPast, weightsNew] = g.node("Split", [weightsAll, splitScores], { axis: -1 }, 2);
+    const attended = g.op("Add", [
+      g.op("MatMul", [weightsPast, pastV]),
+      g.op("MatMul", [weightsNew, v]),
+    ]); // [b, H, T, dh]
+    const merged = g.op("Reshape", [
+      g.op("Transpose", [attended], { perm: [0, 2, 1, 3] }),
+      ints([0, 0, d]),
+    ]);
+    x = g.op("Add", [x, g.op("MatMul", [merged, matrix(d, d, residualScale)])]);
+    const m = layerNorm(x);
+    const hidden = silu(linear(m, d, size.feedForward));
+    x = g.op("Add", [x, linear(hidden, size.feedForward, d, residualScale)]);
+  }
+  x = layerNorm(x);
+  g.node("Concat", newKeys, { axis: 1 }, ["new_keys"]);
+  g.node("Concat", newValues, { axis: 1 }, ["new_values"]);
+
+  // ---- Heads ---------------------------------------------------------------------------
+  const perPosition = g.op("Reshape", [
+    x,
+    shapeLike(codes, 0, 2, [POSITIONS_PER_MICRO_TURN, d]),
+  ]);
+  const last = g.op("Gather", [perPosition, scalar(POSITIONS_PER_MICRO_TURN - 1)], { axis: 2 });
+  g.node("Add", [g.op("MatMul", [last, matrix(d, TEXT_VOCABULARY)]), vector(TEXT_VOCABULARY)], {}, [
+    "text_logits",
+  ]);
+  g.node(
+    "Add",
+    [g.op("MatMul", [last, matrix(d, CONTROL_CLASSES.length)]), vector(CONTROL_CLASSES.length)],
+    {},
+    ["control_logits"],
+  );
+
+  // Flow head: x_{t+1/K} = x_t + v(x_t, t, h) / K from noise, K Euler steps, weights shared.
+  const condition = g.op("MatMul", [x, matrix(d, size.flowWidth)]); // [b, T, F]
+  let sample = g.op("Reshape", [noise, shapeLike(codes, 0, 1, [-1, SAMPLES_PER_FRAME])]);
+  const sampleWeights = matrix(SAMPLES_PER_FRAME, size.flowWidth);
+  const timeWeights = vector(size.flowWidth, 0.5);
+  const flowBias = vector(size.flowWidth);
+  const velocityOut = matrix(size.flowWidth, SAMPLES_PER_FRAME, 0.5);
+  for (let step = 0; step < size.flowSteps; step++) {
+    const t = step / size.flowSteps;
+    const z = g.op("Add", [
+      g.op("Add", [g.op("MatMul", [sample, sampleWeights]), condition]),
+      g.op("Add", [g.op("Mul", [timeWeights, float(t)]), flowBias]),
+    ]);
+    const velocity = g.op("MatMul", [silu(z), velocityOut]);
+    sample = g.op("Add", [sample, g.op("Mul", [velocity, float(1 / size.flowSteps)])]);
+  }
+  g.node(
+    "Reshape",
+    [g.op("Tanh", [sample]), shapeLike(codes, 0, 2, [SAMPLES_PER_MICRO_TURN])],
+    {},
+    [
+      "audio",
+    ],
+  );
+
+  g.output("audio", "float32", ["batch", "turns", SAMPLES_PER_MICRO_TURN]);
+  g.output("text_logits", "float32", ["batch", "turns", TEXT_VOCABULARY]);
+  g.output("control_logits", "float32", ["batch", "turns", CONTROL_CLASSES.length]);
+  g.output("new_keys", "float32", ["batch", layers, heads, "positions", headSize]);
+  g.output("new_values", "float32", ["batch", layers, heads, "positions", headSize]);
+
+  const name = `reference-${sizeName}-s${seed}`;
+  const bytes = g.build({
+    contract: MODEL_CONTRACT_VERSION,
+    name,
+    parameters: String(g.parameterCount),
+  });
+  return { bytes, name, parameters: g.parameterCount };
+}

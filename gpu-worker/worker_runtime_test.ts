@@ -1,0 +1,118 @@
+import assert from "node:assert/strict";
+import { Registry } from "prom-client";
+import { InteractionModel } from "./interaction_model.ts";
+import { buildReferenceModel } from "./model/reference_model.ts";
+import { WorkerRuntime, type WorkerSessionEvent } from "./worker_runtime.ts";
+import { seededRandom } from "../lib/seeded_random.ts";
+import type { MicroTurn, MicroTurnOutput } from "../protocol/worker_link.ts";
+
+const built = buildReferenceModel("tiny", 5);
+const model = await InteractionModel.load(built.bytes, { name: built.name });
+
+function microTurn(sessionId: string, index: number, random: () => number): MicroTurn {
+  return {
+    sessionId,
+    index,
+    wallClockMs: 1_000_000 + index * 200,
+    flags: 0,
+    dmelFrames: 20,
+    dmel: Uint8Array.from({ length: 1600 }, () => Math.floor(random() * 16)),
+    frameOrigins: new Uint8Array(10),
+    lateMediaMs: [],
+    text: index % 7 === 3 ? "hi" : "",
+    patchCount: 0,
+    patches: new Uint8Array(0),
+  };
+}
+
+const runtimeWith = (
+  options: { capacity?: number; onEvent?: (id: string, e: WorkerSessionEvent) => void } = {},
+) => new WorkerRuntime(model, { registry: new Registry(), capacity: 8, maxBatch: 8, ...options });
+
+/** Streams `turns` micro-turns of session `id` (inputs seeded by `seed`) and returns the outputs. */
+async function stream(runtime: WorkerRuntime, id: string, seed: number, turns: number) {
+  const random = seededRandom(seed);
+  const outputs: MicroTurnOutput[] = [];
+  for (let i = 0; i < turns; i++) outputs.push(await runtime.run(microTurn(id, i, random)));
+  return outputs;
+}
+
+/** Equal within 2 LSB: batched and unbatched float math may round differently. */
+function sameAudio(a: Int16Array, b: Int16Array): boolean {
+  return a.length === b.length && a.every((v, i) => Math.abs(v - b[i]) <= 2);
+}
+
+const SESSION = "00000000-0000-4000-8000-00000000000a";
+
+Deno.test("sessions opening and closing at random while one streams: no state leaks, slots return", async () => {
+  const quiet = runtimeWith();
+  quiet.open(SESSION, 1_000_000);
+  const alone = await stream(quiet, SESSION, 1, 12);
+
+  const busy = runtimeWith();
+  busy.open(SESSION, 1_000_000);
+  const random = seededRandom(99);
+  const churn = (async () => {
+    for (let n = 0; n < 30; n++) {
+      const id = `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`;
+      busy.open(id, 1_000_000);
+      await stream(busy, id, 100 + n, 1 + Math.floor(random() * 3));
+      busy.close(id);
+    }
+  })();
+  const streamed = await stream(busy, SESSION, 1, 12);
+  await churn;
+  streamed.forEach((out, i) => {
+    assert.ok(sameAudio(out.audio, alone[i].audio), `turn ${i}`);
+    assert.equal(out.text, alone[i].text);
+    assert.equal(out.control, alone[i].control);
+  });
+  busy.close(SESSION);
+  assert.equal(busy.sessionCount, 0);
+  assert.equal(busy.slotsInUse, 0, "every slot back in the pool");
+  // A session that reuses a slot starts from an empty context, as on a fresh worker.
+  busy.open(SESSION, 1_000_000);
+  const again = await stream(busy, SESSION, 1, 3);
+  again.forEach((out, i) => assert.ok(sameAudio(out.audio, alone[i].audio)));
+});
+
+Deno.test("the cache is preallocated: heavy churn does not grow memory", async () => {
+  const runtime = runtimeWith();
+  const before = runtime.cacheBytes;
+  for (let n = 0; n < 200; n++) {
+    const id = `00000000-0000-4000-8001-${String(n).padStart(12, "0")}`;
+    runtime.open(id, 0);
+    await stream(runtime, id, n, 1);
+    runtime.close(id);
+  }
+  assert.equal(runtime.cacheBytes, before);
+  assert.equal(runtime.slotsInUse, 0);
+});
+
+Deno.test("a full context window is reported once and the session goes on", async () => {
+  const events: WorkerSessionEvent[] = [];
+  const runtime = runtimeWith({ onEvent: (_id, event) => events.push(event) });
+  runtime.open(SESSION, 1_000_000);
+  // The tiny model's window is 160 positions: 16 micro-turns.
+  await stream(runtime, SESSION, 3, 15);
+  assert.equal(events.length, 0);
+  const outputs = await stream(runtime, SESSION, 4, 10);
+  assert.deepEqual(events, [{ kind: "context_full", window: 160, positions: 160 }]);
+  assert.equal(outputs.length, 10);
+  assert.ok(outputs.every((o) => o.audio.length === 3200));
+});
+
+Deno.test("idle sessions are reclaimed; active ones are not", async () => {
+  const runtime = new WorkerRuntime(model, {
+    registry: new Registry(),
+    capacity: 4,
+    idleTimeoutMs: 1000,
+  });
+  runtime.open(SESSION, 0);
+  await stream(runtime, SESSION, 1, 1);
+  const now = performance.now();
+  assert.deepEqual(runtime.sweepIdle(now + 500), []);
+  assert.deepEqual(runtime.sweepIdle(now + 1500), [SESSION]);
+  assert.equal(runtime.slotsInUse, 0);
+  await assert.rejects(stream(runtime, SESSION, 1, 1), /not open/);
+});
