@@ -30,28 +30,22 @@ const session = await ort.InferenceSession.create(built.bytes, {
   enableProfiling: true,
   profileFilePrefix: prefix,
 });
-const kv = batch * layers * heads * window * headSize;
+const kv = batch * heads * window * headSize;
+const cache = Object.fromEntries(
+  Array.from({ length: layers }, (_, l) =>
+    ["keys", "values"].map((kind) => [
+      `past_${kind}_${l}`,
+      new ort.Tensor("float32", new Float32Array(kv), [batch, heads, window, headSize]),
+    ])).flat(),
+);
 const feeds = {
+  ...cache,
   dmel_codes: new ort.Tensor("int64", new BigInt64Array(batch * 1600), [batch, 1, 20, 80]),
   text_bytes: new ort.Tensor("int64", new BigInt64Array(batch * 32), [batch, 1, 32]),
   patches: new ort.Tensor("uint8", new Uint8Array(batch * 57600), [batch, 1, 12, 40, 40, 3]),
   image_present: new ort.Tensor("float32", new Float32Array(batch), [batch, 1]),
   elapsed_s: new ort.Tensor("float32", new Float32Array(batch), [batch, 1]),
   position: new ort.Tensor("int64", new BigInt64Array(batch), [batch]),
-  past_keys: new ort.Tensor("float32", new Float32Array(kv), [
-    batch,
-    layers,
-    heads,
-    window,
-    headSize,
-  ]),
-  past_values: new ort.Tensor("float32", new Float32Array(kv), [
-    batch,
-    layers,
-    heads,
-    window,
-    headSize,
-  ]),
   past_mask: new ort.Tensor("float32", new Float32Array(batch * window).fill(1), [batch, window]),
   noise: new ort.Tensor("float32", new Float32Array(batch * 3200), [batch, 1, 10, 320]),
 };

@@ -11,6 +11,7 @@ import * as ort from "onnxruntime-node";
 import {
   type CacheGeometry,
   CONTROL_CLASSES,
+  layerTensorName,
   MODEL_INPUTS,
   MODEL_OUTPUTS,
   POSITIONS_PER_MICRO_TURN,
@@ -173,13 +174,31 @@ export class InteractionModel {
         noise.set(turn.noise, row * SAMPLES_PER_MICRO_TURN);
       });
       position[b] = BigInt(input.position);
-      keys.set(input.cache.keys, b * this.cacheFloats);
-      values.set(input.cache.values, b * this.cacheFloats);
+      // Staged layer-major, so each layer's batch is one contiguous tensor.
+      const layerFloats = this.cacheFloats / this.geometry.layers;
+      for (let l = 0; l < this.geometry.layers; l++) {
+        const from = l * layerFloats;
+        const to = (l * batch + b) * layerFloats;
+        keys.set(input.cache.keys.subarray(from, from + layerFloats), to);
+        values.set(input.cache.values.subarray(from, from + layerFloats), to);
+      }
       mask.set(input.cache.mask, b * window);
     });
     const { layers, heads, headSize } = this.geometry;
-    const kvDims = [batch, layers, heads, window, headSize];
+    const layerFloats = this.cacheFloats / layers;
+    const layerDims = [batch, heads, window, headSize];
+    const cacheFeeds: Record<string, ort.Tensor> = {};
+    for (let l = 0; l < layers; l++) {
+      const block = [l * batch * layerFloats, (l + 1) * batch * layerFloats];
+      cacheFeeds[`past_keys_${l}`] = new ort.Tensor("float32", keys.subarray(...block), layerDims);
+      cacheFeeds[`past_values_${l}`] = new ort.Tensor(
+        "float32",
+        values.subarray(...block),
+        layerDims,
+      );
+    }
     const results = await this.#session.run({
+      ...cacheFeeds,
       dmel_codes: new ort.Tensor("int64", dmel, [
         batch,
         turns,
@@ -191,8 +210,6 @@ export class InteractionModel {
       image_present: new ort.Tensor("float32", imagePresent, [batch, turns]),
       elapsed_s: new ort.Tensor("float32", elapsed, [batch, turns]),
       position: new ort.Tensor("int64", position, [batch]),
-      past_keys: new ort.Tensor("float32", keys.subarray(0, batch * this.cacheFloats), kvDims),
-      past_values: new ort.Tensor("float32", values.subarray(0, batch * this.cacheFloats), kvDims),
       past_mask: new ort.Tensor("float32", mask, [batch, window]),
       noise: new ort.Tensor("float32", noise, [
         batch,
@@ -249,12 +266,27 @@ function argmax(values: Float32Array, offset: number, length: number): number {
 
 /** Checks names, element types and shapes; returns the cache geometry. */
 function checkContract(session: ort.InferenceSession): CacheGeometry {
-  const fixed = new Map<string, number>();
+  // At least one layer: a model with none is then told every per-layer input it lacks.
+  const layers = Math.max(
+    1,
+    session.inputMetadata.filter((m) => /^past_keys_\d+$/.test(m.name)).length,
+  );
+  const fixed = new Map<string, number>([["cache:layers", layers]]);
+  const expand = (specs: readonly TensorSpec[]) =>
+    specs.flatMap((spec) =>
+      spec.name.includes("{layer}")
+        ? Array.from({ length: layers }, (_, l) => ({
+          ...spec,
+          name: layerTensorName(spec.name, l),
+        }))
+        : [spec]
+    );
   const check = (
     kind: string,
-    specs: readonly TensorSpec[],
+    templates: readonly TensorSpec[],
     actual: readonly ort.InferenceSession.ValueMetadata[],
   ) => {
+    const specs = expand(templates);
     const names = actual.map((m) => m.name);
     const expected = specs.map((s) => s.name);
     const missing = expected.filter((name) => !names.includes(name));

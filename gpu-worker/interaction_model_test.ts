@@ -8,7 +8,7 @@ import {
 } from "./interaction_model.ts";
 import { buildReferenceModel } from "./model/reference_model.ts";
 import { OnnxGraphBuilder } from "./model/onnx_graph_builder.ts";
-import { MODEL_INPUTS, MODEL_OUTPUTS } from "./model/model_contract.ts";
+import { layerTensorName, MODEL_INPUTS, MODEL_OUTPUTS } from "./model/model_contract.ts";
 import { KvCacheSlots } from "./kv_cache_slots.ts";
 import { flowNoise } from "./worker_runtime.ts";
 import { seededRandom } from "../lib/seeded_random.ts";
@@ -144,15 +144,18 @@ function mismatchedWindowModel(): Uint8Array {
   const inputDims: Record<string, (string | number)[]> = {};
   for (const spec of MODEL_INPUTS) {
     const dims = spec.dims.map((d) => typeof d === "string" && d in cache ? cache[d] : d);
-    inputDims[spec.name] = spec.name === "past_mask" ? ["batch", 150] : dims;
-    g.input(spec.name, spec.type, inputDims[spec.name]);
+    for (let l = 0; l < (spec.name.includes("{layer}") ? 2 : 1); l++) {
+      const name = layerTensorName(spec.name, l);
+      inputDims[name] = name === "past_mask" ? ["batch", 150] : dims;
+      g.input(name, spec.type, inputDims[name]);
+    }
   }
   const sources: Record<string, string> = {
     audio: "image_present",
     text_logits: "elapsed_s",
     control_logits: "past_mask",
-    new_keys: "past_keys",
-    new_values: "past_values",
+    new_keys: "past_keys_0",
+    new_values: "past_values_0",
   };
   for (const spec of MODEL_OUTPUTS) {
     g.node("Identity", [sources[spec.name]], {}, [spec.name]);

@@ -6,8 +6,10 @@
  *
  * Symbolic dimensions: `batch` sessions, `turns` micro-turns per session in this call (1 when
  * streaming; more for a prefill), `positions` = 10 x turns (one position per 20 ms), `window`
- * cached positions. Fixed dimensions of the key/value cache (layers, heads, window, head size)
- * are read from the model's `past_keys` input.
+ * cached positions. The cache comes as one `past_keys_{l}`/`past_values_{l}` pair per layer
+ * (separate inputs, so the model reads each layer's cache where it lies instead of slicing one
+ * big tensor, which costs a copy of the whole cache per step); its fixed dimensions (layers,
+ * heads, window, head size) are read from the model.
  *
  * @module
  */
@@ -37,9 +39,9 @@ export const TEXT_VOCABULARY = 256;
 /** The control head's classes, in logit order. */
 export const CONTROL_CLASSES = ["silent", "speak", "delegate"] as const;
 
-/** One tensor of the contract. A dim of `"cache"` is fixed by the model and read from it. */
+/** One tensor of the contract. A dim of `"cache:…"` is fixed by the model and read from it. */
 export interface TensorSpec {
-  /** Tensor name. */
+  /** Tensor name; `{layer}` stands for 0, 1, … one tensor per layer. */
   name: string;
   /** Element type. */
   type: OnnxElementType;
@@ -47,7 +49,7 @@ export interface TensorSpec {
   dims: OnnxDim[];
 }
 
-const KV: OnnxDim[] = ["batch", "cache:layers", "cache:heads", "cache:window", "cache:head_size"];
+const KV: OnnxDim[] = ["batch", "cache:heads", "cache:window", "cache:head_size"];
 const NEW_KV: OnnxDim[] = [
   "batch",
   "cache:layers",
@@ -72,8 +74,8 @@ export const MODEL_INPUTS: readonly TensorSpec[] = [
   { name: "image_present", type: "float32", dims: ["batch", "turns"] },
   { name: "elapsed_s", type: "float32", dims: ["batch", "turns"] },
   { name: "position", type: "int64", dims: ["batch"] },
-  { name: "past_keys", type: "float32", dims: KV },
-  { name: "past_values", type: "float32", dims: KV },
+  { name: "past_keys_{layer}", type: "float32", dims: KV },
+  { name: "past_values_{layer}", type: "float32", dims: KV },
   { name: "past_mask", type: "float32", dims: ["batch", "cache:window"] },
   {
     name: "noise",
@@ -90,6 +92,11 @@ export const MODEL_OUTPUTS: readonly TensorSpec[] = [
   { name: "new_keys", type: "float32", dims: NEW_KV },
   { name: "new_values", type: "float32", dims: NEW_KV },
 ];
+
+/** The name of a per-layer tensor. */
+export function layerTensorName(template: string, layer: number): string {
+  return template.replace("{layer}", String(layer));
+}
 
 /** The key/value cache geometry a model declares. */
 export interface CacheGeometry {

@@ -12,8 +12,8 @@
  * - byte-level text through an embedding (mean of the micro-turn's bytes);
  * - elapsed wall time (log-scaled sinusoids), so the model knows how much time passed;
  * into one pre-norm causal transformer with rotary positions. Keys and values are explicit:
- * the runtime passes its cached window (`past_keys`/`past_values`, with `past_mask` for empty
- * slots) and gets back only the new positions' keys and values. Heads: text (byte logits) and
+ * the runtime passes its cached window (`past_keys_{l}`/`past_values_{l}` per layer, with
+ * `past_mask` for empty slots) and gets back only the new positions' keys and values. Heads: text (byte logits) and
  * control (silent/speak/delegate) read each micro-turn's last position; the flow head turns
  * noise into each position's 320 samples with a fixed number of Euler steps of a learned
  * velocity field (flow matching, Lipman et al. 2022), unrolled in the graph.
@@ -164,9 +164,15 @@ export function buildReferenceModel(
   const imagePresent = g.input("image_present", "float32", ["batch", "turns"]);
   const elapsed = g.input("elapsed_s", "float32", ["batch", "turns"]);
   const position = g.input("position", "int64", ["batch"]);
-  const kvDims = ["batch", layers, heads, window, headSize];
-  const pastKeys = g.input("past_keys", "float32", kvDims);
-  const pastValues = g.input("past_values", "float32", kvDims);
+  const kvDims = ["batch", heads, window, headSize];
+  const pastKeys = Array.from(
+    { length: layers },
+    (_, l) => g.input(`past_keys_${l}`, "float32", kvDims),
+  );
+  const pastValues = Array.from(
+    { length: layers },
+    (_, l) => g.input(`past_values_${l}`, "float32", kvDims),
+  );
   const pastMask = g.input("past_mask", "float32", ["batch", window]);
   const noise = g.input("noise", "float32", [
     "batch",
@@ -281,8 +287,8 @@ export function buildReferenceModel(
     const v = toHeads(g.op("MatMul", [h, matrix(d, d)]));
     newKeys.push(g.op("Unsqueeze", [k, ints([1])]));
     newValues.push(g.op("Unsqueeze", [v, ints([1])]));
-    const pastK = g.op("Gather", [pastKeys, scalar(layer)], { axis: 1 }); // [b, H, W, dh]
-    const pastV = g.op("Gather", [pastValues, scalar(layer)], { axis: 1 });
+    const pastK = pastKeys[layer]; // [b, H, W, dh]
+    const pastV = pastValues[layer];
     const scale = float(1 / Math.sqrt(headSize));
     const scoresPast = g.op("Add", [
       g.op("Mul", [g.op("MatMul", [q, g.op("Transpose", [pastK], { perm: [0, 1, 3, 2] })]), scale]),
