@@ -46,6 +46,10 @@ export const ConfigSchema = z.object({
   maxMessageBytes: z.coerce.number().int().positive().default(64 * 1024),
   /** Queued bytes on a client socket above which output audio is skipped. */
   maxBufferedBytes: z.coerce.number().int().positive().default(256 * 1024),
+  /** This edge's identity for session leases; a restarted edge keeps its leases. Default host:port. */
+  edgeId: z.string().default(""),
+  /** How long an edge's lease on a live session lasts without renewal, seconds. */
+  leaseSeconds: z.coerce.number().positive().default(15),
   /** How long a session whose connection dropped waits for the client to resume, seconds. */
   resumeWindowSeconds: z.coerce.number().positive().default(30),
   /** Log level. */
@@ -85,6 +89,8 @@ const ENV_NAMES: Record<keyof Config, string> = {
   maxMessageBytes: "MAX_MESSAGE_BYTES",
   maxBufferedBytes: "MAX_BUFFERED_BYTES",
   resumeWindowSeconds: "RESUME_WINDOW_SECONDS",
+  edgeId: "EDGE_ID",
+  leaseSeconds: "LEASE_SECONDS",
   logLevel: "LOG_LEVEL",
 };
 

@@ -7,7 +7,7 @@
 import { Hono } from "hono";
 import { Registry } from "prom-client";
 import { createEdgeMetrics } from "./edge_metrics.ts";
-import type { EdgeSession } from "./edge_session.ts";
+import { EdgeSession } from "./edge_session.ts";
 import { SessionTokens } from "./session_tokens.ts";
 import { WorkerLinkClient } from "./worker_link_client.ts";
 import { mountSessionRoutes } from "../routes/session_routes.ts";
@@ -15,6 +15,7 @@ import { mountOperationalRoutes } from "../routes/operational_routes.ts";
 import { mountDemoPage } from "../routes/demo_page_route.ts";
 import { SessionStore } from "../store/session_store.ts";
 import { EventLog } from "../store/event_log.ts";
+import { SessionLeases } from "../store/session_leases.ts";
 import type { Database } from "../store/database.ts";
 import type { Config } from "../config.ts";
 import type { Clock } from "../lib/clock.ts";
@@ -44,6 +45,8 @@ export function startEdge(
       | "maxMessageBytes"
       | "maxBufferedBytes"
       | "resumeWindowSeconds"
+      | "edgeId"
+      | "leaseSeconds"
     >
     & { tokenSecret: string },
   deps: { port: number; db: Database; workerUrl: string; model: string; clock: Clock; log: Logger },
@@ -56,6 +59,16 @@ export function startEdge(
     onError: (error) => log.error("event log write failed; will retry", { error }),
   });
   const live = new Map<string, EdgeSession>();
+  const leases = new SessionLeases(
+    db,
+    config.edgeId || `${Deno.hostname()}:${deps.port}`,
+    config.leaseSeconds * 1000,
+  );
+  // Leases of live sessions are renewed three times a lease, so a live session never lapses.
+  const renewal = setInterval(() => {
+    const ids = [...live].filter(([, s]) => s instanceof EdgeSession).map(([id]) => id);
+    leases.renew(ids, clock.now()).catch((error) => log.warn("lease renewal failed", { error }));
+  }, (config.leaseSeconds * 1000) / 3);
   let draining = false;
   const app = new Hono();
   mountOperationalRoutes(app, registry, () => ({
@@ -72,6 +85,7 @@ export function startEdge(
     region: config.region,
     model: deps.model,
     live,
+    leases,
     draining: () => draining,
     sessionOptions: {
       link,
@@ -104,7 +118,10 @@ export function startEdge(
     close: () =>
       closing ??= (async () => {
         draining = true;
+        clearInterval(renewal);
+        const ids = [...live.keys()];
         await Promise.all([...live.values()].map((s) => s.end?.("server shutting down", 1001)));
+        await Promise.all(ids.map((id) => leases.release(id).catch(() => {})));
         link.disconnect();
         await eventLog.close();
         await server.shutdown();

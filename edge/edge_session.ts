@@ -73,6 +73,8 @@ export interface EdgeSessionOptions {
   jitter?: JitterBufferOptions;
   /** How long a session whose connection dropped waits for the client to resume it, ms. */
   resumeWindowMs: number;
+  /** Index of its first micro-turn: a session continued from the store goes on numbering. */
+  firstMicroTurn?: number;
 }
 
 /** A live client session at the edge. */
@@ -92,6 +94,8 @@ export class EdgeSession {
   #detachedAtMs: number | undefined;
   #detachTimer: ReturnType<typeof setTimeout> | undefined;
   #sentAck: number | undefined;
+  /** Input sequence acknowledged when each in-flight micro-turn closed. */
+  readonly #ackAtTurn = new Map<number, number>();
   #droppedWhileDetached = 0;
   #videoDropped = 0;
   readonly #ended = Promise.withResolvers<void>();
@@ -103,6 +107,7 @@ export class EdgeSession {
     this.#o = options;
     this.#pipeline = createIngressPipeline({
       ...options.jitter,
+      firstTurn: options.firstMicroTurn ?? 0,
       sessionId: options.sessionId,
       startMs: options.clock.now(),
       onUndecodable: (error) => this.#report("malformed_packet", String(error)),
@@ -136,19 +141,19 @@ export class EdgeSession {
   }
 
   /**
-   * Opens the session on its worker and in the log, then tells the client on `socket` it is
+   * Opens the session on its worker (the caller opened its event log), then tells the client on `socket` it is
    * ready, handing it `resumeToken` for reconnecting.
    */
   async start(socket: ClientSocket, resumeToken: string): Promise<void> {
     this.#socket = socket;
     this.#socketOpen = true;
     const { sessionId, link, eventLog, clock } = this.#o;
-    await eventLog.open(sessionId);
     await link.open(sessionId, this.#o.startedAtMs, {
       onOutput: (output) => this.#deliver(output),
       onError: (code, message, index) => {
         this.#o.log.warn("worker error", { sessionId, code, message, index });
         this.#inFlight.delete(index);
+        this.#ackAtTurn.delete(index);
         this.#checkDrained();
       },
       onEvent: (body) => {
@@ -424,14 +429,14 @@ export class EdgeSession {
     this.#o.metrics.microTurns.inc();
   }
 
-  /** Tells the client what input it may discard, and every second how its link is doing. */
+  /**
+   * Notes what input micro-turn `index` covers (sent as an `ack` once its event is durable), and
+   * every second tells the client how its link is doing.
+   */
   #acknowledge(index: number): void {
     const jitter = this.#pipeline.jitter;
     const ack = jitter.acknowledgedSequence;
-    if (ack !== undefined && ack !== this.#sentAck) {
-      this.#sentAck = ack;
-      this.#sendJson({ type: "ack", sequence: ack });
-    }
+    if (ack !== undefined) this.#ackAtTurn.set(index, ack);
     if (index % STATS_EVERY_TURNS === STATS_EVERY_TURNS - 1) {
       this.#sendJson({
         type: "stats",
@@ -463,7 +468,7 @@ export class EdgeSession {
       this.#pacer.push(packets);
     }
     this.#microTurns++;
-    eventLog.append(sessionId, {
+    const seq = eventLog.append(sessionId, {
       kind: "micro_turn",
       microTurn: output.index,
       mediaTimeMs: output.index * MICRO_TURN_MS,
@@ -473,6 +478,16 @@ export class EdgeSession {
         output: { control: output.control, text: output.text, stepMs: output.stepMs },
       },
     });
+    // Input is acknowledged only once its micro-turn is durable: a crash loses nothing acked.
+    const ack = this.#ackAtTurn.get(output.index);
+    this.#ackAtTurn.delete(output.index);
+    if (ack !== undefined) {
+      eventLog.whenDurable(sessionId, seq).then(() => {
+        if (ack === this.#sentAck) return;
+        this.#sentAck = ack;
+        this.#sendJson({ type: "ack", sequence: ack });
+      });
+    }
     this.#checkDrained();
   }
 

@@ -49,6 +49,8 @@ export interface JitterBufferOptions extends ArrivalDelayOptions {
   restartJumpMs?: number;
   /** Frames ahead of the open micro-turn that are held; further ones are refused. Default 60 s. */
   maxAheadMs?: number;
+  /** Index of the first micro-turn (a resumed session continues its numbering). Default 0. */
+  firstTurn?: number;
 }
 
 /** One on-time 20 ms slot of a closed micro-turn. */
@@ -164,11 +166,14 @@ export class JitterBuffer {
   };
 
   /**
-   * @param startMs wall time of media time 0 until audio says otherwise
+   * @param startMs wall time at which the first micro-turn opens, until audio says otherwise
    * @param options tuning
    */
   constructor(readonly startMs: number, options: JitterBufferOptions = {}) {
-    this.#estimator = new ArrivalDelayEstimator(startMs, options);
+    const firstTurn = options.firstTurn ?? 0;
+    // The first micro-turn closes 200 ms (plus the target delay) after `startMs`.
+    this.#estimator = new ArrivalDelayEstimator(startMs - firstTurn * MICRO_TURN_MS, options);
+    this.#nextTurn = firstTurn;
     this.#lastSeenMs = startMs;
     this.#maxConcealFrames = Math.floor((options.maxConcealMs ?? 100) / AUDIO_FRAME_MS);
     this.#maxLatePerTurn = options.maxLateFramesPerTurn ?? 50;

@@ -17,6 +17,7 @@ import type { SessionStore } from "../store/session_store.ts";
 import type { SessionTokens } from "../edge/session_tokens.ts";
 import { isUuid } from "../lib/uuid_bytes.ts";
 import type { Logger } from "../lib/logger.ts";
+import type { SessionLeases } from "../store/session_leases.ts";
 
 const CreateSessionBody = z.object({ owner: z.string().max(200).optional() }).strict();
 
@@ -36,8 +37,10 @@ export interface SessionRouteDeps {
   live: Map<string, EdgeSession>;
   /** True once shutdown began: new connections are refused. */
   draining: () => boolean;
-  /** Everything a session needs except its id, socket and start time. */
-  sessionOptions: Omit<EdgeSessionOptions, "sessionId" | "socket" | "startedAtMs">;
+  /** Everything a session needs except its id, start time and first micro-turn. */
+  sessionOptions: Omit<EdgeSessionOptions, "sessionId" | "startedAtMs" | "firstMicroTurn">;
+  /** This edge's session leases (a session runs on one edge at a time). */
+  leases: SessionLeases;
   /** Logger. */
   log: Logger;
 }
@@ -68,6 +71,66 @@ export function mountSessionRoutes(app: Hono, deps: SessionRouteDeps): void {
       expiresAt: expiresAt.toISOString(),
       websocketPath: `/v1/sessions/${record.id}/ws`,
     }, 201);
+  });
+
+  app.post("/v1/sessions/:id/resume", async (c) => {
+    const sessionId = c.req.param("id");
+    const token = c.req.header("authorization")?.replace(/^Bearer\s+/i, "") ?? c.req.query("token");
+    try {
+      const record = isUuid(sessionId) ? await deps.sessions.get(sessionId) : undefined;
+      if (!record) throw new ProtocolError("unknown_session", `no session ${sessionId}`);
+      await deps.tokens.verify(token, sessionId, "connect").catch(() =>
+        deps.tokens.verify(token, sessionId, "resume")
+      );
+      if (record.status === "closed") {
+        throw new ProtocolError("session_closed", `session ${sessionId} is closed`);
+      }
+      const fresh = await deps.tokens.mint(sessionId, deps.tokenTtlSeconds);
+      const continuation = await deps.sessions.continuation(sessionId);
+      const now = deps.sessionOptions.clock.now();
+      return c.json({
+        sessionId,
+        token: fresh.token,
+        expiresAt: fresh.expiresAt.toISOString(),
+        websocketPath: `/v1/sessions/${sessionId}/ws`,
+        nextMicroTurn: continuation.nextMicroTurn,
+        lastActiveAt: record.lastActiveAt.toISOString(),
+        awayMs: Math.max(0, now - record.lastActiveAt.getTime()),
+        liveOnAnotherEdge: continuation.leasedBy !== null &&
+          continuation.leasedBy !== deps.leases.edgeId &&
+          continuation.leaseExpiresAt !== null && continuation.leaseExpiresAt.getTime() > now,
+      });
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      const status = error.code === "unknown_session"
+        ? 404
+        : error.code === "unauthorized"
+        ? 401
+        : 410;
+      return c.json({ code: error.code, message: error.message }, status);
+    }
+  });
+
+  app.delete("/v1/sessions/:id", async (c) => {
+    const sessionId = c.req.param("id");
+    const token = c.req.header("authorization")?.replace(/^Bearer\s+/i, "") ?? c.req.query("token");
+    try {
+      if (!isUuid(sessionId) || !await deps.sessions.get(sessionId)) {
+        throw new ProtocolError("unknown_session", `no session ${sessionId}`);
+      }
+      await deps.tokens.verify(token, sessionId);
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      return c.json(
+        { code: error.code, message: error.message },
+        error.code === "unknown_session" ? 404 : 401,
+      );
+    }
+    const live = deps.live.get(sessionId);
+    if (live instanceof EdgeSession) await live.end("session deleted", ERROR_CODES.session_closed);
+    deps.sessionOptions.eventLog.forget(sessionId);
+    await deps.sessions.delete(sessionId);
+    return c.body(null, 204);
   });
 
   app.get(
@@ -131,6 +194,25 @@ async function firstConnection(
 ): Promise<WSEvents> {
   const claim = {} as EdgeSession;
   deps.live.set(sessionId, claim);
+  const { eventLog, clock } = deps.sessionOptions;
+  let firstMicroTurn: number;
+  try {
+    // The session may be live on another edge (its lease not lapsed): exactly one edge wins.
+    if (!await deps.leases.claim(sessionId, clock.now())) {
+      throw new ProtocolError("session_in_use", `session ${sessionId} is live on another edge`);
+    }
+    // A session that ran before (on any edge, before any restart) continues its numbering.
+    firstMicroTurn = (await eventLog.open(sessionId)).nextMicroTurn;
+  } catch (error) {
+    deps.live.delete(sessionId);
+    throw error;
+  }
+  const releaseAll = () => {
+    eventLog.release(sessionId);
+    deps.leases.release(sessionId).catch((error) =>
+      deps.log.warn("lease release failed", { sessionId, error })
+    );
+  };
   const { token: resumeToken } = await deps.tokens.mint(sessionId, deps.tokenTtlSeconds, "resume");
   let session: EdgeSession | undefined;
   let raw: RawSocket | undefined;
@@ -138,11 +220,17 @@ async function firstConnection(
     onOpen: (_event, ws) => {
       raw = ws.raw as RawSocket;
       raw.binaryType = "arraybuffer";
-      const started = new EdgeSession({ ...deps.sessionOptions, sessionId, startedAtMs });
+      const started = new EdgeSession({
+        ...deps.sessionOptions,
+        sessionId,
+        startedAtMs,
+        firstMicroTurn,
+      });
       session = started;
       deps.live.set(sessionId, started);
       started.ended.then(() => {
         if (deps.live.get(sessionId) === started) deps.live.delete(sessionId);
+        deps.leases.release(sessionId).catch(() => {});
       });
       started.start(raw, resumeToken).catch((error) => {
         const failure = error instanceof ProtocolError
@@ -165,7 +253,10 @@ async function firstConnection(
     ...relay(() => session, () => raw),
     onClose: () => {
       if (!session) {
-        if (deps.live.get(sessionId) === claim) deps.live.delete(sessionId);
+        if (deps.live.get(sessionId) === claim) {
+          deps.live.delete(sessionId);
+          releaseAll();
+        }
         return;
       }
       if (raw) session.socketClosed(raw);

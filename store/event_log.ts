@@ -49,6 +49,9 @@ export class EventLog {
   #flushing: Promise<void> = Promise.resolve();
   #flushIntervalMs: number;
   #onError: (error: unknown) => void;
+  /** Highest durable seq per session, and who waits for which. */
+  #durable = new Map<string, number>();
+  #waiters = new Map<string, { seq: number; resolve: () => void }[]>();
 
   /**
    * @param db where events are stored
@@ -65,14 +68,31 @@ export class EventLog {
     return this.#queue.length;
   }
 
-  /** Prepares to append to a session: continues its sequence after what is stored. */
-  async open(sessionId: string): Promise<void> {
-    const [row] = await this.#db.query<{ next: number }>(
-      "select coalesce(max(seq) + 1, 0)::int as next from session_events where session_id = $1",
+  /**
+   * Prepares to append to a session: continues its sequence after what is stored. Returns the
+   * micro-turn index the session continues at (one past the last one logged).
+   */
+  async open(sessionId: string): Promise<{ nextMicroTurn: number }> {
+    const [row] = await this.#db.query<{ next: number; nextTurn: number }>(
+      `select coalesce(max(seq) + 1, 0)::int as next,
+        coalesce(max(micro_turn) + 1, 0)::int as "nextTurn"
+       from session_events where session_id = $1`,
       [sessionId],
     );
-    const queued = this.#queue.filter((e) => e.sessionId === sessionId).length;
-    this.#nextSeq.set(sessionId, row.next + queued);
+    const queued = this.#queue.filter((e) => e.sessionId === sessionId);
+    this.#nextSeq.set(sessionId, row.next + queued.length);
+    const queuedTurn = Math.max(-1, ...queued.map((e) => e.microTurn ?? -1)) + 1;
+    return { nextMicroTurn: Math.max(row.nextTurn, queuedTurn) };
+  }
+
+  /** Resolves once the session's event `seq` (and every earlier one) is durable. */
+  whenDurable(sessionId: string, seq: number): Promise<void> {
+    if ((this.#durable.get(sessionId) ?? -1) >= seq) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiting = this.#waiters.get(sessionId) ?? [];
+      waiting.push({ seq, resolve });
+      this.#waiters.set(sessionId, waiting);
+    });
   }
 
   /** Queues an event and returns its sequence number. The session must be open. */
@@ -91,6 +111,15 @@ export class EventLog {
   /** Stops appending for a session (its queued events are still written). */
   release(sessionId: string): void {
     this.#nextSeq.delete(sessionId);
+    if (!this.#queue.some((e) => e.sessionId === sessionId)) this.#durable.delete(sessionId);
+  }
+
+  /** Drops a deleted session: its queued events are discarded and it can no longer append. */
+  forget(sessionId: string): void {
+    this.#nextSeq.delete(sessionId);
+    this.#durable.delete(sessionId);
+    this.#waiters.delete(sessionId);
+    this.#queue = this.#queue.filter((e) => e.sessionId !== sessionId);
   }
 
   /** Writes everything queued now; resolves once it is durable. */
@@ -162,6 +191,24 @@ export class EventLog {
         }, this.#flushIntervalMs);
         return;
       }
+      this.#markDurable(batch);
+    }
+  }
+
+  /** Records what a write made durable and wakes whoever waited for it. */
+  #markDurable(batch: { sessionId: string; seq: number }[]): void {
+    for (const { sessionId, seq } of batch) {
+      this.#durable.set(sessionId, Math.max(this.#durable.get(sessionId) ?? -1, seq));
+    }
+    for (const sessionId of new Set(batch.map((e) => e.sessionId))) {
+      const waiting = this.#waiters.get(sessionId);
+      if (!waiting) continue;
+      const durable = this.#durable.get(sessionId)!;
+      const ready = waiting.filter((w) => w.seq <= durable);
+      const rest = waiting.filter((w) => w.seq > durable);
+      if (rest.length) this.#waiters.set(sessionId, rest);
+      else this.#waiters.delete(sessionId);
+      for (const waiter of ready) waiter.resolve();
     }
   }
 }

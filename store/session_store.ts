@@ -50,6 +50,31 @@ export class SessionStore {
   }
 
   /** Marks a session closed. */
+  /** Where a session would continue: its next micro-turn and who holds its lease. */
+  async continuation(id: string): Promise<{
+    nextMicroTurn: number;
+    leasedBy: string | null;
+    leaseExpiresAt: Date | null;
+  }> {
+    const [row] = await this.db.query<{
+      nextMicroTurn: number;
+      leasedBy: string | null;
+      leaseExpiresAt: Date | null;
+    }>(
+      `select coalesce((select max(micro_turn) + 1 from session_events where session_id = $1), 0)::int
+          as "nextMicroTurn",
+        edge_id as "leasedBy", lease_expires_at as "leaseExpiresAt"
+       from sessions where id = $1`,
+      [id],
+    );
+    return row ?? { nextMicroTurn: 0, leasedBy: null, leaseExpiresAt: null };
+  }
+
+  /** Deletes a session and everything stored about it (events, compactions). */
+  async delete(id: string): Promise<void> {
+    await this.db.query("delete from sessions where id = $1", [id]);
+  }
+
   async close(id: string): Promise<void> {
     await this.db.query(
       "update sessions set status = 'closed', closed_at = now() where id = $1",
