@@ -75,6 +75,12 @@ export interface EdgeSessionOptions {
   resumeWindowMs: number;
   /** Index of its first micro-turn: a session continued from the store goes on numbering. */
   firstMicroTurn?: number;
+  /**
+   * Called as the session ends, after its last event is appended and before the client hears
+   * `closed`: makes the events durable and gives the session up (its lease), so a client that
+   * reconnects at once, anywhere, finds everything.
+   */
+  handOff?: () => Promise<void>;
 }
 
 /** A live client session at the edge. */
@@ -384,6 +390,9 @@ export class EdgeSession {
       payload: { reason, microTurns: this.#microTurns, jitter: this.#pipeline.jitter.stats },
     });
     eventLog.release(sessionId);
+    await this.#o.handOff?.().catch((error) =>
+      this.#o.log.warn("session hand-off failed", { sessionId, error })
+    );
     metrics.sessions.dec();
     this.#pacer.flush();
     this.#packetizer.close();

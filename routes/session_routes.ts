@@ -38,7 +38,10 @@ export interface SessionRouteDeps {
   /** True once shutdown began: new connections are refused. */
   draining: () => boolean;
   /** Everything a session needs except its id, start time and first micro-turn. */
-  sessionOptions: Omit<EdgeSessionOptions, "sessionId" | "startedAtMs" | "firstMicroTurn">;
+  sessionOptions: Omit<
+    EdgeSessionOptions,
+    "sessionId" | "startedAtMs" | "firstMicroTurn" | "handOff"
+  >;
   /** This edge's session leases (a session runs on one edge at a time). */
   leases: SessionLeases;
   /** Logger. */
@@ -225,12 +228,16 @@ async function firstConnection(
         sessionId,
         startedAtMs,
         firstMicroTurn,
+        // Events durable before the lease goes: the next edge continues where this one ended.
+        handOff: async () => {
+          await eventLog.flush();
+          await deps.leases.release(sessionId);
+        },
       });
       session = started;
       deps.live.set(sessionId, started);
       started.ended.then(() => {
         if (deps.live.get(sessionId) === started) deps.live.delete(sessionId);
-        deps.leases.release(sessionId).catch(() => {});
       });
       started.start(raw, resumeToken).catch((error) => {
         const failure = error instanceof ProtocolError
@@ -238,6 +245,7 @@ async function firstConnection(
           : new ProtocolError("internal_error", String(error));
         deps.log.error("session start failed", { sessionId, error });
         started.discard(error);
+        deps.leases.release(sessionId).catch(() => {});
         raw?.send(
           JSON.stringify({
             type: "error",

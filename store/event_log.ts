@@ -37,6 +37,12 @@ export interface EventLogOptions {
   onError?: (error: unknown) => void;
 }
 
+/** Whether a database error is a unique-key violation (SQLSTATE 23505). */
+function isUniqueViolation(error: unknown): boolean {
+  return typeof error === "object" && error !== null && "code" in error &&
+    (error as { code: unknown }).code === "23505";
+}
+
 /** Rows per insert: 7 parameters a row stays far below Postgres's 65535-parameter limit. */
 const MAX_ROWS_PER_INSERT = 1000;
 
@@ -70,18 +76,21 @@ export class EventLog {
 
   /**
    * Prepares to append to a session: continues its sequence after what is stored. Returns the
-   * micro-turn index the session continues at (one past the last one logged).
+   * micro-turn index the session continues at (one past the last `micro_turn` event).
    */
   async open(sessionId: string): Promise<{ nextMicroTurn: number }> {
     const [row] = await this.#db.query<{ next: number; nextTurn: number }>(
       `select coalesce(max(seq) + 1, 0)::int as next,
-        coalesce(max(micro_turn) + 1, 0)::int as "nextTurn"
+        coalesce(max(micro_turn) filter (where kind = 'micro_turn') + 1, 0)::int as "nextTurn"
        from session_events where session_id = $1`,
       [sessionId],
     );
     const queued = this.#queue.filter((e) => e.sessionId === sessionId);
     this.#nextSeq.set(sessionId, row.next + queued.length);
-    const queuedTurn = Math.max(-1, ...queued.map((e) => e.microTurn ?? -1)) + 1;
+    const queuedTurn = Math.max(
+      -1,
+      ...queued.filter((e) => e.kind === "micro_turn").map((e) => e.microTurn ?? -1),
+    ) + 1;
     return { nextMicroTurn: Math.max(row.nextTurn, queuedTurn) };
   }
 
@@ -183,6 +192,12 @@ export class EventLog {
           );
         });
       } catch (error) {
+        if (isUniqueViolation(error)) {
+          // Another writer already stored these positions (this edge lost the session to
+          // another one): retrying can never succeed, so the batch is dropped, loudly.
+          this.#onError(error);
+          continue;
+        }
         this.#queue.unshift(...batch);
         this.#onError(error);
         this.#timer ??= setTimeout(() => {

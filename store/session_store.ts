@@ -61,7 +61,8 @@ export class SessionStore {
       leasedBy: string | null;
       leaseExpiresAt: Date | null;
     }>(
-      `select coalesce((select max(micro_turn) + 1 from session_events where session_id = $1), 0)::int
+      `select coalesce((select max(micro_turn) + 1 from session_events
+          where session_id = $1 and kind = 'micro_turn'), 0)::int
           as "nextMicroTurn",
         edge_id as "leasedBy", lease_expires_at as "leaseExpiresAt"
        from sessions where id = $1`,

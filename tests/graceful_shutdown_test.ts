@@ -3,33 +3,17 @@ import { createSession, ProtocolClient, speechPackets } from "./support/protocol
 import { readWav } from "../lib/wav_file.ts";
 import { openDatabase } from "../store/database.ts";
 import { EventLog } from "../store/event_log.ts";
+import { killMain, type MainProcess, startMain } from "./support/main_process.ts";
 
 const speech = readWav(Deno.readFileSync(new URL("./fixtures/speech_16k.wav", import.meta.url)))
   .samples;
 
 Deno.test("SIGTERM finishes the open micro-turn, closes sockets with 1001, flushes events, exits 0", async () => {
   const dataDir = await Deno.makeTempDir();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "main.ts", "--port=0", "--worker-port=0", `--pglite-dir=${dataDir}`],
-    cwd: new URL("..", import.meta.url),
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
+  let main: MainProcess | undefined;
   try {
-    // The edge prints its URL once it listens.
-    let output = "";
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let url: string | undefined;
-    while (!url) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`main.ts exited before listening:\n${output}`);
-      output += value;
-      url = /edge listening \{"url":"(http:[^"]+)"/.exec(output)?.[1];
-    }
-    const drain = (async () => {
-      while (!(await reader.read()).done) { /* keep the pipe flowing */ }
-    })();
-
+    main = await startMain([`--pglite-dir=${dataDir}`]);
+    const { url, child } = main;
     const { sessionId, token } = await createSession(url);
     const client = await ProtocolClient.connect(url, sessionId, token);
     await client.message("ready");
@@ -43,7 +27,7 @@ Deno.test("SIGTERM finishes the open micro-turn, closes sockets with 1001, flush
     assert.equal((await client.closedWith()).code, 1001);
     const status = await child.status;
     assert.equal(status.code, 0);
-    await drain;
+    await main.drained;
 
     const db = await openDatabase({ pgliteDataDir: dataDir });
     const events = await new EventLog(db).read(sessionId);
@@ -53,9 +37,7 @@ Deno.test("SIGTERM finishes the open micro-turn, closes sockets with 1001, flush
       ["session_opened", "micro_turn", "micro_turn", "micro_turn", "session_closed"],
     );
   } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already exited */ }
+    killMain(main);
     await Deno.remove(dataDir, { recursive: true });
   }
 });

@@ -20,7 +20,9 @@ export interface TestSystem {
   url: string;
   /** The edge, for its live sessions. */
   edge: RunningEdge;
-  /** Stops edge and worker (the database stays open for inspection). */
+  /** Starts another edge on the same database and worker (as another host would). */
+  addEdge(edgeId: string): RunningEdge;
+  /** Stops edges and worker (the database stays open for inspection). */
   close(): Promise<void>;
 }
 
@@ -36,19 +38,26 @@ export async function startTestSystem(
   const config = ConfigSchema.parse({ host: "127.0.0.1", logLevel: "warn", ...options.config });
   const log = createLogger("test", "warn");
   const worker = await startWorker(config, 0, log);
-  const edge = startEdge({ ...config, tokenSecret: TEST_TOKEN_SECRET }, {
-    port: 0,
-    db,
-    workerUrl: worker.linkUrl,
-    model: "minimal",
-    clock: options.clock ?? systemClock,
-    log,
-  });
+  const edges: RunningEdge[] = [];
+  const addEdge = (edgeId: string) => {
+    const edge = startEdge({ ...config, edgeId, tokenSecret: TEST_TOKEN_SECRET }, {
+      port: 0,
+      db,
+      workerUrl: worker.linkUrl,
+      model: "reference",
+      clock: options.clock ?? systemClock,
+      log,
+    });
+    edges.push(edge);
+    return edge;
+  };
+  const edge = addEdge(config.edgeId || "test-edge");
   return {
     url: edge.url,
     edge,
+    addEdge,
     close: async () => {
-      await edge.close();
+      for (const running of edges) await running.close();
       await worker.close();
     },
   };

@@ -1,0 +1,51 @@
+/**
+ * Runs the real `main.ts` as a child process for tests that need a whole process: graceful
+ * shutdown, crash and restart.
+ *
+ * @module
+ */
+
+/** A running `main.ts`. */
+export interface MainProcess {
+  /** The edge's base URL. */
+  url: string;
+  /** The child process. */
+  child: Deno.ChildProcess;
+  /** Resolves when its stdout has ended (the process exited). */
+  drained: Promise<void>;
+}
+
+/** Starts `main.ts` with `args` and waits until its edge listens. */
+export async function startMain(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<MainProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts", "--port=0", "--worker-port=0", ...args],
+    cwd: new URL("../..", import.meta.url),
+    env,
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  // The edge prints its URL once it listens.
+  let output = "";
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let url: string | undefined;
+  while (!url) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`main.ts exited before listening:\n${output}`);
+    output += value;
+    url = /edge listening \{"url":"(http:[^"]+)"/.exec(output)?.[1];
+  }
+  const drained = (async () => {
+    while (!(await reader.read()).done) { /* keep the pipe flowing */ }
+  })();
+  return { url, child, drained };
+}
+
+/** Kills the process if it still runs. */
+export function killMain(main: MainProcess | undefined): void {
+  try {
+    main?.child.kill("SIGKILL");
+  } catch { /* already exited */ }
+}
