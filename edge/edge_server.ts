@@ -16,6 +16,7 @@ import { mountDemoPage } from "../routes/demo_page_route.ts";
 import { SessionStore } from "../store/session_store.ts";
 import { EventLog } from "../store/event_log.ts";
 import { SessionLeases } from "../store/session_leases.ts";
+import { CompactionStore, ExtractiveSummarizer } from "../store/compactions.ts";
 import type { Database } from "../store/database.ts";
 import type { Config } from "../config.ts";
 import type { Clock } from "../lib/clock.ts";
@@ -86,6 +87,7 @@ export function startEdge(
     model: deps.model,
     live,
     leases,
+    compactions: { store: new CompactionStore(db), summarizer: new ExtractiveSummarizer() },
     draining: () => draining,
     sessionOptions: {
       link,

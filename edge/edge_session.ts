@@ -81,6 +81,13 @@ export interface EdgeSessionOptions {
    * reconnects at once, anywhere, finds everything.
    */
   handOff?: () => Promise<void>;
+  /** The session's context from the store (compaction + conversation since), for the worker. */
+  context?: string;
+  /**
+   * Compacts the session's stored history (its worker's `window` is full) and returns the
+   * context to rebuild from; runs off the real-time path.
+   */
+  compact?: (window: number) => Promise<{ compactionId: number; context: string } | undefined>;
 }
 
 /** A live client session at the edge. */
@@ -104,6 +111,7 @@ export class EdgeSession {
   readonly #ackAtTurn = new Map<number, number>();
   #droppedWhileDetached = 0;
   #videoDropped = 0;
+  #compacting: Promise<void> | undefined;
   readonly #ended = Promise.withResolvers<void>();
   #tick: ReturnType<typeof setTimeout> | undefined;
   #tickDueMs = 0;
@@ -174,12 +182,13 @@ export class EdgeSession {
           wallTime: new Date(clock.now()),
           payload: body,
         });
+        if (kind === "context_full") this.#compact(Number(body.window));
       },
       onLinkLost: () => {
         this.#inFlight.clear();
         this.#fail(new ProtocolError("worker_unavailable", "the session's worker went away"));
       },
-    });
+    }, this.#o.context);
     eventLog.append(sessionId, {
       kind: "session_opened",
       wallTime: new Date(clock.now()),
@@ -498,6 +507,36 @@ export class EdgeSession {
       });
     }
     this.#checkDrained();
+  }
+
+  /**
+   * Compaction, off the real-time path: the stored history is summarized and the worker
+   * rebuilds the session's context from it, in order with its micro-turns. Micro-turns go on
+   * meanwhile (on the worker's sliding window); a failure is logged and retried at the next
+   * `context_full`.
+   */
+  #compact(window: number): void {
+    const { sessionId, eventLog, clock, log, link } = this.#o;
+    const compact = this.#o.compact;
+    if (!compact || this.#compacting || this.#ending) return;
+    this.#compacting = (async () => {
+      const started = performance.now();
+      await eventLog.flush();
+      const result = await compact(window);
+      if (!result || this.#ending) return;
+      link.rebuild(sessionId, result.context);
+      eventLog.append(sessionId, {
+        kind: "compacted",
+        microTurn: this.#microTurns,
+        wallTime: new Date(clock.now()),
+        payload: {
+          compactionId: result.compactionId,
+          contextChars: result.context.length,
+          ms: Math.round(performance.now() - started),
+        },
+      });
+    })().catch((error) => log.warn("compaction failed", { sessionId, error: String(error) }))
+      .finally(() => this.#compacting = undefined);
   }
 
   #checkDrained(): void {

@@ -61,13 +61,20 @@ export class WorkerLinkClient {
   }
 
   /** Opens a session on the worker; rejects with `worker_unavailable` if it cannot. */
-  async open(sessionId: string, startedAtMs: number, handlers: LinkSessionHandlers): Promise<void> {
+  async open(
+    sessionId: string,
+    startedAtMs: number,
+    handlers: LinkSessionHandlers,
+    context = "",
+  ): Promise<void> {
     const socket = await this.#connect();
     const opened = new Promise<void>((resolve, reject) => {
       this.#pendingOpens.set(sessionId, { resolve, reject });
     });
     this.#sessions.set(sessionId, handlers);
-    socket.send(encodeLinkFrame({ type: "open", sessionId, index: 0, body: { startedAtMs } }));
+    socket.send(
+      encodeLinkFrame({ type: "open", sessionId, index: 0, body: { startedAtMs, context } }),
+    );
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       await Promise.race([
@@ -93,6 +100,18 @@ export class WorkerLinkClient {
   send(turn: MicroTurn): boolean {
     if (!this.connected) return false;
     this.#socket!.send(encodeLinkFrame({ type: "micro_turn", turn }));
+    return true;
+  }
+
+  /**
+   * Asks the worker to rebuild a session's context from `context` (after a compaction); it
+   * runs in order with the session's micro-turns. False when the link is down.
+   */
+  rebuild(sessionId: string, context: string): boolean {
+    if (!this.connected) return false;
+    this.#socket!.send(
+      encodeLinkFrame({ type: "rebuild", sessionId, index: 0, body: { context } }),
+    );
     return true;
   }
 

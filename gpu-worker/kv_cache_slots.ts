@@ -72,11 +72,16 @@ export class KvCacheSlots {
 
   /** Empties a slot and returns it to the pool. */
   release(slot: number): void {
+    this.reset(slot);
+    this.#free.push(slot);
+  }
+
+  /** Empties a slot its session keeps (its context is about to be rebuilt). */
+  reset(slot: number): void {
     this.#mask(slot).fill(0);
     this.#head[slot] = 0;
     this.#filled[slot] = 0;
     this.#position[slot] = 0;
-    this.#free.push(slot);
   }
 
   /** The slot's cache, as the model reads it (views, no copies). */

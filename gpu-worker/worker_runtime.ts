@@ -51,6 +51,8 @@ interface StepItem {
   sessionId: string;
   session: WorkerSession;
   step: SessionStep;
+  /** Empty the session's cache first (a rebuild). */
+  reset?: boolean;
 }
 
 /** Something the worker tells the edge about a session, outside any micro-turn's output. */
@@ -171,10 +173,11 @@ export class WorkerRuntime {
   }
 
   /**
-   * Opens a session into a free slot.
+   * Opens a session into a free slot, its context prefilled with `context` (text of a
+   * compaction and the conversation since, when the session existed before).
    * @param startedAtMs when the session began (wall clock), the origin of its elapsed time
    */
-  open(sessionId: string, startedAtMs: number): void {
+  open(sessionId: string, startedAtMs: number, context = ""): Promise<void> {
     if (this.#sessions.has(sessionId)) throw new SessionAlreadyOpenError(sessionId);
     const slot = this.#slots.acquire();
     this.#sessions.set(sessionId, {
@@ -187,6 +190,44 @@ export class WorkerRuntime {
       contextFullReported: false,
     });
     this.#sessionGauge.set(this.#sessions.size);
+    return context ? this.rebuild(sessionId, context) : Promise.resolve();
+  }
+
+  /**
+   * Rebuilds a session's context from text (after a compaction, or on resume): empties its
+   * cache and prefills it with `context`, 32 bytes a micro-turn, at most half the window
+   * (the newest text kept). Runs in order with the session's micro-turns.
+   */
+  async rebuild(sessionId: string, context: string): Promise<void> {
+    const session = this.#sessions.get(sessionId);
+    if (!session) throw new UnknownWorkerSessionError(sessionId);
+    const maxTurns = this.#model.geometry.window / POSITIONS_PER_MICRO_TURN / 2;
+    let bytes = new TextEncoder().encode(context);
+    bytes = bytes.subarray(Math.max(0, bytes.length - maxTurns * TEXT_BYTES_PER_MICRO_TURN));
+    const count = Math.max(1, Math.ceil(bytes.length / TEXT_BYTES_PER_MICRO_TURN));
+    const elapsedSeconds = Math.max(0, (Date.now() - session.startedAtMs) / 1000);
+    session.contextFullReported = false;
+    await this.#batcher.submit({
+      sessionId,
+      session,
+      reset: true,
+      step: {
+        turns: Array.from({ length: count }, (_, i) => ({
+          dmel: PREFILL_DMEL,
+          text: bytes.subarray(i * TEXT_BYTES_PER_MICRO_TURN, (i + 1) * TEXT_BYTES_PER_MICRO_TURN),
+          elapsedSeconds,
+          noise: flowNoise(session.noiseSeed, -1 - i),
+        })),
+        position: 0,
+        cache: this.#slots.view(session.slot),
+      },
+    });
+  }
+
+  /** Positions a session's context holds (at most the window). */
+  contextPositions(sessionId: string): number {
+    const session = this.#sessions.get(sessionId);
+    return session ? this.#slots.filled(session.slot) : 0;
   }
 
   /** Runs one micro-turn of an open session, batched with whatever else is ready. */
@@ -249,44 +290,58 @@ export class WorkerRuntime {
     return idle;
   }
 
-  /** One batched model step; appends each session's new keys and values to its slot. */
+  /**
+   * One batched model step; appends each session's new keys and values to its slot. Items
+   * bringing different numbers of micro-turns (a prefill among streaming turns) run as
+   * separate model calls.
+   */
   async #step(batch: StepItem[]): Promise<TurnOutput[]> {
-    for (const item of batch) {
-      if (this.#sessions.get(item.sessionId) === item.session) {
-        item.step.position = this.#slots.position(item.session.slot);
-      } else {
-        // Closed while queued: its slot may be someone else's now, so it reads nothing.
-        item.step.cache = this.#emptyCache ??= {
-          keys: new Float32Array(this.#slots.slotFloats),
-          values: new Float32Array(this.#slots.slotFloats),
-          mask: new Float32Array(this.#model.geometry.window),
-        };
-      }
+    const results = new Map<StepItem, TurnOutput>();
+    const groups = Map.groupBy(batch, (item) => item.step.turns.length);
+    for (const group of groups.values()) {
+      for (const item of group) this.#prepare(item);
+      const outputs = await this.#model.step(group.map((item) => item.step));
+      group.forEach((item, b) => {
+        this.#appendOutput(item, outputs[b].newKeys, outputs[b].newValues);
+        results.set(item, outputs[b].turns.at(-1)!);
+      });
     }
-    const outputs = await this.#model.step(batch.map((item) => item.step));
-    return batch.map((item, b) => {
-      const { session, sessionId } = item;
-      // A session closed while its step ran no longer owns its slot.
-      if (this.#sessions.get(sessionId) === session) {
-        const full = this.#slots.append(
-          session.slot,
-          outputs[b].newKeys,
-          outputs[b].newValues,
-          POSITIONS_PER_MICRO_TURN,
-        );
-        if (full && !session.contextFullReported) {
-          session.contextFullReported = true;
-          this.#onEvent(sessionId, {
-            kind: "context_full",
-            window: this.#model.geometry.window,
-            positions: this.#slots.position(session.slot),
-          });
-        }
-      }
-      return outputs[b].turns[0];
-    });
+    return batch.map((item) => results.get(item)!);
+  }
+
+  #prepare(item: StepItem): void {
+    if (this.#sessions.get(item.sessionId) === item.session) {
+      if (item.reset) this.#slots.reset(item.session.slot);
+      item.step.position = this.#slots.position(item.session.slot);
+    } else {
+      // Closed while queued: its slot may be someone else's now, so it reads nothing.
+      item.step.cache = this.#emptyCache ??= {
+        keys: new Float32Array(this.#slots.slotFloats),
+        values: new Float32Array(this.#slots.slotFloats),
+        mask: new Float32Array(this.#model.geometry.window),
+      };
+    }
+  }
+
+  #appendOutput(item: StepItem, newKeys: Float32Array, newValues: Float32Array): void {
+    const { session, sessionId } = item;
+    // A session closed while its step ran no longer owns its slot.
+    if (this.#sessions.get(sessionId) !== session) return;
+    const positions = item.step.turns.length * POSITIONS_PER_MICRO_TURN;
+    const full = this.#slots.append(session.slot, newKeys, newValues, positions);
+    if (full && !session.contextFullReported) {
+      session.contextFullReported = true;
+      this.#onEvent(sessionId, {
+        kind: "context_full",
+        window: this.#model.geometry.window,
+        positions: this.#slots.position(session.slot),
+      });
+    }
   }
 }
+
+/** dMel codes of silence, for micro-turns that carry only text (a prefill). */
+const PREFILL_DMEL = new Uint8Array(1600);
 
 /** A stable 32-bit hash of a string (FNV-1a). */
 function hashString(text: string): number {

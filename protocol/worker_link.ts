@@ -86,6 +86,7 @@ export type WorkerLinkFrame =
   | { type: "close"; sessionId: string; index: number; body: LinkControlBody }
   | { type: "error"; sessionId: string; index: number; body: LinkControlBody }
   | { type: "event"; sessionId: string; index: number; body: LinkControlBody }
+  | { type: "rebuild"; sessionId: string; index: number; body: LinkControlBody }
   | { type: "micro_turn"; turn: MicroTurn }
   | { type: "output"; output: MicroTurnOutput };
 
@@ -97,6 +98,7 @@ const TYPE_CODES = {
   micro_turn: 5,
   output: 6,
   event: 7,
+  rebuild: 8,
 } as const;
 const TYPE_NAMES = Object.fromEntries(
   Object.entries(TYPE_CODES).map(([name, code]) => [code, name]),

@@ -18,6 +18,11 @@ import type { SessionTokens } from "../edge/session_tokens.ts";
 import { isUuid } from "../lib/uuid_bytes.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { SessionLeases } from "../store/session_leases.ts";
+import { type CompactionStore, sessionContext, type Summarizer } from "../store/compactions.ts";
+import { FRAMES_PER_MICRO_TURN } from "../protocol/media_format.ts";
+
+/** Most context text a session is rebuilt from (the worker keeps what fits half its window). */
+const MAX_CONTEXT_CHARS = 4096;
 
 const CreateSessionBody = z.object({ owner: z.string().max(200).optional() }).strict();
 
@@ -40,10 +45,12 @@ export interface SessionRouteDeps {
   /** Everything a session needs except its id, start time and first micro-turn. */
   sessionOptions: Omit<
     EdgeSessionOptions,
-    "sessionId" | "startedAtMs" | "firstMicroTurn" | "handOff"
+    "sessionId" | "startedAtMs" | "firstMicroTurn" | "handOff" | "context" | "compact"
   >;
   /** This edge's session leases (a session runs on one edge at a time). */
   leases: SessionLeases;
+  /** Compactions of long sessions, and who writes their summaries. */
+  compactions: { store: CompactionStore; summarizer: Summarizer };
   /** Logger. */
   log: Logger;
 }
@@ -199,13 +206,16 @@ async function firstConnection(
   deps.live.set(sessionId, claim);
   const { eventLog, clock } = deps.sessionOptions;
   let firstMicroTurn: number;
+  let context: string;
   try {
     // The session may be live on another edge (its lease not lapsed): exactly one edge wins.
     if (!await deps.leases.claim(sessionId, clock.now())) {
       throw new ProtocolError("session_in_use", `session ${sessionId} is live on another edge`);
     }
-    // A session that ran before (on any edge, before any restart) continues its numbering.
+    // A session that ran before (on any edge, before any restart) continues its numbering,
+    // and its worker rebuilds its context from the store.
     firstMicroTurn = (await eventLog.open(sessionId)).nextMicroTurn;
+    context = (await sessionContext(deps.compactions.store, sessionId, MAX_CONTEXT_CHARS)).text;
   } catch (error) {
     deps.live.delete(sessionId);
     throw error;
@@ -232,6 +242,16 @@ async function firstConnection(
         handOff: async () => {
           await eventLog.flush();
           await deps.leases.release(sessionId);
+        },
+        context,
+        compact: async (window) => {
+          const { store, summarizer } = deps.compactions;
+          // Keep the last quarter of the window verbatim; summarize the rest.
+          const keep = Math.max(1, Math.floor(window / FRAMES_PER_MICRO_TURN / 4));
+          const record = await store.compact(sessionId, summarizer, keep);
+          if (!record) return undefined;
+          const rebuilt = await sessionContext(store, sessionId, MAX_CONTEXT_CHARS);
+          return { compactionId: record.id, context: rebuilt.text };
         },
       });
       session = started;

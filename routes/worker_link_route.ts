@@ -64,19 +64,33 @@ export function mountWorkerLink(app: Hono, runtime: WorkerRuntime, log: Logger):
           switch (frame.type) {
             case "open": {
               const { sessionId, index, body } = frame;
+              const context = typeof body.context === "string" ? body.context : "";
+              let opening: Promise<void>;
               try {
-                runtime.open(sessionId, Number(body.startedAtMs) || Date.now());
+                opening = runtime.open(sessionId, Number(body.startedAtMs) || Date.now(), context);
                 opened.add(sessionId);
                 owners.set(sessionId, ws);
-                send(ws, {
-                  type: "opened",
-                  sessionId,
-                  index,
-                  body: { model: runtime.modelName },
-                });
               } catch (error) {
                 fail(ws, sessionId, index, error);
+                return;
               }
+              opening.then(
+                () =>
+                  send(ws, {
+                    type: "opened",
+                    sessionId,
+                    index,
+                    body: { model: runtime.modelName },
+                  }),
+                (error) => fail(ws, sessionId, index, error),
+              );
+              return;
+            }
+            case "rebuild": {
+              const { sessionId, index, body } = frame;
+              runtime.rebuild(sessionId, String(body.context ?? "")).catch((error) =>
+                fail(ws, sessionId, index, error)
+              );
               return;
             }
             case "micro_turn":
