@@ -192,7 +192,10 @@ export class EdgeSession {
     eventLog.append(sessionId, {
       kind: "session_opened",
       wallTime: new Date(clock.now()),
-      payload: {},
+      payload: {
+        firstMicroTurn: this.#o.firstMicroTurn ?? 0,
+        contextChars: this.#o.context?.length ?? 0,
+      },
     });
     this.#o.metrics.sessions.inc();
     this.#armClock();

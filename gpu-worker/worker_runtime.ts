@@ -17,6 +17,7 @@ import { KvCacheSlots } from "./kv_cache_slots.ts";
 import { POSITIONS_PER_MICRO_TURN, TEXT_BYTES_PER_MICRO_TURN } from "./model/model_contract.ts";
 import { PATCHES_PER_FRAME, SAMPLES_PER_MICRO_TURN } from "../protocol/media_format.ts";
 import { seededRandom } from "../lib/seeded_random.ts";
+import { type Clock, systemClock } from "../lib/clock.ts";
 import type { MicroTurn, MicroTurnOutput } from "../protocol/worker_link.ts";
 
 /** Raised for a micro-turn or close naming a session this worker does not hold. */
@@ -77,6 +78,8 @@ export interface WorkerRuntimeOptions {
   idleTimeoutMs?: number;
   /** Told about session events (context full). */
   onEvent?: (sessionId: string, event: WorkerSessionEvent) => void;
+  /** Wall clock: a rebuilt context is told how much time has passed. Default the system's. */
+  clock?: Clock;
   /** Registry the runtime's metrics register in. */
   registry: Registry;
 }
@@ -88,6 +91,7 @@ export class WorkerRuntime {
   readonly #sessions = new Map<string, WorkerSession>();
   readonly #batcher: MicroTurnBatcher<StepItem, TurnOutput>;
   readonly #deadlineMs: number;
+  readonly #clock: Clock;
   readonly #idleTimeoutMs: number;
   readonly #onEvent: (sessionId: string, event: WorkerSessionEvent) => void;
   readonly #stepSeconds: Histogram;
@@ -106,6 +110,7 @@ export class WorkerRuntime {
     this.#model = model;
     this.#slots = new KvCacheSlots(options.capacity ?? 64, model.geometry);
     this.#deadlineMs = options.deadlineMs ?? 200;
+    this.#clock = options.clock ?? systemClock;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
     this.#onEvent = options.onEvent ?? (() => {});
     const registers = [options.registry];
@@ -205,7 +210,7 @@ export class WorkerRuntime {
     let bytes = new TextEncoder().encode(context);
     bytes = bytes.subarray(Math.max(0, bytes.length - maxTurns * TEXT_BYTES_PER_MICRO_TURN));
     const count = Math.max(1, Math.ceil(bytes.length / TEXT_BYTES_PER_MICRO_TURN));
-    const elapsedSeconds = Math.max(0, (Date.now() - session.startedAtMs) / 1000);
+    const elapsedSeconds = Math.max(0, (this.#clock.now() - session.startedAtMs) / 1000);
     session.contextFullReported = false;
     await this.#batcher.submit({
       sessionId,

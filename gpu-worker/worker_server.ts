@@ -20,6 +20,8 @@ export interface RunningWorker {
   linkUrl: string;
   /** The HTTP base URL. */
   url: string;
+  /** The session runtime (for tests and operational tools). */
+  runtime: WorkerRuntime;
   /** Stops accepting, then releases the model. */
   close(): Promise<void>;
 }
@@ -88,6 +90,7 @@ export async function startWorker(
   return {
     url,
     linkUrl: `ws://${config.host}:${server.addr.port}/v1/link`,
+    runtime,
     close: () =>
       closing ??= (async () => {
         clearInterval(sweeper);

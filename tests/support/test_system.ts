@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { startWorker } from "../../gpu-worker/worker_server.ts";
+import { type RunningWorker, startWorker } from "../../gpu-worker/worker_server.ts";
 import { type RunningEdge, startEdge } from "../../edge/edge_server.ts";
 import type { Database } from "../../store/database.ts";
 import { createLogger } from "../../lib/logger.ts";
@@ -20,6 +20,8 @@ export interface TestSystem {
   url: string;
   /** The edge, for its live sessions. */
   edge: RunningEdge;
+  /** The worker, for its runtime. */
+  worker: RunningWorker;
   /** Starts another edge on the same database and worker (as another host would). */
   addEdge(edgeId: string): RunningEdge;
   /** Stops edges and worker (the database stays open for inspection). */
@@ -55,6 +57,7 @@ export async function startTestSystem(
   return {
     url: edge.url,
     edge,
+    worker,
     addEdge,
     close: async () => {
       for (const running of edges) await running.close();
