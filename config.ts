@@ -50,6 +50,10 @@ export const ConfigSchema = z.object({
   edgeId: z.string().default(""),
   /** How long an edge's lease on a live session lasts without renewal, seconds. */
   leaseSeconds: z.coerce.number().positive().default(15),
+  /** Sessions inactive for longer than this are deleted with their data, days (0: never). */
+  retentionMaxAgeDays: z.coerce.number().nonnegative().default(0),
+  /** Events kept per session at most; only compacted ones are removed (0: unlimited). */
+  retentionMaxEvents: z.coerce.number().int().nonnegative().default(0),
   /** How long a session whose connection dropped waits for the client to resume, seconds. */
   resumeWindowSeconds: z.coerce.number().positive().default(30),
   /** Log level. */
@@ -90,6 +94,8 @@ const ENV_NAMES: Record<keyof Config, string> = {
   maxBufferedBytes: "MAX_BUFFERED_BYTES",
   resumeWindowSeconds: "RESUME_WINDOW_SECONDS",
   edgeId: "EDGE_ID",
+  retentionMaxAgeDays: "RETENTION_MAX_AGE_DAYS",
+  retentionMaxEvents: "RETENTION_MAX_EVENTS",
   leaseSeconds: "LEASE_SECONDS",
   logLevel: "LOG_LEVEL",
 };

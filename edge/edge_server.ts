@@ -17,6 +17,7 @@ import { SessionStore } from "../store/session_store.ts";
 import { EventLog } from "../store/event_log.ts";
 import { SessionLeases } from "../store/session_leases.ts";
 import { CompactionStore, ExtractiveSummarizer } from "../store/compactions.ts";
+import { applyRetention } from "../store/retention.ts";
 import type { Database } from "../store/database.ts";
 import type { Config } from "../config.ts";
 import type { Clock } from "../lib/clock.ts";
@@ -48,6 +49,8 @@ export function startEdge(
       | "resumeWindowSeconds"
       | "edgeId"
       | "leaseSeconds"
+      | "retentionMaxAgeDays"
+      | "retentionMaxEvents"
     >
     & { tokenSecret: string },
   deps: { port: number; db: Database; workerUrl: string; model: string; clock: Clock; log: Logger },
@@ -70,6 +73,20 @@ export function startEdge(
     const ids = [...live].filter(([, s]) => s instanceof EdgeSession).map(([id]) => id);
     leases.renew(ids, clock.now()).catch((error) => log.warn("lease renewal failed", { error }));
   }, (config.leaseSeconds * 1000) / 3);
+  // Retention runs hourly (any edge may run it; the deletes are idempotent).
+  const policy = {
+    maxAgeDays: config.retentionMaxAgeDays,
+    maxEventsPerSession: config.retentionMaxEvents,
+  };
+  const retain = () => {
+    if (!policy.maxAgeDays && !policy.maxEventsPerSession) return;
+    applyRetention(db, policy, clock.now()).then(
+      (removed) => (removed.sessions || removed.events) && log.info("retention", { ...removed }),
+      (error) => log.warn("retention failed", { error }),
+    );
+  };
+  retain();
+  const retention = setInterval(retain, 3_600_000);
   let draining = false;
   const app = new Hono();
   mountOperationalRoutes(app, registry, () => ({
@@ -121,6 +138,7 @@ export function startEdge(
       closing ??= (async () => {
         draining = true;
         clearInterval(renewal);
+        clearInterval(retention);
         const ids = [...live.keys()];
         await Promise.all([...live.values()].map((s) => s.end?.("server shutting down", 1001)));
         await Promise.all(ids.map((id) => leases.release(id).catch(() => {})));
