@@ -334,6 +334,10 @@ export class EdgeSession {
       this.end("client said bye").catch(() => {});
       return;
     }
+    if (control.data.type === "ping") {
+      this.#sendJson({ type: "pong", t: control.data.t });
+      return;
+    }
     const { sessionId, eventLog, clock } = this.#o;
     const typed = control.data;
     eventLog.append(sessionId, {
@@ -344,6 +348,17 @@ export class EdgeSession {
       payload: { text: typed.text },
     });
     this.#write({ type: "text", text: typed.text, timestampMs: typed.timestampMs });
+  }
+
+  /**
+   * Drops the client's connection but keeps the session (an operator moving clients, or a test
+   * cutting the network): the client reconnects and resumes, as after any dropped connection.
+   */
+  disconnect(reason = "disconnected by the server"): void {
+    const socket = this.#socket;
+    if (!socket || !this.#socketOpen) return;
+    socket.close(1012, reason);
+    this.socketClosed(socket);
   }
 
   /**

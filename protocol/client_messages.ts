@@ -28,6 +28,8 @@ export const ClientControl = z.discriminatedUnion("type", [
   }),
   /** The client is done: the edge finishes the open micro-turn, then closes. */
   z.object({ type: z.literal("bye") }),
+  /** Round-trip probe: answered at once with a `pong` carrying the same `t`. */
+  z.object({ type: z.literal("ping"), t: z.number() }),
 ]);
 
 /** A validated client control message. */
@@ -49,6 +51,8 @@ export type ServerMessage =
     /** Input sequence number acknowledged so far (replay what follows it), or null. */
     acknowledged: number | null;
   }
+  /** Answer to a `ping`. */
+  | { type: "pong"; t: number }
   /** Every input packet up to `sequence` (16-bit RTP) was received or given up on. */
   | { type: "ack"; sequence: number }
   /** Once a second: the jitter buffer's and the egress pacer's counters. */

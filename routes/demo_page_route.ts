@@ -1,13 +1,46 @@
 /**
- * `GET /`: the demo page, served from client/.
+ * Serves the browser side: the demo page at `/`, its script at `/client/demo.js` and the SDK
+ * at `/client/sdk.js`. The TypeScript under client/ is bundled for the browser with esbuild on
+ * first request and kept in memory (no build step, no committed bundle to drift).
  *
  * @module
  */
 import type { Hono } from "hono";
+import * as esbuild from "esbuild";
 
-const PAGE = new URL("../client/index.html", import.meta.url);
+const CLIENT = new URL("../client/", import.meta.url);
+const bundles = new Map<string, Promise<string>>();
 
-/** Mounts the demo page at `/`. */
+/** Bundles one client entry point into a browser ES module. */
+async function bundle(entry: string): Promise<string> {
+  const result = await esbuild.build({
+    entryPoints: [new URL(entry, CLIENT).pathname],
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    target: "es2022",
+    write: false,
+    minify: false,
+    sourcemap: "inline",
+  });
+  await esbuild.stop();
+  return result.outputFiles[0].text;
+}
+
+/** Mounts `/`, `/client/demo.js` and `/client/sdk.js`. */
 export function mountDemoPage(app: Hono): void {
-  app.get("/", async (c) => c.html(await Deno.readTextFile(PAGE)));
+  app.get("/", async (c) => c.html(await Deno.readTextFile(new URL("index.html", CLIENT))));
+  const script = (path: string, entry: string) =>
+    app.get(path, async (c) => {
+      if (!bundles.has(entry)) bundles.set(entry, bundle(entry));
+      try {
+        const code = await bundles.get(entry)!;
+        return c.body(code, 200, { "content-type": "text/javascript; charset=utf-8" });
+      } catch (error) {
+        bundles.delete(entry);
+        throw error;
+      }
+    });
+  script("/client/demo.js", "demo.ts");
+  script("/client/sdk.js", "sdk/index.ts");
 }

@@ -1,0 +1,92 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+/// <reference lib="esnext" />
+/**
+ * Plays the model's audio: Opus RTP payloads -> WebCodecs AudioDecoder -> an AudioWorklet with
+ * its own small playout buffer. Counts what it decoded and played, and how much it holds.
+ *
+ * @module
+ */
+import { loadWorklets } from "./worklets.ts";
+
+/** Playback counters. */
+export interface PlayerStats {
+  /** Frames decoded. */
+  decodedFrames: number;
+  /** Audio waiting in the playout buffer, ms. */
+  bufferMs: number;
+  /** Samples played. */
+  playedSamples: number;
+  /** Times the buffer ran dry mid-stream. */
+  underruns: number;
+}
+
+/** A running player. */
+export class AudioPlayer {
+  readonly #context: AudioContext;
+  readonly #node: AudioWorkletNode;
+  readonly #decoder: AudioDecoder;
+  /** Counters, updated as audio is decoded and played. */
+  readonly stats: PlayerStats;
+  #timestamp = 0;
+
+  private constructor(
+    context: AudioContext,
+    node: AudioWorkletNode,
+    decoder: AudioDecoder,
+    stats: PlayerStats,
+  ) {
+    this.#context = context;
+    this.#node = node;
+    this.#decoder = decoder;
+    this.stats = stats;
+  }
+
+  /** Starts an audio context and a decoder. */
+  static async open(): Promise<AudioPlayer> {
+    const context = new AudioContext({ sampleRate: 48_000 });
+    await loadWorklets(context);
+    const node = new AudioWorkletNode(context, "playout", { outputChannelCount: [1] });
+    node.connect(context.destination);
+    const stats: PlayerStats = { decodedFrames: 0, bufferMs: 0, playedSamples: 0, underruns: 0 };
+    const decoder = new AudioDecoder({
+      output: (data) => {
+        const samples = new Float32Array(data.numberOfFrames);
+        data.copyTo(samples, { planeIndex: 0, format: "f32-planar" });
+        data.close();
+        stats.decodedFrames++;
+        node.port.postMessage(samples, [samples.buffer]);
+      },
+      error: (error) => console.error("opus decoder", error),
+    });
+    decoder.configure({ codec: "opus", sampleRate: 48_000, numberOfChannels: 1 });
+    node.port.onmessage = (event) => {
+      const { heldSamples, played, underruns } = event.data;
+      stats.bufferMs = (heldSamples / context.sampleRate) * 1000;
+      stats.playedSamples = played;
+      stats.underruns = underruns;
+    };
+    return new AudioPlayer(context, node, decoder, stats);
+  }
+
+  /** Decodes and queues one 20 ms Opus payload. */
+  play(payload: Uint8Array): void {
+    if (this.#decoder.state !== "configured") return;
+    this.#decoder.decode(
+      new EncodedAudioChunk({ type: "key", timestamp: this.#timestamp, data: payload }),
+    );
+    this.#timestamp += 20_000;
+  }
+
+  /** Resumes the audio context (after a user gesture, or when the tab comes back). */
+  async resume(): Promise<void> {
+    if (this.#context.state === "suspended") await this.#context.resume();
+  }
+
+  /** Stops playback. */
+  async stop(): Promise<void> {
+    this.#node.port.postMessage("flush");
+    this.#decoder.close();
+    await this.#context.close();
+  }
+}

@@ -1,0 +1,159 @@
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+import { startTestSystem } from "./support/test_system.ts";
+import { TEST_DATABASE_TARGETS } from "./support/test_databases.ts";
+import { EventLog } from "../store/event_log.ts";
+import { readWav } from "../lib/wav_file.ts";
+import type { EdgeSession } from "../edge/edge_session.ts";
+import type { JitterStats } from "../pipeline/jitter_buffer.ts";
+import { SAMPLES_PER_MICRO_TURN } from "../protocol/media_format.ts";
+import type { ClientStats } from "../client/sdk/interaction_client.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const hasChromium = (() => {
+  try {
+    return Deno.statSync(CHROMIUM).isFile;
+  } catch {
+    return false;
+  }
+})();
+const WAV = new URL("./fixtures/speech_16k.wav", import.meta.url).pathname;
+const ARTIFACTS = new URL("./artifacts/", import.meta.url);
+/** The demo page's client counters, as a page expression. */
+const STATS = "demo.client?.stats";
+
+/** Loudness of each 200 ms block of the fixture (Chromium's fake microphone loops it). */
+function blockRms(samples: Int16Array): number[] {
+  const blocks: number[] = [];
+  for (let at = 0; at + SAMPLES_PER_MICRO_TURN <= samples.length; at += SAMPLES_PER_MICRO_TURN) {
+    let sum = 0;
+    for (let i = at; i < at + SAMPLES_PER_MICRO_TURN; i++) sum += samples[i] ** 2;
+    blocks.push(Math.sqrt(sum / SAMPLES_PER_MICRO_TURN));
+  }
+  return blocks;
+}
+
+function correlation(a: number[], b: number[]): number {
+  const n = Math.min(a.length, b.length);
+  const mean = (x: number[]) => x.slice(0, n).reduce((s, v) => s + v, 0) / n;
+  const [ma, mb] = [mean(a), mean(b)];
+  let [ab, aa, bb] = [0, 0, 0];
+  for (let i = 0; i < n; i++) {
+    ab += (a[i] - ma) * (b[i] - mb);
+    aa += (a[i] - ma) ** 2;
+    bb += (b[i] - mb) ** 2;
+  }
+  return ab / Math.sqrt(aa * bb || 1);
+}
+
+Deno.test({
+  name:
+    "in Chromium: the demo page talks with a fake microphone and camera, survives a cut, nothing said is lost",
+  ignore: !hasChromium,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const db = await TEST_DATABASE_TARGETS[0].open();
+    const system = await startTestSystem(db);
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        `--use-file-for-fake-audio-capture=${WAV}`,
+        "--autoplay-policy=no-user-gesture-required",
+      ],
+    });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1200, height: 820 } });
+      const errors: string[] = [];
+      page.on("pageerror", (error) => errors.push(String(error)));
+      await page.goto(system.url);
+      await page.click("#start");
+      // The edge hears speech, the model answers, the page decodes and plays its audio.
+      await page.waitForFunction(
+        `(s => s?.state === "live" && s.decodedFrames >= 30 && s.packetsSent >= 200)(${STATS})`,
+        undefined,
+        { timeout: 30_000 },
+      );
+      await page.fill("#say-text", "hello from the browser");
+      await page.click("#say button");
+      await page.waitForSelector("#transcript li.you");
+      const sessionId: string = await page.evaluate("demo.client.sessionId");
+      const session = system.edge.live.get(sessionId) as EdgeSession;
+
+      // Cut the connection from the server side mid-utterance: the page reconnects by itself.
+      session.disconnect("network cut (test)");
+      await page.waitForFunction(
+        `(s => s.reconnects >= 1 && s.state === "live")(${STATS})`,
+        undefined,
+        { timeout: 20_000 },
+      );
+      // Talk on a little, with the camera's frames flowing, then stop.
+      const sentAtResume: number = await page.evaluate(`${STATS}.packetsSent`);
+      await page.waitForFunction(`${STATS}.packetsSent >= ${sentAtResume + 100}`, undefined, {
+        timeout: 20_000,
+      });
+      await Deno.mkdir(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: new URL("demo-session.png", ARTIFACTS).pathname });
+      // At a phone's width the page reflows to one column: nothing overflows sideways.
+      await page.setViewportSize({ width: 390, height: 844 });
+      const overflow: number = await page.evaluate(
+        "document.documentElement.scrollWidth - innerWidth",
+      );
+      assert.ok(overflow <= 0, `${overflow} px of sideways overflow at 390 px`);
+      await page.screenshot({
+        path: new URL("demo-phone.png", ARTIFACTS).pathname,
+        fullPage: true,
+      });
+      // Let the last acknowledgements land, read the page's counters, then stop.
+      const client: ClientStats = await page.evaluate(`(async () => {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const stats = ${STATS};
+        await demo.client.stop();
+        return stats;
+      })()`);
+      await session.ended;
+      await system.close();
+
+      const events = await new EventLog(db).read(sessionId);
+      const jitter = events.at(-1)!.payload.jitter as JitterStats;
+      // Every frame the page sent reached the edge exactly once: what was in flight or captured
+      // during the cut was replayed, and replays of frames it had were recognised.
+      assert.equal(jitter.received, client.packetsSent);
+      assert.equal(jitter.expired, 0);
+      assert.ok(events.some((e) => e.kind === "connection_lost"));
+      assert.ok(events.some((e) => e.kind === "session_resumed"));
+      assert.ok(
+        events.some((e) => e.kind === "user_text" && e.payload.text === "hello from the browser"),
+      );
+      assert.ok(client.videoFramesSent >= 2, `${client.videoFramesSent} camera frames`);
+      // The edge heard the fixture: its loudness tracks the WAV's, at some lag (it loops).
+      const levels = events.filter((e) => e.kind === "micro_turn")
+        .map((e) => (e.payload.input as { level: number }).level);
+      const wav = blockRms(readWav(Deno.readFileSync(WAV)).samples);
+      const looped = Array.from(
+        { length: levels.length + wav.length },
+        (_, i) => wav[i % wav.length],
+      );
+      let best = -1;
+      for (let lag = 0; lag < wav.length; lag++) {
+        best = Math.max(best, correlation(levels.slice(0, 30), looped.slice(lag, lag + 30)));
+      }
+      assert.ok(best > 0.6, `energy envelope correlation ${best.toFixed(2)}`);
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await system.close();
+      await db.close();
+    }
+  },
+});
