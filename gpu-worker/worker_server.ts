@@ -11,6 +11,8 @@ import { buildReferenceModel } from "./model/reference_model.ts";
 import { WorkerRuntime } from "./worker_runtime.ts";
 import { mountWorkerLink, type SessionNotifier } from "../routes/worker_link_route.ts";
 import { mountOperationalRoutes } from "../routes/operational_routes.ts";
+import { mountChatCompletions } from "../routes/chat_completions_route.ts";
+import { BackgroundLm } from "./background_lm_runtime.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../lib/logger.ts";
 
@@ -77,6 +79,8 @@ export async function startWorker(
     sessions: runtime.sessionCount,
   }));
   notify = mountWorkerLink(app, runtime, log);
+  const backgroundLm = await BackgroundLm.load();
+  mountChatCompletions(app, backgroundLm, "reference-background-lm");
   const sweeper = setInterval(() => {
     for (const sessionId of runtime.sweepIdle()) {
       log.warn("idle session reclaimed", { sessionId });
@@ -96,6 +100,7 @@ export async function startWorker(
         clearInterval(sweeper);
         await server.shutdown();
         await model.close();
+        await backgroundLm.close();
       })(),
   };
 }
