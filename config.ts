@@ -56,6 +56,22 @@ export const ConfigSchema = z.object({
   retentionMaxEvents: z.coerce.number().int().nonnegative().default(0),
   /** How long a session whose connection dropped waits for the client to resume, seconds. */
   resumeWindowSeconds: z.coerce.number().positive().default(30),
+  /** OpenAI-compatible base URL of the background model. Default: the worker's own endpoint. */
+  backgroundUrl: z.string().default(""),
+  /** Model name asked of the background endpoint. */
+  backgroundModel: z.string().default("reference-background-lm"),
+  /** Bearer key for the background endpoint, when it wants one. */
+  backgroundApiKey: z.string().default(""),
+  /** Longest a background task may run, seconds. */
+  backgroundTimeoutSeconds: z.coerce.number().positive().default(60),
+  /**
+   * Least time between two delegations the model's control head asks for, seconds; 0 turns
+   * model-triggered delegation off (the default: the reference model is untrained, its control
+   * head's choices are noise). Clients can always delegate.
+   */
+  delegateCooldownSeconds: z.coerce.number().nonnegative().default(0),
+  /** MCP servers for background tools, JSON: [{"name", "command", "args"} | {"name", "url"}]. */
+  mcpServers: z.string().default("[]"),
   /** Log level. */
   logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
 });
@@ -97,6 +113,12 @@ const ENV_NAMES: Record<keyof Config, string> = {
   retentionMaxAgeDays: "RETENTION_MAX_AGE_DAYS",
   retentionMaxEvents: "RETENTION_MAX_EVENTS",
   leaseSeconds: "LEASE_SECONDS",
+  backgroundUrl: "BACKGROUND_URL",
+  backgroundModel: "BACKGROUND_MODEL",
+  backgroundApiKey: "BACKGROUND_API_KEY",
+  backgroundTimeoutSeconds: "BACKGROUND_TIMEOUT_SECONDS",
+  delegateCooldownSeconds: "DELEGATE_COOLDOWN_SECONDS",
+  mcpServers: "MCP_SERVERS",
   logLevel: "LOG_LEVEL",
 };
 

@@ -198,7 +198,8 @@ export class ChatCompletionsRunner implements BackgroundRunner {
 /** The `data:` payloads of a server-sent-events stream. */
 async function* serverSentEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   let buffer = "";
-  for await (const text of body.pipeThrough(new TextDecoderStream())) {
+  const decoder = new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>;
+  for await (const text of body.pipeThrough(decoder)) {
     buffer += text;
     let end: number;
     while ((end = buffer.indexOf("\n\n")) >= 0) {

@@ -106,3 +106,21 @@ export class McpToolHost implements ToolHost {
     this.#clients.clear();
   }
 }
+
+/**
+ * A tool host still connecting: calls wait for it. A server that cannot be reached makes every
+ * task that wants tools fail with that reason, instead of stopping the edge.
+ */
+export function deferredToolHost(connecting: Promise<ToolHost>): ToolHost & {
+  close(): Promise<void>;
+} {
+  connecting.catch(() => {}); // reported through the tasks that need it
+  return {
+    tools: async () => await (await connecting).tools(),
+    call: async (name, args, signal) => await (await connecting).call(name, args, signal),
+    close: async () => {
+      const host = await connecting.catch(() => undefined);
+      if (host instanceof McpToolHost) await host.close();
+    },
+  };
+}

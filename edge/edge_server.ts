@@ -18,6 +18,10 @@ import { EventLog } from "../store/event_log.ts";
 import { SessionLeases } from "../store/session_leases.ts";
 import { CompactionStore, ExtractiveSummarizer } from "../store/compactions.ts";
 import { applyRetention } from "../store/retention.ts";
+import { BackgroundTasks } from "../background/background_tasks.ts";
+import { TaskStore } from "../background/task_store.ts";
+import { ChatCompletionsRunner } from "../background/chat_runner.ts";
+import { deferredToolHost, type McpServerConfig, McpToolHost } from "../background/mcp_tools.ts";
 import type { Database } from "../store/database.ts";
 import type { Config } from "../config.ts";
 import type { Clock } from "../lib/clock.ts";
@@ -51,6 +55,12 @@ export function startEdge(
       | "leaseSeconds"
       | "retentionMaxAgeDays"
       | "retentionMaxEvents"
+      | "backgroundUrl"
+      | "backgroundModel"
+      | "backgroundApiKey"
+      | "backgroundTimeoutSeconds"
+      | "delegateCooldownSeconds"
+      | "mcpServers"
     >
     & { tokenSecret: string },
   deps: { port: number; db: Database; workerUrl: string; model: string; clock: Clock; log: Logger },
@@ -87,6 +97,21 @@ export function startEdge(
   };
   retain();
   const retention = setInterval(retain, 3_600_000);
+  const mcpServers = JSON.parse(config.mcpServers) as McpServerConfig[];
+  const tools = mcpServers.length ? deferredToolHost(McpToolHost.connect(mcpServers)) : undefined;
+  const taskStore = new TaskStore(db);
+  const backgroundTasks = new BackgroundTasks({
+    store: taskStore,
+    runner: new ChatCompletionsRunner({
+      // By default the worker's own OpenAI-compatible endpoint serves the background model.
+      baseUrl: config.backgroundUrl || deps.workerUrl.replace(/^ws/, "http").replace(/\/link$/, ""),
+      apiKey: config.backgroundApiKey || undefined,
+      model: config.backgroundModel,
+      tools,
+    }),
+    timeoutMs: config.backgroundTimeoutSeconds * 1000,
+    log: log.child("background"),
+  });
   let draining = false;
   const app = new Hono();
   mountOperationalRoutes(app, registry, () => ({
@@ -105,6 +130,11 @@ export function startEdge(
     live,
     leases,
     compactions: { store: new CompactionStore(db), summarizer: new ExtractiveSummarizer() },
+    background: {
+      tasks: backgroundTasks,
+      store: taskStore,
+      cooldownMs: config.delegateCooldownSeconds * 1000,
+    },
     draining: () => draining,
     sessionOptions: {
       link,
@@ -142,6 +172,8 @@ export function startEdge(
         const ids = [...live.keys()];
         await Promise.all([...live.values()].map((s) => s.end?.("server shutting down", 1001)));
         await Promise.all(ids.map((id) => leases.release(id).catch(() => {})));
+        await backgroundTasks.close();
+        await tools?.close();
         link.disconnect();
         await eventLog.close();
         await server.shutdown();

@@ -10,6 +10,8 @@ import type { ControlAction } from "./worker_link.ts";
 import type { ErrorCode } from "./error_codes.ts";
 import type { JitterStats } from "../pipeline/jitter_buffer.ts";
 import type { EgressStats } from "../pipeline/egress_pacer.ts";
+import type { TaskStatus } from "../background/task_store.ts";
+import type { RunnerUpdate } from "../background/chat_runner.ts";
 
 /** Client protocol version. */
 export const CLIENT_PROTOCOL_VERSION = 1;
@@ -30,6 +32,14 @@ export const ClientControl = z.discriminatedUnion("type", [
   z.object({ type: z.literal("bye") }),
   /** Round-trip probe: answered at once with a `pong` carrying the same `t`. */
   z.object({ type: z.literal("ping"), t: z.number() }),
+  /** Hand a request to the background model; `urgent` results are not held for a pause. */
+  z.object({
+    type: z.literal("delegate"),
+    request: z.string().min(1).max(MAX_TEXT_CHARS),
+    urgent: z.boolean().optional(),
+  }),
+  /** Cancel a running background task. */
+  z.object({ type: z.literal("cancel_task"), id: z.string().uuid() }),
 ]);
 
 /** A validated client control message. */
@@ -50,6 +60,15 @@ export type ServerMessage =
     resumed: boolean;
     /** Input sequence number acknowledged so far (replay what follows it), or null. */
     acknowledged: number | null;
+  }
+  /** A background task: started, streaming (`update`), or ended (`status` and `text`). */
+  | {
+    type: "task";
+    id: string;
+    status: "running" | TaskStatus;
+    request?: string;
+    update?: RunnerUpdate;
+    text?: string;
   }
   /** Answer to a `ping`. */
   | { type: "pong"; t: number }

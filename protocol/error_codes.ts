@@ -18,6 +18,8 @@ export const ERROR_CODES = {
   invalid_control: null,
   /** A binary message of a type this version does not know. */
   unknown_message_type: null,
+  /** A background task could not be started (too many running, or none configured). */
+  task_refused: null,
   /** A message larger than the limit (64 KiB by default). */
   message_too_big: 1009,
   /** Missing, forged or expired token. */

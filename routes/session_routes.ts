@@ -11,7 +11,7 @@ import { upgradeWebSocket } from "hono/deno";
 import type { WSEvents } from "hono/ws";
 import { z } from "zod";
 import { EdgeSession } from "../edge/edge_session.ts";
-import type { EdgeSessionOptions } from "../edge/edge_session.ts";
+import type { Delegation, EdgeSessionOptions } from "../edge/edge_session.ts";
 import { ERROR_CODES, ProtocolError } from "../protocol/error_codes.ts";
 import type { SessionStore } from "../store/session_store.ts";
 import type { SessionTokens } from "../edge/session_tokens.ts";
@@ -45,12 +45,20 @@ export interface SessionRouteDeps {
   /** Everything a session needs except its id, start time and first micro-turn. */
   sessionOptions: Omit<
     EdgeSessionOptions,
-    "sessionId" | "startedAtMs" | "firstMicroTurn" | "handOff" | "context" | "compact"
+    | "sessionId"
+    | "startedAtMs"
+    | "firstMicroTurn"
+    | "handOff"
+    | "context"
+    | "compact"
+    | "delegation"
   >;
   /** This edge's session leases (a session runs on one edge at a time). */
   leases: SessionLeases;
   /** Compactions of long sessions, and who writes their summaries. */
   compactions: { store: CompactionStore; summarizer: Summarizer };
+  /** Background tasks: the runner, their store, the model-triggered delegation cooldown. */
+  background: Omit<Delegation, "conversation">;
   /** Logger. */
   log: Logger;
 }
@@ -252,6 +260,14 @@ async function firstConnection(
           if (!record) return undefined;
           const rebuilt = await sessionContext(store, sessionId, MAX_CONTEXT_CHARS);
           return { compactionId: record.id, context: rebuilt.text };
+        },
+        delegation: {
+          ...deps.background,
+          conversation: async () => {
+            await eventLog.flush();
+            return (await sessionContext(deps.compactions.store, sessionId, MAX_CONTEXT_CHARS))
+              .text;
+          },
         },
       });
       session = started;
