@@ -28,6 +28,8 @@ export interface TaskContext {
   conversation: string;
   /** What the user is doing now (speaking, typing, silent, showing the camera...). */
   now: string;
+  /** A tool the background model must call first (`server__tool`), when the request names one. */
+  tool?: string;
 }
 
 /** A task's outcome, as the session receives it. */
@@ -166,7 +168,8 @@ export class BackgroundTasks {
       let text: string;
       try {
         await store.start(task.id);
-        text = await runner.run(messages, { signal, onUpdate });
+        seq = await store.nextUpdateSeq(task.id);
+        text = await runner.run(messages, { signal, onUpdate, toolChoice: context.tool });
         status = "succeeded";
       } catch (error) {
         const reason = signal.reason;

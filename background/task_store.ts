@@ -74,6 +74,15 @@ export class TaskStore {
     );
   }
 
+  /** The sequence number a task's next update gets (a re-run continues after the first run's). */
+  async nextUpdateSeq(id: string): Promise<number> {
+    const [row] = await this.db.query<{ next: number }>(
+      "select coalesce(max(seq) + 1, 0)::int as next from background_task_updates where task_id = $1",
+      [id],
+    );
+    return row.next;
+  }
+
   /** Appends one streamed update. */
   async update(id: string, seq: number, kind: string, payload: unknown): Promise<void> {
     await this.db.query(

@@ -365,7 +365,8 @@ export class EdgeSession {
       return;
     }
     if (control.data.type === "delegate") {
-      this.#delegate(control.data.request, control.data.urgent ?? false);
+      const { request, urgent, tool } = control.data;
+      this.#delegate(request, { urgent: urgent ?? false, tool });
       return;
     }
     if (control.data.type === "cancel_task") {
@@ -619,7 +620,7 @@ export class EdgeSession {
   }
 
   /** Hands `request` to the background model with the conversation so far. */
-  #delegate(request: string, urgent: boolean): void {
+  #delegate(request: string, options: { urgent: boolean; tool?: string }): void {
     const delegation = this.#o.delegation;
     if (!delegation) {
       return this.#report("task_refused", "no background model is configured");
@@ -627,16 +628,18 @@ export class EdgeSession {
     (async () => {
       const conversation = await delegation.conversation();
       const now = this.#userSpeaking ? "speaking" : "listening (silent)";
-      const id = await delegation.tasks.delegate(this.#taskTarget(), request, {
-        conversation,
-        now,
-      }, urgent);
+      const id = await delegation.tasks.delegate(
+        this.#taskTarget(),
+        request,
+        { conversation, now, tool: options.tool },
+        options.urgent,
+      );
       this.#sendJson({ type: "task", id, status: "running", request });
       this.#o.eventLog.append(this.#o.sessionId, {
         kind: "background_task",
         microTurn: this.#microTurns,
         wallTime: new Date(this.#o.clock.now()),
-        payload: { taskId: id, request, urgent },
+        payload: { taskId: id, request, ...options },
       });
     })().catch((error) =>
       this.#report("task_refused", error instanceof Error ? error.message : String(error))
@@ -652,7 +655,7 @@ export class EdgeSession {
     if (delegation.tasks.runningFor(this.#o.sessionId) > 0) return;
     this.#lastModelDelegation = now;
     const about = this.#lastUserText ? `: "${this.#lastUserText}"` : "";
-    this.#delegate(`Follow up on what the user just said${about}`, false);
+    this.#delegate(`Follow up on what the user just said${about}`, { urgent: false });
   }
 
   /**

@@ -37,6 +37,8 @@ export const ClientControl = z.discriminatedUnion("type", [
     type: z.literal("delegate"),
     request: z.string().min(1).max(MAX_TEXT_CHARS),
     urgent: z.boolean().optional(),
+    /** A tool (`server__tool`) the background model must call first. */
+    tool: z.string().min(1).max(200).optional(),
   }),
   /** Cancel a running background task. */
   z.object({ type: z.literal("cancel_task"), id: z.string().uuid() }),
