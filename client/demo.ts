@@ -21,6 +21,8 @@ const form = $<HTMLFormElement>("say");
 const input = $<HTMLInputElement>("say-text");
 const plot = $<HTMLCanvasElement>("plot");
 const statsList = $<HTMLDListElement>("stats");
+const tasks = $<HTMLDivElement>("tasks");
+const delegateButton = $<HTMLButtonElement>("delegate");
 
 let client: InteractionClient | undefined;
 let line: HTMLLIElement | undefined;
@@ -102,6 +104,73 @@ function drawPlot(): void {
   context.fillText(`${max.toFixed(0)} ms`, 4, 12);
 }
 
+/** One card per background task: request, status, streamed text, tool calls, generated UI. */
+interface TaskMessage {
+  id: string;
+  status: string;
+  request?: string;
+  text?: string;
+  update?: { kind: string; text?: string; name?: string; ui?: unknown };
+}
+
+function taskCard(message: TaskMessage): void {
+  let card = document.getElementById(`task-${message.id}`);
+  if (!card) {
+    card = document.createElement("article");
+    card.id = `task-${message.id}`;
+    card.className = "task";
+    card.innerHTML =
+      `<header><b></b><span class="badge"></span><button class="cancel">Cancel</button></header>
+      <p class="stream"></p><div class="ui"></div>`;
+    (card.querySelector(".cancel") as HTMLButtonElement).onclick = () =>
+      client?.cancelTask(message.id);
+    tasks.prepend(card);
+  }
+  const title = card.querySelector("b")!;
+  if (message.request) title.textContent = message.request;
+  const badge = card.querySelector(".badge") as HTMLElement;
+  badge.textContent = message.status;
+  badge.dataset.status = message.status;
+  const stream = card.querySelector(".stream")!;
+  const update = message.update;
+  if (update?.kind === "token") stream.textContent += update.text ?? "";
+  if (update?.kind === "tool_call") stream.textContent += `⚙ ${update.name}… `;
+  if (update?.kind === "tool_result") stream.textContent += `→ ${update.text} `;
+  if (update?.kind === "ui") renderUi(card.querySelector(".ui") as HTMLElement, update.ui);
+  if (message.text && message.status !== "running") {
+    stream.textContent = message.text;
+    (card.querySelector(".cancel") as HTMLElement).hidden = true;
+  }
+}
+
+/** Renders a small generated-UI description: `{ title?, text?, items?: string[], fields? }`. */
+function renderUi(target: HTMLElement, ui: unknown): void {
+  const spec = (typeof ui === "object" && ui !== null ? ui : { text: String(ui) }) as {
+    title?: string;
+    text?: string;
+    items?: unknown[];
+    fields?: { label: string; value: unknown }[];
+  };
+  const parts: HTMLElement[] = [];
+  if (spec.title) {
+    parts.push(Object.assign(document.createElement("h3"), { textContent: spec.title }));
+  }
+  if (spec.text) parts.push(Object.assign(document.createElement("p"), { textContent: spec.text }));
+  if (spec.items?.length) {
+    const list = document.createElement("ul");
+    for (const item of spec.items) {
+      list.append(Object.assign(document.createElement("li"), { textContent: String(item) }));
+    }
+    parts.push(list);
+  }
+  for (const field of spec.fields ?? []) {
+    parts.push(
+      Object.assign(document.createElement("p"), { textContent: `${field.label}: ${field.value}` }),
+    );
+  }
+  target.replaceChildren(...parts);
+}
+
 startButton.onclick = async () => {
   startButton.disabled = true;
   client = new InteractionClient({
@@ -119,6 +188,7 @@ startButton.onclick = async () => {
   });
   client.addEventListener("output", (e) => modelText((e as CustomEvent).detail.text));
   client.addEventListener("stats", (e) => showStats((e as CustomEvent<ClientStats>).detail));
+  client.addEventListener("task", (e) => taskCard((e as CustomEvent<TaskMessage>).detail));
   client.addEventListener("error", (e) => {
     const { code, message } = (e as CustomEvent).detail;
     addLine("model", `⚠ ${code}: ${message}`).classList.add("error");
@@ -127,6 +197,7 @@ startButton.onclick = async () => {
     await client.start();
     stopButton.disabled = false;
     input.disabled = false;
+    delegateButton.disabled = false;
   } catch (error) {
     addLine("model", `⚠ ${error instanceof Error ? error.message : error}`).classList.add("error");
     startButton.disabled = false;
@@ -136,6 +207,7 @@ startButton.onclick = async () => {
 stopButton.onclick = async () => {
   stopButton.disabled = true;
   input.disabled = true;
+  delegateButton.disabled = true;
   await client?.stop();
   startButton.disabled = false;
 };
@@ -146,6 +218,14 @@ form.onsubmit = (event) => {
   if (!text || !client) return;
   client.sendText(text);
   addLine("you", text);
+  input.value = "";
+};
+
+delegateButton.onclick = () => {
+  const text = input.value.trim();
+  if (!text || !client) return;
+  client.delegate(text);
+  addLine("you", `(in the background) ${text}`);
   input.value = "";
 };
 

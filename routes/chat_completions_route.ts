@@ -69,7 +69,6 @@ export function mountChatCompletions(app: Hono, lm: BackgroundLm, modelName: str
     const prompt = request.messages.map((m) => `${m.role}: ${m.content ?? ""}`).join("\n") +
       "\nassistant: ";
     const maxBytes = request.max_tokens ?? 48;
-    const signal = c.req.raw.signal;
 
     if (!request.stream) {
       if (toolCall) {
@@ -86,7 +85,7 @@ export function mountChatCompletions(app: Hono, lm: BackgroundLm, modelName: str
         });
       }
       let text = "";
-      for await (const piece of lm.generate(prompt, maxBytes, signal)) text += piece;
+      for await (const piece of lm.generate(prompt, maxBytes)) text += piece;
       return c.json({
         id,
         object: "chat.completion",
@@ -100,6 +99,9 @@ export function mountChatCompletions(app: Hono, lm: BackgroundLm, modelName: str
       });
     }
     return streamSSE(c, async (stream) => {
+      // A client that goes away (a cancelled task) stops the generation.
+      const gone = new AbortController();
+      stream.onAbort(() => gone.abort());
       if (toolCall) {
         await stream.writeSSE({
           data: JSON.stringify(
@@ -111,7 +113,7 @@ export function mountChatCompletions(app: Hono, lm: BackgroundLm, modelName: str
         await stream.writeSSE({
           data: JSON.stringify(chunk({ role: "assistant", content: "" }, null)),
         });
-        for await (const piece of lm.generate(prompt, maxBytes, signal)) {
+        for await (const piece of lm.generate(prompt, maxBytes, gone.signal)) {
           await stream.writeSSE({ data: JSON.stringify(chunk({ content: piece }, null)) });
         }
         await stream.writeSSE({ data: JSON.stringify(chunk({}, "stop")) });

@@ -87,6 +87,10 @@ Deno.test({
       await page.fill("#say-text", "hello from the browser");
       await page.click("#say button");
       await page.waitForSelector("#transcript li.you");
+      // A background task from the page: its card streams and ends succeeded.
+      await page.fill("#say-text", "look this up for me");
+      await page.click("#delegate");
+      await page.waitForSelector('.task .badge[data-status="succeeded"]', { timeout: 20_000 });
       const sessionId: string = await page.evaluate("demo.client.sessionId");
       const session = system.edge.live.get(sessionId) as EdgeSession;
 

@@ -11,7 +11,8 @@
  *
  * Events (`addEventListener`): `state` (detail: the new state), `ready`, `output` (detail:
  * `{ index, text, control, atMs }`), `level` (detail: microphone RMS 0..1), `stats` (detail:
- * {@linkcode ClientStats}), `error` (detail: `{ code, message, fatal }`).
+ * {@linkcode ClientStats}), `task` (detail: the protocol's `task` message: a background task
+ * started, streamed an update, or ended), `error` (detail: `{ code, message, fatal }`).
  *
  * @module
  */
@@ -163,6 +164,20 @@ export class InteractionClient extends EventTarget {
     this.#send(JSON.stringify({ type: "text", text, timestampMs }));
   }
 
+  /**
+   * Hands `request` to the background model; its progress arrives as `task` events and its
+   * result joins the conversation at a pause (at once when `urgent`). `tool` makes the
+   * background model call that tool (`server__tool`) first.
+   */
+  delegate(request: string, options: { urgent?: boolean; tool?: string } = {}): void {
+    this.#send(JSON.stringify({ type: "delegate", request, ...options }));
+  }
+
+  /** Cancels a running background task. */
+  cancelTask(id: string): void {
+    this.#send(JSON.stringify({ type: "cancel_task", id }));
+  }
+
   /** Says goodbye, stops capture and playback. */
   async stop(): Promise<void> {
     if (this.#state === "closed") return;
@@ -238,6 +253,9 @@ export class InteractionClient extends EventTarget {
         break;
       case "pong":
         this.#stats.roundTripMs = performance.now() - message.t;
+        break;
+      case "task":
+        this.#emit("task", message);
         break;
       case "error":
         this.#emit("error", message);
