@@ -11,8 +11,7 @@ import type { IngressFrame } from "../pipeline/ingress_frames.ts";
 import { EgressPacketizer } from "../pipeline/egress_packetizer.ts";
 import { EgressPacer } from "../pipeline/egress_pacer.ts";
 import type { JitterBufferOptions } from "../pipeline/jitter_buffer.ts";
-import type { BackgroundTasks, TaskOutcome, TaskTarget } from "../background/background_tasks.ts";
-import type { TaskStore } from "../background/task_store.ts";
+import { type Delegation, SessionBackground } from "./session_background.ts";
 import { looksLikeRtp, parseRtpPacket } from "../pipeline/rtp_packet.ts";
 import { isVideoMessage, parseVideoMessage } from "../protocol/video_message.ts";
 import { type MicroTurn, MicroTurnFlags, type MicroTurnOutput } from "../protocol/worker_link.ts";
@@ -96,18 +95,6 @@ export interface EdgeSessionOptions {
   delegation?: Delegation;
 }
 
-/** How a session delegates to the background model. */
-export interface Delegation {
-  /** The edge's task runner. */
-  tasks: BackgroundTasks;
-  /** Where tasks are stored (delivery is claimed there, exactly once). */
-  store: TaskStore;
-  /** The conversation so far, for a task's context package. */
-  conversation: () => Promise<string>;
-  /** Least time between two delegations the model's control head asks for, ms (0: never). */
-  cooldownMs: number;
-}
-
 /** A live client session at the edge. */
 export class EdgeSession {
   readonly #o: EdgeSessionOptions;
@@ -130,11 +117,7 @@ export class EdgeSession {
   #droppedWhileDetached = 0;
   #videoDropped = 0;
   #compacting: Promise<void> | undefined;
-  /** Background outcomes waiting for a pause in the user's speech. */
-  #heldOutcomes: TaskOutcome[] = [];
-  #userSpeaking = false;
-  #lastUserText = "";
-  #lastModelDelegation = -Infinity;
+  readonly #background: SessionBackground;
   readonly #ended = Promise.withResolvers<void>();
   #tick: ReturnType<typeof setTimeout> | undefined;
   #tickDueMs = 0;
@@ -151,6 +134,21 @@ export class EdgeSession {
       onMalformedVideo: (error) => this.#report("malformed_video", String(error)),
     });
     this.#writer = this.#pipeline.writable.getWriter();
+    this.#background = new SessionBackground(options.delegation, {
+      sessionId: options.sessionId,
+      send: (message) => this.#sendJson(message),
+      report: (code, message) => this.#report(code, message),
+      input: (text) => this.#write({ type: "text", text }),
+      log: (event) =>
+        options.eventLog.append(options.sessionId, {
+          microTurn: this.#pipeline.jitter.nextTurn,
+          ...event,
+          wallTime: new Date(options.clock.now()),
+        }),
+      ending: () => this.#ending !== undefined,
+      clock: options.clock,
+      logger: options.log,
+    });
     this.#pacer = new EgressPacer(() => this.#socketOpen ? this.#socket : undefined, {
       maxBufferedBytes: options.maxBufferedBytes,
       onDrop: (frames) => options.metrics.droppedOutputFrames.inc(frames),
@@ -226,7 +224,7 @@ export class EdgeSession {
       new WritableStream({ write: (turn) => this.#forward(turn) }),
     ).catch((error) => this.#fail(error));
     this.#sendReady(resumeToken, false);
-    this.#o.delegation?.tasks.resume(this.#taskTarget()).catch((error) =>
+    this.#background.resume().catch((error) =>
       this.#o.log.warn("background tasks not resumed", { sessionId, error: String(error) })
     );
   }
@@ -366,13 +364,11 @@ export class EdgeSession {
     }
     if (control.data.type === "delegate") {
       const { request, urgent, tool } = control.data;
-      this.#delegate(request, { urgent: urgent ?? false, tool });
+      this.#background.delegate(request, { urgent: urgent ?? false, tool }, this.#microTurns);
       return;
     }
     if (control.data.type === "cancel_task") {
-      if (!this.#o.delegation?.tasks.cancel(control.data.id)) {
-        this.#report("task_refused", `task ${control.data.id} is not running`);
-      }
+      this.#background.cancel(control.data.id);
       return;
     }
     const { sessionId, eventLog, clock } = this.#o;
@@ -385,7 +381,7 @@ export class EdgeSession {
       payload: { text: typed.text },
     });
     this.#write({ type: "text", text: typed.text, timestampMs: typed.timestampMs });
-    this.#lastUserText = typed.text;
+    this.#background.userTyped(typed.text);
   }
 
   /**
@@ -495,9 +491,10 @@ export class EdgeSession {
   #forward(turn: MicroTurn): void {
     this.#acknowledge(turn.index);
     // Speech in this micro-turn holds background results back until a pause.
-    this.#userSpeaking = (turn.flags & MicroTurnFlags.INPUT_MISSING) === 0 &&
-      meanLevel(turn.dmel.subarray(0, DMEL_FRAMES_PER_MICRO_TURN * DMEL_BINS)) > SPEAKING_LEVEL;
-    this.#releaseOutcomes();
+    this.#background.microTurnClosed(
+      (turn.flags & MicroTurnFlags.INPUT_MISSING) === 0 &&
+        meanLevel(turn.dmel.subarray(0, DMEL_FRAMES_PER_MICRO_TURN * DMEL_BINS)) > SPEAKING_LEVEL,
+    );
     this.#inFlight.set(turn.index, turn);
     if (!this.#o.link.send(turn)) {
       this.#inFlight.delete(turn.index);
@@ -546,7 +543,7 @@ export class EdgeSession {
       this.#pacer.push(packets);
     }
     this.#microTurns++;
-    if (output.control === "delegate") this.#delegateForModel();
+    if (output.control === "delegate") this.#background.modelAsked(this.#microTurns);
     const seq = eventLog.append(sessionId, {
       kind: "micro_turn",
       microTurn: output.index,
@@ -598,90 +595,6 @@ export class EdgeSession {
       });
     })().catch((error) => log.warn("compaction failed", { sessionId, error: String(error) }))
       .finally(() => this.#compacting = undefined);
-  }
-
-  /** The session's side of its background tasks. */
-  #taskTarget(): TaskTarget {
-    return {
-      sessionId: this.#o.sessionId,
-      onUpdate: (id, update) => this.#sendJson({ type: "task", id, status: "running", update }),
-      onOutcome: (outcome) => {
-        if (this.#ending) return; // stays undelivered: the next connection gets it
-        this.#sendJson({
-          type: "task",
-          id: outcome.id,
-          status: outcome.status,
-          text: outcome.text,
-        });
-        this.#heldOutcomes.push(outcome);
-        this.#releaseOutcomes();
-      },
-    };
-  }
-
-  /** Hands `request` to the background model with the conversation so far. */
-  #delegate(request: string, options: { urgent: boolean; tool?: string }): void {
-    const delegation = this.#o.delegation;
-    if (!delegation) {
-      return this.#report("task_refused", "no background model is configured");
-    }
-    (async () => {
-      const conversation = await delegation.conversation();
-      const now = this.#userSpeaking ? "speaking" : "listening (silent)";
-      const id = await delegation.tasks.delegate(
-        this.#taskTarget(),
-        request,
-        { conversation, now, tool: options.tool },
-        options.urgent,
-      );
-      this.#sendJson({ type: "task", id, status: "running", request });
-      this.#o.eventLog.append(this.#o.sessionId, {
-        kind: "background_task",
-        microTurn: this.#microTurns,
-        wallTime: new Date(this.#o.clock.now()),
-        payload: { taskId: id, request, ...options },
-      });
-    })().catch((error) =>
-      this.#report("task_refused", error instanceof Error ? error.message : String(error))
-    );
-  }
-
-  /** The control head said delegate: do so, at most once per cooldown. */
-  #delegateForModel(): void {
-    const delegation = this.#o.delegation;
-    const now = this.#o.clock.now();
-    if (!delegation || !delegation.cooldownMs) return;
-    if (now - this.#lastModelDelegation < delegation.cooldownMs) return;
-    if (delegation.tasks.runningFor(this.#o.sessionId) > 0) return;
-    this.#lastModelDelegation = now;
-    const about = this.#lastUserText ? `: "${this.#lastUserText}"` : "";
-    this.#delegate(`Follow up on what the user just said${about}`, { urgent: false });
-  }
-
-  /**
-   * Weaves held background outcomes into the session's input (a `[background]` text the model
-   * sees in its next micro-turn) when the user pauses, or at once when urgent. Each outcome is
-   * claimed in the store first, so it is delivered exactly once, whatever restarts.
-   */
-  #releaseOutcomes(): void {
-    const delegation = this.#o.delegation;
-    if (!delegation || this.#ending) return;
-    const ready = this.#heldOutcomes.filter((o) => o.urgent || !this.#userSpeaking);
-    this.#heldOutcomes = this.#heldOutcomes.filter((o) => !ready.includes(o));
-    for (const outcome of ready) {
-      delegation.store.markDelivered(outcome.id).then((claimed) => {
-        if (!claimed || this.#ending) return;
-        this.#write({ type: "text", text: `[background ${outcome.status}] ${outcome.text}` });
-        this.#o.eventLog.append(this.#o.sessionId, {
-          kind: "background_result",
-          microTurn: this.#pipeline.jitter.nextTurn,
-          wallTime: new Date(this.#o.clock.now()),
-          payload: { taskId: outcome.id, status: outcome.status, text: outcome.text },
-        });
-      }).catch((error) =>
-        this.#o.log.warn("background result not delivered", { error: String(error) })
-      );
-    }
   }
 
   #checkDrained(): void {
