@@ -10,9 +10,17 @@ import * as esbuild from "esbuild";
 
 const CLIENT = new URL("../client/", import.meta.url);
 const bundles = new Map<string, Promise<string>>();
+/** Builds run one at a time: each stops esbuild's service when done, so it must be alone. */
+let building: Promise<unknown> = Promise.resolve();
 
-/** Bundles one client entry point into a browser ES module. */
-async function bundle(entry: string): Promise<string> {
+/** Bundles one client entry point into a browser ES module (one build at a time). */
+function bundle(entry: string): Promise<string> {
+  const next = building.catch(() => {}).then(() => build(entry));
+  building = next;
+  return next;
+}
+
+async function build(entry: string): Promise<string> {
   const result = await esbuild.build({
     entryPoints: [new URL(entry, CLIENT).pathname],
     bundle: true,
