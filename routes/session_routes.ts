@@ -94,7 +94,7 @@ export function mountSessionRoutes(app: Hono, deps: SessionRouteDeps): void {
 
   app.post("/v1/sessions/:id/resume", async (c) => {
     const sessionId = c.req.param("id");
-    const token = c.req.header("authorization")?.replace(/^Bearer\s+/i, "") ?? c.req.query("token");
+    const token = bearerToken(c.req.header("authorization")) ?? c.req.query("token");
     try {
       const record = isUuid(sessionId) ? await deps.sessions.get(sessionId) : undefined;
       if (!record) throw new ProtocolError("unknown_session", `no session ${sessionId}`);
@@ -132,7 +132,7 @@ export function mountSessionRoutes(app: Hono, deps: SessionRouteDeps): void {
 
   app.delete("/v1/sessions/:id", async (c) => {
     const sessionId = c.req.param("id");
-    const token = c.req.header("authorization")?.replace(/^Bearer\s+/i, "") ?? c.req.query("token");
+    const token = bearerToken(c.req.header("authorization")) ?? c.req.query("token");
     try {
       if (!isUuid(sessionId) || !await deps.sessions.get(sessionId)) {
         throw new ProtocolError("unknown_session", `no session ${sessionId}`);
@@ -340,6 +340,11 @@ async function resumeConnection(
     },
     ...relay(() => live, () => raw),
   };
+}
+
+/** The token of an `Authorization: Bearer <token>` header. */
+function bearerToken(header: string | undefined): string | undefined {
+  return header?.replace(/^Bearer\s+/i, "");
 }
 
 /** Events for a connection that is accepted only to be told why it is refused. */
