@@ -176,6 +176,8 @@ startButton.onclick = async () => {
   client = new InteractionClient({
     camera: cameraToggle.checked,
     preview: $<HTMLVideoElement>("preview"),
+    // `?opus=wasm` forces the WebAssembly encoder (for browsers without WebCodecs Opus).
+    opusEncoder: new URLSearchParams(location.search).get("opus") === "wasm" ? "wasm" : "auto",
   });
   client.addEventListener("state", (e) => {
     const state = (e as CustomEvent).detail as string;

@@ -6,8 +6,6 @@
  *
  * @module
  */
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { SAMPLE_RATE_HZ } from "../protocol/media_format.ts";
 
 /** Raised when libopus returns an error code. */
@@ -73,11 +71,9 @@ class OpusWasm {
   readonly packetPtr: number;
   readonly pcmPtr: number;
 
-  constructor() {
-    const require = createRequire(import.meta.url);
-    const simd = WebAssembly.validate(SIMD_PROBE);
-    const path = require.resolve(`@evan/opus/wasm/${simd ? "simd" : "opus"}.wasm`);
-    const module = new WebAssembly.Module(readFileSync(path));
+  /** @param wasm libopus compiled to WebAssembly (the npm package's `opus.wasm` or `simd.wasm`) */
+  constructor(wasm: BufferSource) {
+    const module = new WebAssembly.Module(wasm);
     const instance = new WebAssembly.Instance(module, {
       wasi_snapshot_preview1: {
         fd_seek: () => 0,
@@ -111,10 +107,45 @@ const SIMD_PROBE = Uint8Array.from(
   (c) => c.charCodeAt(0),
 );
 
+/** Whether this WebAssembly engine runs SIMD (then the faster build is used). */
+export const OPUS_WASM_SIMD = WebAssembly.validate(SIMD_PROBE);
+
 let shared: OpusWasm | undefined;
+
+/**
+ * Provides libopus's WebAssembly bytes where they cannot be read from node_modules (a
+ * browser fetches them: the edge serves them at `/client/opus.wasm`). Call before the first
+ * codec is made.
+ */
+export function installOpusWasm(wasm: BufferSource): void {
+  shared ??= new OpusWasm(wasm);
+}
+
 function opusWasm(): OpusWasm {
-  shared ??= new OpusWasm();
+  if (!shared) {
+    if (!readServerWasm) throw new Error("libopus is not installed: call installOpusWasm()");
+    shared = new OpusWasm(readServerWasm());
+  }
   return shared;
+}
+
+/** On the server (Deno, Node), libopus comes from the npm package in node_modules. */
+const readServerWasm = await serverWasmReader();
+
+async function serverWasmReader(): Promise<(() => Uint8Array<ArrayBuffer>) | undefined> {
+  const runtime = globalThis as { Deno?: unknown; process?: { versions?: { node?: string } } };
+  if (!runtime.Deno && !runtime.process?.versions?.node) return undefined;
+  const { createRequire } = await import("node:module");
+  const { readFileSync } = await import("node:fs");
+  return () => {
+    const require = createRequire(import.meta.url);
+    return new Uint8Array(readFileSync(opusWasmPath(require.resolve)));
+  };
+}
+
+/** Where the npm package keeps the build this engine should run. */
+export function opusWasmPath(resolve: (id: string) => string): string {
+  return resolve(`@evan/opus/wasm/${OPUS_WASM_SIMD ? "simd" : "opus"}.wasm`);
 }
 
 /** A mono Opus decoder producing 16-bit PCM, with loss concealment and FEC recovery. */

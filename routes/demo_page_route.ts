@@ -1,12 +1,14 @@
 /**
- * Serves the browser side: the demo page at `/`, its script at `/client/demo.js` and the SDK
- * at `/client/sdk.js`. The TypeScript under client/ is bundled for the browser with esbuild on
+ * Serves the browser side: the demo page at `/`, its script at `/client/demo.js`, the SDK
+ * at `/client/sdk.js` and libopus for its fallback encoder at `/client/opus.wasm`. The TypeScript under client/ is bundled for the browser with esbuild on
  * first request and kept in memory (no build step, no committed bundle to drift).
  *
  * @module
  */
 import type { Hono } from "hono";
 import * as esbuild from "esbuild";
+import { createRequire } from "node:module";
+import { opusWasmPath } from "../pipeline/opus_codec.ts";
 
 const CLIENT = new URL("../client/", import.meta.url);
 const bundles = new Map<string, Promise<string>>();
@@ -30,6 +32,8 @@ async function build(entry: string): Promise<string> {
     write: false,
     minify: false,
     sourcemap: "inline",
+    // Server-only branches (libopus from node_modules) import these; browsers never run them.
+    external: ["node:*"],
   });
   await esbuild.stop();
   return result.outputFiles[0].text;
@@ -51,4 +55,12 @@ export function mountDemoPage(app: Hono): void {
     });
   script("/client/demo.js", "demo.ts");
   script("/client/sdk.js", "sdk/index.ts");
+  // libopus for browsers without WebCodecs Opus (the SDK's fallback encoder).
+  app.get("/client/opus.wasm", async (c) => {
+    const path = opusWasmPath(createRequire(import.meta.url).resolve);
+    return c.body(await Deno.readFile(path), 200, {
+      "content-type": "application/wasm",
+      "cache-control": "public, max-age=86400",
+    });
+  });
 }

@@ -22,6 +22,27 @@ const ARTIFACTS = new URL("./artifacts/", import.meta.url);
 /** The demo page's client counters, as a page expression. */
 const STATS = "demo.client?.stats";
 
+/** Debian's Chromium, headless, with a fake microphone playing the fixture and a fake camera. */
+function launchChromium() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--use-fake-ui-for-media-stream",
+      "--use-fake-device-for-media-stream",
+      `--use-file-for-fake-audio-capture=${WAV}`,
+      "--autoplay-policy=no-user-gesture-required",
+    ],
+  });
+}
+
 /** Loudness of each 200 ms block of the fixture (Chromium's fake microphone loops it). */
 function blockRms(samples: Int16Array): number[] {
   const blocks: number[] = [];
@@ -55,23 +76,7 @@ Deno.test({
   async fn() {
     const db = await TEST_DATABASE_TARGETS[0].open();
     const system = await startTestSystem(db);
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        `--use-file-for-fake-audio-capture=${WAV}`,
-        "--autoplay-policy=no-user-gesture-required",
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1200, height: 820 } });
       const errors: string[] = [];
@@ -134,6 +139,7 @@ Deno.test({
       // during the cut was replayed, and replays of frames it had were recognised.
       assert.equal(jitter.received, client.packetsSent);
       assert.equal(jitter.expired, 0);
+      assert.equal(client.audioEncoder, "webcodecs");
       assert.ok(events.some((e) => e.kind === "connection_lost"));
       assert.ok(events.some((e) => e.kind === "session_resumed"));
       assert.ok(
@@ -153,6 +159,54 @@ Deno.test({
         best = Math.max(best, correlation(levels.slice(0, 30), looped.slice(lag, lag + 30)));
       }
       assert.ok(best > 0.6, `energy envelope correlation ${best.toFixed(2)}`);
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await system.close();
+      await db.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "in Chromium: the WebAssembly Opus encoder (for browsers without WebCodecs Opus) carries the speech too",
+  ignore: !hasChromium,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const db = await TEST_DATABASE_TARGETS[0].open();
+    const system = await startTestSystem(db);
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on("pageerror", (error) => errors.push(String(error)));
+      await page.goto(`${system.url}/?opus=wasm`);
+      await page.uncheck("#camera");
+      await page.click("#start");
+      await page.waitForFunction(
+        `(s => s?.state === "live" && s.packetsSent >= 150 && s.decodedFrames >= 20)(${STATS})`,
+        undefined,
+        { timeout: 30_000 },
+      );
+      const sessionId: string = await page.evaluate("demo.client.sessionId");
+      const session = system.edge.live.get(sessionId) as EdgeSession;
+      const client: ClientStats = await page.evaluate(`(async () => {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const stats = ${STATS};
+        await demo.client.stop();
+        return stats;
+      })()`);
+      await session.ended;
+      await system.close();
+      const events = await new EventLog(db).read(sessionId);
+      const jitter = events.at(-1)!.payload.jitter as JitterStats;
+      assert.equal(client.audioEncoder, "wasm");
+      assert.equal(jitter.received, client.packetsSent, "every wasm-encoded frame arrived");
+      const levels = events.filter((e) => e.kind === "micro_turn")
+        .map((e) => (e.payload.input as { level: number }).level);
+      assert.ok(Math.max(...levels) > 1, "the edge decoded speech, not silence");
       assert.deepEqual(errors, []);
     } finally {
       await browser.close();

@@ -19,4 +19,4 @@ export {
   InteractionClient,
   type InteractionClientOptions,
 } from "./interaction_client.ts";
-export { OpusUnsupportedError } from "./microphone.ts";
+export { type OpusEncoderChoice, OpusUnsupportedError } from "./microphone.ts";

@@ -20,7 +20,7 @@ import { serializeRtpPacket } from "../../pipeline/rtp_packet.ts";
 import { serializeVideoMessage } from "../../protocol/video_message.ts";
 import { OPUS_PAYLOAD_TYPE, RTP_TICKS_PER_FRAME } from "../../protocol/media_format.ts";
 import type { ServerMessage } from "../../protocol/client_messages.ts";
-import { type EncodedFrame, Microphone } from "./microphone.ts";
+import { type EncodedFrame, Microphone, type OpusEncoderChoice } from "./microphone.ts";
 import { AudioPlayer } from "./audio_player.ts";
 import { Camera } from "./camera.ts";
 
@@ -55,6 +55,8 @@ export interface ClientStats {
   videoFramesSent: number;
   /** Current interval between camera frames, ms. */
   videoIntervalMs: number;
+  /** Which Opus encoder runs, once the microphone is open. */
+  audioEncoder?: "webcodecs" | "wasm";
 }
 
 /** Options for {@linkcode InteractionClient}. */
@@ -67,6 +69,8 @@ export interface InteractionClientOptions {
   preview?: HTMLVideoElement;
   /** Reuse this session (with its token) instead of creating one. */
   session?: { sessionId: string; token: string };
+  /** Opus encoder: WebCodecs when available (`auto`, the default), or always `wasm`. */
+  opusEncoder?: OpusEncoderChoice;
 }
 
 /** Close codes after which reconnecting cannot help. */
@@ -139,6 +143,7 @@ export class InteractionClient extends EventTarget {
       decodedFrames: player?.decodedFrames ?? 0,
       packetsUnacked: this.#unacked.size,
       videoIntervalMs: this.#videoInterval,
+      audioEncoder: this.#microphone?.encoder,
     };
   }
 
@@ -149,7 +154,10 @@ export class InteractionClient extends EventTarget {
     this.#session ??= await this.#createSession();
     this.#player = await AudioPlayer.open();
     this.#connect(this.#socketUrl({ token: this.#session.token }));
-    this.#microphone = await Microphone.open((frame) => this.#sendAudio(frame));
+    this.#microphone = await Microphone.open((frame) => this.#sendAudio(frame), {
+      encoder: this.#options.opusEncoder,
+      wasmUrl: `${this.#baseUrl}/client/opus.wasm`,
+    });
     if (this.#options.camera) {
       this.#camera = await Camera.open(this.#options.preview);
       this.#scheduleVideo();

@@ -4,22 +4,35 @@
 /**
  * Microphone capture and Opus encoding: getUserMedia -> an AudioWorklet that hands over every
  * render quantum -> 48 kHz mono (resampled when the context runs at another rate) -> 20 ms
- * frames -> WebCodecs AudioEncoder (Opus, in-band FEC, 24 kbit/s) -> one payload per frame.
+ * frames -> Opus (in-band FEC, 24 kbit/s): WebCodecs' AudioEncoder where the browser has one
+ * for Opus, else libopus compiled to WebAssembly (the same build the edge decodes with) ->
+ * one payload per frame.
  *
  * @module
  */
 import { loadWorklets } from "./worklets.ts";
+import { installOpusWasm, OpusEncoder } from "../../pipeline/opus_codec.ts";
 
 /** Opus frames are encoded at 48 kHz: 960 samples a 20 ms frame. */
 const OPUS_RATE = 48_000;
 const FRAME_SAMPLES = 960;
 
-/** Raised when the browser cannot encode Opus (no WebCodecs AudioEncoder for it). */
+/** Raised when the browser can encode Opus neither with WebCodecs nor with WebAssembly. */
 export class OpusUnsupportedError extends Error {
   constructor() {
-    super("this browser's WebCodecs cannot encode Opus");
+    super("this browser can encode Opus neither with WebCodecs nor with WebAssembly");
     this.name = "OpusUnsupportedError";
   }
+}
+
+/** Which Opus encoder to use: WebCodecs when the browser has it (`auto`), or libopus in wasm. */
+export type OpusEncoderChoice = "auto" | "webcodecs" | "wasm";
+
+/** Turns 20 ms of 48 kHz float samples into an Opus payload (now or later). */
+interface FrameEncoder {
+  kind: "webcodecs" | "wasm";
+  encode(samples: Float32Array<ArrayBuffer>, timestampUs: number): void;
+  close(): Promise<void>;
 }
 
 /** One encoded 20 ms frame. */
@@ -35,7 +48,7 @@ export class Microphone {
   readonly #stream: MediaStream;
   readonly #context: AudioContext;
   readonly #node: AudioWorkletNode;
-  readonly #encoder: AudioEncoder;
+  readonly #encoder: FrameEncoder;
   #pending = new Float32Array(FRAME_SAMPLES);
   #filled = 0;
   #frames = 0;
@@ -47,7 +60,7 @@ export class Microphone {
     stream: MediaStream,
     context: AudioContext,
     node: AudioWorkletNode,
-    encoder: AudioEncoder,
+    encoder: FrameEncoder,
     levels: number[],
   ) {
     this.#levels = levels;
@@ -57,51 +70,44 @@ export class Microphone {
     this.#encoder = encoder;
   }
 
-  /** Asks for the microphone and starts encoding; `onFrame` gets each 20 ms frame. */
-  static async open(onFrame: (frame: EncodedFrame) => void): Promise<Microphone> {
-    const config: AudioEncoderConfig = {
-      codec: "opus",
-      sampleRate: OPUS_RATE,
-      numberOfChannels: 1,
-      bitrate: 24_000,
-      // deno-lint-ignore no-explicit-any
-      ...({ opus: { frameDuration: 20_000, useinbandfec: true, complexity: 5 } } as any),
-    };
-    if (
-      typeof AudioEncoder === "undefined" ||
-      !(await AudioEncoder.isConfigSupported(config)).supported
-    ) {
-      throw new OpusUnsupportedError();
-    }
+  /**
+   * Asks for the microphone and starts encoding; `onFrame` gets each 20 ms frame. Opus comes
+   * from WebCodecs where the browser has it, else from libopus in WebAssembly, fetched from
+   * `wasmUrl` (the edge serves it at `/client/opus.wasm`).
+   */
+  static async open(
+    onFrame: (frame: EncodedFrame) => void,
+    options: { encoder?: OpusEncoderChoice; wasmUrl?: string } = {},
+  ): Promise<Microphone> {
+    // Levels of frames handed to the encoder, in order, for the frames it gives back.
+    const levels: number[] = [];
+    const encoder = await openEncoder(
+      options.encoder ?? "auto",
+      options.wasmUrl ?? "/client/opus.wasm",
+      (payload) => onFrame({ payload, level: levels.shift() ?? 0 }),
+    );
     const stream = await navigator.mediaDevices.getUserMedia({
       audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true },
     });
     const context = new AudioContext({ sampleRate: OPUS_RATE });
     await loadWorklets(context);
     const node = new AudioWorkletNode(context, "capture");
-    // Levels of frames handed to the encoder, in order, for the frames it gives back.
-    const levels: number[] = [];
-    const encoder = new AudioEncoder({
-      output: (chunk) => {
-        const payload = new Uint8Array(chunk.byteLength);
-        chunk.copyTo(payload);
-        onFrame({ payload, level: levels.shift() ?? 0 });
-      },
-      error: (error) => console.error("opus encoder", error),
-    });
-    encoder.configure(config);
     const microphone = new Microphone(stream, context, node, encoder, levels);
     node.port.onmessage = (event) => microphone.#take(event.data as Float32Array);
     context.createMediaStreamSource(stream).connect(node);
     return microphone;
   }
 
+  /** Which Opus encoder runs: WebCodecs, or libopus in WebAssembly. */
+  get encoder(): "webcodecs" | "wasm" {
+    return this.#encoder.kind;
+  }
+
   /** Stops capture and releases the device. */
   async stop(): Promise<void> {
     this.#node.port.onmessage = null;
     for (const track of this.#stream.getTracks()) track.stop();
-    await this.#encoder.flush().catch(() => {});
-    this.#encoder.close();
+    await this.#encoder.close();
     await this.#context.close();
   }
 
@@ -145,16 +151,79 @@ export class Microphone {
     for (const sample of this.#pending) sum += sample * sample;
     this.#levels.push(Math.sqrt(sum / FRAME_SAMPLES));
     this.#encoder.encode(
-      new AudioData({
-        format: "f32",
-        sampleRate: OPUS_RATE,
-        numberOfFrames: FRAME_SAMPLES,
-        numberOfChannels: 1,
-        timestamp: Math.round((this.#frames++ * FRAME_SAMPLES * 1e6) / OPUS_RATE),
-        data: this.#pending,
-      }),
+      this.#pending,
+      Math.round((this.#frames++ * FRAME_SAMPLES * 1e6) / OPUS_RATE),
     );
     this.#pending = new Float32Array(FRAME_SAMPLES);
     this.#filled = 0;
   }
+}
+
+/** The WebCodecs encoder's settings: Opus, 20 ms frames, in-band FEC. */
+const WEBCODECS_CONFIG: AudioEncoderConfig = {
+  codec: "opus",
+  sampleRate: OPUS_RATE,
+  numberOfChannels: 1,
+  bitrate: 24_000,
+  // deno-lint-ignore no-explicit-any
+  ...({ opus: { frameDuration: 20_000, useinbandfec: true, complexity: 5 } } as any),
+};
+
+/** Picks and opens an encoder; `output` gets each payload in order. */
+async function openEncoder(
+  choice: OpusEncoderChoice,
+  wasmUrl: string,
+  output: (payload: Uint8Array) => void,
+): Promise<FrameEncoder> {
+  const webCodecs = choice !== "wasm" && typeof AudioEncoder !== "undefined" &&
+    (await AudioEncoder.isConfigSupported(WEBCODECS_CONFIG)).supported;
+  if (webCodecs) {
+    const encoder = new AudioEncoder({
+      output: (chunk) => {
+        const payload = new Uint8Array(chunk.byteLength);
+        chunk.copyTo(payload);
+        output(payload);
+      },
+      error: (error) => console.error("opus encoder", error),
+    });
+    encoder.configure(WEBCODECS_CONFIG);
+    return {
+      kind: "webcodecs",
+      encode: (samples, timestamp) =>
+        encoder.encode(
+          new AudioData({
+            format: "f32",
+            sampleRate: OPUS_RATE,
+            numberOfFrames: samples.length,
+            numberOfChannels: 1,
+            timestamp,
+            data: samples,
+          }),
+        ),
+      close: async () => {
+        await encoder.flush().catch(() => {});
+        encoder.close();
+      },
+    };
+  }
+  if (choice === "webcodecs") throw new OpusUnsupportedError();
+  try {
+    const response = await fetch(wasmUrl);
+    if (!response.ok) throw new Error(`${wasmUrl}: ${response.status}`);
+    installOpusWasm(await response.arrayBuffer());
+  } catch {
+    throw new OpusUnsupportedError();
+  }
+  const encoder = new OpusEncoder({ sampleRate: OPUS_RATE, bitrate: 24_000 });
+  const pcm = new Int16Array(FRAME_SAMPLES);
+  return {
+    kind: "wasm",
+    encode: (samples) => {
+      for (let i = 0; i < samples.length; i++) {
+        pcm[i] = Math.max(-32768, Math.min(32767, Math.round(samples[i] * 32767)));
+      }
+      output(encoder.encode(pcm.subarray(0, samples.length)));
+    },
+    close: () => Promise.resolve(encoder.close()),
+  };
 }
