@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { loopSamples, speechFixture } from "../tests/support/speech_fixture.ts";
 import { createIngressPipeline } from "../pipeline/ingress_pipeline.ts";
 import { JitterBuffer } from "../pipeline/jitter_buffer.ts";
 import { OpusDecoder, OpusEncoder } from "../pipeline/opus_codec.ts";
@@ -24,7 +25,6 @@ import { DmelExtractor } from "../pipeline/dmel.ts";
 import { parseRtpPacket, serializeRtpPacket } from "../pipeline/rtp_packet.ts";
 import { EgressPacketizer } from "../pipeline/egress_packetizer.ts";
 import { speechPackets } from "../tests/support/protocol_client.ts";
-import { readWav } from "../lib/wav_file.ts";
 import {
   AUDIO_FRAME_MS,
   FRAMES_PER_MICRO_TURN,
@@ -39,15 +39,10 @@ const arg = (name: string, fallback: number) =>
 const stepSeconds = arg("seconds", 4);
 const LAG_BOUND_MS = 10;
 
-const fixture = readWav(
-  Deno.readFileSync(new URL("../tests/fixtures/speech_16k.wav", import.meta.url)),
-).samples;
+const fixture = speechFixture();
 /** 30 s of speech, looped, as 20 ms RTP packets with rising numbers. */
 const SECONDS_OF_AUDIO = 30;
-const pcm = new Int16Array(SECONDS_OF_AUDIO * 50 * SAMPLES_PER_FRAME);
-for (let at = 0; at < pcm.length; at += fixture.length) {
-  pcm.set(fixture.subarray(0, Math.min(fixture.length, pcm.length - at)), at);
-}
+const pcm = loopSamples(fixture, SECONDS_OF_AUDIO * 50 * SAMPLES_PER_FRAME);
 const packets = speechPackets(pcm);
 const outputTurn = pcm.subarray(0, SAMPLES_PER_MICRO_TURN);
 

@@ -9,11 +9,11 @@
  *
  * @module
  */
+import { loopSamples, speechFixture } from "../tests/support/speech_fixture.ts";
 import { startTestSystem } from "../tests/support/test_system.ts";
 import { createSession, ProtocolClient, speechPackets } from "../tests/support/protocol_client.ts";
 import { openDatabase } from "../store/database.ts";
 import { migrate } from "../store/migrations.ts";
-import { readWav } from "../lib/wav_file.ts";
 import {
   AUDIO_FRAME_MS,
   FRAMES_PER_MICRO_TURN,
@@ -25,16 +25,12 @@ const arg = (name: string, fallback: number) =>
 const sessions = arg("sessions", 20);
 const seconds = arg("seconds", 10);
 
-const speech =
-  readWav(Deno.readFileSync(new URL("../tests/fixtures/speech_16k.wav", import.meta.url)))
-    .samples;
+const speech = speechFixture();
 const turns = Math.floor((seconds * 1000) / AUDIO_FRAME_MS / FRAMES_PER_MICRO_TURN);
 /** The fixture repeated to the run's length, so sequence numbers and timestamps keep rising. */
-const looped = new Int16Array(turns * FRAMES_PER_MICRO_TURN * SAMPLES_PER_FRAME);
-for (let at = 0; at < looped.length; at += speech.length) {
-  looped.set(speech.subarray(0, Math.min(speech.length, looped.length - at)), at);
-}
-const packets = speechPackets(looped);
+const packets = speechPackets(
+  loopSamples(speech, turns * FRAMES_PER_MICRO_TURN * SAMPLES_PER_FRAME),
+);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
 async function streamOneSession(system: { url: string }, offsetMs: number): Promise<number[]> {

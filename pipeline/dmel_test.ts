@@ -1,11 +1,9 @@
+import { speechFixture } from "../tests/support/speech_fixture.ts";
 import assert from "node:assert/strict";
 import { DmelExtractor } from "./dmel.ts";
-import { readWav } from "../lib/wav_file.ts";
 import { DMEL_BINS, DMEL_LEVELS } from "../protocol/media_format.ts";
 
-const speech =
-  readWav(Deno.readFileSync(new URL("../tests/fixtures/speech_16k.wav", import.meta.url)))
-    .samples;
+const speech = speechFixture();
 
 function meanLevel(codes: Uint8Array): number {
   return codes.reduce((sum, code) => sum + code, 0) / codes.length;

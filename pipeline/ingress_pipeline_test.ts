@@ -1,17 +1,14 @@
+import { speechFixture } from "../tests/support/speech_fixture.ts";
 import assert from "node:assert/strict";
 import { createIngressPipeline } from "./ingress_pipeline.ts";
 import { parseRtpPacket } from "./rtp_packet.ts";
 import type { IngressFrame } from "./ingress_frames.ts";
 import { speechPackets } from "../tests/support/protocol_client.ts";
-import { readWav } from "../lib/wav_file.ts";
 import { type MicroTurn, MicroTurnFlags } from "../protocol/worker_link.ts";
 import { DMEL_BINS, PATCH_BYTES, PATCHES_PER_FRAME } from "../protocol/media_format.ts";
 import jpeg from "jpeg-js";
 
-const speech = readWav(
-  Deno.readFileSync(new URL("../tests/fixtures/speech_16k.wav", import.meta.url)),
-)
-  .samples.subarray(8000, 8000 + 60 * 320);
+const speech = speechFixture().subarray(8000, 8000 + 60 * 320);
 const SESSION = "00000000-0000-4000-8000-000000000001";
 
 /** Something that reaches the edge at `atMs`. */

@@ -1,3 +1,4 @@
+import { correlation, loopSamples, speechFixture } from "../tests/support/speech_fixture.ts";
 import assert from "node:assert/strict";
 import { JitterStream } from "./jitter_stream.ts";
 import type { JitterBufferOptions, JitterStats } from "./jitter_buffer.ts";
@@ -11,20 +12,14 @@ import {
   arrivalTrace,
   type NetworkProfile,
 } from "../tests/support/arrival_traces.ts";
-import { readWav } from "../lib/wav_file.ts";
 import { seededRandom } from "../lib/seeded_random.ts";
 import { FRAMES_PER_MICRO_TURN, SAMPLES_PER_FRAME } from "../protocol/media_format.ts";
 
-const fixture = readWav(
-  Deno.readFileSync(new URL("../tests/fixtures/speech_16k.wav", import.meta.url)),
-).samples;
+const fixture = speechFixture();
 
 /** `frames` 20 ms packets of the speech fixture, looped, and their in-order decode. */
 function speech(frames: number, firstSequence = 1000, ssrc = 0x1234) {
-  const pcm = new Int16Array(frames * SAMPLES_PER_FRAME);
-  for (let at = 0; at < pcm.length; at += fixture.length) {
-    pcm.set(fixture.subarray(0, Math.min(fixture.length, pcm.length - at)), at);
-  }
+  const pcm = loopSamples(fixture, frames * SAMPLES_PER_FRAME);
   const packets = speechPackets(pcm, firstSequence, ssrc).map(parseRtpPacket);
   const decoder = new OpusDecoder();
   const reference = packets.map((p) => decoder.decode(p.payload));
@@ -128,21 +123,6 @@ function assertLateFlagged(result: Replay) {
     if (frame.late) assert.ok(frame.turn > own, `late frame ${frame.frameIndex} in turn ${own}`);
     else assert.equal(frame.turn, own);
   }
-}
-
-function correlation(a: number[], b: number[]): number {
-  const mean = (x: number[]) => x.reduce((s, v) => s + v, 0) / x.length;
-  const ma = mean(a);
-  const mb = mean(b);
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += (a[i] - ma) * (b[i] - mb);
-    aa += (a[i] - ma) ** 2;
-    bb += (b[i] - mb) ** 2;
-  }
-  return ab / Math.sqrt(aa * bb);
 }
 
 const steady = (name: string, overrides: Partial<NetworkProfile> = {}): NetworkProfile => ({

@@ -1,11 +1,9 @@
+import { speechFixture } from "../tests/support/speech_fixture.ts";
 import assert from "node:assert/strict";
 import { OpusCodecError, OpusDecoder, OpusEncoder } from "./opus_codec.ts";
-import { readWav } from "../lib/wav_file.ts";
 import { SAMPLES_PER_FRAME } from "../protocol/media_format.ts";
 
-const speech =
-  readWav(Deno.readFileSync(new URL("../tests/fixtures/speech_16k.wav", import.meta.url)))
-    .samples;
+const speech = speechFixture();
 
 function energy(samples: Int16Array): number {
   let sum = 0;

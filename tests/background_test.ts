@@ -1,3 +1,4 @@
+import { speechFixture } from "./support/speech_fixture.ts";
 import assert from "node:assert/strict";
 import { startWorker } from "../gpu-worker/worker_server.ts";
 import { startTestSystem } from "./support/test_system.ts";
@@ -16,7 +17,6 @@ import { EventLog } from "../store/event_log.ts";
 import { ConfigSchema } from "../config.ts";
 import { createLogger } from "../lib/logger.ts";
 import { ManualClock } from "../lib/clock.ts";
-import { readWav } from "../lib/wav_file.ts";
 
 /** A real MCP server from npm, over stdio. */
 const EVERYTHING: McpServerConfig = {
@@ -25,8 +25,7 @@ const EVERYTHING: McpServerConfig = {
   args: ["run", "-A", "npm:@modelcontextprotocol/server-everything@2026.8.31", "stdio"],
 };
 const log = createLogger("test", "warn");
-const speech = readWav(Deno.readFileSync(new URL("./fixtures/speech_16k.wav", import.meta.url)))
-  .samples;
+const speech = speechFixture();
 // MCP's stdio client and the worker keep handles the sanitizers would flag.
 const lenient = { sanitizeOps: false, sanitizeResources: false };
 

@@ -1,16 +1,15 @@
+import { speechFixture } from "./support/speech_fixture.ts";
 import assert from "node:assert/strict";
 import { TEST_DATABASE_TARGETS } from "./support/test_databases.ts";
 import { startTestSystem, TEST_TOKEN_SECRET } from "./support/test_system.ts";
 import { createSession, ProtocolClient, speechPackets } from "./support/protocol_client.ts";
-import { readWav } from "../lib/wav_file.ts";
 import { EventLog } from "../store/event_log.ts";
 import { SessionTokens } from "../edge/session_tokens.ts";
 import { ManualClock } from "../lib/clock.ts";
 import { serializeRtpPacket } from "../pipeline/rtp_packet.ts";
 import { FRAMES_PER_MICRO_TURN } from "../protocol/media_format.ts";
 
-const speech = readWav(Deno.readFileSync(new URL("./fixtures/speech_16k.wav", import.meta.url)))
-  .samples;
+const speech = speechFixture();
 
 for (const target of TEST_DATABASE_TARGETS) {
   Deno.test({

@@ -3,10 +3,14 @@ import { chromium } from "playwright-core";
 import { startTestSystem } from "./support/test_system.ts";
 import { TEST_DATABASE_TARGETS } from "./support/test_databases.ts";
 import { EventLog } from "../store/event_log.ts";
-import { readWav } from "../lib/wav_file.ts";
+import {
+  blockRms,
+  correlation,
+  SPEECH_FIXTURE_PATH,
+  speechFixture,
+} from "./support/speech_fixture.ts";
 import type { EdgeSession } from "../edge/edge_session.ts";
 import type { JitterStats } from "../pipeline/jitter_buffer.ts";
-import { SAMPLES_PER_MICRO_TURN } from "../protocol/media_format.ts";
 import type { ClientStats } from "../client/sdk/interaction_client.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -17,7 +21,6 @@ const hasChromium = (() => {
     return false;
   }
 })();
-const WAV = new URL("./fixtures/speech_16k.wav", import.meta.url).pathname;
 const ARTIFACTS = new URL("./artifacts/", import.meta.url);
 /** The demo page's client counters, as a page expression. */
 const STATS = "demo.client?.stats";
@@ -37,34 +40,10 @@ function launchChromium() {
       "--disable-sync",
       "--use-fake-ui-for-media-stream",
       "--use-fake-device-for-media-stream",
-      `--use-file-for-fake-audio-capture=${WAV}`,
+      `--use-file-for-fake-audio-capture=${SPEECH_FIXTURE_PATH}`,
       "--autoplay-policy=no-user-gesture-required",
     ],
   });
-}
-
-/** Loudness of each 200 ms block of the fixture (Chromium's fake microphone loops it). */
-function blockRms(samples: Int16Array): number[] {
-  const blocks: number[] = [];
-  for (let at = 0; at + SAMPLES_PER_MICRO_TURN <= samples.length; at += SAMPLES_PER_MICRO_TURN) {
-    let sum = 0;
-    for (let i = at; i < at + SAMPLES_PER_MICRO_TURN; i++) sum += samples[i] ** 2;
-    blocks.push(Math.sqrt(sum / SAMPLES_PER_MICRO_TURN));
-  }
-  return blocks;
-}
-
-function correlation(a: number[], b: number[]): number {
-  const n = Math.min(a.length, b.length);
-  const mean = (x: number[]) => x.slice(0, n).reduce((s, v) => s + v, 0) / n;
-  const [ma, mb] = [mean(a), mean(b)];
-  let [ab, aa, bb] = [0, 0, 0];
-  for (let i = 0; i < n; i++) {
-    ab += (a[i] - ma) * (b[i] - mb);
-    aa += (a[i] - ma) ** 2;
-    bb += (b[i] - mb) ** 2;
-  }
-  return ab / Math.sqrt(aa * bb || 1);
 }
 
 Deno.test({
@@ -149,7 +128,8 @@ Deno.test({
       // The edge heard the fixture: its loudness tracks the WAV's, at some lag (it loops).
       const levels = events.filter((e) => e.kind === "micro_turn")
         .map((e) => (e.payload.input as { level: number }).level);
-      const wav = blockRms(readWav(Deno.readFileSync(WAV)).samples);
+      // Chromium's fake microphone loops the file: its last partial block runs into the first.
+      const wav = blockRms(speechFixture(), true);
       const looped = Array.from(
         { length: levels.length + wav.length },
         (_, i) => wav[i % wav.length],

@@ -1,13 +1,12 @@
+import { speechFixture } from "./support/speech_fixture.ts";
 import assert from "node:assert/strict";
 import { createSession, ProtocolClient, speechPackets } from "./support/protocol_client.ts";
 import { killMain, type MainProcess, startMain } from "./support/main_process.ts";
-import { readWav } from "../lib/wav_file.ts";
 import { openDatabase } from "../store/database.ts";
 import { EventLog } from "../store/event_log.ts";
 import { FRAMES_PER_MICRO_TURN } from "../protocol/media_format.ts";
 
-const speech = readWav(Deno.readFileSync(new URL("./fixtures/speech_16k.wav", import.meta.url)))
-  .samples;
+const speech = speechFixture();
 const FIRST_SEQ = 1000;
 
 Deno.test("SIGKILL mid-session, restart, resume: acknowledged input kept, nothing doubled, numbering continues", async () => {

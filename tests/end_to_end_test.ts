@@ -1,42 +1,15 @@
+import { blockRms, correlation, speechFixture } from "./support/speech_fixture.ts";
 import assert from "node:assert/strict";
 import { TEST_DATABASE_TARGETS } from "./support/test_databases.ts";
 import { startTestSystem } from "./support/test_system.ts";
 import { ManualClock } from "../lib/clock.ts";
 import { createSession, ProtocolClient, speechPackets } from "./support/protocol_client.ts";
 import { OpusDecoder } from "../pipeline/opus_codec.ts";
-import { readWav } from "../lib/wav_file.ts";
 import { EventLog } from "../store/event_log.ts";
 import { SessionStore } from "../store/session_store.ts";
-import {
-  FRAMES_PER_MICRO_TURN,
-  SAMPLES_PER_FRAME,
-  SAMPLES_PER_MICRO_TURN,
-} from "../protocol/media_format.ts";
+import { FRAMES_PER_MICRO_TURN, SAMPLES_PER_FRAME } from "../protocol/media_format.ts";
 
-const speech = readWav(Deno.readFileSync(new URL("./fixtures/speech_16k.wav", import.meta.url)))
-  .samples;
-
-/** RMS of each 200 ms block of the fixture. */
-function blockRms(pcm: Int16Array): number[] {
-  const blocks: number[] = [];
-  for (let start = 0; start < pcm.length; start += SAMPLES_PER_MICRO_TURN) {
-    const block = pcm.subarray(start, start + SAMPLES_PER_MICRO_TURN);
-    blocks.push(Math.sqrt(block.reduce((sum, s) => sum + s * s, 0) / block.length));
-  }
-  return blocks;
-}
-
-function correlation(a: number[], b: number[]): number {
-  const mean = (x: number[]) => x.reduce((s, v) => s + v, 0) / x.length;
-  const [ma, mb] = [mean(a), mean(b)];
-  let [ab, aa, bb] = [0, 0, 0];
-  a.forEach((_, i) => {
-    ab += (a[i] - ma) * (b[i] - mb);
-    aa += (a[i] - ma) ** 2;
-    bb += (b[i] - mb) ** 2;
-  });
-  return ab / Math.sqrt(aa * bb);
-}
+const speech = speechFixture();
 
 for (const target of TEST_DATABASE_TARGETS) {
   Deno.test({

@@ -1,16 +1,14 @@
+import { speechFixture } from "./support/speech_fixture.ts";
 import assert from "node:assert/strict";
 import { startTestSystem } from "./support/test_system.ts";
 import { createSession, ProtocolClient, speechPackets } from "./support/protocol_client.ts";
 import { TEST_DATABASE_TARGETS } from "./support/test_databases.ts";
-import { readWav } from "../lib/wav_file.ts";
 import { ManualClock } from "../lib/clock.ts";
 import { seededRandom } from "../lib/seeded_random.ts";
 import { parseRtpPacket, serializeRtpPacket } from "../pipeline/rtp_packet.ts";
 import { serializeVideoMessage } from "../protocol/video_message.ts";
 
-const speech = readWav(
-  Deno.readFileSync(new URL("./fixtures/speech_16k.wav", import.meta.url)),
-).samples.subarray(0, 16000 * 2);
+const speech = speechFixture().subarray(0, 16000 * 2);
 
 Deno.test("fuzzed packets never break the session or the process", async () => {
   const db = await TEST_DATABASE_TARGETS[0].open();

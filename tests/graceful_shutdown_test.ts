@@ -1,12 +1,11 @@
+import { speechFixture } from "./support/speech_fixture.ts";
 import assert from "node:assert/strict";
 import { createSession, ProtocolClient, speechPackets } from "./support/protocol_client.ts";
-import { readWav } from "../lib/wav_file.ts";
 import { openDatabase } from "../store/database.ts";
 import { EventLog } from "../store/event_log.ts";
 import { killMain, type MainProcess, startMain } from "./support/main_process.ts";
 
-const speech = readWav(Deno.readFileSync(new URL("./fixtures/speech_16k.wav", import.meta.url)))
-  .samples;
+const speech = speechFixture();
 
 Deno.test("SIGTERM finishes the open micro-turn, closes sockets with 1001, flushes events, exits 0", async () => {
   const dataDir = await Deno.makeTempDir();

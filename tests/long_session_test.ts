@@ -1,3 +1,4 @@
+import { loopSamples, speechFixture } from "./support/speech_fixture.ts";
 import assert from "node:assert/strict";
 import { Registry } from "prom-client";
 import { startTestSystem } from "./support/test_system.ts";
@@ -5,7 +6,6 @@ import { createSession, ProtocolClient, speechPackets } from "./support/protocol
 import { TEST_DATABASE_TARGETS } from "./support/test_databases.ts";
 import { EventLog } from "../store/event_log.ts";
 import { CompactionStore, sessionContext } from "../store/compactions.ts";
-import { readWav } from "../lib/wav_file.ts";
 import { ManualClock } from "../lib/clock.ts";
 import { InteractionModel } from "../gpu-worker/interaction_model.ts";
 import { buildReferenceModel } from "../gpu-worker/model/reference_model.ts";
@@ -13,8 +13,7 @@ import { WorkerRuntime } from "../gpu-worker/worker_runtime.ts";
 import type { MicroTurn, MicroTurnOutput } from "../protocol/worker_link.ts";
 import { FRAMES_PER_MICRO_TURN, SAMPLES_PER_FRAME } from "../protocol/media_format.ts";
 
-const fixture = readWav(Deno.readFileSync(new URL("./fixtures/speech_16k.wav", import.meta.url)))
-  .samples;
+const fixture = speechFixture();
 /** The tiny model's window: 160 positions, 16 micro-turns (3.2 s). */
 const WINDOW_POSITIONS = 160;
 const TURNS = 240; // 48 s of audio: fifteen windows' worth
@@ -26,10 +25,7 @@ Deno.test("a session far longer than the window: compactions happen, the context
     const { sessionId, token } = await createSession(system.url);
     const client = await ProtocolClient.connect(system.url, sessionId, token);
     await client.message("ready");
-    const pcm = new Int16Array(TURNS * FRAMES_PER_MICRO_TURN * SAMPLES_PER_FRAME);
-    for (let at = 0; at < pcm.length; at += fixture.length) {
-      pcm.set(fixture.subarray(0, Math.min(fixture.length, pcm.length - at)), at);
-    }
+    const pcm = loopSamples(fixture, TURNS * FRAMES_PER_MICRO_TURN * SAMPLES_PER_FRAME);
     const packets = speechPackets(pcm);
     const runtime = system.worker.runtime;
     let maxContext = 0;

@@ -1,16 +1,14 @@
+import { speechFixture } from "./support/speech_fixture.ts";
 import assert from "node:assert/strict";
 import { startTestSystem } from "./support/test_system.ts";
 import { createSession, ProtocolClient, speechPackets } from "./support/protocol_client.ts";
 import { TEST_DATABASE_TARGETS } from "./support/test_databases.ts";
 import { EventLog } from "../store/event_log.ts";
-import { readWav } from "../lib/wav_file.ts";
 import { ManualClock } from "../lib/clock.ts";
 import { FRAMES_PER_MICRO_TURN } from "../protocol/media_format.ts";
 import type { JitterStats } from "../pipeline/jitter_buffer.ts";
 
-const speech = readWav(
-  Deno.readFileSync(new URL("./fixtures/speech_16k.wav", import.meta.url)),
-).samples.subarray(0, 16000 * 3); // 150 frames, 15 micro-turns
+const speech = speechFixture().subarray(0, 16000 * 3); // 150 frames, 15 micro-turns
 const target = TEST_DATABASE_TARGETS[0];
 
 Deno.test("a dropped connection resumes with its token: replayed audio is taken once, the session goes on", async () => {

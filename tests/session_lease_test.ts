@@ -1,13 +1,12 @@
+import { speechFixture } from "./support/speech_fixture.ts";
 import assert from "node:assert/strict";
 import { startTestSystem } from "./support/test_system.ts";
 import { createSession, ProtocolClient, speechPackets } from "./support/protocol_client.ts";
 import { TEST_DATABASE_TARGETS } from "./support/test_databases.ts";
 import { EventLog } from "../store/event_log.ts";
-import { readWav } from "../lib/wav_file.ts";
 import { ManualClock } from "../lib/clock.ts";
 
-const speech = readWav(Deno.readFileSync(new URL("./fixtures/speech_16k.wav", import.meta.url)))
-  .samples;
+const speech = speechFixture();
 
 for (const target of TEST_DATABASE_TARGETS) {
   Deno.test({
