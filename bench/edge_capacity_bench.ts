@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { numberFlag, quantile, writeResult } from "./bench_support.ts";
 import { loopSamples, speechFixture } from "../tests/support/speech_fixture.ts";
 import { createIngressPipeline } from "../pipeline/ingress_pipeline.ts";
 import { JitterBuffer } from "../pipeline/jitter_buffer.ts";
@@ -34,9 +35,7 @@ import {
   SAMPLES_PER_MICRO_TURN,
 } from "../protocol/media_format.ts";
 
-const arg = (name: string, fallback: number) =>
-  Number(Deno.args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback);
-const stepSeconds = arg("seconds", 4);
+const stepSeconds = numberFlag("seconds", 4);
 const LAG_BOUND_MS = 10;
 
 const fixture = speechFixture();
@@ -183,8 +182,7 @@ async function capacityRun(n: number, seconds: number): Promise<number> {
     session.packetizer.close();
   }
   // The first second warms up the JIT and the allocator.
-  const steady = lags.slice(n * 5).sort((a, b) => a - b);
-  return steady[Math.min(steady.length - 1, Math.floor(0.99 * steady.length))];
+  return quantile(lags.slice(n * 5), 0.99);
 }
 
 const rows: { sessions: number; p99_assembly_lag_ms: number }[] = [];
@@ -216,8 +214,4 @@ const result = {
   capacity_steps: rows,
 };
 console.log(JSON.stringify(result, null, 2));
-await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
-await Deno.writeTextFile(
-  new URL("./results/edge-capacity.json", import.meta.url),
-  JSON.stringify(result, null, 2) + "\n",
-);
+await writeResult("edge-capacity.json", result);

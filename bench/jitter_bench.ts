@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { numberFlag, writeResult } from "./bench_support.ts";
 import { JitterBuffer } from "../pipeline/jitter_buffer.ts";
 import type { RtpPacket } from "../pipeline/rtp_packet.ts";
 import { type Arrival, arrivalTrace, NETWORK_PROFILES } from "../tests/support/arrival_traces.ts";
@@ -28,10 +29,8 @@ import {
   RTP_TICKS_PER_FRAME,
 } from "../protocol/media_format.ts";
 
-const arg = (name: string, fallback: number) =>
-  Number(Deno.args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback);
-const seconds = arg("seconds", 120);
-const seeds = arg("seeds", 5);
+const seconds = numberFlag("seconds", 120);
+const seeds = numberFlag("seeds", 5);
 const packets = (seconds * 1000) / AUDIO_FRAME_MS;
 const PAYLOAD = new Uint8Array([0xf8, 0xff, 0xfe]);
 
@@ -156,8 +155,4 @@ const profiles = NETWORK_PROFILES.map((profile) => {
 
 const result = { profiles };
 console.table(profiles.map(({ traces: _t, trace_seconds: _s, ...row }) => row));
-await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
-await Deno.writeTextFile(
-  new URL("./results/jitter.json", import.meta.url),
-  JSON.stringify(result, null, 2) + "\n",
-);
+await writeResult("jitter.json", result);

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { writeResult } from "./bench_support.ts";
 // @deno-types="@types/ws"
 import { WebSocket as NodelayWebSocket } from "ws";
 
@@ -59,8 +60,4 @@ const result = {
   ratio: Number((denoMs / wsMs).toFixed(1)),
 };
 console.log(JSON.stringify(result, null, 2));
-await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
-await Deno.writeTextFile(
-  new URL("./results/link-rtt.json", import.meta.url),
-  JSON.stringify(result, null, 2) + "\n",
-);
+await writeResult("link-rtt.json", result);

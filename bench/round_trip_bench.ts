@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { numberFlag, quantile, writeResult } from "./bench_support.ts";
 import { loopSamples, speechFixture } from "../tests/support/speech_fixture.ts";
 import { startTestSystem } from "../tests/support/test_system.ts";
 import { createSession, ProtocolClient, speechPackets } from "../tests/support/protocol_client.ts";
@@ -20,10 +21,8 @@ import {
   SAMPLES_PER_FRAME,
 } from "../protocol/media_format.ts";
 
-const arg = (name: string, fallback: number) =>
-  Number(Deno.args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback);
-const sessions = arg("sessions", 20);
-const seconds = arg("seconds", 10);
+const sessions = numberFlag("sessions", 20);
+const seconds = numberFlag("seconds", 10);
 
 const speech = speechFixture();
 const turns = Math.floor((seconds * 1000) / AUDIO_FRAME_MS / FRAMES_PER_MICRO_TURN);
@@ -54,10 +53,6 @@ async function streamOneSession(system: { url: string }, offsetMs: number): Prom
   return latencies;
 }
 
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-}
-
 const db = await openDatabase({ pgliteDataDir: "memory://" });
 await migrate(db);
 const system = await startTestSystem(db);
@@ -84,8 +79,4 @@ const result = {
   wall_seconds: Number(wallSeconds.toFixed(1)),
 };
 console.log(JSON.stringify(result, null, 2));
-await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
-await Deno.writeTextFile(
-  new URL("./results/round-trip.json", import.meta.url),
-  JSON.stringify(result, null, 2) + "\n",
-);
+await writeResult("round-trip.json", result);

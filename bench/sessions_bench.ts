@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { numberFlag, quantile, writeResult } from "./bench_support.ts";
 import { openDatabase } from "../store/database.ts";
 import { migrate } from "../store/migrations.ts";
 import { EventLog } from "../store/event_log.ts";
@@ -22,10 +23,8 @@ import { SessionStore } from "../store/session_store.ts";
 import { SessionLeases } from "../store/session_leases.ts";
 import { CompactionStore, ExtractiveSummarizer, sessionContext } from "../store/compactions.ts";
 
-const arg = (name: string, fallback: number) =>
-  Number(Deno.args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback);
-const sessionCount = arg("sessions", 1000);
-const seconds = arg("seconds", 10);
+const sessionCount = numberFlag("sessions", 1000);
+const seconds = numberFlag("seconds", 10);
 const url = Deno.env.get("BENCH_DATABASE_URL") ?? Deno.env.get("TEST_DATABASE_URL") ??
   Deno.env.get("DATABASE_URL");
 
@@ -37,10 +36,6 @@ if (url) {
   db = await openDatabase({ url, schema });
 }
 await migrate(db);
-const quantile = (values: number[], q: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-};
 const round = (x: number) => Number(x.toFixed(2));
 
 // ---- 1. Concurrent writes ---------------------------------------------------------------
@@ -146,8 +141,4 @@ const result = {
 console.log(JSON.stringify(result, null, 2));
 if (url) await db.exec(`drop schema ${schema} cascade`).catch(() => {});
 await db.close();
-await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
-await Deno.writeTextFile(
-  new URL("./results/sessions.json", import.meta.url),
-  JSON.stringify(result, null, 2) + "\n",
-);
+await writeResult("sessions.json", result);

@@ -21,6 +21,7 @@
  *
  * @module
  */
+import { flag, quantile, writeResult } from "./bench_support.ts";
 import { Registry } from "prom-client";
 import { type ExecutionProvider, InteractionModel } from "../gpu-worker/interaction_model.ts";
 import {
@@ -33,7 +34,6 @@ import { seededRandom } from "../lib/seeded_random.ts";
 import type { MicroTurn } from "../protocol/worker_link.ts";
 import { MICRO_TURN_MS } from "../protocol/media_format.ts";
 
-const flag = (name: string) => Deno.args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
 const full = Deno.args.includes("--full");
 const ep = (flag("ep") ?? "cpu") as ExecutionProvider;
 const out = flag("out") ?? `worker-${ep === "cpu" ? "cpu" : "gpu"}.json`;
@@ -56,9 +56,7 @@ const turn = (sessionId: string, index: number): MicroTurn => ({
   patches: new Uint8Array(0),
 });
 const sessionId = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`;
-const quantile = (sorted: number[], q: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-const median = (values: number[]) => quantile([...values].sort((a, b) => a - b), 0.5);
+const median = (values: number[]) => quantile(values, 0.5);
 const round = (x: number, digits = 2) => Number(x.toFixed(digits));
 
 /** N sessions in real time for `seconds`; latencies after the first second. */
@@ -195,8 +193,5 @@ for (const size of models) {
 
 // The ~100M model is the headline; every model's numbers are under `models`.
 const headline = results.find((r) => r.model.startsWith("reference-base")) ?? results[0];
-const file = { ...headline, models: results };
-const dir = Deno.env.get("BENCH_RESULTS_DIR") ?? new URL("./results/", import.meta.url).pathname;
-await Deno.mkdir(dir, { recursive: true });
-await Deno.writeTextFile(`${dir.replace(/\/$/, "")}/${out}`, JSON.stringify(file, null, 2) + "\n");
+await writeResult(out, { ...headline, models: results });
 console.log(`wrote ${out}`);

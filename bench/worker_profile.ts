@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { flag } from "./bench_support.ts";
 import * as ort from "onnxruntime-node";
 import {
   buildReferenceModel,
@@ -14,12 +15,10 @@ import {
 } from "../gpu-worker/model/reference_model.ts";
 import { REFERENCE_MODEL_SIZES } from "../gpu-worker/model/reference_model.ts";
 
-const flag = (name: string, fallback: string) =>
-  Deno.args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback;
-const size = flag("model", "base") as ReferenceModelSizeName;
-const ep = flag("ep", "cpu");
-const batch = Number(flag("batch", "1"));
-const steps = Number(flag("steps", "5"));
+const size = (flag("model") ?? "base") as ReferenceModelSizeName;
+const ep = flag("ep") ?? "cpu";
+const batch = Number(flag("batch") ?? "1");
+const steps = Number(flag("steps") ?? "5");
 const { layers, heads, width, window } = REFERENCE_MODEL_SIZES[size];
 const headSize = width / heads;
 

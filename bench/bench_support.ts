@@ -1,0 +1,33 @@
+/**
+ * What every benchmark needs: its command-line flags, quantiles, and writing its result
+ * under bench/results/ (or `BENCH_RESULTS_DIR`, e.g. `$OUT` on the device machine).
+ *
+ * @module
+ */
+
+/** The value of `--name=value`, if given. */
+export function flag(name: string): string | undefined {
+  return Deno.args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
+}
+
+/** The number given as `--name=value`, else `fallback`. */
+export function numberFlag(name: string, fallback: number): number {
+  return Number(flag(name) ?? fallback);
+}
+
+/** The `q` quantile of `values` (nearest rank, from a sorted copy). */
+export function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+/** Writes `result` as pretty JSON to `fileName` in the results folder. */
+export async function writeResult(fileName: string, result: unknown): Promise<void> {
+  const dir = Deno.env.get("BENCH_RESULTS_DIR") ??
+    new URL("./results/", import.meta.url).pathname;
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(
+    `${dir.replace(/\/$/, "")}/${fileName}`,
+    JSON.stringify(result, null, 2) + "\n",
+  );
+}
