@@ -58,13 +58,15 @@ export function mountChatCompletions(app: Hono, lm: BackgroundLm, modelName: str
     const request = parsed.data;
     const id = `chatcmpl-${crypto.randomUUID()}`;
     const created = Math.floor(Date.now() / 1000);
-    const chunk = (delta: Record<string, unknown>, finish: string | null) => ({
+    const envelope = (object: string, choice: Record<string, unknown>) => ({
       id,
-      object: "chat.completion.chunk",
+      object,
       created,
       model: modelName,
-      choices: [{ index: 0, delta, finish_reason: finish }],
+      choices: [{ index: 0, ...choice }],
     });
+    const chunk = (delta: Record<string, unknown>, finish: string | null) =>
+      envelope("chat.completion.chunk", { delta, finish_reason: finish });
     const toolCall = forcedToolCall(request);
     const prompt = request.messages.map((m) => `${m.role}: ${m.content ?? ""}`).join("\n") +
       "\nassistant: ";
@@ -72,31 +74,17 @@ export function mountChatCompletions(app: Hono, lm: BackgroundLm, modelName: str
 
     if (!request.stream) {
       if (toolCall) {
-        return c.json({
-          id,
-          object: "chat.completion",
-          created,
-          model: modelName,
-          choices: [{
-            index: 0,
-            message: { role: "assistant", content: null, tool_calls: [toolCall] },
-            finish_reason: "tool_calls",
-          }],
-        });
+        return c.json(envelope("chat.completion", {
+          message: { role: "assistant", content: null, tool_calls: [toolCall] },
+          finish_reason: "tool_calls",
+        }));
       }
       let text = "";
       for await (const piece of lm.generate(prompt, maxBytes)) text += piece;
-      return c.json({
-        id,
-        object: "chat.completion",
-        created,
-        model: modelName,
-        choices: [{
-          index: 0,
-          message: { role: "assistant", content: text },
-          finish_reason: "stop",
-        }],
-      });
+      return c.json(envelope("chat.completion", {
+        message: { role: "assistant", content: text },
+        finish_reason: "stop",
+      }));
     }
     return streamSSE(c, async (stream) => {
       // A client that goes away (a cancelled task) stops the generation.
