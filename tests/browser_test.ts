@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
-import { startTestSystem } from "./support/test_system.ts";
+import { chromium, type Page } from "playwright-core";
+import { startTestSystem, type TestSystem } from "./support/test_system.ts";
+import type { Database } from "../store/database.ts";
 import { TEST_DATABASE_TARGETS } from "./support/test_databases.ts";
 import { EventLog } from "../store/event_log.ts";
 import {
@@ -44,6 +45,35 @@ function launchChromium() {
       "--autoplay-policy=no-user-gesture-required",
     ],
   });
+}
+
+/**
+ * Lets the last acknowledgements land, reads the page's counters, stops the client, waits for
+ * the edge to end the session and stop, and reads what the session stored.
+ */
+async function stopAndRead(
+  page: Page,
+  system: TestSystem,
+  db: Database,
+  sessionId: string,
+) {
+  const session = system.edge.live.get(sessionId) as EdgeSession;
+  const client: ClientStats = await page.evaluate(`(async () => {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const stats = ${STATS};
+    await demo.client.stop();
+    return stats;
+  })()`);
+  await session.ended;
+  await system.close();
+  const events = await new EventLog(db).read(sessionId);
+  return {
+    client,
+    events,
+    jitter: events.at(-1)!.payload.jitter as JitterStats,
+    levels: events.filter((e) => e.kind === "micro_turn")
+      .map((e) => (e.payload.input as { level: number }).level),
+  };
 }
 
 Deno.test({
@@ -102,18 +132,8 @@ Deno.test({
         path: new URL("demo-phone.png", ARTIFACTS).pathname,
         fullPage: true,
       });
-      // Let the last acknowledgements land, read the page's counters, then stop.
-      const client: ClientStats = await page.evaluate(`(async () => {
-        await new Promise((resolve) => setTimeout(resolve, 500));
-        const stats = ${STATS};
-        await demo.client.stop();
-        return stats;
-      })()`);
-      await session.ended;
-      await system.close();
+      const { client, events, jitter, levels } = await stopAndRead(page, system, db, sessionId);
 
-      const events = await new EventLog(db).read(sessionId);
-      const jitter = events.at(-1)!.payload.jitter as JitterStats;
       // Every frame the page sent reached the edge exactly once: what was in flight or captured
       // during the cut was replayed, and replays of frames it had were recognised.
       assert.equal(jitter.received, client.packetsSent);
@@ -126,8 +146,6 @@ Deno.test({
       );
       assert.ok(client.videoFramesSent >= 2, `${client.videoFramesSent} camera frames`);
       // The edge heard the fixture: its loudness tracks the WAV's, at some lag (it loops).
-      const levels = events.filter((e) => e.kind === "micro_turn")
-        .map((e) => (e.payload.input as { level: number }).level);
       // Chromium's fake microphone loops the file: its last partial block runs into the first.
       const wav = blockRms(speechFixture(), true);
       const looped = Array.from(
@@ -171,21 +189,9 @@ Deno.test({
         { timeout: 30_000 },
       );
       const sessionId: string = await page.evaluate("demo.client.sessionId");
-      const session = system.edge.live.get(sessionId) as EdgeSession;
-      const client: ClientStats = await page.evaluate(`(async () => {
-        await new Promise((resolve) => setTimeout(resolve, 500));
-        const stats = ${STATS};
-        await demo.client.stop();
-        return stats;
-      })()`);
-      await session.ended;
-      await system.close();
-      const events = await new EventLog(db).read(sessionId);
-      const jitter = events.at(-1)!.payload.jitter as JitterStats;
+      const { client, jitter, levels } = await stopAndRead(page, system, db, sessionId);
       assert.equal(client.audioEncoder, "wasm");
       assert.equal(jitter.received, client.packetsSent, "every wasm-encoded frame arrived");
-      const levels = events.filter((e) => e.kind === "micro_turn")
-        .map((e) => (e.payload.input as { level: number }).level);
       assert.ok(Math.max(...levels) > 1, "the edge decoded speech, not silence");
       assert.deepEqual(errors, []);
     } finally {
