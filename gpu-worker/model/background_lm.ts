@@ -12,7 +12,7 @@
  * @module
  */
 import { OnnxGraphBuilder } from "./onnx_graph_builder.ts";
-import { seededRandom } from "../../lib/seeded_random.ts";
+import { SeededLayers } from "./seeded_layers.ts";
 
 /** Hyperparameters of the background model. */
 export interface BackgroundLmSize {
@@ -41,24 +41,12 @@ export function buildBackgroundLm(
 ): { bytes: Uint8Array; parameters: number; context: number } {
   const { width: d, layers, heads, context } = size;
   const headSize = d / heads;
-  const random = seededRandom(seed);
   const g = new OnnxGraphBuilder("reference_background_lm");
-  let count = 0;
-  const matrix = (rows: number, cols: number, scale = 1) => {
-    const bound = Math.sqrt(3 / rows) * scale;
-    const values = new Float32Array(rows * cols);
-    for (let i = 0; i < values.length; i++) values[i] = (2 * random() - 1) * bound;
-    return g.weight(`lm_w${count++}`, values, [rows, cols]);
-  };
-  const vector = (length: number, value = 0) =>
-    g.weight(`lm_w${count++}`, new Float32Array(length).fill(value), [length]);
-  const ints = (values: number[], dims?: number[]) => g.ints(`lm_c${count++}`, values, dims);
-  const float = (value: number) => g.floats(`lm_c${count++}`, [value], []);
-  const layerNorm = (x: string) =>
-    g.op("LayerNormalization", [x, vector(d, 1), vector(d, 0)], {
-      axis: -1,
-      epsilon: { float: 1e-5 },
-    });
+  const seeded = new SeededLayers(g, seed, "lm_");
+  const matrix = seeded.matrix.bind(seeded);
+  const ints = seeded.ints.bind(seeded);
+  const float = seeded.float.bind(seeded);
+  const layerNorm = (x: string) => seeded.layerNorm(x, d);
 
   const tokens = g.input("tokens", "int64", [1, "length"]);
   const length = g.op("Gather", [g.op("Shape", [tokens]), ints([1], [])]);

@@ -30,7 +30,7 @@ import {
   TEXT_BYTES_PER_MICRO_TURN,
   TEXT_VOCABULARY,
 } from "./model_contract.ts";
-import { seededRandom } from "../../lib/seeded_random.ts";
+import { SeededLayers } from "./seeded_layers.ts";
 import {
   DMEL_BINS,
   DMEL_FRAMES_PER_MICRO_TURN,
@@ -117,29 +117,16 @@ export function buildReferenceModel(
   if (window % POSITIONS_PER_MICRO_TURN !== 0) {
     throw new RangeError(`window ${window} must be a multiple of ${POSITIONS_PER_MICRO_TURN}`);
   }
-  const random = seededRandom(seed);
   const g = new OnnxGraphBuilder(`reference_interaction_model_${sizeName}`);
-  let weights = 0;
-  /** A learned matrix, uniform with the variance of 1/fanIn (times `scale`). */
-  const matrix = (rows: number, cols: number, scale = 1) => {
-    const bound = Math.sqrt(3 / rows) * scale;
-    const values = new Float32Array(rows * cols);
-    for (let i = 0; i < values.length; i++) values[i] = (2 * random() - 1) * bound;
-    return g.weight(`w${weights++}`, values, [rows, cols]);
-  };
-  const vector = (length: number, value = 0) =>
-    g.weight(`w${weights++}`, new Float32Array(length).fill(value), [length]);
-  const linear = (x: string, rows: number, cols: number, scale = 1) =>
-    g.op("Add", [g.op("MatMul", [x, matrix(rows, cols, scale)]), vector(cols)]);
-  const silu = (x: string) => g.op("Mul", [x, g.op("Sigmoid", [x])]);
-  const layerNorm = (x: string) =>
-    g.op("LayerNormalization", [x, vector(d, 1), vector(d, 0)], {
-      axis: -1,
-      epsilon: { float: 1e-5 },
-    });
-  const ints = (values: number[]) => g.ints(`c${weights++}`, values);
-  const scalar = (value: number) => g.ints(`c${weights++}`, [value], []);
-  const float = (value: number) => g.floats(`c${weights++}`, [value], []);
+  const seeded = new SeededLayers(g, seed);
+  const matrix = seeded.matrix.bind(seeded);
+  const vector = seeded.vector.bind(seeded);
+  const linear = seeded.linear.bind(seeded);
+  const silu = seeded.silu.bind(seeded);
+  const layerNorm = (x: string) => seeded.layerNorm(x, d);
+  const ints = (values: number[]) => seeded.ints(values);
+  const scalar = seeded.scalar.bind(seeded);
+  const float = seeded.float.bind(seeded);
   /** `shape(t)[from:to]` concatenated with fixed dims. */
   const shapeLike = (t: string, from: number, to: number, rest: number[]) =>
     g.op("Concat", [g.op("Slice", [g.op("Shape", [t]), ints([from]), ints([to])]), ints(rest)], {

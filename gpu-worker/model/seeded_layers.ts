@@ -1,0 +1,81 @@
+/**
+ * The building blocks both project-built models (the interaction model and the background LM)
+ * make their graphs from: seeded learned weights (uniform, variance 1/fan-in), constants, and
+ * the small layers they share (linear, SiLU, layer norm), on one {@linkcode OnnxGraphBuilder}.
+ *
+ * @module
+ */
+import type { OnnxGraphBuilder } from "./onnx_graph_builder.ts";
+import { seededRandom } from "../../lib/seeded_random.ts";
+
+/** Seeded weights, constants and shared layers for one graph. */
+export class SeededLayers {
+  readonly #g: OnnxGraphBuilder;
+  readonly #random: () => number;
+  readonly #prefix: string;
+  #count = 0;
+
+  /**
+   * @param g the graph
+   * @param seed weight seed
+   * @param prefix prefix of the generated value names
+   */
+  constructor(g: OnnxGraphBuilder, seed: number, prefix = "") {
+    this.#g = g;
+    this.#random = seededRandom(seed);
+    this.#prefix = prefix;
+  }
+
+  /** A learned matrix, uniform with the variance of 1/rows (times `scale`). */
+  matrix(rows: number, cols: number, scale = 1): string {
+    const bound = Math.sqrt(3 / rows) * scale;
+    const values = new Float32Array(rows * cols);
+    for (let i = 0; i < values.length; i++) values[i] = (2 * this.#random() - 1) * bound;
+    return this.#g.weight(this.#name("w"), values, [rows, cols]);
+  }
+
+  /** A learned vector, initialised to `value`. */
+  vector(length: number, value = 0): string {
+    return this.#g.weight(this.#name("w"), new Float32Array(length).fill(value), [length]);
+  }
+
+  /** An int64 constant (`dims` [] for a scalar). */
+  ints(values: number[], dims?: number[]): string {
+    return this.#g.ints(this.#name("c"), values, dims);
+  }
+
+  /** An int64 scalar constant. */
+  scalar(value: number): string {
+    return this.ints([value], []);
+  }
+
+  /** A float scalar constant. */
+  float(value: number): string {
+    return this.#g.floats(this.#name("c"), [value], []);
+  }
+
+  /** `x @ W + b`, W scaled by `scale`. */
+  linear(x: string, rows: number, cols: number, scale = 1): string {
+    return this.#g.op("Add", [
+      this.#g.op("MatMul", [x, this.matrix(rows, cols, scale)]),
+      this.vector(cols),
+    ]);
+  }
+
+  /** `x * sigmoid(x)`. */
+  silu(x: string): string {
+    return this.#g.op("Mul", [x, this.#g.op("Sigmoid", [x])]);
+  }
+
+  /** Layer normalization over the last axis of width `width`, learned scale and shift. */
+  layerNorm(x: string, width: number): string {
+    return this.#g.op("LayerNormalization", [x, this.vector(width, 1), this.vector(width, 0)], {
+      axis: -1,
+      epsilon: { float: 1e-5 },
+    });
+  }
+
+  #name(kind: string): string {
+    return `${this.#prefix}${kind}${this.#count++}`;
+  }
+}
