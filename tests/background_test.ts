@@ -2,7 +2,7 @@ import { speechFixture } from "./support/speech_fixture.ts";
 import assert from "node:assert/strict";
 import { startWorker } from "../gpu-worker/worker_server.ts";
 import { startTestSystem } from "./support/test_system.ts";
-import { createSession, ProtocolClient, speechPackets } from "./support/protocol_client.ts";
+import { ProtocolClient, speechPackets } from "./support/protocol_client.ts";
 import { TEST_DATABASE_TARGETS } from "./support/test_databases.ts";
 import { ChatCompletionsRunner, type RunnerUpdate } from "../background/chat_runner.ts";
 import { type McpServerConfig, McpToolHost } from "../background/mcp_tools.ts";
@@ -111,9 +111,7 @@ Deno.test({
       config: { mcpServers: JSON.stringify([EVERYTHING]) },
     });
     try {
-      const { sessionId, token } = await createSession(system.url);
-      const client = await ProtocolClient.connect(system.url, sessionId, token);
-      await client.message("ready");
+      const { sessionId, client } = await ProtocolClient.open(system.url);
       client.send(JSON.stringify({
         type: "delegate",
         request: "remember the milk",
@@ -157,9 +155,7 @@ Deno.test({
       config: { mcpServers: JSON.stringify([EVERYTHING]), backgroundTimeoutSeconds: 2 },
     });
     try {
-      const { sessionId, token } = await createSession(system.url);
-      const client = await ProtocolClient.connect(system.url, sessionId, token);
-      await client.message("ready");
+      const { client } = await ProtocolClient.open(system.url);
       const hang = (request: string) =>
         client.send(JSON.stringify({
           type: "delegate",

@@ -92,9 +92,7 @@ for (const target of TEST_DATABASE_TARGETS) {
         assert.equal(errors().length, 7);
 
         // The server still serves new sessions.
-        const c = await createSession(system.url);
-        const carol = await ProtocolClient.connect(system.url, c.sessionId, c.token);
-        await carol.message("ready");
+        const { client: carol } = await ProtocolClient.open(system.url);
         carol.close();
 
         await system.close();

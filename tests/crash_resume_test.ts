@@ -1,6 +1,6 @@
 import { speechFixture } from "./support/speech_fixture.ts";
 import assert from "node:assert/strict";
-import { createSession, ProtocolClient, speechPackets } from "./support/protocol_client.ts";
+import { ProtocolClient, speechPackets } from "./support/protocol_client.ts";
 import { killMain, type MainProcess, startMain } from "./support/main_process.ts";
 import { openDatabase } from "../store/database.ts";
 import { EventLog } from "../store/event_log.ts";
@@ -20,9 +20,7 @@ Deno.test("SIGKILL mid-session, restart, resume: acknowledged input kept, nothin
   let main: MainProcess | undefined;
   try {
     main = await startMain(args);
-    const { sessionId, token } = await createSession(main.url);
-    const first = await ProtocolClient.connect(main.url, sessionId, token);
-    await first.message("ready");
+    const { sessionId, token, client: first } = await ProtocolClient.open(main.url);
     const packets = speechPackets(speech.subarray(0, 200 * 320)); // 200 frames, 20 micro-turns
     packets.slice(0, 120).forEach((p) => first.send(p));
     // Acks come only for durable micro-turns. Wait for one past the fifth micro-turn.

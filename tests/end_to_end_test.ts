@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { TEST_DATABASE_TARGETS } from "./support/test_databases.ts";
 import { startTestSystem } from "./support/test_system.ts";
 import { ManualClock } from "../lib/clock.ts";
-import { createSession, ProtocolClient, speechPackets } from "./support/protocol_client.ts";
+import { ProtocolClient, speechPackets } from "./support/protocol_client.ts";
 import { OpusDecoder } from "../pipeline/opus_codec.ts";
 import { EventLog } from "../store/event_log.ts";
 import { SessionStore } from "../store/session_store.ts";
@@ -19,9 +19,7 @@ for (const target of TEST_DATABASE_TARGETS) {
       const db = await target.open();
       const system = await startTestSystem(db, { clock: new ManualClock(Date.now()) });
       try {
-        const { sessionId, token } = await createSession(system.url);
-        const client = await ProtocolClient.connect(system.url, sessionId, token);
-        const ready = await client.message("ready");
+        const { sessionId, client, ready } = await ProtocolClient.open(system.url);
         assert.equal(ready.session, sessionId);
 
         const packets = speechPackets(speech);

@@ -1,7 +1,7 @@
 import { speechFixture } from "./support/speech_fixture.ts";
 import assert from "node:assert/strict";
 import { startTestSystem } from "./support/test_system.ts";
-import { createSession, ProtocolClient, speechPackets } from "./support/protocol_client.ts";
+import { ProtocolClient, speechPackets } from "./support/protocol_client.ts";
 import { TEST_DATABASE_TARGETS } from "./support/test_databases.ts";
 import { ManualClock } from "../lib/clock.ts";
 import { seededRandom } from "../lib/seeded_random.ts";
@@ -14,9 +14,7 @@ Deno.test("fuzzed packets never break the session or the process", async () => {
   const db = await TEST_DATABASE_TARGETS[0].open();
   const system = await startTestSystem(db, { clock: new ManualClock(Date.now()) });
   try {
-    const { sessionId, token } = await createSession(system.url);
-    const client = await ProtocolClient.connect(system.url, sessionId, token);
-    await client.message("ready");
+    const { client } = await ProtocolClient.open(system.url);
     const random = seededRandom(11);
     const valid = speechPackets(speech);
     let invalid = 0;
@@ -72,9 +70,7 @@ Deno.test("fuzzed packets never break the session or the process", async () => {
     assert.equal((await client.closedWith()).code, 1000);
 
     // The process still serves a new session end to end.
-    const next = await createSession(system.url);
-    const other = await ProtocolClient.connect(system.url, next.sessionId, next.token);
-    await other.message("ready");
+    const { client: other } = await ProtocolClient.open(system.url);
     speechPackets(speech.subarray(0, 16000)).forEach((p) => other.send(p));
     other.send(JSON.stringify({ type: "bye" }));
     assert.equal((await other.message("closed")).microTurns, 5);

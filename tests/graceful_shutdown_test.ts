@@ -1,6 +1,6 @@
 import { speechFixture } from "./support/speech_fixture.ts";
 import assert from "node:assert/strict";
-import { createSession, ProtocolClient, speechPackets } from "./support/protocol_client.ts";
+import { ProtocolClient, speechPackets } from "./support/protocol_client.ts";
 import { openDatabase } from "../store/database.ts";
 import { EventLog } from "../store/event_log.ts";
 import { killMain, type MainProcess, startMain } from "./support/main_process.ts";
@@ -13,9 +13,7 @@ Deno.test("SIGTERM finishes the open micro-turn, closes sockets with 1001, flush
   try {
     main = await startMain([`--pglite-dir=${dataDir}`]);
     const { url, child } = main;
-    const { sessionId, token } = await createSession(url);
-    const client = await ProtocolClient.connect(url, sessionId, token);
-    await client.message("ready");
+    const { sessionId, client } = await ProtocolClient.open(url);
     // 25 frames: two whole micro-turns and half of a third.
     speechPackets(speech.subarray(16000, 16000 + 25 * 320)).forEach((p) => client.send(p));
     await client.message("output", (o) => o.index === 1);

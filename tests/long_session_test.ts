@@ -2,7 +2,7 @@ import { loopSamples, speechFixture } from "./support/speech_fixture.ts";
 import assert from "node:assert/strict";
 import { Registry } from "prom-client";
 import { startTestSystem } from "./support/test_system.ts";
-import { createSession, ProtocolClient, speechPackets } from "./support/protocol_client.ts";
+import { ProtocolClient, speechPackets } from "./support/protocol_client.ts";
 import { TEST_DATABASE_TARGETS } from "./support/test_databases.ts";
 import { EventLog } from "../store/event_log.ts";
 import { CompactionStore, sessionContext } from "../store/compactions.ts";
@@ -22,9 +22,7 @@ Deno.test("a session far longer than the window: compactions happen, the context
   const db = await TEST_DATABASE_TARGETS[0].open();
   const system = await startTestSystem(db, { clock: new ManualClock(Date.now()) });
   try {
-    const { sessionId, token } = await createSession(system.url);
-    const client = await ProtocolClient.connect(system.url, sessionId, token);
-    await client.message("ready");
+    const { sessionId, token, client } = await ProtocolClient.open(system.url);
     const pcm = loopSamples(fixture, TURNS * FRAMES_PER_MICRO_TURN * SAMPLES_PER_FRAME);
     const packets = speechPackets(pcm);
     const runtime = system.worker.runtime;

@@ -1,7 +1,7 @@
 import { speechFixture } from "./support/speech_fixture.ts";
 import assert from "node:assert/strict";
 import { startTestSystem } from "./support/test_system.ts";
-import { createSession, ProtocolClient, speechPackets } from "./support/protocol_client.ts";
+import { ProtocolClient, speechPackets } from "./support/protocol_client.ts";
 import { TEST_DATABASE_TARGETS } from "./support/test_databases.ts";
 import { EventLog } from "../store/event_log.ts";
 import { ManualClock } from "../lib/clock.ts";
@@ -15,9 +15,7 @@ Deno.test("a dropped connection resumes with its token: replayed audio is taken 
   const db = await target.open();
   const system = await startTestSystem(db, { clock: new ManualClock(Date.now()) });
   try {
-    const { sessionId, token } = await createSession(system.url);
-    const first = await ProtocolClient.connect(system.url, sessionId, token);
-    const ready = await first.message("ready");
+    const { sessionId, token, client: first, ready } = await ProtocolClient.open(system.url);
     assert.equal(ready.resumed, false);
     assert.equal(ready.acknowledged, null);
     const packets = speechPackets(speech);
@@ -68,9 +66,7 @@ Deno.test("a resume while the old connection still looks open supersedes it", as
   const db = await target.open();
   const system = await startTestSystem(db, { clock: new ManualClock(Date.now()) });
   try {
-    const { sessionId, token } = await createSession(system.url);
-    const first = await ProtocolClient.connect(system.url, sessionId, token);
-    const ready = await first.message("ready");
+    const { sessionId, client: first, ready } = await ProtocolClient.open(system.url);
     const second = await ProtocolClient.resume(system.url, sessionId, ready.resumeToken);
     await second.message("ready");
     assert.equal((await first.closedWith()).code, 4411);
@@ -89,9 +85,7 @@ Deno.test("a session not resumed within its window ends; resuming it then is ref
   const db = await target.open();
   const system = await startTestSystem(db, { config: { resumeWindowSeconds: 0.2 } });
   try {
-    const { sessionId, token } = await createSession(system.url);
-    const first = await ProtocolClient.connect(system.url, sessionId, token);
-    const ready = await first.message("ready");
+    const { sessionId, client: first, ready } = await ProtocolClient.open(system.url);
     const session = system.edge.live.get(sessionId)!;
     first.close();
     await session.ended;

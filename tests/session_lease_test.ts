@@ -63,9 +63,7 @@ Deno.test("resume from anywhere reports where the session goes on; delete remove
   const db = await TEST_DATABASE_TARGETS[0].open();
   const system = await startTestSystem(db, { clock: new ManualClock(Date.now()) });
   try {
-    const { sessionId, token } = await createSession(system.url);
-    const client = await ProtocolClient.connect(system.url, sessionId, token);
-    await client.message("ready");
+    const { sessionId, token, client } = await ProtocolClient.open(system.url);
     speechPackets(speech.subarray(0, 20 * 320)).forEach((p) => client.send(p));
     client.send(JSON.stringify({ type: "bye" }));
     await client.message("closed");

@@ -85,6 +85,21 @@ export class ProtocolClient {
     return ProtocolClient.#open(baseUrl, sessionId, `token=${encodeURIComponent(token)}`);
   }
 
+  /**
+   * Creates a session on the edge at `baseUrl`, connects to it and waits for `ready`: what
+   * most tests start with.
+   */
+  static async open(baseUrl: string): Promise<
+    CreatedSession & {
+      client: ProtocolClient;
+      ready: Extract<ServerMessage, { type: "ready" }>;
+    }
+  > {
+    const session = await createSession(baseUrl);
+    const client = await ProtocolClient.connect(baseUrl, session.sessionId, session.token);
+    return { ...session, client, ready: await client.message("ready") };
+  }
+
   /** Reconnects to a live session with its resume token and the last acknowledgement seen. */
   static resume(
     baseUrl: string,
