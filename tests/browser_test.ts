@@ -48,6 +48,40 @@ function launchChromium() {
 }
 
 /**
+ * A test of the demo page in Chromium against a whole test system; fails on any page error.
+ * Skipped where Chromium is not installed.
+ */
+function chromiumTest(
+  name: string,
+  viewport: { width: number; height: number } | undefined,
+  body: (context: { page: Page; system: TestSystem; db: Database }) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ignore: !hasChromium,
+    // playwright-core's process pipes outlive the test's bookkeeping.
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      const db = await TEST_DATABASE_TARGETS[0].open();
+      const system = await startTestSystem(db);
+      const browser = await launchChromium();
+      try {
+        const page = await browser.newPage(viewport ? { viewport } : {});
+        const errors: string[] = [];
+        page.on("pageerror", (error) => errors.push(String(error)));
+        await body({ page, system, db });
+        assert.deepEqual(errors, []);
+      } finally {
+        await browser.close();
+        await system.close();
+        await db.close();
+      }
+    },
+  });
+}
+
+/**
  * Lets the last acknowledgements land, reads the page's counters, stops the client, waits for
  * the edge to end the session and stop, and reads what the session stored.
  */
@@ -76,128 +110,96 @@ async function stopAndRead(
   };
 }
 
-Deno.test({
-  name:
-    "in Chromium: the demo page talks with a fake microphone and camera, survives a cut, nothing said is lost",
-  ignore: !hasChromium,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const db = await TEST_DATABASE_TARGETS[0].open();
-    const system = await startTestSystem(db);
-    const browser = await launchChromium();
-    try {
-      const page = await browser.newPage({ viewport: { width: 1200, height: 820 } });
-      const errors: string[] = [];
-      page.on("pageerror", (error) => errors.push(String(error)));
-      await page.goto(system.url);
-      await page.click("#start");
-      // The edge hears speech, the model answers, the page decodes and plays its audio.
-      await page.waitForFunction(
-        `(s => s?.state === "live" && s.decodedFrames >= 30 && s.packetsSent >= 200)(${STATS})`,
-        undefined,
-        { timeout: 30_000 },
-      );
-      await page.fill("#say-text", "hello from the browser");
-      await page.click("#say button");
-      await page.waitForSelector("#transcript li.you");
-      // A background task from the page: its card streams and ends succeeded.
-      await page.fill("#say-text", "look this up for me");
-      await page.click("#delegate");
-      await page.waitForSelector('.task .badge[data-status="succeeded"]', { timeout: 20_000 });
-      const sessionId: string = await page.evaluate("demo.client.sessionId");
-      const session = system.edge.live.get(sessionId) as EdgeSession;
+chromiumTest(
+  "in Chromium: the demo page talks with a fake microphone and camera, survives a cut, nothing said is lost",
+  { width: 1200, height: 820 },
+  async ({ page, system, db }) => {
+    await page.goto(system.url);
+    await page.click("#start");
+    // The edge hears speech, the model answers, the page decodes and plays its audio.
+    await page.waitForFunction(
+      `(s => s?.state === "live" && s.decodedFrames >= 30 && s.packetsSent >= 200)(${STATS})`,
+      undefined,
+      { timeout: 30_000 },
+    );
+    await page.fill("#say-text", "hello from the browser");
+    await page.click("#say button");
+    await page.waitForSelector("#transcript li.you");
+    // A background task from the page: its card streams and ends succeeded.
+    await page.fill("#say-text", "look this up for me");
+    await page.click("#delegate");
+    await page.waitForSelector('.task .badge[data-status="succeeded"]', { timeout: 20_000 });
+    const sessionId: string = await page.evaluate("demo.client.sessionId");
+    const session = system.edge.live.get(sessionId) as EdgeSession;
 
-      // Cut the connection from the server side mid-utterance: the page reconnects by itself.
-      session.disconnect("network cut (test)");
-      await page.waitForFunction(
-        `(s => s.reconnects >= 1 && s.state === "live")(${STATS})`,
-        undefined,
-        { timeout: 20_000 },
-      );
-      // Talk on a little, with the camera's frames flowing, then stop.
-      const sentAtResume: number = await page.evaluate(`${STATS}.packetsSent`);
-      await page.waitForFunction(`${STATS}.packetsSent >= ${sentAtResume + 100}`, undefined, {
-        timeout: 20_000,
-      });
-      await Deno.mkdir(ARTIFACTS, { recursive: true });
-      await page.screenshot({ path: new URL("demo-session.png", ARTIFACTS).pathname });
-      // At a phone's width the page reflows to one column: nothing overflows sideways.
-      await page.setViewportSize({ width: 390, height: 844 });
-      const overflow: number = await page.evaluate(
-        "document.documentElement.scrollWidth - innerWidth",
-      );
-      assert.ok(overflow <= 0, `${overflow} px of sideways overflow at 390 px`);
-      await page.screenshot({
-        path: new URL("demo-phone.png", ARTIFACTS).pathname,
-        fullPage: true,
-      });
-      const { client, events, jitter, levels } = await stopAndRead(page, system, db, sessionId);
+    // Cut the connection from the server side mid-utterance: the page reconnects by itself.
+    session.disconnect("network cut (test)");
+    await page.waitForFunction(
+      `(s => s.reconnects >= 1 && s.state === "live")(${STATS})`,
+      undefined,
+      { timeout: 20_000 },
+    );
+    // Talk on a little, with the camera's frames flowing, then stop.
+    const sentAtResume: number = await page.evaluate(`${STATS}.packetsSent`);
+    await page.waitForFunction(`${STATS}.packetsSent >= ${sentAtResume + 100}`, undefined, {
+      timeout: 20_000,
+    });
+    await Deno.mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: new URL("demo-session.png", ARTIFACTS).pathname });
+    // At a phone's width the page reflows to one column: nothing overflows sideways.
+    await page.setViewportSize({ width: 390, height: 844 });
+    const overflow: number = await page.evaluate(
+      "document.documentElement.scrollWidth - innerWidth",
+    );
+    assert.ok(overflow <= 0, `${overflow} px of sideways overflow at 390 px`);
+    await page.screenshot({
+      path: new URL("demo-phone.png", ARTIFACTS).pathname,
+      fullPage: true,
+    });
+    const { client, events, jitter, levels } = await stopAndRead(page, system, db, sessionId);
 
-      // Every frame the page sent reached the edge exactly once: what was in flight or captured
-      // during the cut was replayed, and replays of frames it had were recognised.
-      assert.equal(jitter.received, client.packetsSent);
-      assert.equal(jitter.expired, 0);
-      assert.equal(client.audioEncoder, "webcodecs");
-      assert.ok(events.some((e) => e.kind === "connection_lost"));
-      assert.ok(events.some((e) => e.kind === "session_resumed"));
-      assert.ok(
-        events.some((e) => e.kind === "user_text" && e.payload.text === "hello from the browser"),
-      );
-      assert.ok(client.videoFramesSent >= 2, `${client.videoFramesSent} camera frames`);
-      // The edge heard the fixture: its loudness tracks the WAV's, at some lag (it loops).
-      // Chromium's fake microphone loops the file: its last partial block runs into the first.
-      const wav = blockRms(speechFixture(), true);
-      const looped = Array.from(
-        { length: levels.length + wav.length },
-        (_, i) => wav[i % wav.length],
-      );
-      let best = -1;
-      for (let lag = 0; lag < wav.length; lag++) {
-        best = Math.max(best, correlation(levels.slice(0, 30), looped.slice(lag, lag + 30)));
-      }
-      assert.ok(best > 0.6, `energy envelope correlation ${best.toFixed(2)}`);
-      assert.deepEqual(errors, []);
-    } finally {
-      await browser.close();
-      await system.close();
-      await db.close();
+    // Every frame the page sent reached the edge exactly once: what was in flight or captured
+    // during the cut was replayed, and replays of frames it had were recognised.
+    assert.equal(jitter.received, client.packetsSent);
+    assert.equal(jitter.expired, 0);
+    assert.equal(client.audioEncoder, "webcodecs");
+    assert.ok(events.some((e) => e.kind === "connection_lost"));
+    assert.ok(events.some((e) => e.kind === "session_resumed"));
+    assert.ok(
+      events.some((e) => e.kind === "user_text" && e.payload.text === "hello from the browser"),
+    );
+    assert.ok(client.videoFramesSent >= 2, `${client.videoFramesSent} camera frames`);
+    // The edge heard the fixture: its loudness tracks the WAV's, at some lag (it loops).
+    // Chromium's fake microphone loops the file: its last partial block runs into the first.
+    const wav = blockRms(speechFixture(), true);
+    const looped = Array.from(
+      { length: levels.length + wav.length },
+      (_, i) => wav[i % wav.length],
+    );
+    let best = -1;
+    for (let lag = 0; lag < wav.length; lag++) {
+      best = Math.max(best, correlation(levels.slice(0, 30), looped.slice(lag, lag + 30)));
     }
+    assert.ok(best > 0.6, `energy envelope correlation ${best.toFixed(2)}`);
   },
-});
+);
 
-Deno.test({
-  name:
-    "in Chromium: the WebAssembly Opus encoder (for browsers without WebCodecs Opus) carries the speech too",
-  ignore: !hasChromium,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const db = await TEST_DATABASE_TARGETS[0].open();
-    const system = await startTestSystem(db);
-    const browser = await launchChromium();
-    try {
-      const page = await browser.newPage();
-      const errors: string[] = [];
-      page.on("pageerror", (error) => errors.push(String(error)));
-      await page.goto(`${system.url}/?opus=wasm`);
-      await page.uncheck("#camera");
-      await page.click("#start");
-      await page.waitForFunction(
-        `(s => s?.state === "live" && s.packetsSent >= 150 && s.decodedFrames >= 20)(${STATS})`,
-        undefined,
-        { timeout: 30_000 },
-      );
-      const sessionId: string = await page.evaluate("demo.client.sessionId");
-      const { client, jitter, levels } = await stopAndRead(page, system, db, sessionId);
-      assert.equal(client.audioEncoder, "wasm");
-      assert.equal(jitter.received, client.packetsSent, "every wasm-encoded frame arrived");
-      assert.ok(Math.max(...levels) > 1, "the edge decoded speech, not silence");
-      assert.deepEqual(errors, []);
-    } finally {
-      await browser.close();
-      await system.close();
-      await db.close();
-    }
+chromiumTest(
+  "in Chromium: the WebAssembly Opus encoder (for browsers without WebCodecs Opus) carries the speech too",
+  undefined,
+  async ({ page, system, db }) => {
+    await page.goto(`${system.url}/?opus=wasm`);
+    await page.uncheck("#camera");
+    await page.click("#start");
+    await page.waitForFunction(
+      `(s => s?.state === "live" && s.packetsSent >= 150 && s.decodedFrames >= 20)(${STATS})`,
+      undefined,
+      { timeout: 30_000 },
+    );
+    const sessionId: string = await page.evaluate("demo.client.sessionId");
+    const { client, jitter, levels } = await stopAndRead(page, system, db, sessionId);
+    assert.equal(client.audioEncoder, "wasm");
+    assert.equal(jitter.received, client.packetsSent, "every wasm-encoded frame arrived");
+    assert.ok(Math.max(...levels) > 1, "the edge decoded speech, not silence");
   },
-});
+);
