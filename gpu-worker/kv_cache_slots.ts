@@ -110,17 +110,23 @@ export class KvCacheSlots {
   append(slot: number, newKeys: Float32Array, newValues: Float32Array, positions: number): boolean {
     const { layers, heads, window, headSize } = this.#geometry;
     const base = slot * this.slotFloats;
-    for (let lh = 0; lh < layers * heads; lh++) {
-      for (let p = 0; p < positions; p++) {
-        const from = (lh * positions + p) * headSize;
-        const to = base + (lh * window + ((this.#head[slot] + p) % window)) * headSize;
-        this.#keys.set(newKeys.subarray(from, from + headSize), to);
-        this.#values.set(newValues.subarray(from, from + headSize), to);
+    const head = this.#head[slot];
+    // Each layer-and-head's new positions are copied in contiguous runs, each stopping at the
+    // ring's end (two at most while a step adds no more than the window).
+    for (let done = 0; done < positions;) {
+      const at = (head + done) % window;
+      const count = Math.min(positions - done, window - at);
+      for (let lh = 0; lh < layers * heads; lh++) {
+        const from = (lh * positions + done) * headSize;
+        const to = base + (lh * window + at) * headSize;
+        this.#keys.set(newKeys.subarray(from, from + count * headSize), to);
+        this.#values.set(newValues.subarray(from, from + count * headSize), to);
       }
+      done += count;
     }
     const mask = this.#mask(slot);
-    for (let p = 0; p < positions; p++) mask[(this.#head[slot] + p) % window] = 1;
-    this.#head[slot] = (this.#head[slot] + positions) % window;
+    for (let p = 0; p < positions; p++) mask[(head + p) % window] = 1;
+    this.#head[slot] = (head + positions) % window;
     this.#filled[slot] = Math.min(window, this.#filled[slot] + positions);
     this.#position[slot] += positions;
     return this.#filled[slot] === window;
