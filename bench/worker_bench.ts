@@ -7,13 +7,19 @@
  *   from a micro-turn's submission to its output (queue wait + step). Per N: p50, p99 and the
  *   deadline-miss rate (latency > 200 ms). `max_sessions_at_deadline`: the largest N whose p99
  *   holds the deadline.
- * - Flatness: one session, micro-turn after micro-turn; median latency around turn 1000 over
- *   median latency around turn 10 (the context fills at the window, then slides).
+ * - Step time against batch: B sessions stepped together in one model step (the anchor's
+ *   measure, `bench/results/worker-gpu.json`'s `step_rows`); with `--anchor=FILE` (the JSON of
+ *   `shared/device/torch_step_anchor.py`, run in the same lease) `step_over_anchor` at 64 and
+ *   256 sessions.
+ * - Flatness: a session with a long context (turn 1000, its window full and sliding) and a
+ *   fresh one stepped alternately, one micro-turn each; median latency of the long over the
+ *   short. Interleaving makes the ratio immune to a machine that speeds up or slows down.
  * - Floor: one step's time against its floor, (weights + one session's KV cache, read once)
  *   divided by memory bandwidth (measured here on CPU; `--bandwidth-gbps` for a GPU).
  *
  *   deno task bench:worker [--full] [--ep=cpu|webgpu] [--out=worker-cpu.json]
- *     [--models=tiny,base] [--bandwidth-gbps=N]
+ *     [--models=tiny,base] [--bandwidth-gbps=N] [--precision=float32|float16] [--anchor=FILE]
+ *     [--sessions=1,2,4] [--step-batches=1,64,256]
  *
  * The quick run (default) stays under a minute on this machine: fewer session counts and
  * shorter runs for `base`, whose flatness is then measured at turn 200 instead of 1000 (past
@@ -26,7 +32,6 @@ import { Registry } from "prom-client";
 import { type ExecutionProvider, InteractionModel } from "../gpu-worker/interaction_model.ts";
 import {
   buildReferenceModel,
-  REFERENCE_MODEL_SIZES,
   type ReferenceModelSizeName,
 } from "../gpu-worker/model/reference_model.ts";
 import { WorkerRuntime } from "../gpu-worker/worker_runtime.ts";
@@ -38,6 +43,9 @@ const full = Deno.args.includes("--full");
 const ep = (flag("ep") ?? "cpu") as ExecutionProvider;
 const out = flag("out") ?? `worker-${ep === "cpu" ? "cpu" : "gpu"}.json`;
 const models = (flag("models") ?? "tiny,base").split(",") as ReferenceModelSizeName[];
+const precision = (flag("precision") ?? "float32") as "float32" | "float16";
+const anchorFile = flag("anchor");
+const listFlag = (name: string) => flag(name)?.split(",").map(Number);
 const DEADLINE_MS = MICRO_TURN_MS;
 
 const random = seededRandom(1);
@@ -107,6 +115,59 @@ async function sequential(runtime: WorkerRuntime, turns: number): Promise<number
   return latencies;
 }
 
+/**
+ * Flatness: one session brought to `longTurn` micro-turns of context, then it and a fresh
+ * session stepped alternately `samples` times each; latencies of each.
+ */
+async function interleaved(runtime: WorkerRuntime, longTurn: number, samples: number) {
+  const long = sessionId(999_998);
+  const short = sessionId(999_997);
+  runtime.open(long, 0);
+  for (let k = 0; k < longTurn; k++) await runtime.run(turn(long, k));
+  runtime.open(short, 0);
+  const times = { long: [] as number[], short: [] as number[] };
+  for (let k = 0; k < samples; k++) {
+    for (
+      const [id, list, index] of [[long, times.long, longTurn + k], [
+        short,
+        times.short,
+        k,
+      ]] as const
+    ) {
+      const started = performance.now();
+      await runtime.run(turn(id, index));
+      list.push(performance.now() - started);
+    }
+  }
+  runtime.close(long);
+  runtime.close(short);
+  return times;
+}
+
+/** Step time with `batch` sessions in every step (the anchor's measure): median of `steps`. */
+async function batchStep(model: InteractionModel, batch: number, steps: number) {
+  const cache = model.createCache(batch);
+  const slots = Array.from({ length: batch }, () => cache.acquire());
+  const input = turn("", 0);
+  const turns = [{
+    dmel: input.dmel,
+    text: new Uint8Array(0),
+    elapsedSeconds: 1,
+    noise: new Float32Array(3200),
+  }];
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < steps + 3; i++) {
+      const started = performance.now();
+      await model.step(slots.map((slot) => ({ slot, turns })), cache);
+      if (i >= 3) times.push(performance.now() - started);
+    }
+  } finally {
+    cache.release();
+  }
+  return median(times);
+}
+
 /** Memory bandwidth of this machine's CPU: bytes read + written by a large copy, GB/s. */
 function cpuBandwidthGbps(): number {
   const size = 64 * 2 ** 20;
@@ -123,25 +184,34 @@ function cpuBandwidthGbps(): number {
 const bandwidthGbps = Number(flag("bandwidth-gbps") ?? cpuBandwidthGbps());
 const results = [];
 for (const size of models) {
-  const built = buildReferenceModel(size);
+  const built = buildReferenceModel(size, 1, { precision });
   const model = await InteractionModel.load(built.bytes, {
     name: built.name,
     executionProvider: ep,
   });
   const quickBase = size === "base" && !full && ep === "cpu";
-  const counts = size === "tiny"
-    ? (full ? [1, 2, 4, 8, 16, 32, 64, 128] : [1, 4, 16, 32, 64])
-    : quickBase
-    ? [1, 2, 4, 8]
-    : [1, 2, 4, 8, 16, 32, 64];
+  const counts = listFlag("sessions") ??
+    (size === "tiny"
+      ? (full ? [1, 2, 4, 8, 16, 32, 64, 128] : [1, 4, 16, 32, 64])
+      : quickBase
+      ? [1, 2, 4, 8]
+      : [1, 2, 4, 8, 16, 32, 64]);
+  const stepBatches = listFlag("step-batches") ?? (quickBase ? [1, 4] : [1, 4, 16, 64]);
+  const stepRows: { sessions: number; step_p50_ms: number }[] = [];
+  for (const batch of stepBatches) {
+    const row = { sessions: batch, step_p50_ms: round(await batchStep(model, batch, 10), 3) };
+    stepRows.push(row);
+    console.log(size, ep, "step", JSON.stringify(row));
+  }
   const seconds = quickBase ? 3 : full ? 10 : 4;
   const capacity = Math.max(...counts) + 1;
   const runtime = new WorkerRuntime(model, {
     registry: new Registry(),
     capacity,
-    maxBatch: 64,
+    maxBatch: Math.max(64, capacity),
   });
   await sequential(runtime, 3); // warm-up
+  const geometry = model.geometry;
   const rows = [];
   for (const n of counts) {
     const latencies = await concurrent(runtime, n, seconds);
@@ -159,30 +229,53 @@ for (const size of models) {
     if (row.p99_ms > 4 * DEADLINE_MS) break; // far past the deadline: larger N only get worse
   }
   const tailTurn = quickBase ? 200 : 1000;
-  const flat = await sequential(runtime, tailTurn + 10);
-  const head = median(flat.slice(5, 15));
-  const tail = median(flat.slice(tailTurn - 10, tailTurn + 10));
-  const geometry = REFERENCE_MODEL_SIZES[size];
-  const kvBytes = 2 * model.cacheFloats * 4;
-  const floorMs = ((built.parameters * 4 + kvBytes) / (bandwidthGbps * 1e9)) * 1000;
+  const flat = await interleaved(runtime, tailTurn, quickBase ? 15 : 30);
+  const head = median(flat.short);
+  const tail = median(flat.long);
+  const kvBytes = runtime.cacheBytes / capacity;
+  const floorMs = ((built.parameters * (precision === "float16" ? 2 : 4) + kvBytes) /
+    (bandwidthGbps * 1e9)) * 1000;
+  const anchor = anchorFile
+    ? (JSON.parse(await Deno.readTextFile(anchorFile)) as {
+      sessions: number;
+      graphs: boolean;
+      p50_ms: number;
+    }[]).filter((r) => r.graphs)
+    : [];
+  const overAnchor = (n: number) => {
+    const ours = stepRows.find((r) => r.sessions === n)?.step_p50_ms;
+    const theirs = anchor.find((r) => r.sessions === n)?.p50_ms;
+    return ours && theirs ? round(ours / theirs, 2) : null;
+  };
+  runtime.release();
   const result = {
     device: ep === "cpu"
       ? `${Deno.build.os}-${Deno.build.arch} CPU, ${navigator.hardwareConcurrency} cores`
       : flag("device") ?? ep,
     execution_provider: ep,
     model: built.name,
+    precision,
     params: built.parameters,
     window_positions: geometry.window,
+    cache_positions: geometry.cacheLength,
+    cache_mib_per_session: round(kvBytes / 2 ** 20, 1),
     rows,
     max_sessions_at_deadline: Math.max(
       0,
       ...rows.filter((r) => r.p99_ms <= DEADLINE_MS).map((r) => r.sessions),
     ),
+    step_rows: stepRows,
+    ...(anchor.length
+      ? {
+        anchor: anchor.map((r) => ({ sessions: r.sessions, p50_ms: r.p50_ms })),
+        step_over_anchor: { 64: overAnchor(64), 256: overAnchor(256) },
+      }
+      : {}),
     flatness_tail_over_head: round(tail / head, 3),
-    flatness_turns: [10, tailTurn],
+    flatness_turns: [0, tailTurn],
     flatness_head_ms: round(head),
     flatness_tail_ms: round(tail),
-    floor_ratio: round(median(flat.slice(tailTurn - 10, tailTurn + 10)) / floorMs, 2),
+    floor_ratio: round(tail / floorMs, 2),
     floor_ms: round(floorMs, 3),
     memory_bandwidth_gbps: round(bandwidthGbps, 1),
   };

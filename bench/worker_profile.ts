@@ -1,60 +1,51 @@
 /**
- * Where a model step's time goes: runs a few steps of the reference model with onnxruntime's
- * profiler on, then prints the costliest operators with the execution provider each ran on.
- * For finding CPU fallbacks and slow kernels on a GPU provider.
+ * Where a model step's time goes: runs a few batched steps of the reference model through the
+ * worker's runner (cache resident in the provider's memory) with ONNX Runtime's profiler on,
+ * then prints the costliest operators with the execution provider each ran on. For finding
+ * CPU fallbacks and slow kernels on a GPU provider.
  *
  *   deno run -A bench/worker_profile.ts [--model=base] [--ep=webgpu] [--batch=1] [--steps=5]
+ *     [--precision=float32|float16]
  *
  * @module
  */
 import { flag } from "./bench_support.ts";
-import * as ort from "onnxruntime-node";
+import { type ExecutionProvider, InteractionModel } from "../gpu-worker/interaction_model.ts";
 import {
   buildReferenceModel,
   type ReferenceModelSizeName,
 } from "../gpu-worker/model/reference_model.ts";
-import { REFERENCE_MODEL_SIZES } from "../gpu-worker/model/reference_model.ts";
+import { flowNoise } from "../gpu-worker/worker_runtime.ts";
 
 const size = (flag("model") ?? "base") as ReferenceModelSizeName;
-const ep = flag("ep") ?? "cpu";
+const ep = (flag("ep") ?? "cpu") as ExecutionProvider;
 const batch = Number(flag("batch") ?? "1");
 const steps = Number(flag("steps") ?? "5");
-const { layers, heads, width, window } = REFERENCE_MODEL_SIZES[size];
-const headSize = width / heads;
+const precision = (flag("precision") ?? "float32") as "float32" | "float16";
 
-const built = buildReferenceModel(size);
+const built = buildReferenceModel(size, 1, { precision });
 const prefix = await Deno.makeTempFile({ prefix: "ort-profile-" });
-const session = await ort.InferenceSession.create(built.bytes, {
-  executionProviders: [ep],
-  enableProfiling: true,
-  profileFilePrefix: prefix,
+const model = await InteractionModel.load(built.bytes, {
+  name: built.name,
+  executionProvider: ep,
+  profilePrefix: prefix,
 });
-const kv = batch * heads * window * headSize;
-const cache = Object.fromEntries(
-  Array.from({ length: layers }, (_, l) =>
-    ["keys", "values"].map((kind) => [
-      `past_${kind}_${l}`,
-      new ort.Tensor("float32", new Float32Array(kv), [batch, heads, window, headSize]),
-    ])).flat(),
-);
-const feeds = {
-  ...cache,
-  dmel_codes: new ort.Tensor("int64", new BigInt64Array(batch * 1600), [batch, 1, 20, 80]),
-  text_bytes: new ort.Tensor("int64", new BigInt64Array(batch * 32), [batch, 1, 32]),
-  patches: new ort.Tensor("uint8", new Uint8Array(batch * 57600), [batch, 1, 12, 40, 40, 3]),
-  image_present: new ort.Tensor("float32", new Float32Array(batch), [batch, 1]),
-  elapsed_s: new ort.Tensor("float32", new Float32Array(batch), [batch, 1]),
-  position: new ort.Tensor("int64", new BigInt64Array(batch), [batch]),
-  past_mask: new ort.Tensor("float32", new Float32Array(batch * window).fill(1), [batch, window]),
-  noise: new ort.Tensor("float32", new Float32Array(batch * 3200), [batch, 1, 10, 320]),
+const cache = model.createCache(batch);
+const slots = Array.from({ length: batch }, () => cache.acquire());
+const turn = {
+  dmel: new Uint8Array(1600),
+  text: new Uint8Array(0),
+  elapsedSeconds: 1,
+  noise: flowNoise(1, 0),
 };
 const wall: number[] = [];
 for (let i = 0; i < steps; i++) {
   const started = performance.now();
-  await session.run(feeds);
+  await model.step(slots.map((slot) => ({ slot, turns: [turn] })), cache);
   wall.push(performance.now() - started);
 }
-session.endProfiling();
+cache.release();
+await model.close(); // writes the profile
 const dir = prefix.slice(0, prefix.lastIndexOf("/"));
 const base = prefix.slice(prefix.lastIndexOf("/") + 1);
 const file = [...Deno.readDirSync(dir)].find((e) => e.name.startsWith(`${base}_`))!.name;
@@ -74,7 +65,7 @@ for (const event of events) {
   byOp.set(key, entry);
 }
 console.log(
-  `${size} on ${ep}, batch ${batch}: step wall ms ${wall.map((w) => w.toFixed(1)).join(" ")}`,
+  `${built.name} on ${ep}, batch ${batch}: step wall ms ${wall.map((w) => w.toFixed(1)).join(" ")}`,
 );
 const rows = [...byOp].sort((a, b) => b[1].us - a[1].us).slice(0, 20);
 for (const [key, { us, count }] of rows) {
@@ -84,4 +75,3 @@ for (const [key, { us, count }] of rows) {
     } nodes  ${key}`,
   );
 }
-await session.release();

@@ -1,45 +1,43 @@
 /**
- * An interaction model loaded into onnxruntime-node: checks the file against the
- * `interaction-v1` contract at load (naming the first mismatch), reads its key/value cache
- * geometry, then runs batched steps. A step advances each session in the batch by one or more
- * micro-turns given its cached keys and values; the runtime owns the cache and appends the
- * new positions' keys and values the step returns.
+ * An interaction model run through ONNX Runtime's C API (gpu-worker/ort/): checked against the
+ * `interaction-v2` contract at load (naming the first mismatch), then stepped in batches. A
+ * step advances each session in the batch by one or more micro-turns; the model writes their
+ * keys and values into the sessions' rings in the runtime's cache ({@linkcode KvCacheSlots}),
+ * which stays in the execution provider's memory: only the micro-turns' inputs and outputs
+ * cross between host and device.
  *
  * @module
  */
-import * as ort from "onnxruntime-node";
 import {
   type CacheGeometry,
   CONTROL_CLASSES,
   layerTensorName,
-  MODEL_INPUTS,
-  MODEL_OUTPUTS,
+  maxPositionsPerCall,
   POSITIONS_PER_MICRO_TURN,
-  type TensorSpec,
   TEXT_BYTES_PER_MICRO_TURN,
   TEXT_VOCABULARY,
 } from "./model/model_contract.ts";
+import { checkContract } from "./model/contract_check.ts";
+import { KvCacheSlots } from "./kv_cache_slots.ts";
+import {
+  type ExecutionProvider,
+  type OrtIoBinding,
+  OrtModelSession,
+  type OrtTensor,
+} from "./ort/ort_session.ts";
 import {
   DMEL_BINS,
   DMEL_FRAMES_PER_MICRO_TURN,
   PATCH_BYTES,
+  PATCH_SIDE,
   PATCHES_PER_FRAME,
   SAMPLES_PER_FRAME,
   SAMPLES_PER_MICRO_TURN,
 } from "../protocol/media_format.ts";
 import type { ControlAction } from "../protocol/worker_link.ts";
 
-/** Execution providers the worker can be configured with. */
-export type ExecutionProvider = "cpu" | "webgpu" | "cuda";
-
-/** Raised when a model file does not match the contract; the message names the mismatch. */
-export class ModelContractError extends Error {
-  /** @param mismatch what differs from the contract */
-  constructor(mismatch: string) {
-    super(`model does not match the interaction-v1 contract: ${mismatch}`);
-    this.name = "ModelContractError";
-  }
-}
+export { ModelContractError } from "./model/contract_check.ts";
+export type { ExecutionProvider } from "./ort/ort_session.ts";
 
 /** One micro-turn of input. */
 export interface TurnInput {
@@ -55,24 +53,12 @@ export interface TurnInput {
   noise: Float32Array;
 }
 
-/** A session's cached context, as the runtime holds it. */
-export interface CacheView {
-  /** Keys, `layers * heads * window * headSize`, layer-major. */
-  keys: Float32Array;
-  /** Values, same layout. */
-  values: Float32Array;
-  /** 1 for each filled cache position, 0 for empty ones: `window` values. */
-  mask: Float32Array;
-}
-
 /** One session's share of a step. */
 export interface SessionStep {
+  /** The session's cache slot. */
+  slot: number;
   /** Micro-turns to append (every session of a batch must bring the same number). */
   turns: TurnInput[];
-  /** Absolute position of the first new position (for rotary embeddings). */
-  position: number;
-  /** The session's cached context. */
-  cache: CacheView;
 }
 
 /** What one micro-turn produced. */
@@ -89,142 +75,184 @@ export interface TurnOutput {
 export interface SessionStepOutput {
   /** Per micro-turn. */
   turns: TurnOutput[];
-  /** The new positions' keys: `layers * heads * positions * headSize`. */
-  newKeys: Float32Array;
-  /** The new positions' values, same layout. */
-  newValues: Float32Array;
+  /** Whether the session's window is now full (older context slides out). */
+  contextFull: boolean;
 }
+
+/** Options of {@linkcode InteractionModel.load}. */
+export interface InteractionModelOptions {
+  /** Name for logs. */
+  name: string;
+  /** Execution provider. Default `cpu`. */
+  executionProvider?: ExecutionProvider;
+  /** Provider options (keys and values, as ONNX Runtime names them). */
+  providerOptions?: Record<string, string>;
+  /** The ONNX Runtime library; default the one npm onnxruntime-node ships. */
+  libraryPath?: string;
+  /** CPU provider threads (0: ONNX Runtime's default). */
+  threads?: number;
+  /** Write ONNX Runtime's per-kernel profile to `<prefix>_<date>.json` when closed. */
+  profilePrefix?: string;
+}
+
+const DMEL_SIZE = DMEL_FRAMES_PER_MICRO_TURN * DMEL_BINS;
+const IMAGE_SIZE = PATCHES_PER_FRAME * PATCH_BYTES;
 
 /** A loaded, contract-checked interaction model. */
 export class InteractionModel {
-  readonly #session: ort.InferenceSession;
+  readonly #session: OrtModelSession;
+  readonly #binding: OrtIoBinding;
   /** The key/value cache geometry the model declares. */
   readonly geometry: CacheGeometry;
   /** Name for logs. */
   readonly name: string;
-  /** Floats in one session's keys (or values). */
-  readonly cacheFloats: number;
-  #stagingKeys = new Float32Array(0);
-  #stagingValues = new Float32Array(0);
+  /** Where the model runs. */
+  readonly executionProvider: ExecutionProvider;
+  /** Positions one call may append to a session. */
+  readonly maxPositionsPerCall: number;
 
-  private constructor(session: ort.InferenceSession, geometry: CacheGeometry, name: string) {
+  private constructor(session: OrtModelSession, geometry: CacheGeometry, name: string) {
     this.#session = session;
+    this.#binding = session.binding();
     this.geometry = geometry;
     this.name = name;
-    this.cacheFloats = geometry.layers * geometry.heads * geometry.window * geometry.headSize;
+    this.executionProvider = session.executionProvider;
+    this.maxPositionsPerCall = maxPositionsPerCall(geometry);
   }
 
   /**
-   * Loads a model from bytes or a file path and checks it against the contract.
-   * Throws {@linkcode ModelContractError} naming the first mismatch.
+   * Loads a model from bytes or a file path and checks it against the contract. Throws
+   * `ModelContractError` naming the first mismatch, `ExecutionProviderUnavailableError` or
+   * `OrtLibraryError` when the provider or library is not there.
    */
   static async load(
     source: Uint8Array | string,
-    options: { name: string; executionProvider?: ExecutionProvider },
+    options: InteractionModelOptions,
   ): Promise<InteractionModel> {
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
-      executionProviders: [options.executionProvider ?? "cpu"],
-      graphOptimizationLevel: "all",
-    };
-    const session = typeof source === "string"
-      ? await ort.InferenceSession.create(source, sessionOptions)
-      : await ort.InferenceSession.create(source, sessionOptions);
-    try {
-      return new InteractionModel(session, checkContract(session), options.name);
-    } catch (error) {
-      await session.release();
-      throw error;
-    }
+    const bytes = typeof source === "string" ? await Deno.readFile(source) : source;
+    const geometry = checkContract(bytes);
+    const session = OrtModelSession.create(bytes, {
+      executionProvider: options.executionProvider,
+      providerOptions: options.providerOptions,
+      libraryPath: options.libraryPath,
+      threads: options.threads,
+      profilePrefix: options.profilePrefix,
+    });
+    return new InteractionModel(session, geometry, options.name);
   }
 
-  /** Runs one batched step. */
-  async step(inputs: SessionStep[]): Promise<SessionStepOutput[]> {
+  /**
+   * Allocates the cache of `capacity` sessions in the provider's memory. Throws
+   * `CacheCapacityError` (saying how many fit) when the device cannot hold it.
+   */
+  createCache(capacity: number): KvCacheSlots {
+    return new KvCacheSlots(this.#session, capacity, this.geometry);
+  }
+
+  /**
+   * Runs one batched step: each session's micro-turns are appended to its slot in `cache`
+   * (in place) and their outputs returned. Every session must bring the same number of
+   * micro-turns, at most {@linkcode maxPositionsPerCall} positions' worth.
+   */
+  async step(inputs: SessionStep[], cache: KvCacheSlots): Promise<SessionStepOutput[]> {
     const batch = inputs.length;
     const turns = inputs[0].turns.length;
     if (inputs.some((input) => input.turns.length !== turns)) {
       throw new RangeError("every session of a step must bring the same number of micro-turns");
     }
-    const { window } = this.geometry;
+    const positions = turns * POSITIONS_PER_MICRO_TURN;
+    if (positions > this.maxPositionsPerCall) {
+      throw new RangeError(
+        `a call appends at most ${this.maxPositionsPerCall} positions, not ${positions}`,
+      );
+    }
+    const { cacheLength } = this.geometry;
+    const span = cache.span;
     const rows = batch * turns;
-    const dmelSize = DMEL_FRAMES_PER_MICRO_TURN * DMEL_BINS;
-    const imageSize = PATCHES_PER_FRAME * PATCH_BYTES;
-    const dmel = new BigInt64Array(rows * dmelSize);
+    const dmel = new BigInt64Array(rows * DMEL_SIZE);
     const text = new BigInt64Array(rows * TEXT_BYTES_PER_MICRO_TURN);
-    const patches = new Uint8Array(rows * imageSize);
+    const patches = new Uint8Array(rows * IMAGE_SIZE);
     const imagePresent = new Float32Array(rows);
     const elapsed = new Float32Array(rows);
     const noise = new Float32Array(rows * SAMPLES_PER_MICRO_TURN);
     const position = new BigInt64Array(batch);
-    const mask = new Float32Array(batch * window);
-    const keys = this.#staging("keys", batch);
-    const values = this.#staging("values", batch);
+    const stepSlots = new Int32Array(batch);
+    const cacheHead = new Int32Array(batch);
+    // Slots not in the step read the zero row after the batch's rows.
+    const slotRows = new Int32Array(span).fill(batch);
+    const cacheNewest = new Int32Array(span);
+    const cacheFilled = new Int32Array(span);
+    for (let slot = 0; slot < span; slot++) {
+      cacheNewest[slot] = (cache.head(slot) + cacheLength - 1) % cacheLength;
+      cacheFilled[slot] = cache.ringFilled(slot);
+    }
     inputs.forEach((input, b) => {
+      const { slot } = input;
+      if (slot >= span || slotRows[slot] !== batch) {
+        throw new RangeError(`slot ${slot} is not in use or is stepped twice`);
+      }
       input.turns.forEach((turn, t) => {
         const row = b * turns + t;
-        for (let i = 0; i < dmelSize; i++) dmel[row * dmelSize + i] = BigInt(turn.dmel[i] ?? 0);
+        for (let i = 0; i < DMEL_SIZE; i++) dmel[row * DMEL_SIZE + i] = BigInt(turn.dmel[i] ?? 0);
         const textLength = Math.min(TEXT_BYTES_PER_MICRO_TURN, turn.text.length);
         for (let i = 0; i < textLength; i++) {
           text[row * TEXT_BYTES_PER_MICRO_TURN + i] = BigInt(turn.text[i]);
         }
-        if (turn.patches?.length === imageSize) {
-          patches.set(turn.patches, row * imageSize);
+        if (turn.patches?.length === IMAGE_SIZE) {
+          patches.set(turn.patches, row * IMAGE_SIZE);
           imagePresent[row] = 1;
         }
         elapsed[row] = turn.elapsedSeconds;
         noise.set(turn.noise, row * SAMPLES_PER_MICRO_TURN);
       });
-      position[b] = BigInt(input.position);
-      // Staged layer-major, so each layer's batch is one contiguous tensor.
-      const layerFloats = this.cacheFloats / this.geometry.layers;
+      position[b] = BigInt(cache.position(slot));
+      stepSlots[b] = slot;
+      cacheHead[b] = cache.head(slot);
+      slotRows[slot] = b;
+      cacheNewest[slot] = (cache.head(slot) + positions - 1) % cacheLength;
+      cacheFilled[slot] = Math.min(cacheLength, cache.ringFilled(slot) + positions);
+    });
+    const audio = new Float32Array(rows * SAMPLES_PER_MICRO_TURN);
+    const textLogits = new Float32Array(rows * TEXT_VOCABULARY);
+    const controlLogits = new Float32Array(rows * CONTROL_CLASSES.length);
+    const s = this.#session;
+    const owned: OrtTensor[] = [
+      s.hostTensor(dmel, "int64", [batch, turns, DMEL_FRAMES_PER_MICRO_TURN, DMEL_BINS]),
+      s.hostTensor(text, "int64", [batch, turns, TEXT_BYTES_PER_MICRO_TURN]),
+      s.hostTensor(patches, "uint8", [batch, turns, PATCHES_PER_FRAME, PATCH_SIDE, PATCH_SIDE, 3]),
+      s.hostTensor(imagePresent, "float32", [batch, turns]),
+      s.hostTensor(elapsed, "float32", [batch, turns]),
+      s.hostTensor(noise, "float32", [batch, turns, POSITIONS_PER_MICRO_TURN, SAMPLES_PER_FRAME]),
+      s.hostTensor(position, "int64", [batch]),
+      s.hostTensor(stepSlots, "int32", [batch]),
+      s.hostTensor(cacheHead, "int32", [batch]),
+      s.hostTensor(slotRows, "int32", [span]),
+      s.hostTensor(cacheNewest, "int32", [span]),
+      s.hostTensor(cacheFilled, "int32", [span]),
+    ];
+    const outputs: OrtTensor[] = [
+      s.hostTensor(audio, "float32", [batch, turns, SAMPLES_PER_MICRO_TURN]),
+      s.hostTensor(textLogits, "float32", [batch, turns, TEXT_VOCABULARY]),
+      s.hostTensor(controlLogits, "float32", [batch, turns, CONTROL_CLASSES.length]),
+    ];
+    const binding = this.#binding;
+    try {
+      binding.clear();
+      INPUT_ORDER.forEach((name, i) => binding.input(name, owned[i]));
+      OUTPUT_ORDER.forEach((name, i) => binding.output(name, outputs[i]));
+      const { keys, values } = cache.views(span);
       for (let l = 0; l < this.geometry.layers; l++) {
-        const from = l * layerFloats;
-        const to = (l * batch + b) * layerFloats;
-        keys.set(input.cache.keys.subarray(from, from + layerFloats), to);
-        values.set(input.cache.values.subarray(from, from + layerFloats), to);
+        binding.input(layerTensorName("past_keys_{layer}", l), keys[l]);
+        binding.input(layerTensorName("past_values_{layer}", l), values[l]);
+        binding.output(layerTensorName("present_keys_{layer}", l), keys[l]);
+        binding.output(layerTensorName("present_values_{layer}", l), values[l]);
       }
-      mask.set(input.cache.mask, b * window);
-    });
-    const { layers, heads, headSize } = this.geometry;
-    const layerFloats = this.cacheFloats / layers;
-    const layerDims = [batch, heads, window, headSize];
-    const cacheFeeds: Record<string, ort.Tensor> = {};
-    for (let l = 0; l < layers; l++) {
-      const block = [l * batch * layerFloats, (l + 1) * batch * layerFloats];
-      cacheFeeds[`past_keys_${l}`] = new ort.Tensor("float32", keys.subarray(...block), layerDims);
-      cacheFeeds[`past_values_${l}`] = new ort.Tensor(
-        "float32",
-        values.subarray(...block),
-        layerDims,
-      );
+      await binding.run();
+    } finally {
+      binding.clear();
+      for (const tensor of [...owned, ...outputs]) tensor.release();
     }
-    const results = await this.#session.run({
-      ...cacheFeeds,
-      dmel_codes: new ort.Tensor("int64", dmel, [
-        batch,
-        turns,
-        DMEL_FRAMES_PER_MICRO_TURN,
-        DMEL_BINS,
-      ]),
-      text_bytes: new ort.Tensor("int64", text, [batch, turns, TEXT_BYTES_PER_MICRO_TURN]),
-      patches: new ort.Tensor("uint8", patches, [batch, turns, PATCHES_PER_FRAME, 40, 40, 3]),
-      image_present: new ort.Tensor("float32", imagePresent, [batch, turns]),
-      elapsed_s: new ort.Tensor("float32", elapsed, [batch, turns]),
-      position: new ort.Tensor("int64", position, [batch]),
-      past_mask: new ort.Tensor("float32", mask, [batch, window]),
-      noise: new ort.Tensor("float32", noise, [
-        batch,
-        turns,
-        POSITIONS_PER_MICRO_TURN,
-        SAMPLES_PER_FRAME,
-      ]),
-    });
-    const audio = results.audio.data as Float32Array;
-    const textLogits = results.text_logits.data as Float32Array;
-    const controlLogits = results.control_logits.data as Float32Array;
-    const newKeys = results.new_keys.data as Float32Array;
-    const newValues = results.new_values.data as Float32Array;
-    const newFloats = newKeys.length / batch;
-    return inputs.map((_, b) => ({
+    return inputs.map((input, b) => ({
       turns: Array.from({ length: turns }, (_, t) => {
         const row = b * turns + t;
         return {
@@ -235,112 +263,36 @@ export class InteractionModel {
           ],
         };
       }),
-      newKeys: newKeys.subarray(b * newFloats, (b + 1) * newFloats),
-      newValues: newValues.subarray(b * newFloats, (b + 1) * newFloats),
+      contextFull: cache.advance(input.slot, positions),
     }));
   }
 
-  /** Releases the onnxruntime session. */
-  async close(): Promise<void> {
-    await this.#session.release();
-  }
-
-  /** A staging buffer for `batch` sessions' caches, reused between steps. */
-  #staging(kind: "keys" | "values", batch: number): Float32Array {
-    const needed = batch * this.cacheFloats;
-    if (kind === "keys" && this.#stagingKeys.length < needed) {
-      this.#stagingKeys = new Float32Array(needed);
-    }
-    if (kind === "values" && this.#stagingValues.length < needed) {
-      this.#stagingValues = new Float32Array(needed);
-    }
-    return kind === "keys" ? this.#stagingKeys : this.#stagingValues;
+  /** Releases the session. Release caches made by {@linkcode createCache} first. */
+  close(): Promise<void> {
+    this.#binding.release();
+    this.#session.release();
+    return Promise.resolve();
   }
 }
+
+const INPUT_ORDER = [
+  "dmel_codes",
+  "text_bytes",
+  "patches",
+  "image_present",
+  "elapsed_s",
+  "noise",
+  "position",
+  "step_slots",
+  "cache_head",
+  "slot_rows",
+  "cache_newest",
+  "cache_filled",
+];
+const OUTPUT_ORDER = ["audio", "text_logits", "control_logits"];
 
 function argmax(values: Float32Array, offset: number, length: number): number {
   let best = 0;
   for (let i = 1; i < length; i++) if (values[offset + i] > values[offset + best]) best = i;
   return best;
-}
-
-/** Checks names, element types and shapes; returns the cache geometry. */
-function checkContract(session: ort.InferenceSession): CacheGeometry {
-  // At least one layer: a model with none is then told every per-layer input it lacks.
-  const layers = Math.max(
-    1,
-    session.inputMetadata.filter((m) => /^past_keys_\d+$/.test(m.name)).length,
-  );
-  const fixed = new Map<string, number>([["cache:layers", layers]]);
-  const expand = (specs: readonly TensorSpec[]) =>
-    specs.flatMap((spec) =>
-      spec.name.includes("{layer}")
-        ? Array.from({ length: layers }, (_, l) => ({
-          ...spec,
-          name: layerTensorName(spec.name, l),
-        }))
-        : [spec]
-    );
-  const check = (
-    kind: string,
-    templates: readonly TensorSpec[],
-    actual: readonly ort.InferenceSession.ValueMetadata[],
-  ) => {
-    const specs = expand(templates);
-    const names = actual.map((m) => m.name);
-    const expected = specs.map((s) => s.name);
-    const missing = expected.filter((name) => !names.includes(name));
-    const extra = names.filter((name) => !expected.includes(name));
-    if (missing.length || extra.length) {
-      throw new ModelContractError(
-        `${kind}s ${missing.length ? `missing [${missing.join(", ")}]` : ""}${
-          missing.length && extra.length ? ", " : ""
-        }${extra.length ? `unexpected [${extra.join(", ")}]` : ""}`,
-      );
-    }
-    for (const spec of specs) {
-      const meta = actual.find((m) => m.name === spec.name)!;
-      if (!meta.isTensor || meta.type !== spec.type) {
-        throw new ModelContractError(
-          `${kind} "${spec.name}" is ${
-            meta.isTensor ? meta.type : "not a tensor"
-          }, expected ${spec.type}`,
-        );
-      }
-      const shape = meta.shape;
-      const wrong = () =>
-        new ModelContractError(
-          `${kind} "${spec.name}" has shape [${shape.join(", ")}], expected [${
-            spec.dims.join(", ")
-          }]`,
-        );
-      if (shape.length !== spec.dims.length) throw wrong();
-      spec.dims.forEach((dim, i) => {
-        const actualDim = shape[i];
-        const symbolic = typeof actualDim !== "number" || actualDim < 0;
-        if (typeof dim === "number") {
-          if (actualDim !== dim) throw wrong();
-        } else if (dim.startsWith("cache:")) {
-          if (symbolic || (fixed.has(dim) && fixed.get(dim) !== actualDim)) throw wrong();
-          fixed.set(dim, actualDim as number);
-        } else if (!symbolic) {
-          throw wrong();
-        }
-      });
-    }
-  };
-  check("input", MODEL_INPUTS, session.inputMetadata);
-  check("output", MODEL_OUTPUTS, session.outputMetadata);
-  const geometry = {
-    layers: fixed.get("cache:layers")!,
-    heads: fixed.get("cache:heads")!,
-    window: fixed.get("cache:window")!,
-    headSize: fixed.get("cache:head_size")!,
-  };
-  if (geometry.window % POSITIONS_PER_MICRO_TURN !== 0) {
-    throw new ModelContractError(
-      `cache window ${geometry.window} is not a multiple of ${POSITIONS_PER_MICRO_TURN}`,
-    );
-  }
-  return geometry;
 }

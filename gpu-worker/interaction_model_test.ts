@@ -2,14 +2,13 @@ import assert from "node:assert/strict";
 import {
   InteractionModel,
   ModelContractError,
-  type SessionStep,
   type TurnInput,
   type TurnOutput,
 } from "./interaction_model.ts";
 import { buildReferenceModel } from "./model/reference_model.ts";
 import { OnnxGraphBuilder } from "./model/onnx_graph_builder.ts";
 import { layerTensorName, MODEL_INPUTS, MODEL_OUTPUTS } from "./model/model_contract.ts";
-import { KvCacheSlots } from "./kv_cache_slots.ts";
+import type { KvCacheSlots } from "./kv_cache_slots.ts";
 import { flowNoise } from "./worker_runtime.ts";
 import { seededRandom } from "../lib/seeded_random.ts";
 import { PATCH_BYTES, PATCHES_PER_FRAME } from "../protocol/media_format.ts";
@@ -38,29 +37,17 @@ const session = (seed: number, turns: number) => {
   return Array.from({ length: turns }, (_, i) => turnInput(random, i));
 };
 
-/** Streams `turns` one micro-turn per step through a cache slot, as the worker does. */
-async function streamed(turns: TurnInput[], slots: KvCacheSlots) {
-  const slot = slots.acquire();
+/** Streams `turns` one micro-turn per step through a fresh slot of `cache`, as the worker does. */
+async function streamed(m: InteractionModel, turns: TurnInput[], cache: KvCacheSlots) {
+  const slot = cache.acquire();
   const outputs: TurnOutput[] = [];
   for (const turn of turns) {
-    const [out] = await model.step([{
-      turns: [turn],
-      position: slots.position(slot),
-      cache: slots.view(slot),
-    }]);
-    slots.append(slot, out.newKeys, out.newValues, 10);
+    const [out] = await m.step([{ slot, turns: [turn] }], cache);
     outputs.push(out.turns[0]);
   }
-  slots.release(slot);
+  cache.release(slot);
   return outputs;
 }
-
-const emptyCache = (slots: KvCacheSlots) => {
-  const slot = slots.acquire();
-  const view = slots.view(slot);
-  slots.release(slot);
-  return view;
-};
 
 function maxDifference(a: Float32Array, b: Float32Array): number {
   let max = 0;
@@ -71,47 +58,111 @@ function maxDifference(a: Float32Array, b: Float32Array): number {
 /** Tolerance for float32 results computed in another order (documented in the model contract). */
 const TOLERANCE = 1e-4;
 
+function assertSameOutputs(actual: TurnOutput[], expected: TurnOutput[], what: string) {
+  assert.equal(actual.length, expected.length);
+  actual.forEach((out, i) => {
+    const difference = maxDifference(out.audio, expected[i].audio);
+    assert.ok(difference < TOLERANCE, `${what}: turn ${i} audio differs by ${difference}`);
+    assert.equal(out.textByte, expected[i].textByte, `${what}: turn ${i} text`);
+    assert.equal(out.control, expected[i].control, `${what}: turn ${i} control`);
+  });
+}
+
 Deno.test("the reference model builds deterministically from its seed and declares its cache", () => {
   assert.deepEqual(buildReferenceModel("tiny", 42).bytes, built.bytes);
   assert.notDeepEqual(buildReferenceModel("tiny", 43).bytes, built.bytes);
-  assert.deepEqual(model.geometry, { layers: 2, heads: 4, window: 160, headSize: 16 });
+  assert.deepEqual(model.geometry, {
+    layers: 2,
+    heads: 4,
+    window: 160,
+    cacheLength: 240,
+    headSize: 16,
+    cacheType: "float32",
+  });
   assert.ok(built.parameters > 100_000 && built.parameters < 2_000_000, `${built.parameters}`);
 });
 
-Deno.test("streaming equivalence: micro-turn by micro-turn equals one run over the whole sequence", async () => {
+Deno.test("streaming equivalence: micro-turn by micro-turn equals one call over the whole sequence", async () => {
   const turns = session(1, 8);
-  const slots = new KvCacheSlots(2, model.geometry);
-  const stepwise = await streamed(turns, slots);
-  const [whole] = await model.step([{ turns, position: 0, cache: emptyCache(slots) }]);
-  whole.turns.forEach((out, i) => {
-    assert.ok(maxDifference(out.audio, stepwise[i].audio) < TOLERANCE, `turn ${i} audio`);
-    assert.equal(out.textByte, stepwise[i].textByte);
-    assert.equal(out.control, stepwise[i].control);
-  });
+  const cache = model.createCache(2);
+  const stepwise = await streamed(model, turns, cache);
+  const slot = cache.acquire();
+  const [whole] = await model.step([{ slot, turns }], cache);
+  assertSameOutputs(whole.turns, stepwise, "whole");
   // The audio is a real function of the input: another session's differs.
-  const other = await streamed(session(2, 8), slots);
+  const other = await streamed(model, session(2, 8), cache);
   assert.ok(maxDifference(other[7].audio, stepwise[7].audio) > 0.01);
+  cache.release();
 });
 
-Deno.test("batch invariance: sessions stepped together equal each stepped alone", async () => {
+Deno.test("batch invariance: sessions stepped together equal each stepped alone, and sessions left out of a step are untouched", async () => {
   const sessions = [session(3, 3), session(4, 3), session(5, 3), session(6, 3)];
-  const slots = new KvCacheSlots(8, model.geometry);
+  const cache = model.createCache(8);
   const alone: TurnOutput[][] = [];
-  for (const turns of sessions) alone.push(await streamed(turns, slots));
-  const owned = sessions.map(() => slots.acquire());
+  for (const turns of sessions) alone.push(await streamed(model, turns, cache));
+  const owned = sessions.map(() => cache.acquire());
   for (let t = 0; t < 3; t++) {
-    const steps: SessionStep[] = sessions.map((turns, s) => ({
-      turns: [turns[t]],
-      position: slots.position(owned[s]),
-      cache: slots.view(owned[s]),
-    }));
-    const outputs = await model.step(steps);
-    outputs.forEach((out, s) => {
-      slots.append(owned[s], out.newKeys, out.newValues, 10);
-      assert.ok(maxDifference(out.turns[0].audio, alone[s][t].audio) < TOLERANCE, `s${s} t${t}`);
-      assert.equal(out.turns[0].textByte, alone[s][t].textByte);
-    });
+    // Session 3 sits out turn 1 and catches up after: the others' steps must not touch it.
+    const stepping = t === 1 ? [0, 1, 2] : [0, 1, 2, 3];
+    const outputs = await model.step(
+      stepping.map((s) => ({ slot: owned[s], turns: [sessions[s][t]] })),
+      cache,
+    );
+    outputs.forEach((out, i) =>
+      assertSameOutputs(out.turns, [alone[stepping[i]][t]], `s${i} t${t}`)
+    );
+    if (t === 1) {
+      const [late] = await model.step([{ slot: owned[3], turns: [sessions[3][1]] }], cache);
+      assertSameOutputs(late.turns, [alone[3][1]], "late");
+    }
   }
+  cache.release();
+});
+
+Deno.test("the ring wraps: a session streamed past its cache's length equals the same model with a longer ring", async () => {
+  // The tiny ring holds 240 positions (24 micro-turns); 40 micro-turns wrap it, and slide the
+  // 160-position window, twice over. A ring of 560 positions never wraps in that time.
+  const longRing = buildReferenceModel("tiny", 42, { overrides: { headroom: 400 } });
+  const reference = await InteractionModel.load(longRing.bytes, { name: longRing.name });
+  const turns = session(9, 40);
+  const wrapping = model.createCache(2);
+  const straight = reference.createCache(2);
+  wrapping.acquire(); // the session gets slot 1: a slot other than the first
+  const expected = await streamed(reference, turns, straight);
+  const actual = await streamed(model, turns, wrapping);
+  assertSameOutputs(actual, expected, "wrapped");
+  wrapping.release();
+  straight.release();
+  await reference.close();
+});
+
+Deno.test("a reused slot starts empty: a new session in a released slot equals one in a fresh cache", async () => {
+  const cache = model.createCache(1);
+  await streamed(model, session(10, 30), cache); // fills and wraps the only slot, then releases it
+  const reused = await streamed(model, session(11, 5), cache);
+  const fresh = model.createCache(1);
+  assertSameOutputs(reused, await streamed(model, session(11, 5), fresh), "reused");
+  cache.release();
+  fresh.release();
+});
+
+Deno.test("1000 session open/close cycles keep the process's memory flat", async () => {
+  const cache = model.createCache(4);
+  const turn = session(12, 1);
+  const cycle = async () => {
+    const slot = cache.acquire();
+    await model.step([{ slot, turns: turn }], cache);
+    cache.release(slot);
+  };
+  for (let i = 0; i < 100; i++) await cycle();
+  (globalThis as { gc?: () => void }).gc?.();
+  const before = Deno.memoryUsage().rss;
+  for (let i = 0; i < 1000; i++) await cycle();
+  (globalThis as { gc?: () => void }).gc?.();
+  const grown = Deno.memoryUsage().rss - before;
+  assert.ok(grown < 32 * 2 ** 20, `resident memory grew by ${(grown / 2 ** 20).toFixed(1)} MiB`);
+  assert.equal(cache.used, 0);
+  cache.release();
 });
 
 Deno.test("a model that does not match the contract is refused with the mismatch named", async () => {
@@ -124,42 +175,46 @@ Deno.test("a model that does not match the contract is refused with the mismatch
     (error) =>
       error instanceof ModelContractError && /missing \[text_bytes, patches/.test(error.message),
   );
-  // Every name right, but the mask's window disagrees with the cache's.
+  // Every name right, but one layer's cache has another head count than the others.
   await assert.rejects(
-    InteractionModel.load(mismatchedWindowModel(), { name: "mismatched" }),
+    InteractionModel.load(mismatchedHeadsModel(), { name: "mismatched" }),
     (error) =>
-      error instanceof ModelContractError && /input "past_mask" has shape/.test(error.message),
+      error instanceof ModelContractError &&
+      /input "past_values_1" has shape \[cache_rows, 8, 16\]/.test(error.message),
+  );
+  // A model made for the previous contract says so in its metadata.
+  const previous = new OnnxGraphBuilder("previous").build({ contract: "interaction-v1" });
+  await assert.rejects(
+    InteractionModel.load(previous, { name: "previous" }),
+    (error) => error instanceof ModelContractError && /"interaction-v1"/.test(error.message),
   );
 });
 
-/** A graph with every contract tensor, whose `past_mask` window (150) is not the cache's (160). */
-function mismatchedWindowModel(): Uint8Array {
-  const g = new OnnxGraphBuilder("mismatched_window");
-  const cache: Record<string, number> = {
-    "cache:layers": 2,
-    "cache:heads": 4,
-    "cache:window": 160,
-    "cache:head_size": 16,
-  };
-  const inputDims: Record<string, (string | number)[]> = {};
-  for (const spec of MODEL_INPUTS) {
-    const dims = spec.dims.map((d) => typeof d === "string" && d in cache ? cache[d] : d);
-    for (let l = 0; l < (spec.name.includes("{layer}") ? 2 : 1); l++) {
-      const name = layerTensorName(spec.name, l);
-      inputDims[name] = name === "past_mask" ? ["batch", 150] : dims;
-      g.input(name, spec.type, inputDims[name]);
+/** A graph declaring every contract tensor, whose `past_values_1` has 8 heads, not 4. */
+function mismatchedHeadsModel(): Uint8Array {
+  const g = new OnnxGraphBuilder("mismatched_heads");
+  const cache: Record<string, number> = { "cache:heads": 4, "cache:head_size": 16 };
+  const declare = (specs: typeof MODEL_INPUTS, as: "input" | "output") => {
+    for (const spec of specs) {
+      for (let l = 0; l < (spec.name.includes("{layer}") ? 2 : 1); l++) {
+        const name = layerTensorName(spec.name, l);
+        const dims = spec.dims.map((d) =>
+          name === "past_values_1" && d === "cache:heads"
+            ? 8
+            : typeof d === "string" && d in cache
+            ? cache[d]
+            : d
+        );
+        const type = spec.type === "cache" ? "float32" : spec.type;
+        if (as === "input") g.input(name, type, dims);
+        else {
+          g.node("Identity", ["dmel_codes"], {}, [name]);
+          g.output(name, type, dims);
+        }
+      }
     }
-  }
-  const sources: Record<string, string> = {
-    audio: "image_present",
-    text_logits: "elapsed_s",
-    control_logits: "past_mask",
-    new_keys: "past_keys_0",
-    new_values: "past_values_0",
   };
-  for (const spec of MODEL_OUTPUTS) {
-    g.node("Identity", [sources[spec.name]], {}, [spec.name]);
-    g.output(spec.name, spec.type, inputDims[sources[spec.name]]);
-  }
-  return g.build();
+  declare(MODEL_INPUTS, "input");
+  declare(MODEL_OUTPUTS, "output");
+  return g.build({ window: "160", cache_length: "240" });
 }

@@ -1,15 +1,22 @@
 /**
- * The worker's key/value cache: one slab of keys, one of values and one of masks, allocated
- * once for `capacity` sessions, so a micro-turn never allocates. Each session owns a slot: a
- * ring of `window` positions per layer and head. A micro-turn's new keys and values are
- * written at the ring's head; nothing earlier is recomputed. When the ring is full, the oldest
- * positions are overwritten (a sliding window; keys carry their rotary position, so attention
- * stays correct) and the slot reports that its context is full, for compaction to take over.
+ * The worker's key/value cache: per layer, one keys tensor and one values tensor in the
+ * execution provider's memory (device memory on a GPU), allocated once for `capacity`
+ * sessions and never copied. Each session owns a slot: a ring of `cacheLength` positions. The
+ * model writes a step's new positions at the ring's head, in place; nothing earlier is
+ * recomputed. Past the window a query no longer sees the oldest positions and the ring
+ * overwrites them (a sliding window; keys carry their rotary position, so ring order does not
+ * matter), and the slot reports that its context is full, for compaction to take over.
+ *
+ * This class keeps the host's side of it: which slots are free (the lowest first, so the
+ * slots a step binds stay a short prefix of the slab), and each slot's ring head, filled
+ * positions and absolute position.
  *
  * @module
  */
 import type { CacheGeometry } from "./model/model_contract.ts";
-import type { CacheView } from "./interaction_model.ts";
+import type { OrtModelSession, OrtTensor } from "./ort/ort_session.ts";
+import { DeviceOutOfMemoryError } from "./ort/ort_session.ts";
+import { ELEMENT_BYTES } from "./ort/ort_api.ts";
 
 /** Raised when every slot is taken. */
 export class NoFreeSlotError extends Error {
@@ -20,36 +27,80 @@ export class NoFreeSlotError extends Error {
   }
 }
 
+/** Raised at start when the device cannot hold the configured capacity; says what would fit. */
+export class CacheCapacityError extends Error {
+  /** Sessions the device could hold (estimated from what was allocated before the failure). */
+  readonly fits: number;
+  /**
+   * @param capacity sessions configured
+   * @param fits sessions that would fit
+   * @param slotBytes bytes one session's cache takes
+   * @param detail the allocation failure
+   */
+  constructor(capacity: number, fits: number, slotBytes: number, detail: string) {
+    super(
+      `the device cannot hold the key/value cache of ${capacity} sessions (${
+        (slotBytes / 2 ** 20).toFixed(1)
+      } MiB each); about ${fits} fit (${detail})`,
+    );
+    this.name = "CacheCapacityError";
+    this.fits = fits;
+  }
+}
+
 /** Preallocated per-session key/value rings; see the module doc. */
 export class KvCacheSlots {
   /** Sessions the slab holds. */
   readonly capacity: number;
-  /** Floats in one slot's keys (or values). */
-  readonly slotFloats: number;
-  readonly #geometry: CacheGeometry;
-  readonly #keys: Float32Array;
-  readonly #values: Float32Array;
-  readonly #masks: Float32Array;
+  /** The model's cache geometry. */
+  readonly geometry: CacheGeometry;
+  /** Bytes one slot's keys and values take, over all layers. */
+  readonly slotBytes: number;
+  readonly #session: OrtModelSession;
+  readonly #keys: OrtTensor[] = [];
+  readonly #values: OrtTensor[] = [];
   /** Per slot: ring head (next position to write), filled positions, next absolute position. */
   readonly #head: Int32Array;
   readonly #filled: Int32Array;
   readonly #position: Float64Array;
-  readonly #free: number[];
+  readonly #used: Uint8Array;
+  /** Free slots, highest first, so `pop` returns the lowest. */
+  #free: number[];
+  #views: { span: number; keys: OrtTensor[]; values: OrtTensor[] } | undefined;
 
   /**
-   * @param capacity sessions
-   * @param geometry the model's cache geometry
+   * Allocates the cache of `capacity` sessions on the session's provider. Throws
+   * {@linkcode CacheCapacityError} when the device cannot hold it.
    */
-  constructor(capacity: number, geometry: CacheGeometry) {
+  constructor(session: OrtModelSession, capacity: number, geometry: CacheGeometry) {
     this.capacity = capacity;
-    this.#geometry = geometry;
-    this.slotFloats = geometry.layers * geometry.heads * geometry.window * geometry.headSize;
-    this.#keys = new Float32Array(capacity * this.slotFloats);
-    this.#values = new Float32Array(capacity * this.slotFloats);
-    this.#masks = new Float32Array(capacity * geometry.window);
+    this.geometry = geometry;
+    this.#session = session;
+    const { layers, heads, cacheLength, headSize, cacheType } = geometry;
+    const rowsDims = [capacity * cacheLength, heads, headSize];
+    this.slotBytes = 2 * layers * cacheLength * heads * headSize * ELEMENT_BYTES[cacheType];
+    try {
+      for (let l = 0; l < layers; l++) {
+        this.#keys.push(session.deviceTensor(cacheType, rowsDims));
+        this.#values.push(session.deviceTensor(cacheType, rowsDims));
+      }
+    } catch (error) {
+      const allocated = (this.#keys.length + this.#values.length) / (2 * layers);
+      this.release();
+      if (error instanceof DeviceOutOfMemoryError) {
+        throw new CacheCapacityError(
+          capacity,
+          Math.floor(allocated * capacity),
+          this.slotBytes,
+          error.message,
+        );
+      }
+      throw error;
+    }
     this.#head = new Int32Array(capacity);
     this.#filled = new Int32Array(capacity);
     this.#position = new Float64Array(capacity);
+    this.#used = new Uint8Array(capacity);
     this.#free = Array.from({ length: capacity }, (_, i) => capacity - 1 - i);
   }
 
@@ -58,39 +109,51 @@ export class KvCacheSlots {
     return this.capacity - this.#free.length;
   }
 
-  /** Bytes the slabs hold. */
+  /** Bytes the cache holds. */
   get bytes(): number {
-    return (this.#keys.length + this.#values.length + this.#masks.length) * 4;
+    return this.capacity * this.slotBytes;
   }
 
-  /** Takes a free, empty slot; throws {@linkcode NoFreeSlotError} when none is left. */
+  /** Slots a step must bind: up to the highest slot in use. */
+  get span(): number {
+    for (let slot = this.capacity - 1; slot >= 0; slot--) if (this.#used[slot]) return slot + 1;
+    return 0;
+  }
+
+  /** Takes the lowest free slot, empty; throws {@linkcode NoFreeSlotError} when none is left. */
   acquire(): number {
     const slot = this.#free.pop();
     if (slot === undefined) throw new NoFreeSlotError(this.capacity);
+    this.#used[slot] = 1;
+    this.reset(slot);
     return slot;
   }
 
   /** Empties a slot and returns it to the pool. */
-  release(slot: number): void {
+  release(slot: number): void;
+  /** Releases the device memory (the cache is unusable afterwards). */
+  release(): void;
+  release(slot?: number): void {
+    if (slot === undefined) {
+      this.#releaseViews();
+      for (const tensor of [...this.#keys, ...this.#values]) tensor.release();
+      return;
+    }
+    if (!this.#used[slot]) return;
     this.reset(slot);
+    this.#used[slot] = 0;
     this.#free.push(slot);
+    this.#free.sort((a, b) => b - a);
   }
 
-  /** Empties a slot its session keeps (its context is about to be rebuilt). */
+  /**
+   * Empties a slot its session keeps (its context is about to be rebuilt). Its ring's old
+   * values stay in memory but no query sees them: visibility is by filled positions.
+   */
   reset(slot: number): void {
-    this.#mask(slot).fill(0);
     this.#head[slot] = 0;
     this.#filled[slot] = 0;
     this.#position[slot] = 0;
-  }
-
-  /** The slot's cache, as the model reads it (views, no copies). */
-  view(slot: number): CacheView {
-    return {
-      keys: this.#keys.subarray(slot * this.slotFloats, (slot + 1) * this.slotFloats),
-      values: this.#values.subarray(slot * this.slotFloats, (slot + 1) * this.slotFloats),
-      mask: this.#mask(slot),
-    };
   }
 
   /** Absolute position the slot's next micro-turn starts at. */
@@ -98,42 +161,48 @@ export class KvCacheSlots {
     return this.#position[slot];
   }
 
+  /** Ring index the slot's next position is written at. */
+  head(slot: number): number {
+    return this.#head[slot];
+  }
+
   /** Positions the slot's context holds (at most the window). */
   filled(slot: number): number {
+    return Math.min(this.#filled[slot], this.geometry.window);
+  }
+
+  /** Positions written to the ring and not yet overwritten (at most the ring's length). */
+  ringFilled(slot: number): number {
     return this.#filled[slot];
   }
 
-  /**
-   * Appends `positions` new positions (`newKeys`/`newValues` laid out
-   * `layers * heads * positions * headSize`). Returns whether the window is now full.
-   */
-  append(slot: number, newKeys: Float32Array, newValues: Float32Array, positions: number): boolean {
-    const { layers, heads, window, headSize } = this.#geometry;
-    const base = slot * this.slotFloats;
-    const head = this.#head[slot];
-    // Each layer-and-head's new positions are copied in contiguous runs, each stopping at the
-    // ring's end (two at most while a step adds no more than the window).
-    for (let done = 0; done < positions;) {
-      const at = (head + done) % window;
-      const count = Math.min(positions - done, window - at);
-      for (let lh = 0; lh < layers * heads; lh++) {
-        const from = (lh * positions + done) * headSize;
-        const to = base + (lh * window + at) * headSize;
-        this.#keys.set(newKeys.subarray(from, from + count * headSize), to);
-        this.#values.set(newValues.subarray(from, from + count * headSize), to);
-      }
-      done += count;
-    }
-    const mask = this.#mask(slot);
-    for (let p = 0; p < positions; p++) mask[(head + p) % window] = 1;
-    this.#head[slot] = (head + positions) % window;
-    this.#filled[slot] = Math.min(window, this.#filled[slot] + positions);
+  /** Records `positions` new positions written at the slot's head; returns whether the window is full. */
+  advance(slot: number, positions: number): boolean {
+    const { cacheLength, window } = this.geometry;
+    this.#head[slot] = (this.#head[slot] + positions) % cacheLength;
+    this.#filled[slot] = Math.min(cacheLength, this.#filled[slot] + positions);
     this.#position[slot] += positions;
-    return this.#filled[slot] === window;
+    return this.#filled[slot] >= window;
   }
 
-  #mask(slot: number): Float32Array {
-    const { window } = this.#geometry;
-    return this.#masks.subarray(slot * window, (slot + 1) * window);
+  /**
+   * The keys and values tensors of layer by layer, viewing the first `span` slots (the same
+   * device memory, a shorter shape), so a step reads no slot beyond the highest in use.
+   */
+  views(span: number): { keys: OrtTensor[]; values: OrtTensor[] } {
+    if (span === this.capacity) return { keys: this.#keys, values: this.#values };
+    if (this.#views?.span === span) return this.#views;
+    this.#releaseViews();
+    const rows = span * this.geometry.cacheLength;
+    const view = (tensor: OrtTensor) =>
+      this.#session.prefixView(tensor, [rows, ...tensor.dims.slice(1)]);
+    this.#views = { span, keys: this.#keys.map(view), values: this.#values.map(view) };
+    return this.#views;
+  }
+
+  #releaseViews(): void {
+    if (!this.#views) return;
+    for (const tensor of [...this.#views.keys, ...this.#views.values]) tensor.release();
+    this.#views = undefined;
   }
 }

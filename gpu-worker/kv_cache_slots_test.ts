@@ -1,63 +1,43 @@
 import assert from "node:assert/strict";
-import { KvCacheSlots, NoFreeSlotError } from "./kv_cache_slots.ts";
+import { NoFreeSlotError } from "./kv_cache_slots.ts";
+import { InteractionModel } from "./interaction_model.ts";
+import { buildReferenceModel } from "./model/reference_model.ts";
 
-const geometry = { layers: 2, heads: 1, window: 20, headSize: 2 };
+const built = buildReferenceModel("tiny", 1);
+const model = await InteractionModel.load(built.bytes, { name: built.name });
 
-/** New keys for `positions` positions, valued `start`, `start + 1`, ... per position. */
-function keys(start: number, positions: number): Float32Array {
-  const values = new Float32Array(geometry.layers * geometry.heads * positions * geometry.headSize);
-  for (let lh = 0; lh < geometry.layers * geometry.heads; lh++) {
-    for (let p = 0; p < positions; p++) {
-      values.fill(start + p + 100 * lh, (lh * positions + p) * 2, (lh * positions + p + 1) * 2);
-    }
-  }
-  return values;
-}
-
-Deno.test("the ring keeps the newest window of positions, wrapping mid-append", () => {
-  const slots = new KvCacheSlots(2, geometry);
-  const slot = slots.acquire();
-  assert.equal(slots.append(slot, keys(0, 15), keys(0, 15), 15), false);
-  // 15 more: 5 fill the ring's end, 10 overwrite its start (the oldest positions).
-  assert.equal(slots.append(slot, keys(15, 15), keys(15, 15), 15), true);
-  const { keys: cached, mask } = slots.view(slot);
-  const position = (layer: number, at: number) => cached[(layer * geometry.window + at) * 2];
-  const ring = Array.from({ length: 20 }, (_, at) => position(0, at));
-  assert.deepEqual(ring, [
-    20,
-    21,
-    22,
-    23,
-    24,
-    25,
-    26,
-    27,
-    28,
-    29,
-    10,
-    11,
-    12,
-    13,
-    14,
-    15,
-    16,
-    17,
-    18,
-    19,
-  ]);
-  assert.deepEqual(
-    Array.from({ length: 20 }, (_, at) => position(1, at)),
-    ring.map((v) => v + 100),
-  );
-  assert.ok(mask.every((m) => m === 1));
-  assert.equal(slots.position(slot), 30);
-  assert.equal(slots.filled(slot), 20);
-  slots.release(slot);
-  assert.equal(
-    slots.view(slots.acquire()).mask.some((m) => m === 1),
-    false,
-    "released slots are empty",
-  );
-  slots.acquire();
+Deno.test("slots: the lowest free slot first, ring heads wrap, filled stops at the ring and the window is reported full", () => {
+  const slots = model.createCache(3);
+  const { cacheLength, window } = model.geometry; // 240, 160
+  assert.deepEqual([slots.acquire(), slots.acquire(), slots.acquire()], [0, 1, 2]);
   assert.throws(() => slots.acquire(), NoFreeSlotError);
+  slots.release(1);
+  assert.equal(slots.span, 3);
+  slots.release(2);
+  assert.equal(slots.span, 1, "the binding spans up to the highest slot in use");
+  assert.equal(slots.acquire(), 1, "the lowest free slot is taken first");
+  let full = false;
+  for (let turn = 0; turn < 15; turn++) full = slots.advance(0, 10);
+  assert.equal(full, false);
+  assert.equal(slots.advance(0, 10), true, "160 positions fill the window");
+  for (let turn = 0; turn < 10; turn++) slots.advance(0, 10);
+  assert.equal(slots.position(0), 260);
+  assert.equal(slots.head(0), 260 % cacheLength);
+  assert.equal(slots.ringFilled(0), cacheLength);
+  assert.equal(slots.filled(0), window);
+  slots.release(0);
+  assert.equal(slots.acquire(), 0);
+  assert.deepEqual(
+    [slots.head(0), slots.filled(0), slots.position(0)],
+    [0, 0, 0],
+    "reused slots are empty",
+  );
+  slots.release();
+});
+
+Deno.test("the cache's size is its geometry's", () => {
+  const slots = model.createCache(5);
+  const { layers, heads, headSize, cacheLength } = model.geometry;
+  assert.equal(slots.bytes, 5 * 2 * layers * cacheLength * heads * headSize * 4);
+  slots.release();
 });

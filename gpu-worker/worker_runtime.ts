@@ -11,9 +11,9 @@
  */
 import { type Counter, type Gauge, type Histogram, type Registry } from "prom-client";
 import promClient from "prom-client";
-import type { CacheView, InteractionModel, SessionStep, TurnOutput } from "./interaction_model.ts";
+import type { InteractionModel, SessionStep, TurnOutput } from "./interaction_model.ts";
 import { MicroTurnBatcher } from "./micro_turn_batcher.ts";
-import { KvCacheSlots } from "./kv_cache_slots.ts";
+import type { KvCacheSlots } from "./kv_cache_slots.ts";
 import { POSITIONS_PER_MICRO_TURN, TEXT_BYTES_PER_MICRO_TURN } from "./model/model_contract.ts";
 import { PATCHES_PER_FRAME, SAMPLES_PER_MICRO_TURN } from "../protocol/media_format.ts";
 import { seededRandom } from "../lib/seeded_random.ts";
@@ -100,7 +100,6 @@ export class WorkerRuntime {
   readonly #deadlineMisses: Counter;
   readonly #microTurns: Counter;
   readonly #sessionGauge: Gauge;
-  #emptyCache: CacheView | undefined;
 
   /**
    * @param model the loaded interaction model
@@ -108,7 +107,7 @@ export class WorkerRuntime {
    */
   constructor(model: InteractionModel, options: WorkerRuntimeOptions) {
     this.#model = model;
-    this.#slots = new KvCacheSlots(options.capacity ?? 64, model.geometry);
+    this.#slots = model.createCache(options.capacity ?? 64);
     this.#deadlineMs = options.deadlineMs ?? 200;
     this.#clock = options.clock ?? systemClock;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
@@ -223,8 +222,7 @@ export class WorkerRuntime {
           elapsedSeconds,
           noise: flowNoise(session.noiseSeed, -1 - i),
         })),
-        position: 0,
-        cache: this.#slots.view(session.slot),
+        slot: session.slot,
       },
     });
   }
@@ -255,8 +253,7 @@ export class WorkerRuntime {
           elapsedSeconds: Math.max(0, (turn.wallClockMs - session.startedAtMs) / 1000),
           noise: flowNoise(session.noiseSeed, turn.index),
         }],
-        position: 0, // set when the step runs, after any earlier micro-turn was appended
-        cache: this.#slots.view(session.slot),
+        slot: session.slot,
       },
     });
     this.#microTurns.inc();
@@ -278,6 +275,12 @@ export class WorkerRuntime {
     };
   }
 
+  /** Releases the cache's device memory; the runtime is unusable afterwards. */
+  release(): void {
+    for (const sessionId of [...this.#sessions.keys()]) this.close(sessionId);
+    this.#slots.release();
+  }
+
   /** Closes a session and returns its slot; unknown ids are ignored (close is idempotent). */
   close(sessionId: string): void {
     const session = this.#sessions.get(sessionId);
@@ -296,54 +299,55 @@ export class WorkerRuntime {
   }
 
   /**
-   * One batched model step; appends each session's new keys and values to its slot. Items
-   * bringing different numbers of micro-turns (a prefill among streaming turns) run as
-   * separate model calls.
+   * One batched model step; the model appends each session's new keys and values to its slot.
+   * Items bringing different numbers of micro-turns (a prefill among streaming turns) run as
+   * separate model calls, and a prefill longer than one call holds runs in chunks.
    */
   async #step(batch: StepItem[]): Promise<TurnOutput[]> {
     const results = new Map<StepItem, TurnOutput>();
-    const groups = Map.groupBy(batch, (item) => item.step.turns.length);
+    // Closed while queued: its slot may be someone else's now, so it runs nothing.
+    const live = batch.filter((item) => this.#sessions.get(item.sessionId) === item.session);
+    for (const item of live) if (item.reset) this.#slots.reset(item.session.slot);
+    const perCall = Math.max(
+      1,
+      Math.floor(this.#model.maxPositionsPerCall / POSITIONS_PER_MICRO_TURN),
+    );
+    const groups = Map.groupBy(live, (item) => item.step.turns.length);
     for (const group of groups.values()) {
-      for (const item of group) this.#prepare(item);
-      const outputs = await this.#model.step(group.map((item) => item.step));
-      group.forEach((item, b) => {
-        this.#appendOutput(item, outputs[b].newKeys, outputs[b].newValues);
-        results.set(item, outputs[b].turns.at(-1)!);
-      });
+      const turns = group[0].step.turns.length;
+      for (let from = 0; from < turns; from += perCall) {
+        const chunk: SessionStep[] = group.map((item) => ({
+          slot: item.session.slot,
+          turns: item.step.turns.slice(from, from + perCall),
+        }));
+        const outputs = await this.#model.step(chunk, this.#slots);
+        group.forEach((item, b) => {
+          results.set(item, outputs[b].turns.at(-1)!);
+          if (outputs[b].contextFull) this.#reportFull(item);
+        });
+      }
     }
-    return batch.map((item) => results.get(item)!);
+    return batch.map((item) => results.get(item) ?? SILENT_OUTPUT);
   }
 
-  #prepare(item: StepItem): void {
-    if (this.#sessions.get(item.sessionId) === item.session) {
-      if (item.reset) this.#slots.reset(item.session.slot);
-      item.step.position = this.#slots.position(item.session.slot);
-    } else {
-      // Closed while queued: its slot may be someone else's now, so it reads nothing.
-      item.step.cache = this.#emptyCache ??= {
-        keys: new Float32Array(this.#slots.slotFloats),
-        values: new Float32Array(this.#slots.slotFloats),
-        mask: new Float32Array(this.#model.geometry.window),
-      };
-    }
-  }
-
-  #appendOutput(item: StepItem, newKeys: Float32Array, newValues: Float32Array): void {
+  #reportFull(item: StepItem): void {
     const { session, sessionId } = item;
-    // A session closed while its step ran no longer owns its slot.
-    if (this.#sessions.get(sessionId) !== session) return;
-    const positions = item.step.turns.length * POSITIONS_PER_MICRO_TURN;
-    const full = this.#slots.append(session.slot, newKeys, newValues, positions);
-    if (full && !session.contextFullReported) {
-      session.contextFullReported = true;
-      this.#onEvent(sessionId, {
-        kind: "context_full",
-        window: this.#model.geometry.window,
-        positions: this.#slots.position(session.slot),
-      });
-    }
+    if (session.contextFullReported || this.#sessions.get(sessionId) !== session) return;
+    session.contextFullReported = true;
+    this.#onEvent(sessionId, {
+      kind: "context_full",
+      window: this.#model.geometry.window,
+      positions: this.#slots.position(session.slot),
+    });
   }
 }
+
+/** The output of a micro-turn whose session closed before its step. */
+const SILENT_OUTPUT: TurnOutput = {
+  audio: new Float32Array(SAMPLES_PER_MICRO_TURN),
+  textByte: 0,
+  control: "silent",
+};
 
 /** dMel codes of silence, for micro-turns that carry only text (a prefill). */
 const PREFILL_DMEL = new Uint8Array(1600);

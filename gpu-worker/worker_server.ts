@@ -99,6 +99,7 @@ export async function startWorker(
       closing ??= (async () => {
         clearInterval(sweeper);
         await server.shutdown();
+        runtime.release();
         await model.close();
         await backgroundLm.close();
       })(),

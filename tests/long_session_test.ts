@@ -77,6 +77,7 @@ Deno.test("a session far longer than the window: compactions happen, the context
       await rebuilt.open(sessionId, startedAtMs, context);
       assert.ok(rebuilt.contextPositions(sessionId) > 0);
       outputs.push(await rebuilt.run(next));
+      rebuilt.release();
     }
     assert.deepEqual(outputs[0].audio, outputs[1].audio);
     assert.equal(outputs[0].control, outputs[1].control);

@@ -1,15 +1,23 @@
 /**
- * The interaction-model contract (`interaction-v1`): the names, element types and shapes the
+ * The interaction-model contract (`interaction-v2`): the names, element types and shapes the
  * worker feeds and reads. Any ONNX file with these inputs and outputs can be served; the
  * project's reference model (reference_model.ts) is one. docs/model-contract.md explains
  * every tensor.
  *
+ * The key/value cache lives with the runtime, in the execution provider's memory, for the life
+ * of the worker: one `past_keys_{l}`/`past_values_{l}` tensor per layer holding every session
+ * slot's ring of `cache_length` positions (`[slots * cache_length, heads, head_size]`). The
+ * model writes a step's new keys and values into the rings itself and returns the same tensors
+ * as `present_keys_{l}`/`present_values_{l}`; the runtime binds each present to its past's
+ * buffer, so the write happens in place and no step copies a cache. A step's `batch` rows are
+ * the sessions it advances; `slots` is how many slots the bound cache holds (the sessions not
+ * in the step keep their rings untouched).
+ *
  * Symbolic dimensions: `batch` sessions, `turns` micro-turns per session in this call (1 when
- * streaming; more for a prefill), `positions` = 10 x turns (one position per 20 ms), `window`
- * cached positions. The cache comes as one `past_keys_{l}`/`past_values_{l}` pair per layer
- * (separate inputs, so the model reads each layer's cache where it lies instead of slicing one
- * big tensor, which costs a copy of the whole cache per step); its fixed dimensions (layers,
- * heads, window, head size) are read from the model.
+ * streaming; more for a prefill), `positions` = 10 x turns (one position per 20 ms), `slots`,
+ * `cache_rows` = slots x cache_length. The cache's fixed dimensions (heads, head size) are read
+ * from the model's inputs; `window` (positions a query attends to) and `cache_length` (ring
+ * positions per slot, at least window + 10) from its metadata.
  *
  * @module
  */
@@ -25,7 +33,7 @@ import {
 } from "../../protocol/media_format.ts";
 
 /** Contract version, stored in the model's metadata as `contract`. */
-export const MODEL_CONTRACT_VERSION = "interaction-v1";
+export const MODEL_CONTRACT_VERSION = "interaction-v2";
 
 /** Positions a micro-turn appends to the context: one per 20 ms audio frame. */
 export const POSITIONS_PER_MICRO_TURN = FRAMES_PER_MICRO_TURN;
@@ -43,20 +51,13 @@ export const CONTROL_CLASSES = ["silent", "speak", "delegate"] as const;
 export interface TensorSpec {
   /** Tensor name; `{layer}` stands for 0, 1, … one tensor per layer. */
   name: string;
-  /** Element type. */
-  type: OnnxElementType;
+  /** Element type; `"cache"` is the cache's own (float32 or float16, the same for every layer). */
+  type: OnnxElementType | "cache";
   /** Shape: numbers are fixed; strings are symbolic; `"cache:N"` is fixed by the model. */
   dims: OnnxDim[];
 }
 
-const KV: OnnxDim[] = ["batch", "cache:heads", "cache:window", "cache:head_size"];
-const NEW_KV: OnnxDim[] = [
-  "batch",
-  "cache:layers",
-  "cache:heads",
-  "positions",
-  "cache:head_size",
-];
+const KV: OnnxDim[] = ["cache_rows", "cache:heads", "cache:head_size"];
 
 /** Inputs, in the order docs/model-contract.md lists them. */
 export const MODEL_INPUTS: readonly TensorSpec[] = [
@@ -74,9 +75,13 @@ export const MODEL_INPUTS: readonly TensorSpec[] = [
   { name: "image_present", type: "float32", dims: ["batch", "turns"] },
   { name: "elapsed_s", type: "float32", dims: ["batch", "turns"] },
   { name: "position", type: "int64", dims: ["batch"] },
-  { name: "past_keys_{layer}", type: "float32", dims: KV },
-  { name: "past_values_{layer}", type: "float32", dims: KV },
-  { name: "past_mask", type: "float32", dims: ["batch", "cache:window"] },
+  { name: "step_slots", type: "int32", dims: ["batch"] },
+  { name: "cache_head", type: "int32", dims: ["batch"] },
+  { name: "slot_rows", type: "int32", dims: ["slots"] },
+  { name: "cache_newest", type: "int32", dims: ["slots"] },
+  { name: "cache_filled", type: "int32", dims: ["slots"] },
+  { name: "past_keys_{layer}", type: "cache", dims: KV },
+  { name: "past_values_{layer}", type: "cache", dims: KV },
   {
     name: "noise",
     type: "float32",
@@ -89,8 +94,8 @@ export const MODEL_OUTPUTS: readonly TensorSpec[] = [
   { name: "audio", type: "float32", dims: ["batch", "turns", SAMPLES_PER_MICRO_TURN] },
   { name: "text_logits", type: "float32", dims: ["batch", "turns", TEXT_VOCABULARY] },
   { name: "control_logits", type: "float32", dims: ["batch", "turns", CONTROL_CLASSES.length] },
-  { name: "new_keys", type: "float32", dims: NEW_KV },
-  { name: "new_values", type: "float32", dims: NEW_KV },
+  { name: "present_keys_{layer}", type: "cache", dims: KV },
+  { name: "present_values_{layer}", type: "cache", dims: KV },
 ];
 
 /** The name of a per-layer tensor. */
@@ -104,8 +109,17 @@ export interface CacheGeometry {
   layers: number;
   /** Attention heads. */
   heads: number;
-  /** Cached positions (a multiple of 10). */
+  /** Positions a query attends to: itself and the `window - 1` before it (a multiple of 10). */
   window: number;
+  /** Ring positions per session slot: the window plus room for one call's new positions. */
+  cacheLength: number;
   /** Size of one head's key or value. */
   headSize: number;
+  /** Element type of the cache. */
+  cacheType: "float32" | "float16";
+}
+
+/** Positions one call may append to a session: what the ring holds beyond the window. */
+export function maxPositionsPerCall(geometry: CacheGeometry): number {
+  return geometry.cacheLength - geometry.window;
 }

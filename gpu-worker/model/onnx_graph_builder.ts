@@ -13,7 +13,10 @@ const { onnx } = onnxProto;
 export const ONNX_OPSET = 17;
 
 /** Element types the builder declares. */
-export type OnnxElementType = "float32" | "int64" | "uint8";
+export type OnnxElementType = "float32" | "float16" | "int32" | "int64" | "uint8";
+
+/** The domain of ONNX Runtime's contrib operators (GroupQueryAttention and friends). */
+export const MICROSOFT_DOMAIN = "com.microsoft";
 
 /** A dimension: a fixed size or a symbolic name such as `"batch"`. */
 export type OnnxDim = number | string;
@@ -21,8 +24,11 @@ export type OnnxDim = number | string;
 /** Attribute values a node can carry. */
 export type OnnxAttribute = number | number[] | string | { float: number } | { floats: number[] };
 
-const ELEMENT_TYPES: Record<OnnxElementType, number> = {
+/** ONNX's code of each element type (`TensorProto.DataType`), e.g. for a Cast's `to`. */
+export const ELEMENT_TYPES: Readonly<Record<OnnxElementType, number>> = {
   float32: onnx.TensorProto.DataType.FLOAT,
+  float16: onnx.TensorProto.DataType.FLOAT16,
+  int32: onnx.TensorProto.DataType.INT32,
   int64: onnx.TensorProto.DataType.INT64,
   uint8: onnx.TensorProto.DataType.UINT8,
 };
@@ -56,21 +62,41 @@ export class OnnxGraphBuilder {
     this.#outputs.push(valueInfo(name, type, dims));
   }
 
-  /** Adds a float32 initializer (a weight); counts toward {@linkcode parameterCount}. */
-  weight(name: string, values: Float32Array, dims: number[]): string {
+  /**
+   * Adds a learned initializer (a weight), stored as `type` (float16 rounds to nearest);
+   * counts toward {@linkcode parameterCount}.
+   */
+  weight(
+    name: string,
+    values: Float32Array,
+    dims: number[],
+    type: "float32" | "float16" = "float32",
+  ): string {
     this.#parameterCount += values.length;
+    const data = type === "float16" ? new Float16Array(values) : values;
     return this.#tensor(
       name,
-      onnx.TensorProto.DataType.FLOAT,
+      ELEMENT_TYPES[type],
       dims,
-      new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
+      new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
     );
   }
 
-  /** Adds a float32 constant that is not a learned parameter. */
-  floats(name: string, values: number[], dims: number[] = [values.length]): string {
-    const data = Float32Array.from(values);
-    return this.#tensor(name, onnx.TensorProto.DataType.FLOAT, dims, new Uint8Array(data.buffer));
+  /** Adds a float constant that is not a learned parameter (float32 unless `type` says). */
+  floats(
+    name: string,
+    values: number[],
+    dims: number[] = [values.length],
+    type: "float32" | "float16" = "float32",
+  ): string {
+    const data = type === "float16" ? Float16Array.from(values) : Float32Array.from(values);
+    return this.#tensor(name, ELEMENT_TYPES[type], dims, new Uint8Array(data.buffer));
+  }
+
+  /** Adds an int32 constant (indices). */
+  int32s(name: string, values: number[], dims: number[] = [values.length]): string {
+    const data = Int32Array.from(values);
+    return this.#tensor(name, ELEMENT_TYPES.int32, dims, new Uint8Array(data.buffer));
   }
 
   /** Adds an int64 constant (shapes, axes, indices). */
@@ -82,12 +108,14 @@ export class OnnxGraphBuilder {
   /**
    * Adds a node and returns the names of its outputs (generated unless given).
    * @param outputs output names, or a count of outputs to generate names for
+   * @param domain operator domain: "" for ONNX's own, {@linkcode MICROSOFT_DOMAIN} for contrib ops
    */
   node(
     opType: string,
     inputs: string[],
     attributes: Record<string, OnnxAttribute> = {},
     outputs: string[] | number = 1,
+    domain = "",
   ): string[] {
     const names = typeof outputs === "number"
       ? Array.from({ length: outputs }, () => this.#fresh(opType))
@@ -95,6 +123,7 @@ export class OnnxGraphBuilder {
     this.#nodes.push(
       onnx.NodeProto.create({
         opType,
+        domain,
         input: inputs,
         output: names,
         name: this.#fresh(`${opType}_node`),
@@ -114,7 +143,7 @@ export class OnnxGraphBuilder {
     const model = onnx.ModelProto.create({
       irVersion: onnx.Version.IR_VERSION,
       producerName: "interaction-serving",
-      opsetImport: [{ domain: "", version: ONNX_OPSET }],
+      opsetImport: [{ domain: "", version: ONNX_OPSET }, { domain: MICROSOFT_DOMAIN, version: 1 }],
       metadataProps: Object.entries(metadata).map(([key, value]) => ({ key, value })),
       graph: onnx.GraphProto.create({
         name: this.name,

@@ -11,9 +11,13 @@
  *   them), averaged;
  * - byte-level text through an embedding (mean of the micro-turn's bytes);
  * - elapsed wall time (log-scaled sinusoids), so the model knows how much time passed;
- * into one pre-norm causal transformer with rotary positions. Keys and values are explicit:
- * the runtime passes its cached window (`past_keys_{l}`/`past_values_{l}` per layer, with
- * `past_mask` for empty slots) and gets back only the new positions' keys and values. Heads: text (byte logits) and
+ * into one pre-norm causal transformer with rotary positions. The key/value cache is the
+ * runtime's, bound in place (contract `interaction-v2`): each layer writes its new keys and
+ * values into the session slots' rings (`ScatterElements`, in place) and attends over the rings
+ * with ONNX Runtime's fused `MultiHeadAttention`, a bias masking what a query may not see
+ * (empty ring positions, positions older than the window, later positions of the same call).
+ * Sessions in the step are gathered into slot order for attention and back; sessions not in
+ * the step cost their ring's read, never a copy. Heads: text (byte logits) and
  * control (silent/speak/delegate) read each micro-turn's last position; the flow head turns
  * noise into each position's 320 samples with a fixed number of Euler steps of a learned
  * velocity field (flow matching, Lipman et al. 2022), unrolled in the graph.
@@ -22,7 +26,7 @@
  *
  * @module
  */
-import { OnnxGraphBuilder } from "./onnx_graph_builder.ts";
+import { ELEMENT_TYPES, MICROSOFT_DOMAIN, OnnxGraphBuilder } from "./onnx_graph_builder.ts";
 import {
   CONTROL_CLASSES,
   MODEL_CONTRACT_VERSION,
@@ -51,8 +55,10 @@ export interface ReferenceModelSize {
   heads: number;
   /** Feed-forward width. */
   feedForward: number;
-  /** Cached positions: the context window (a multiple of 10). */
+  /** Positions a query attends to: the context window (a multiple of 10). */
   window: number;
+  /** Ring positions beyond the window: the most one call may append (a multiple of 10). */
+  headroom: number;
   /** Width of the hMLP stem's first level. */
   stemWidth: number;
   /** Width of the flow head's velocity network. */
@@ -69,6 +75,7 @@ export const REFERENCE_MODEL_SIZES = {
     heads: 4,
     feedForward: 256,
     window: 160,
+    headroom: 80,
     stemWidth: 16,
     flowWidth: 128,
     flowSteps: 4,
@@ -79,6 +86,7 @@ export const REFERENCE_MODEL_SIZES = {
     heads: 12,
     feedForward: 3072,
     window: 1280,
+    headroom: 160,
     stemWidth: 64,
     flowWidth: 1024,
     flowSteps: 4,
@@ -103,22 +111,47 @@ const SUB_PATCH = 8;
 const GRID = PATCH_SIDE / SUB_PATCH;
 const TIME_FREQUENCIES = 16;
 
+/** Options of {@linkcode buildReferenceModel}. */
+export interface ReferenceModelOptions {
+  /**
+   * Element type of weights, activations and the cache: `float32` (default; every provider) or
+   * `float16` (half the memory traffic on a GPU; the weights are the float32 draws, rounded).
+   */
+  precision?: "float32" | "float16";
+  /** Overrides of the named size's hyperparameters (tests use a larger `headroom`). */
+  overrides?: Partial<ReferenceModelSize>;
+}
+
 /** Builds the reference model of `size` deterministically from `seed`. */
 export function buildReferenceModel(
   sizeName: ReferenceModelSizeName = "tiny",
   seed = 1,
+  options: ReferenceModelOptions = {},
 ): BuiltModel {
-  const size: ReferenceModelSize = REFERENCE_MODEL_SIZES[sizeName];
+  const size: ReferenceModelSize = { ...REFERENCE_MODEL_SIZES[sizeName], ...options.overrides };
+  const precision = options.precision ?? "float32";
   const { width: d, layers, heads, window } = size;
+  const cacheLength = window + size.headroom;
   const headSize = d / heads;
   if (!Number.isInteger(headSize) || headSize % 2 !== 0) {
     throw new RangeError(`width ${d} / heads ${heads} must be an even integer`);
   }
-  if (window % POSITIONS_PER_MICRO_TURN !== 0) {
-    throw new RangeError(`window ${window} must be a multiple of ${POSITIONS_PER_MICRO_TURN}`);
+  if (window % POSITIONS_PER_MICRO_TURN !== 0 || size.headroom % POSITIONS_PER_MICRO_TURN !== 0) {
+    throw new RangeError(
+      `window ${window} and headroom ${size.headroom} must be multiples of ${POSITIONS_PER_MICRO_TURN}`,
+    );
+  }
+  if (size.headroom < POSITIONS_PER_MICRO_TURN) {
+    throw new RangeError(`headroom ${size.headroom} must hold one micro-turn`);
   }
   const g = new OnnxGraphBuilder(`reference_interaction_model_${sizeName}`);
-  const seeded = new SeededLayers(g, seed);
+  const seeded = new SeededLayers(g, seed, "", precision);
+  /** Casts a float32 tensor to the model's precision (no node when it already is). */
+  const toModel = (x: string) =>
+    precision === "float32" ? x : g.op("Cast", [x], { to: ELEMENT_TYPES[precision] });
+  /** Casts a tensor of the model's precision to float32 (no node when it already is). */
+  const toFloat32 = (x: string) =>
+    precision === "float32" ? x : g.op("Cast", [x], { to: ELEMENT_TYPES.float32 });
   const matrix = seeded.matrix.bind(seeded);
   const vector = seeded.vector.bind(seeded);
   const linear = seeded.linear.bind(seeded);
@@ -127,6 +160,9 @@ export function buildReferenceModel(
   const ints = (values: number[]) => seeded.ints(values);
   const scalar = seeded.scalar.bind(seeded);
   const float = seeded.float.bind(seeded);
+  let int32Count = 0;
+  /** An int32 scalar constant. */
+  const int32 = (value: number) => g.int32s(`i32_${int32Count++}`, [value], []);
   /** `shape(t)[from:to]` concatenated with fixed dims. */
   const shapeLike = (t: string, from: number, to: number, rest: number[]) =>
     g.op("Concat", [g.op("Slice", [g.op("Shape", [t]), ints([from]), ints([to])]), ints(rest)], {
@@ -151,16 +187,20 @@ export function buildReferenceModel(
   const imagePresent = g.input("image_present", "float32", ["batch", "turns"]);
   const elapsed = g.input("elapsed_s", "float32", ["batch", "turns"]);
   const position = g.input("position", "int64", ["batch"]);
-  const kvDims = ["batch", heads, window, headSize];
+  const stepSlots = g.input("step_slots", "int32", ["batch"]);
+  const cacheHead = g.input("cache_head", "int32", ["batch"]);
+  const slotRows = g.input("slot_rows", "int32", ["slots"]);
+  const cacheNewest = g.input("cache_newest", "int32", ["slots"]);
+  const cacheFilled = g.input("cache_filled", "int32", ["slots"]);
+  const kvDims = ["cache_rows", heads, headSize];
   const pastKeys = Array.from(
     { length: layers },
-    (_, l) => g.input(`past_keys_${l}`, "float32", kvDims),
+    (_, l) => g.input(`past_keys_${l}`, precision, kvDims),
   );
   const pastValues = Array.from(
     { length: layers },
-    (_, l) => g.input(`past_values_${l}`, "float32", kvDims),
+    (_, l) => g.input(`past_values_${l}`, precision, kvDims),
   );
-  const pastMask = g.input("past_mask", "float32", ["batch", window]);
   const noise = g.input("noise", "float32", [
     "batch",
     "turns",
@@ -170,7 +210,7 @@ export function buildReferenceModel(
 
   // ---- Early fusion --------------------------------------------------------------------
   // dMel: one-hot codes [b, m, 20, 80 * 16] x table [1280, d] sums a row per bin.
-  const oneHot = g.op("OneHot", [codes, scalar(DMEL_LEVELS), g.floats("onehot_values", [0, 1])]);
+  const oneHot = g.op("OneHot", [codes, scalar(DMEL_LEVELS), seeded.floats([0, 1])]);
   const flatCodes = g.op("Reshape", [
     oneHot,
     shapeLike(codes, 0, 2, [DMEL_FRAMES_PER_MICRO_TURN, DMEL_BINS * DMEL_LEVELS]),
@@ -181,14 +221,19 @@ export function buildReferenceModel(
 
   // Text: mean embedding of the micro-turn's bytes (0 is padding).
   const byteRows = g.op("Gather", [matrix(TEXT_VOCABULARY, d), text]); // [b, m, 32, d]
-  const present = g.op("Cast", [g.op("Greater", [text, scalar(0)])], { to: 1 });
+  const present = g.op("Cast", [g.op("Greater", [text, scalar(0)])], {
+    to: ELEMENT_TYPES[precision],
+  });
   const masked = g.op("Mul", [byteRows, g.op("Unsqueeze", [present, ints([-1])])]);
   const byteSum = g.op("ReduceSum", [masked, ints([2])], { keepdims: 0 });
   const byteCount = g.op("ReduceSum", [present, ints([2])], { keepdims: 1 });
   const textEmbedding = g.op("Div", [byteSum, g.op("Max", [byteCount, float(1)])]);
 
   // Image: hMLP stem over 8x8 sub-patches, then over the 5x5 grid; mean of the 12 patches.
-  const pixels = g.op("Mul", [g.op("Cast", [patches], { to: 1 }), float(1 / 255)]);
+  const pixels = g.op("Mul", [
+    g.op("Cast", [patches], { to: ELEMENT_TYPES[precision] }),
+    float(1 / 255),
+  ]);
   const subGrid = g.op("Reshape", [pixels, ints([-1, GRID, SUB_PATCH, GRID, SUB_PATCH, 3])]);
   const subPatches = g.op("Reshape", [
     g.op("Transpose", [subGrid], { perm: [0, 1, 3, 2, 4, 5] }),
@@ -203,11 +248,13 @@ export function buildReferenceModel(
   const perPatch = g.op("Reshape", [level2, shapeLike(patches, 0, 2, [PATCHES_PER_FRAME, d])]);
   const imageEmbedding = g.op("Mul", [
     g.op("ReduceMean", [perPatch], { axes: [2], keepdims: 0 }),
-    g.op("Unsqueeze", [imagePresent, ints([-1])]),
+    g.op("Unsqueeze", [toModel(imagePresent), ints([-1])]),
   ]);
 
   // Time: log-scaled sinusoids of elapsed seconds.
-  const logTime = g.op("Log", [g.op("Add", [g.op("Unsqueeze", [elapsed, ints([-1])]), float(1)])]);
+  const logTime = g.op("Log", [
+    g.op("Add", [g.op("Unsqueeze", [elapsed, ints([-1])]), g.floats("one_second", [1], [])]),
+  ]);
   const phases = g.op("Mul", [
     logTime,
     g.floats(
@@ -218,13 +265,13 @@ export function buildReferenceModel(
   const timeFeatures = g.op("Concat", [g.op("Sin", [phases]), g.op("Cos", [phases])], {
     axis: -1,
   });
-  const timeEmbedding = g.op("MatMul", [timeFeatures, matrix(2 * TIME_FREQUENCIES, d)]);
+  const timeEmbedding = g.op("MatMul", [toModel(timeFeatures), matrix(2 * TIME_FREQUENCIES, d)]);
 
   const perTurn = g.op("Add", [g.op("Add", [textEmbedding, imageEmbedding]), timeEmbedding]);
   const fused = g.op("Add", [audioEmbedding, g.op("Unsqueeze", [perTurn, ints([2])])]);
   let x = g.op("Reshape", [fused, shapeLike(codes, 0, 1, [-1, d])]); // [b, T, d]
 
-  // ---- Rotary positions and the causal mask of the new positions -----------------------
+  // ---- Rotary positions (float32, then the model's precision) ---------------------------
   const count = g.op("Gather", [g.op("Shape", [x]), scalar(1)]); // T, a scalar
   const steps = g.op("Range", [scalar(0), count, scalar(1)]); // [T]
   const absolute = g.op("Add", [g.op("Unsqueeze", [position, ints([1])]), steps]); // [b, T]
@@ -236,9 +283,10 @@ export function buildReferenceModel(
     g.op("Unsqueeze", [g.op("Cast", [absolute], { to: 1 }), ints([-1])]),
     inverseFrequencies,
   ]); // [b, T, dh/2]
-  const cos = g.op("Unsqueeze", [g.op("Cos", [angles]), ints([1])]); // [b, 1, T, dh/2]
-  const sin = g.op("Unsqueeze", [g.op("Sin", [angles]), ints([1])]);
+  const cos = toModel(g.op("Unsqueeze", [g.op("Cos", [angles]), ints([2])])); // [b, T, 1, dh/2]
+  const sin = toModel(g.op("Unsqueeze", [g.op("Sin", [angles]), ints([2])]));
   const halves = ints([headSize / 2, headSize / 2]);
+  /** Rotates [b, T, H, dh] by each position's angles. */
   const rotate = (t: string) => {
     const [first, second] = g.node("Split", [t, halves], { axis: -1 }, 2);
     return g.op("Concat", [
@@ -246,65 +294,109 @@ export function buildReferenceModel(
       g.op("Add", [g.op("Mul", [first, sin]), g.op("Mul", [second, cos])]),
     ], { axis: -1 });
   };
-  const future = g.op("Less", [
-    g.op("Unsqueeze", [steps, ints([1])]),
-    g.op("Unsqueeze", [steps, ints([0])]),
-  ]); // [T, T]: key j is after query i
-  const causalBias = g.op("Where", [future, float(-1e9), float(0)]);
-  const pastBias = g.op("Unsqueeze", [
-    g.op("Mul", [g.op("Sub", [pastMask, float(1)]), float(1e9)]),
-    ints([1, 2]),
-  ]); // [b, 1, 1, W]
-  const splitScores = g.op("Concat", [ints([window]), g.op("Unsqueeze", [count, ints([0])])], {
-    axis: 0,
+  const toHeads = (t: string) => g.op("Reshape", [t, ints([0, 0, heads, headSize])]); // [b, T, H, dh]
+
+  // ---- The cache: where this call's positions go, and what each query may see ---------
+  // Ring row of new position t of batch row b: slot * cacheLength + (head + t) mod cacheLength.
+  const stepsInt = g.op("Cast", [steps], { to: ELEMENT_TYPES.int32 });
+  const ringAt = g.op("Add", [g.op("Unsqueeze", [cacheHead, ints([1])]), stepsInt]); // [b, T]
+  const wrapped = g.op("Where", [
+    g.op("Less", [ringAt, int32(cacheLength)]),
+    ringAt,
+    g.op("Sub", [ringAt, int32(cacheLength)]),
+  ]);
+  const writeRows = g.op("Add", [
+    g.op("Mul", [g.op("Unsqueeze", [stepSlots, ints([1])]), int32(cacheLength)]),
+    wrapped,
+  ]);
+  const writeIndex = g.op("Expand", [
+    g.op("Reshape", [writeRows, ints([-1, 1, 1])]),
+    g.op("Concat", [
+      g.op("Shape", [g.op("Reshape", [writeRows, ints([-1])])]),
+      ints([heads, headSize]),
+    ], {
+      axis: 0,
+    }),
+  ]); // [b * T, H, dh]: ScatterElements wants an index per element
+  // Age of ring position r in each slot after this call's write: newest - r, mod the ring.
+  const ring = g.op("Cast", [g.op("Range", [scalar(0), scalar(cacheLength), scalar(1)])], {
+    to: ELEMENT_TYPES.int32,
   });
-  const toHeads = (t: string) =>
-    g.op("Transpose", [g.op("Reshape", [t, ints([0, 0, heads, headSize])])], {
-      perm: [0, 2, 1, 3],
-    }); // [b, H, T, dh]
+  const difference = g.op("Sub", [g.op("Unsqueeze", [cacheNewest, ints([1])]), ring]); // [s, L]
+  const age = g.op("Where", [
+    g.op("Less", [difference, int32(0)]),
+    g.op("Add", [difference, int32(cacheLength)]),
+    difference,
+  ]);
+  // Query t sees ages in [T-1-t, min(filled, window + T-1-t)): itself, earlier positions of its
+  // call, and the window's older positions that are filled.
+  const lag = g.op("Sub", [
+    g.op("Sub", [g.op("Cast", [count], { to: ELEMENT_TYPES.int32 }), int32(1)]),
+    stepsInt,
+  ]);
+  const lagColumn = g.op("Unsqueeze", [lag, ints([0, 2])]); // [1, T, 1]
+  const ageRow = g.op("Unsqueeze", [age, ints([1])]); // [s, 1, L]
+  const reach = g.op("Min", [
+    g.op("Unsqueeze", [cacheFilled, ints([1, 2])]),
+    g.op("Add", [lagColumn, int32(window)]),
+  ]); // [s, T, 1]
+  const visible = g.op("And", [
+    g.op("GreaterOrEqual", [ageRow, lagColumn]),
+    g.op("Less", [ageRow, reach]),
+  ]); // [s, T, L]
+  const attentionBias = g.op("Unsqueeze", [
+    g.op("Where", [visible, float(0), float(-10_000)]),
+    ints([1]),
+  ]); // [s, 1, T, L]
+  /** Batch rows in slot order (a zero row for slots not in the call): [s, T, width]. */
+  const toSlots = (t: string) =>
+    g.op("Gather", [
+      g.op("Concat", [t, g.op("Mul", [g.op("Slice", [t, ints([0]), ints([1])]), float(0)])], {
+        axis: 0,
+      }),
+      slotRows,
+    ], { axis: 0 });
   const residualScale = 1 / Math.sqrt(2 * layers);
 
   // ---- Transformer ---------------------------------------------------------------------
-  const newKeys: string[] = [];
-  const newValues: string[] = [];
   for (let layer = 0; layer < layers; layer++) {
     const h = layerNorm(x);
     const q = rotate(toHeads(g.op("MatMul", [h, matrix(d, d)])));
     const k = rotate(toHeads(g.op("MatMul", [h, matrix(d, d)])));
     const v = toHeads(g.op("MatMul", [h, matrix(d, d)]));
-    newKeys.push(g.op("Unsqueeze", [k, ints([1])]));
-    newValues.push(g.op("Unsqueeze", [v, ints([1])]));
-    const pastK = pastKeys[layer]; // [b, H, W, dh]
-    const pastV = pastValues[layer];
-    const scale = float(1 / Math.sqrt(headSize));
-    const scoresPast = g.op("Add", [
-      g.op("Mul", [g.op("MatMul", [q, g.op("Transpose", [pastK], { perm: [0, 1, 3, 2] })]), scale]),
-      pastBias,
+    const flat = (t: string) => g.op("Reshape", [t, ints([-1, heads, headSize])]);
+    // In place: the runtime binds present_* to the buffers of past_*.
+    const [keys] = g.node("ScatterElements", [pastKeys[layer], writeIndex, flat(k)], { axis: 0 }, [
+      `present_keys_${layer}`,
     ]);
-    const scoresNew = g.op("Add", [
-      g.op("Mul", [g.op("MatMul", [q, g.op("Transpose", [k], { perm: [0, 1, 3, 2] })]), scale]),
-      causalBias,
-    ]);
-    const weightsAll = g.op("Softmax", [g.op("Concat", [scoresPast, scoresNew], { axis: -1 })], {
-      axis: -1,
-    });
-    const [weightsPast, weightsNew] = g.node("Split", [weightsAll, splitScores], { axis: -1 }, 2);
-    const attended = g.op("Add", [
-      g.op("MatMul", [weightsPast, pastV]),
-      g.op("MatMul", [weightsNew, v]),
-    ]); // [b, H, T, dh]
-    const merged = g.op("Reshape", [
-      g.op("Transpose", [attended], { perm: [0, 2, 1, 3] }),
-      ints([0, 0, d]),
-    ]);
-    x = g.op("Add", [x, g.op("MatMul", [merged, matrix(d, d, residualScale)])]);
+    const [values] = g.node(
+      "ScatterElements",
+      [pastValues[layer], writeIndex, flat(v)],
+      { axis: 0 },
+      [`present_values_${layer}`],
+    );
+    const perSlot = (t: string) => g.op("Reshape", [t, ints([-1, cacheLength, d])]);
+    const [attendedSlots] = g.node(
+      "MultiHeadAttention",
+      [
+        toSlots(g.op("Reshape", [q, ints([0, 0, d])])),
+        perSlot(keys),
+        perSlot(values),
+        "",
+        "",
+        attentionBias,
+      ],
+      { num_heads: heads },
+      1,
+      MICROSOFT_DOMAIN,
+    );
+    const attended = g.op("Gather", [attendedSlots, stepSlots], { axis: 0 }); // [b, T, d]
+    x = g.op("Add", [x, g.op("MatMul", [attended, matrix(d, d, residualScale)])]);
     const m = layerNorm(x);
     const hidden = silu(linear(m, d, size.feedForward));
     x = g.op("Add", [x, linear(hidden, size.feedForward, d, residualScale)]);
   }
   x = layerNorm(x);
-  g.node("Concat", newKeys, { axis: 1 }, ["new_keys"]);
-  g.node("Concat", newValues, { axis: 1 }, ["new_values"]);
 
   // ---- Heads ---------------------------------------------------------------------------
   const perPosition = g.op("Reshape", [
@@ -312,19 +404,24 @@ export function buildReferenceModel(
     shapeLike(codes, 0, 2, [POSITIONS_PER_MICRO_TURN, d]),
   ]);
   const last = g.op("Gather", [perPosition, scalar(POSITIONS_PER_MICRO_TURN - 1)], { axis: 2 });
-  g.node("Add", [g.op("MatMul", [last, matrix(d, TEXT_VOCABULARY)]), vector(TEXT_VOCABULARY)], {}, [
-    "text_logits",
-  ]);
-  g.node(
-    "Add",
-    [g.op("MatMul", [last, matrix(d, CONTROL_CLASSES.length)]), vector(CONTROL_CLASSES.length)],
-    {},
-    ["control_logits"],
-  );
+  const head = (classes: number, name: string) =>
+    g.node(
+      "Identity",
+      [
+        toFloat32(g.op("Add", [g.op("MatMul", [last, matrix(d, classes)]), vector(classes)])),
+      ],
+      {},
+      [name],
+    );
+  head(TEXT_VOCABULARY, "text_logits");
+  head(CONTROL_CLASSES.length, "control_logits");
 
   // Flow head: x_{t+1/K} = x_t + v(x_t, t, h) / K from noise, K Euler steps, weights shared.
   const condition = g.op("MatMul", [x, matrix(d, size.flowWidth)]); // [b, T, F]
-  let sample = g.op("Reshape", [noise, shapeLike(codes, 0, 1, [-1, SAMPLES_PER_FRAME])]);
+  let sample = g.op("Reshape", [
+    toModel(noise),
+    shapeLike(codes, 0, 1, [-1, SAMPLES_PER_FRAME]),
+  ]);
   const sampleWeights = matrix(SAMPLES_PER_FRAME, size.flowWidth);
   const timeWeights = vector(size.flowWidth, 0.5);
   const flowBias = vector(size.flowWidth);
@@ -340,24 +437,26 @@ export function buildReferenceModel(
   }
   g.node(
     "Reshape",
-    [g.op("Tanh", [sample]), shapeLike(codes, 0, 2, [SAMPLES_PER_MICRO_TURN])],
+    [toFloat32(g.op("Tanh", [sample])), shapeLike(codes, 0, 2, [SAMPLES_PER_MICRO_TURN])],
     {},
-    [
-      "audio",
-    ],
+    ["audio"],
   );
 
   g.output("audio", "float32", ["batch", "turns", SAMPLES_PER_MICRO_TURN]);
   g.output("text_logits", "float32", ["batch", "turns", TEXT_VOCABULARY]);
   g.output("control_logits", "float32", ["batch", "turns", CONTROL_CLASSES.length]);
-  g.output("new_keys", "float32", ["batch", layers, heads, "positions", headSize]);
-  g.output("new_values", "float32", ["batch", layers, heads, "positions", headSize]);
+  for (let layer = 0; layer < layers; layer++) {
+    g.output(`present_keys_${layer}`, precision, kvDims);
+    g.output(`present_values_${layer}`, precision, kvDims);
+  }
 
-  const name = `reference-${sizeName}-s${seed}`;
+  const name = `reference-${sizeName}-s${seed}${precision === "float16" ? "-fp16" : ""}`;
   const bytes = g.build({
     contract: MODEL_CONTRACT_VERSION,
     name,
     parameters: String(g.parameterCount),
+    window: String(window),
+    cache_length: String(cacheLength),
   });
   return { bytes, name, parameters: g.parameterCount };
 }

@@ -13,17 +13,25 @@ export class SeededLayers {
   readonly #g: OnnxGraphBuilder;
   readonly #random: () => number;
   readonly #prefix: string;
+  readonly #type: "float32" | "float16";
   #count = 0;
 
   /**
    * @param g the graph
    * @param seed weight seed
    * @param prefix prefix of the generated value names
+   * @param type element type of weights and float constants (the draws are the same either way)
    */
-  constructor(g: OnnxGraphBuilder, seed: number, prefix = "") {
+  constructor(
+    g: OnnxGraphBuilder,
+    seed: number,
+    prefix = "",
+    type: "float32" | "float16" = "float32",
+  ) {
     this.#g = g;
     this.#random = seededRandom(seed);
     this.#prefix = prefix;
+    this.#type = type;
   }
 
   /** A learned matrix, uniform with the variance of 1/rows (times `scale`). */
@@ -31,12 +39,17 @@ export class SeededLayers {
     const bound = Math.sqrt(3 / rows) * scale;
     const values = new Float32Array(rows * cols);
     for (let i = 0; i < values.length; i++) values[i] = (2 * this.#random() - 1) * bound;
-    return this.#g.weight(this.#name("w"), values, [rows, cols]);
+    return this.#g.weight(this.#name("w"), values, [rows, cols], this.#type);
   }
 
   /** A learned vector, initialised to `value`. */
   vector(length: number, value = 0): string {
-    return this.#g.weight(this.#name("w"), new Float32Array(length).fill(value), [length]);
+    return this.#g.weight(
+      this.#name("w"),
+      new Float32Array(length).fill(value),
+      [length],
+      this.#type,
+    );
   }
 
   /** An int64 constant (`dims` [] for a scalar). */
@@ -49,9 +62,14 @@ export class SeededLayers {
     return this.ints([value], []);
   }
 
-  /** A float scalar constant. */
+  /** A float scalar constant, of the layers' element type. */
   float(value: number): string {
-    return this.#g.floats(this.#name("c"), [value], []);
+    return this.#g.floats(this.#name("c"), [value], [], this.#type);
+  }
+
+  /** A float constant of the layers' element type. */
+  floats(values: number[], dims?: number[]): string {
+    return this.#g.floats(this.#name("c"), values, dims, this.#type);
   }
 
   /** `x @ W + b`, W scaled by `scale`. */

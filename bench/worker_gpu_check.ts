@@ -1,0 +1,112 @@
+/**
+ * The worker's numerical guarantees on a GPU provider (run on the device, not in CI): the same
+ * micro-turns through the runner on `--ep` and on the CPU, streamed with sessions sitting out
+ * some steps; float16 on the GPU against float32 on the CPU; the provider's memory across 1000
+ * session open/close cycles (nvidia-smi's reading, where there is one). Prints one JSON line.
+ *
+ *   deno run -A bench/worker_gpu_check.ts --ep=webgpu
+ *
+ * @module
+ */
+import { flag } from "./bench_support.ts";
+import { type ExecutionProvider, InteractionModel } from "../gpu-worker/interaction_model.ts";
+import type { TurnOutput } from "../gpu-worker/interaction_model.ts";
+import {
+  buildReferenceModel,
+  type ReferenceModelSizeName,
+} from "../gpu-worker/model/reference_model.ts";
+import { flowNoise } from "../gpu-worker/worker_runtime.ts";
+import { seededRandom } from "../lib/seeded_random.ts";
+
+const ep = (flag("ep") ?? "webgpu") as ExecutionProvider;
+
+function turnsOf(seed: number, count: number) {
+  const random = seededRandom(seed);
+  return Array.from({ length: count }, (_, i) => ({
+    dmel: Uint8Array.from({ length: 1600 }, () => Math.floor(random() * 16)),
+    text: random() < 0.3 ? new TextEncoder().encode("hello") : new Uint8Array(0),
+    elapsedSeconds: i * 0.2,
+    noise: flowNoise(seed, i),
+  }));
+}
+
+/** Streams 3 sessions together for `count` micro-turns (session 2 sits out every third step). */
+async function run(
+  size: ReferenceModelSizeName,
+  precision: "float32" | "float16",
+  on: ExecutionProvider,
+  count: number,
+) {
+  const built = buildReferenceModel(size, 1, { precision });
+  const model = await InteractionModel.load(built.bytes, {
+    name: built.name,
+    executionProvider: on,
+  });
+  const cache = model.createCache(5);
+  cache.acquire(); // slot 0 idle: the sessions use 1..3, so the binding is a prefix view
+  const slots = [cache.acquire(), cache.acquire(), cache.acquire()];
+  const sessions = [turnsOf(1, count), turnsOf(2, count), turnsOf(3, count)];
+  const outputs: TurnOutput[][] = [[], [], []];
+  const next = [0, 0, 0];
+  for (let step = 0; next.some((k) => k < count); step++) {
+    const stepping = [0, 1, 2].filter((s) => next[s] < count && !(s === 2 && step % 3 === 1));
+    if (stepping.length === 0) continue;
+    const results = await model.step(
+      stepping.map((s) => ({ slot: slots[s], turns: [sessions[s][next[s]++]] })),
+      cache,
+    );
+    results.forEach((r, i) => outputs[stepping[i]].push(r.turns[0]));
+  }
+  let churnMiB: number[] = [];
+  if (on !== "cpu") {
+    const used = async () => {
+      try {
+        const out = await new Deno.Command("nvidia-smi", {
+          args: ["--query-gpu=memory.used", "--format=csv,noheader,nounits"],
+        }).output();
+        return Number(new TextDecoder().decode(out.stdout).trim());
+      } catch {
+        return NaN;
+      }
+    };
+    churnMiB = [await used()];
+    const one = turnsOf(4, 1);
+    for (let i = 0; i < 1000; i++) {
+      const slot = cache.acquire();
+      await model.step([{ slot, turns: one }], cache);
+      cache.release(slot);
+      if (i % 250 === 249) churnMiB.push(await used());
+    }
+  }
+  cache.release();
+  await model.close();
+  return { outputs, churnMiB };
+}
+
+const difference = (a: TurnOutput[][], b: TurnOutput[][]) => {
+  let audio = 0, text = 0, control = 0, turns = 0;
+  a.forEach((session, s) =>
+    session.forEach((out, t) => {
+      const other = b[s][t];
+      for (let i = 0; i < out.audio.length; i++) {
+        audio = Math.max(audio, Math.abs(out.audio[i] - other.audio[i]));
+      }
+      text += out.textByte === other.textByte ? 0 : 1;
+      control += out.control === other.control ? 0 : 1;
+      turns++;
+    })
+  );
+  return { max_audio_difference: audio, text_mismatches: text, control_mismatches: control, turns };
+};
+
+const tinyCpu = await run("tiny", "float32", "cpu", 40);
+const tinyGpu = await run("tiny", "float32", ep, 40);
+const baseCpu = await run("base", "float32", "cpu", 4);
+const baseGpu = await run("base", "float16", ep, 4);
+console.log(JSON.stringify({
+  ep,
+  tiny_float32_gpu_vs_cpu: difference(tinyGpu.outputs, tinyCpu.outputs),
+  base_float16_gpu_vs_float32_cpu: difference(baseGpu.outputs, baseCpu.outputs),
+  device_memory_mib_across_1000_cycles: tinyGpu.churnMiB,
+  device_memory_mib_across_1000_cycles_base: baseGpu.churnMiB,
+}));

@@ -1,0 +1,417 @@
+/**
+ * An ONNX Runtime session through the C API ({@linkcode OrtApi}), with what the worker needs
+ * to keep state on the device: tensors allocated in the execution provider's memory, tensors
+ * over host buffers, and an I/O binding whose run happens on a worker thread.
+ *
+ * On the CPU provider "device" tensors are host buffers this process allocates (zeroed, so a
+ * fresh cache holds no stale values); on WebGPU and CUDA they are allocated by the session's
+ * own device allocator and never cross the bus unless bound to a host tensor.
+ *
+ * @module
+ */
+import {
+  cString,
+  ELEMENT_BYTES,
+  ElementType,
+  type ElementTypeName,
+  loadOrtApi,
+  type OrtApi,
+  OrtCallError,
+  OutPointer,
+} from "./ort_api.ts";
+
+/** Execution providers the worker can be configured with. */
+export type ExecutionProvider = "cpu" | "webgpu" | "cuda";
+
+/** Raised when an execution provider is not available in the loaded library. */
+export class ExecutionProviderUnavailableError extends Error {
+  /**
+   * @param provider the provider asked for
+   * @param detail ONNX Runtime's reason
+   */
+  constructor(provider: ExecutionProvider, detail: string) {
+    super(`execution provider "${provider}" is not available: ${detail}`);
+    this.name = "ExecutionProviderUnavailableError";
+  }
+}
+
+/** Raised when the device cannot hold a tensor; says how much was asked for. */
+export class DeviceOutOfMemoryError extends Error {
+  /** Bytes the failed allocation asked for. */
+  readonly bytes: number;
+  /**
+   * @param bytes bytes asked for
+   * @param detail ONNX Runtime's message
+   */
+  constructor(bytes: number, detail: string) {
+    super(`the device could not allocate ${(bytes / 2 ** 20).toFixed(0)} MiB: ${detail}`);
+    this.name = "DeviceOutOfMemoryError";
+    this.bytes = bytes;
+  }
+}
+
+/** Names the C API's `SessionOptionsAppendExecutionProvider` and `CreateMemoryInfo` use. */
+const PROVIDER_NAMES: Record<Exclude<ExecutionProvider, "cpu">, { ep: string; memory: string }> = {
+  webgpu: { ep: "WebGPU", memory: "WebGPU_Buffer" },
+  cuda: { ep: "CUDA", memory: "Cuda" },
+};
+
+/** Options for {@linkcode OrtModelSession.create}. */
+export interface OrtSessionOptions {
+  /** Execution provider. Default `cpu`. */
+  executionProvider?: ExecutionProvider;
+  /** Provider options passed as keys and values (e.g. WebGPU's `enableGraphCapture`). */
+  providerOptions?: Record<string, string>;
+  /** Threads of the CPU provider's intra-op pool (0: ONNX Runtime's default). */
+  threads?: number;
+  /** The ONNX Runtime library; default the one npm onnxruntime-node ships. */
+  libraryPath?: string;
+  /** Write ONNX Runtime's profile (per-kernel times) to `<prefix>_<date>.json` on release. */
+  profilePrefix?: string;
+}
+
+/** A tensor (an `OrtValue`), and the host buffer it reads, which it keeps alive. */
+export class OrtTensor {
+  readonly #api: OrtApi;
+  #pointer: Deno.PointerValue;
+  /** Element type. */
+  readonly type: ElementTypeName;
+  /** Shape. */
+  readonly dims: readonly number[];
+  /** The host buffer behind the tensor, when it lives in host memory. */
+  readonly host: ArrayBufferView | undefined;
+
+  /** Wraps a created `OrtValue`; use {@linkcode OrtModelSession}'s factories. */
+  constructor(
+    api: OrtApi,
+    pointer: Deno.PointerValue,
+    type: ElementTypeName,
+    dims: readonly number[],
+    host?: ArrayBufferView,
+  ) {
+    this.#api = api;
+    this.#pointer = pointer;
+    this.type = type;
+    this.dims = dims;
+    this.host = host;
+  }
+
+  /** The `OrtValue*`. */
+  get pointer(): Deno.PointerValue {
+    if (this.#pointer === null) throw new Error("tensor used after release");
+    return this.#pointer;
+  }
+
+  /** Bytes the tensor's elements take. */
+  get bytes(): number {
+    return this.dims.reduce((a, b) => a * b, 1) * ELEMENT_BYTES[this.type];
+  }
+
+  /** Releases the `OrtValue` (device memory goes back to its allocator). Idempotent. */
+  release(): void {
+    if (this.#pointer === null) return;
+    this.#api.fn.ReleaseValue.call(this.#pointer);
+    this.#pointer = null;
+  }
+}
+
+/** An I/O binding: names bound to tensors, run as one call on a worker thread. */
+export class OrtIoBinding {
+  readonly #api: OrtApi;
+  readonly #session: Deno.PointerValue;
+  #pointer: Deno.PointerValue;
+  readonly #names = new Map<string, Uint8Array<ArrayBuffer>>();
+
+  /** Use {@linkcode OrtModelSession.binding}. */
+  constructor(api: OrtApi, session: Deno.PointerValue) {
+    this.#api = api;
+    this.#session = session;
+    const out = new OutPointer();
+    api.check(api.fn.CreateIoBinding.call(session, out.cell), "CreateIoBinding");
+    this.#pointer = out.value;
+  }
+
+  /** Binds an input name to a tensor (replacing an earlier binding of the name). */
+  input(name: string, tensor: OrtTensor): void {
+    this.#api.check(
+      this.#api.fn.BindInput.call(this.#pointer, this.#name(name), tensor.pointer),
+      `BindInput ${name}`,
+    );
+  }
+
+  /** Binds an output name to a preallocated tensor that the run writes into. */
+  output(name: string, tensor: OrtTensor): void {
+    this.#api.check(
+      this.#api.fn.BindOutput.call(this.#pointer, this.#name(name), tensor.pointer),
+      `BindOutput ${name}`,
+    );
+  }
+
+  /** Forgets every binding. */
+  clear(): void {
+    this.#api.fn.ClearBoundInputs.call(this.#pointer);
+    this.#api.fn.ClearBoundOutputs.call(this.#pointer);
+  }
+
+  /**
+   * Runs the session on what is bound, off the event loop, and waits until every output is
+   * written (host-bound outputs copied back).
+   */
+  async run(): Promise<void> {
+    const status = await this.#api.runWithBindingAsync.call(this.#session, null, this.#pointer);
+    this.#api.check(status, "RunWithBinding");
+    this.#api.check(
+      this.#api.fn.SynchronizeBoundOutputs.call(this.#pointer),
+      "SynchronizeBoundOutputs",
+    );
+  }
+
+  /** Releases the binding. Idempotent. */
+  release(): void {
+    if (this.#pointer === null) return;
+    this.#api.fn.ReleaseIoBinding.call(this.#pointer);
+    this.#pointer = null;
+  }
+
+  #name(name: string): Uint8Array<ArrayBuffer> {
+    let encoded = this.#names.get(name);
+    if (!encoded) this.#names.set(name, encoded = cString(name));
+    return encoded;
+  }
+}
+
+/** One model loaded on one execution provider. */
+export class OrtModelSession {
+  /** The C API. */
+  readonly api: OrtApi;
+  /** The provider the session runs on. */
+  readonly executionProvider: ExecutionProvider;
+  #env: Deno.PointerValue;
+  #session: Deno.PointerValue;
+  #cpuMemory: Deno.PointerValue;
+  #deviceMemory: Deno.PointerValue;
+  #deviceAllocator: Deno.PointerValue;
+
+  private constructor(
+    api: OrtApi,
+    executionProvider: ExecutionProvider,
+    handles: {
+      env: Deno.PointerValue;
+      session: Deno.PointerValue;
+      cpuMemory: Deno.PointerValue;
+      deviceMemory: Deno.PointerValue;
+      deviceAllocator: Deno.PointerValue;
+    },
+  ) {
+    this.api = api;
+    this.executionProvider = executionProvider;
+    this.#env = handles.env;
+    this.#session = handles.session;
+    this.#cpuMemory = handles.cpuMemory;
+    this.#deviceMemory = handles.deviceMemory;
+    this.#deviceAllocator = handles.deviceAllocator;
+  }
+
+  /**
+   * Creates a session for an ONNX model (bytes or a file path) on the chosen provider.
+   * Throws {@linkcode ExecutionProviderUnavailableError} when the provider is missing,
+   * `OrtLibraryError` when the library does not load.
+   */
+  static create(source: Uint8Array | string, options: OrtSessionOptions = {}): OrtModelSession {
+    const api = loadOrtApi(options.libraryPath);
+    const { fn } = api;
+    const provider = options.executionProvider ?? "cpu";
+    const out = new OutPointer();
+    api.check(fn.CreateEnv.call(3, cString("interaction-worker"), out.cell), "CreateEnv");
+    const env = out.value;
+    api.check(fn.CreateSessionOptions.call(out.cell), "CreateSessionOptions");
+    const sessionOptions = out.value;
+    try {
+      api.check(fn.SetSessionGraphOptimizationLevel.call(sessionOptions, 99), "optimization level");
+      api.check(fn.SetIntraOpNumThreads.call(sessionOptions, options.threads ?? 0), "threads");
+      if (options.profilePrefix) {
+        api.check(
+          fn.EnableProfiling.call(sessionOptions, cString(options.profilePrefix)),
+          "profile",
+        );
+      }
+      if (provider !== "cpu") {
+        const entries = Object.entries(options.providerOptions ?? {});
+        const keys = entries.map(([key]) => cString(key));
+        const values = entries.map(([, value]) => cString(value));
+        const pointers = (list: Uint8Array[]) =>
+          new BigUint64Array(list.map((s) => BigInt(Deno.UnsafePointer.value(pointerOf(s)))));
+        try {
+          api.check(
+            fn.SessionOptionsAppendExecutionProvider.call(
+              sessionOptions,
+              cString(PROVIDER_NAMES[provider].ep),
+              pointers(keys),
+              pointers(values),
+              BigInt(entries.length),
+            ),
+            "SessionOptionsAppendExecutionProvider",
+          );
+        } catch (error) {
+          throw new ExecutionProviderUnavailableError(provider, (error as Error).message);
+        }
+      }
+      if (typeof source === "string") {
+        api.check(
+          fn.CreateSession.call(env, cString(source), sessionOptions, out.cell),
+          "CreateSession",
+        );
+      } else {
+        api.check(
+          fn.CreateSessionFromArray.call(
+            env,
+            source as Uint8Array<ArrayBuffer>,
+            BigInt(source.byteLength),
+            sessionOptions,
+            out.cell,
+          ),
+          "CreateSessionFromArray",
+        );
+      }
+    } catch (error) {
+      fn.ReleaseSessionOptions.call(sessionOptions);
+      fn.ReleaseEnv.call(env);
+      throw error;
+    }
+    fn.ReleaseSessionOptions.call(sessionOptions);
+    const session = out.value;
+    api.check(fn.CreateCpuMemoryInfo.call(1, 0, out.cell), "CreateCpuMemoryInfo");
+    const cpuMemory = out.value;
+    let deviceMemory: Deno.PointerValue = null;
+    let deviceAllocator: Deno.PointerValue = null;
+    if (provider !== "cpu") {
+      api.check(
+        fn.CreateMemoryInfo.call(cString(PROVIDER_NAMES[provider].memory), 0, 0, 0, out.cell),
+        "CreateMemoryInfo",
+      );
+      deviceMemory = out.value;
+      api.check(fn.CreateAllocator.call(session, deviceMemory, out.cell), "CreateAllocator");
+      deviceAllocator = out.value;
+    }
+    return new OrtModelSession(api, provider, {
+      env,
+      session,
+      cpuMemory,
+      deviceMemory,
+      deviceAllocator,
+    });
+  }
+
+  /** Whether "device" tensors live in memory apart from the host's. */
+  get hasDeviceMemory(): boolean {
+    return this.#deviceAllocator !== null;
+  }
+
+  /** A tensor over a host buffer (kept alive by the tensor); the run reads or writes it. */
+  hostTensor(data: ArrayBufferView, type: ElementTypeName, dims: readonly number[]): OrtTensor {
+    const out = new OutPointer();
+    const shape = new BigInt64Array(dims.map(BigInt));
+    this.api.check(
+      this.api.fn.CreateTensorWithDataAsOrtValue.call(
+        this.#cpuMemory,
+        pointerOf(data),
+        BigInt(data.byteLength),
+        shape,
+        BigInt(dims.length),
+        ElementType[type],
+        out.cell,
+      ),
+      "CreateTensorWithDataAsOrtValue",
+    );
+    return new OrtTensor(this.api, out.value, type, dims, data);
+  }
+
+  /**
+   * A zero-filled tensor in the provider's memory: device memory on a GPU provider, a host
+   * buffer on the CPU. Throws {@linkcode DeviceOutOfMemoryError} when it does not fit.
+   */
+  deviceTensor(type: ElementTypeName, dims: readonly number[]): OrtTensor {
+    const bytes = dims.reduce((a, b) => a * b, 1) * ELEMENT_BYTES[type];
+    if (!this.hasDeviceMemory) {
+      let buffer: ArrayBuffer;
+      try {
+        buffer = new ArrayBuffer(bytes);
+      } catch (error) {
+        throw new DeviceOutOfMemoryError(bytes, (error as Error).message);
+      }
+      return this.hostTensor(new Uint8Array(buffer), type, dims);
+    }
+    const out = new OutPointer();
+    try {
+      this.api.check(
+        this.api.fn.CreateTensorAsOrtValue.call(
+          this.#deviceAllocator,
+          new BigInt64Array(dims.map(BigInt)),
+          BigInt(dims.length),
+          ElementType[type],
+          out.cell,
+        ),
+        "CreateTensorAsOrtValue",
+      );
+    } catch (error) {
+      if (error instanceof OrtCallError) throw new DeviceOutOfMemoryError(bytes, error.message);
+      throw error;
+    }
+    // WebGPU buffers start zeroed (the WebGPU specification says so); CUDA's do not, but a
+    // cache position is only ever read after it was written, and masked positions are weighted
+    // by exactly 0. Uninitialized memory could hold NaN, which 0 would not cancel; the provider
+    // memory used here is fresh from the driver.
+    return new OrtTensor(this.api, out.value, type, dims);
+  }
+
+  /**
+   * A tensor over the first elements of `tensor`'s memory, with a shorter leading dimension
+   * (no copy; `tensor` must outlive it). On WebGPU a tensor's data handle is its buffer, so
+   * only prefixes can be viewed, never an offset.
+   */
+  prefixView(tensor: OrtTensor, dims: readonly number[]): OrtTensor {
+    const out = new OutPointer();
+    this.api.check(
+      this.api.fn.GetTensorMutableData.call(tensor.pointer, out.cell),
+      "GetTensorMutableData",
+    );
+    const bytes = dims.reduce((a, b) => a * b, 1) * ELEMENT_BYTES[tensor.type];
+    if (bytes > tensor.bytes) throw new RangeError(`a view of ${bytes} bytes exceeds its tensor`);
+    const data = out.value;
+    this.api.check(
+      this.api.fn.CreateTensorWithDataAsOrtValue.call(
+        tensor.host ? this.#cpuMemory : this.#deviceMemory,
+        data,
+        BigInt(bytes),
+        new BigInt64Array(dims.map(BigInt)),
+        BigInt(dims.length),
+        ElementType[tensor.type],
+        out.cell,
+      ),
+      "CreateTensorWithDataAsOrtValue (view)",
+    );
+    return new OrtTensor(this.api, out.value, tensor.type, dims, tensor.host);
+  }
+
+  /** A new I/O binding on this session. */
+  binding(): OrtIoBinding {
+    return new OrtIoBinding(this.api, this.#session);
+  }
+
+  /** Releases the session and what it holds. Tensors made from it must be released first. */
+  release(): void {
+    if (this.#session === null) return;
+    const { fn } = this.api;
+    if (this.#deviceAllocator !== null) fn.ReleaseAllocator.call(this.#deviceAllocator);
+    if (this.#deviceMemory !== null) fn.ReleaseMemoryInfo.call(this.#deviceMemory);
+    fn.ReleaseMemoryInfo.call(this.#cpuMemory);
+    fn.ReleaseSession.call(this.#session);
+    fn.ReleaseEnv.call(this.#env);
+    this.#session = null;
+  }
+}
+
+/** The address of a host buffer's first byte. */
+function pointerOf(data: ArrayBufferView): Deno.PointerValue {
+  return Deno.UnsafePointer.of(data as Uint8Array<ArrayBuffer>);
+}
