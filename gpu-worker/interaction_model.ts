@@ -75,7 +75,10 @@ export interface TurnOutput {
 export interface SessionStepOutput {
   /** Per micro-turn. */
   turns: TurnOutput[];
-  /** Whether the session's window is now full (older context slides out). */
+  /**
+   * Whether the session's window is now full (older context slides out); false when its slot
+   * was emptied while the step ran.
+   */
   contextFull: boolean;
 }
 
@@ -235,6 +238,7 @@ export class InteractionModel {
       s.hostTensor(textLogits, "float32", [batch, turns, TEXT_VOCABULARY]),
       s.hostTensor(controlLogits, "float32", [batch, turns, CONTROL_CLASSES.length]),
     ];
+    const generations = inputs.map((input) => cache.generation(input.slot));
     const binding = this.#binding;
     try {
       binding.clear();
@@ -263,7 +267,7 @@ export class InteractionModel {
           ],
         };
       }),
-      contextFull: cache.advance(input.slot, positions),
+      contextFull: cache.advance(input.slot, positions, generations[b]),
     }));
   }
 

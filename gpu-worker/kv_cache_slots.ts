@@ -63,6 +63,8 @@ export class KvCacheSlots {
   readonly #head: Int32Array;
   readonly #filled: Int32Array;
   readonly #position: Float64Array;
+  /** Per slot: bumped whenever the slot is emptied, so a step begun before knows it is stale. */
+  readonly #generation: Uint32Array;
   readonly #used: Uint8Array;
   /** Free slots, highest first, so `pop` returns the lowest. */
   #free: number[];
@@ -100,6 +102,7 @@ export class KvCacheSlots {
     this.#head = new Int32Array(capacity);
     this.#filled = new Int32Array(capacity);
     this.#position = new Float64Array(capacity);
+    this.#generation = new Uint32Array(capacity);
     this.#used = new Uint8Array(capacity);
     this.#free = Array.from({ length: capacity }, (_, i) => capacity - 1 - i);
   }
@@ -151,6 +154,7 @@ export class KvCacheSlots {
    * values stay in memory but no query sees them: visibility is by filled positions.
    */
   reset(slot: number): void {
+    this.#generation[slot]++;
     this.#head[slot] = 0;
     this.#filled[slot] = 0;
     this.#position[slot] = 0;
@@ -176,8 +180,21 @@ export class KvCacheSlots {
     return this.#filled[slot];
   }
 
-  /** Records `positions` new positions written at the slot's head; returns whether the window is full. */
-  advance(slot: number, positions: number): boolean {
+  /**
+   * The slot's generation: it changes whenever the slot is emptied (released, reacquired,
+   * reset), so a step that began before can tell that its writes belong to no one now.
+   */
+  generation(slot: number): number {
+    return this.#generation[slot];
+  }
+
+  /**
+   * Records `positions` new positions written at the slot's head by a step that began at
+   * `generation`; returns whether the window is now full. A stale step (the slot was emptied
+   * while it ran) records nothing: its writes are past the new owner's filled positions.
+   */
+  advance(slot: number, positions: number, generation = this.#generation[slot]): boolean {
+    if (generation !== this.#generation[slot]) return false;
     const { cacheLength, window } = this.geometry;
     this.#head[slot] = (this.#head[slot] + positions) % cacheLength;
     this.#filled[slot] = Math.min(cacheLength, this.#filled[slot] + positions);

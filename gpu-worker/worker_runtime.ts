@@ -305,23 +305,26 @@ export class WorkerRuntime {
    */
   async #step(batch: StepItem[]): Promise<TurnOutput[]> {
     const results = new Map<StepItem, TurnOutput>();
-    // Closed while queued: its slot may be someone else's now, so it runs nothing.
-    const live = batch.filter((item) => this.#sessions.get(item.sessionId) === item.session);
-    for (const item of live) if (item.reset) this.#slots.reset(item.session.slot);
+    // Closed while queued (or during an earlier chunk): its slot may be someone else's now.
+    const live = (item: StepItem) => this.#sessions.get(item.sessionId) === item.session;
+    for (const item of batch) if (live(item) && item.reset) this.#slots.reset(item.session.slot);
     const perCall = Math.max(
       1,
       Math.floor(this.#model.maxPositionsPerCall / POSITIONS_PER_MICRO_TURN),
     );
-    const groups = Map.groupBy(live, (item) => item.step.turns.length);
-    for (const group of groups.values()) {
-      const turns = group[0].step.turns.length;
+    const groups = Map.groupBy(batch, (item) => item.step.turns.length);
+    for (const [turns, group] of groups) {
       for (let from = 0; from < turns; from += perCall) {
-        const chunk: SessionStep[] = group.map((item) => ({
-          slot: item.session.slot,
-          turns: item.step.turns.slice(from, from + perCall),
-        }));
-        const outputs = await this.#model.step(chunk, this.#slots);
-        group.forEach((item, b) => {
+        const stepping = group.filter(live);
+        if (stepping.length === 0) break;
+        const outputs = await this.#model.step(
+          stepping.map((item) => ({
+            slot: item.session.slot,
+            turns: item.step.turns.slice(from, from + perCall),
+          })),
+          this.#slots,
+        );
+        stepping.forEach((item, b) => {
           results.set(item, outputs[b].turns.at(-1)!);
           if (outputs[b].contextFull) this.#reportFull(item);
         });

@@ -141,3 +141,22 @@ Deno.test("idle sessions are reclaimed; active ones are not", async () => {
   assert.equal(runtime.slotsInUse, 0);
   await assert.rejects(stream(runtime, SESSION, 1, 1), /not open/);
 });
+
+Deno.test("a session closed while its step runs leaves its slot's next owner untouched", async () => {
+  const runtime = runtimeWith({ capacity: 2 });
+  const random = seededRandom(21);
+  await runtime.open("a", 0);
+  const inFlight = runtime.run(microTurn("a", 0, random));
+  // The step is running off the event loop; the session goes and another takes its slot.
+  runtime.close("a");
+  await runtime.open("b", 0);
+  await inFlight;
+  assert.equal(runtime.contextPositions("b"), 0, "the new session's context is empty");
+  const alone = runtimeWith({ capacity: 2 });
+  await alone.open("b", 0);
+  const expected = await stream(alone, "b", 22, 2);
+  const actual = await stream(runtime, "b", 22, 2);
+  actual.forEach((out, i) => assert.ok(sameAudio(out.audio, expected[i].audio), `turn ${i}`));
+  runtime.release();
+  alone.release();
+});
