@@ -126,18 +126,14 @@ async function interleaved(runtime: WorkerRuntime, longTurn: number, samples: nu
   for (let k = 0; k < longTurn; k++) await runtime.run(turn(long, k));
   runtime.open(short, 0);
   const times = { long: [] as number[], short: [] as number[] };
+  const timed = async (id: string, index: number, into: number[]) => {
+    const started = performance.now();
+    await runtime.run(turn(id, index));
+    into.push(performance.now() - started);
+  };
   for (let k = 0; k < samples; k++) {
-    for (
-      const [id, list, index] of [[long, times.long, longTurn + k], [
-        short,
-        times.short,
-        k,
-      ]] as const
-    ) {
-      const started = performance.now();
-      await runtime.run(turn(id, index));
-      list.push(performance.now() - started);
-    }
+    await timed(long, longTurn + k, times.long);
+    await timed(short, k, times.short);
   }
   runtime.close(long);
   runtime.close(short);

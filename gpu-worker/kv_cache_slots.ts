@@ -16,7 +16,7 @@
 import type { CacheGeometry } from "./model/model_contract.ts";
 import type { OrtModelSession, OrtTensor } from "./ort/ort_session.ts";
 import { DeviceOutOfMemoryError } from "./ort/ort_session.ts";
-import { ELEMENT_BYTES } from "./ort/ort_api.ts";
+import { tensorBytes } from "./ort/ort_api.ts";
 
 /** Raised when every slot is taken. */
 export class NoFreeSlotError extends Error {
@@ -80,7 +80,7 @@ export class KvCacheSlots {
     this.#session = session;
     const { layers, heads, cacheLength, headSize, cacheType } = geometry;
     const rowsDims = [capacity * cacheLength, heads, headSize];
-    this.slotBytes = 2 * layers * cacheLength * heads * headSize * ELEMENT_BYTES[cacheType];
+    this.slotBytes = 2 * layers * tensorBytes(cacheType, [cacheLength, heads, headSize]);
     try {
       for (let l = 0; l < layers; l++) {
         this.#keys.push(session.deviceTensor(cacheType, rowsDims));

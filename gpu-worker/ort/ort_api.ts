@@ -61,6 +61,11 @@ export const ELEMENT_BYTES: Record<ElementTypeName, number> = {
   float16: 2,
 };
 
+/** Bytes a tensor of `type` and shape `dims` takes. */
+export function tensorBytes(type: ElementTypeName, dims: readonly number[]): number {
+  return dims.reduce((a, b) => a * b, 1) * ELEMENT_BYTES[type];
+}
+
 const P = "pointer" as const;
 const B = "buffer" as const;
 

@@ -11,13 +11,13 @@
  */
 import {
   cString,
-  ELEMENT_BYTES,
   ElementType,
   type ElementTypeName,
   loadOrtApi,
   type OrtApi,
   OrtCallError,
   OutPointer,
+  tensorBytes,
 } from "./ort_api.ts";
 
 /** Execution providers the worker can be configured with. */
@@ -104,7 +104,7 @@ export class OrtTensor {
 
   /** Bytes the tensor's elements take. */
   get bytes(): number {
-    return this.dims.reduce((a, b) => a * b, 1) * ELEMENT_BYTES[this.type];
+    return tensorBytes(this.type, this.dims);
   }
 
   /** Releases the `OrtValue` (device memory goes back to its allocator). Idempotent. */
@@ -309,29 +309,20 @@ export class OrtModelSession {
 
   /** A tensor over a host buffer (kept alive by the tensor); the run reads or writes it. */
   hostTensor(data: ArrayBufferView, type: ElementTypeName, dims: readonly number[]): OrtTensor {
-    const out = new OutPointer();
-    const shape = new BigInt64Array(dims.map(BigInt));
-    this.api.check(
-      this.api.fn.CreateTensorWithDataAsOrtValue.call(
-        this.#cpuMemory,
-        pointerOf(data),
-        BigInt(data.byteLength),
-        shape,
-        BigInt(dims.length),
-        ElementType[type],
-        out.cell,
-      ),
-      "CreateTensorWithDataAsOrtValue",
-    );
-    return new OrtTensor(this.api, out.value, type, dims, data);
+    if (data.byteLength < tensorBytes(type, dims)) {
+      throw new RangeError(`a buffer of ${data.byteLength} bytes is too small for [${dims}]`);
+    }
+    return this.#wrap(this.#cpuMemory, pointerOf(data), type, dims, data);
   }
 
   /**
-   * A zero-filled tensor in the provider's memory: device memory on a GPU provider, a host
-   * buffer on the CPU. Throws {@linkcode DeviceOutOfMemoryError} when it does not fit.
+   * A tensor in the provider's memory: device memory on a GPU provider, a host buffer on the
+   * CPU. It starts zeroed on the CPU and on WebGPU (the WebGPU specification zeroes new
+   * buffers); CUDA memory is not cleared. Throws {@linkcode DeviceOutOfMemoryError} when it
+   * does not fit.
    */
   deviceTensor(type: ElementTypeName, dims: readonly number[]): OrtTensor {
-    const bytes = dims.reduce((a, b) => a * b, 1) * ELEMENT_BYTES[type];
+    const bytes = tensorBytes(type, dims);
     if (!this.hasDeviceMemory) {
       let buffer: ArrayBuffer;
       try {
@@ -357,10 +348,6 @@ export class OrtModelSession {
       if (error instanceof OrtCallError) throw new DeviceOutOfMemoryError(bytes, error.message);
       throw error;
     }
-    // WebGPU buffers start zeroed (the WebGPU specification says so); CUDA's do not, but a
-    // cache position is only ever read after it was written, and masked positions are weighted
-    // by exactly 0. Uninitialized memory could hold NaN, which 0 would not cancel; the provider
-    // memory used here is fresh from the driver.
     return new OrtTensor(this.api, out.value, type, dims);
   }
 
@@ -370,27 +357,40 @@ export class OrtModelSession {
    * only prefixes can be viewed, never an offset.
    */
   prefixView(tensor: OrtTensor, dims: readonly number[]): OrtTensor {
+    if (tensorBytes(tensor.type, dims) > tensor.bytes) {
+      throw new RangeError(`a view of [${dims}] exceeds its tensor [${tensor.dims}]`);
+    }
     const out = new OutPointer();
     this.api.check(
       this.api.fn.GetTensorMutableData.call(tensor.pointer, out.cell),
       "GetTensorMutableData",
     );
-    const bytes = dims.reduce((a, b) => a * b, 1) * ELEMENT_BYTES[tensor.type];
-    if (bytes > tensor.bytes) throw new RangeError(`a view of ${bytes} bytes exceeds its tensor`);
-    const data = out.value;
+    const memory = tensor.host ? this.#cpuMemory : this.#deviceMemory;
+    return this.#wrap(memory, out.value, tensor.type, dims, tensor.host);
+  }
+
+  /** An `OrtValue` over memory someone else owns (`host`, when given, is kept alive). */
+  #wrap(
+    memory: Deno.PointerValue,
+    data: Deno.PointerValue,
+    type: ElementTypeName,
+    dims: readonly number[],
+    host?: ArrayBufferView,
+  ): OrtTensor {
+    const out = new OutPointer();
     this.api.check(
       this.api.fn.CreateTensorWithDataAsOrtValue.call(
-        tensor.host ? this.#cpuMemory : this.#deviceMemory,
+        memory,
         data,
-        BigInt(bytes),
+        BigInt(tensorBytes(type, dims)),
         new BigInt64Array(dims.map(BigInt)),
         BigInt(dims.length),
-        ElementType[tensor.type],
+        ElementType[type],
         out.cell,
       ),
-      "CreateTensorWithDataAsOrtValue (view)",
+      "CreateTensorWithDataAsOrtValue",
     );
-    return new OrtTensor(this.api, out.value, tensor.type, dims, tensor.host);
+    return new OrtTensor(this.api, out.value, type, dims, host);
   }
 
   /** A new I/O binding on this session. */
