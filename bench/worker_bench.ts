@@ -19,7 +19,7 @@
  *
  *   deno task bench:worker [--full] [--ep=cpu|webgpu] [--out=worker-cpu.json]
  *     [--models=tiny,base] [--bandwidth-gbps=N] [--precision=float32|float16] [--anchor=FILE]
- *     [--sessions=1,2,4] [--step-batches=1,64,256]
+ *     [--sessions=1,2,4] [--step-batches=1,64,256] [--attention=fused|operators]
  *
  * The quick run (default) stays under a minute on this machine: fewer session counts and
  * shorter runs for `base`, whose flatness is then measured at turn 200 instead of 1000 (past
@@ -45,6 +45,7 @@ const out = flag("out") ?? `worker-${ep === "cpu" ? "cpu" : "gpu"}.json`;
 const models = (flag("models") ?? "tiny,base").split(",") as ReferenceModelSizeName[];
 const precision = (flag("precision") ?? "float32") as "float32" | "float16";
 const anchorFile = flag("anchor");
+const attention = (flag("attention") ?? "fused") as "fused" | "operators";
 const listFlag = (name: string) => flag(name)?.split(",").map(Number);
 const DEADLINE_MS = MICRO_TURN_MS;
 
@@ -180,7 +181,7 @@ function cpuBandwidthGbps(): number {
 const bandwidthGbps = Number(flag("bandwidth-gbps") ?? cpuBandwidthGbps());
 const results = [];
 for (const size of models) {
-  const built = buildReferenceModel(size, 1, { precision });
+  const built = buildReferenceModel(size, 1, { precision, attention });
   const model = await InteractionModel.load(built.bytes, {
     name: built.name,
     executionProvider: ep,
@@ -231,12 +232,16 @@ for (const size of models) {
   const kvBytes = runtime.cacheBytes / capacity;
   const floorMs = ((built.parameters * (precision === "float16" ? 2 : 4) + kvBytes) /
     (bandwidthGbps * 1e9)) * 1000;
+  // The anchor script prints one JSON object per line.
   const anchor = anchorFile
-    ? (JSON.parse(await Deno.readTextFile(anchorFile)) as {
-      sessions: number;
-      graphs: boolean;
-      p50_ms: number;
-    }[]).filter((r) => r.graphs)
+    ? (await Deno.readTextFile(anchorFile)).split("\n").filter((line) => line.trim())
+      .map((line) =>
+        JSON.parse(line) as {
+          sessions: number;
+          graphs: boolean;
+          p50_ms: number;
+        }
+      ).filter((r) => r.graphs)
     : [];
   const overAnchor = (n: number) => {
     const ours = stepRows.find((r) => r.sessions === n)?.step_p50_ms;

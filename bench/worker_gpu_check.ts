@@ -4,7 +4,7 @@
  * some steps; float16 on the GPU against float32 on the CPU; the provider's memory across 1000
  * session open/close cycles (nvidia-smi's reading, where there is one). Prints one JSON line.
  *
- *   deno run -A bench/worker_gpu_check.ts --ep=webgpu
+ *   deno run -A bench/worker_gpu_check.ts --ep=webgpu [--attention=fused|operators]
  *
  * @module
  */
@@ -19,6 +19,7 @@ import { flowNoise } from "../gpu-worker/worker_runtime.ts";
 import { seededRandom } from "../lib/seeded_random.ts";
 
 const ep = (flag("ep") ?? "webgpu") as ExecutionProvider;
+const attention = (flag("attention") ?? "fused") as "fused" | "operators";
 
 function turnsOf(seed: number, count: number) {
   const random = seededRandom(seed);
@@ -37,7 +38,7 @@ async function run(
   on: ExecutionProvider,
   count: number,
 ) {
-  const built = buildReferenceModel(size, 1, { precision });
+  const built = buildReferenceModel(size, 1, { precision, attention });
   const model = await InteractionModel.load(built.bytes, {
     name: built.name,
     executionProvider: on,

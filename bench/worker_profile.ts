@@ -5,7 +5,7 @@
  * CPU fallbacks and slow kernels on a GPU provider.
  *
  *   deno run -A bench/worker_profile.ts [--model=base] [--ep=webgpu] [--batch=1] [--steps=5]
- *     [--precision=float32|float16]
+ *     [--precision=float32|float16] [--attention=fused|operators]
  *
  * @module
  */
@@ -22,8 +22,9 @@ const ep = (flag("ep") ?? "cpu") as ExecutionProvider;
 const batch = Number(flag("batch") ?? "1");
 const steps = Number(flag("steps") ?? "5");
 const precision = (flag("precision") ?? "float32") as "float32" | "float16";
+const attention = (flag("attention") ?? "fused") as "fused" | "operators";
 
-const built = buildReferenceModel(size, 1, { precision });
+const built = buildReferenceModel(size, 1, { precision, attention });
 const prefix = await Deno.makeTempFile({ prefix: "ort-profile-" });
 const model = await InteractionModel.load(built.bytes, {
   name: built.name,

@@ -1,6 +1,6 @@
 /**
  * An interaction model run through ONNX Runtime's C API (gpu-worker/ort/): checked against the
- * `interaction-v2` contract at load (naming the first mismatch), then stepped in batches. A
+ * interaction contract at load (naming the first mismatch), then stepped in batches. A
  * step advances each session in the batch by one or more micro-turns; the model writes their
  * keys and values into the sessions' rings in the runtime's cache ({@linkcode KvCacheSlots}),
  * which stays in the execution provider's memory: only the micro-turns' inputs and outputs
@@ -172,13 +172,20 @@ export class InteractionModel {
     const { cacheLength } = this.geometry;
     const span = cache.span;
     const rows = batch * turns;
-    const dmel = new BigInt64Array(rows * DMEL_SIZE);
-    const text = new BigInt64Array(rows * TEXT_BYTES_PER_MICRO_TURN);
-    const patches = new Uint8Array(rows * IMAGE_SIZE);
-    const imagePresent = new Float32Array(rows);
+    const dmel = new Int32Array(rows * DMEL_SIZE);
+    const text = new Int32Array(rows * TEXT_BYTES_PER_MICRO_TURN);
+    // Only the micro-turns that bring a frame send one; the rest point past the last frame.
+    const frames = inputs.flatMap((input) =>
+      input.turns.flatMap((turn) => turn.patches?.length === IMAGE_SIZE ? [turn.patches] : [])
+    );
+    const images = Math.max(1, frames.length);
+    const patches = new Uint8Array(images * IMAGE_SIZE);
+    frames.forEach((frame, i) => patches.set(frame, i * IMAGE_SIZE));
+    const imageIndex = new Int32Array(rows).fill(frames.length);
+    let nextImage = 0;
     const elapsed = new Float32Array(rows);
     const noise = new Float32Array(rows * SAMPLES_PER_MICRO_TURN);
-    const position = new BigInt64Array(batch);
+    const position = new Int32Array(batch);
     const stepSlots = new Int32Array(batch);
     const cacheHead = new Int32Array(batch);
     // Slots not in the step read the zero row after the batch's rows.
@@ -196,19 +203,13 @@ export class InteractionModel {
       }
       input.turns.forEach((turn, t) => {
         const row = b * turns + t;
-        for (let i = 0; i < DMEL_SIZE; i++) dmel[row * DMEL_SIZE + i] = BigInt(turn.dmel[i] ?? 0);
-        const textLength = Math.min(TEXT_BYTES_PER_MICRO_TURN, turn.text.length);
-        for (let i = 0; i < textLength; i++) {
-          text[row * TEXT_BYTES_PER_MICRO_TURN + i] = BigInt(turn.text[i]);
-        }
-        if (turn.patches?.length === IMAGE_SIZE) {
-          patches.set(turn.patches, row * IMAGE_SIZE);
-          imagePresent[row] = 1;
-        }
+        dmel.set(turn.dmel.subarray(0, DMEL_SIZE), row * DMEL_SIZE);
+        text.set(turn.text.subarray(0, TEXT_BYTES_PER_MICRO_TURN), row * TEXT_BYTES_PER_MICRO_TURN);
+        if (turn.patches?.length === IMAGE_SIZE) imageIndex[row] = nextImage++;
         elapsed[row] = turn.elapsedSeconds;
         noise.set(turn.noise, row * SAMPLES_PER_MICRO_TURN);
       });
-      position[b] = BigInt(cache.position(slot));
+      position[b] = cache.position(slot);
       stepSlots[b] = slot;
       cacheHead[b] = cache.head(slot);
       slotRows[slot] = b;
@@ -220,13 +221,13 @@ export class InteractionModel {
     const controlLogits = new Float32Array(rows * CONTROL_CLASSES.length);
     const s = this.#session;
     const owned: OrtTensor[] = [
-      s.hostTensor(dmel, "int64", [batch, turns, DMEL_FRAMES_PER_MICRO_TURN, DMEL_BINS]),
-      s.hostTensor(text, "int64", [batch, turns, TEXT_BYTES_PER_MICRO_TURN]),
-      s.hostTensor(patches, "uint8", [batch, turns, PATCHES_PER_FRAME, PATCH_SIDE, PATCH_SIDE, 3]),
-      s.hostTensor(imagePresent, "float32", [batch, turns]),
+      s.hostTensor(dmel, "int32", [batch, turns, DMEL_FRAMES_PER_MICRO_TURN, DMEL_BINS]),
+      s.hostTensor(text, "int32", [batch, turns, TEXT_BYTES_PER_MICRO_TURN]),
+      s.hostTensor(patches, "uint8", [images, PATCHES_PER_FRAME, PATCH_SIDE, PATCH_SIDE, 3]),
+      s.hostTensor(imageIndex, "int32", [batch, turns]),
       s.hostTensor(elapsed, "float32", [batch, turns]),
       s.hostTensor(noise, "float32", [batch, turns, POSITIONS_PER_MICRO_TURN, SAMPLES_PER_FRAME]),
-      s.hostTensor(position, "int64", [batch]),
+      s.hostTensor(position, "int32", [batch]),
       s.hostTensor(stepSlots, "int32", [batch]),
       s.hostTensor(cacheHead, "int32", [batch]),
       s.hostTensor(slotRows, "int32", [span]),
@@ -283,7 +284,7 @@ const INPUT_ORDER = [
   "dmel_codes",
   "text_bytes",
   "patches",
-  "image_present",
+  "image_index",
   "elapsed_s",
   "noise",
   "position",

@@ -136,6 +136,34 @@ Deno.test("the ring wraps: a session streamed past its cache's length equals the
   await reference.close();
 });
 
+Deno.test("attention from plain operators computes what the fused kernel does, batched and past the window", async () => {
+  const operators = buildReferenceModel("tiny", 42, { attention: "operators" });
+  assert.notDeepEqual(operators.bytes, built.bytes);
+  const other = await InteractionModel.load(operators.bytes, { name: operators.name });
+  const sessions = [session(12, 20), session(13, 20)];
+  const results = [];
+  for (const m of [model, other]) {
+    const cache = m.createCache(3);
+    cache.acquire(); // an idle session: its slot is read, never written
+    const slots = sessions.map(() => cache.acquire());
+    const outputs: TurnOutput[][] = [[], []];
+    for (let t = 0; t < 20; t++) {
+      // The second session sits out every third step; both slide past the 16-turn window.
+      const stepping = t % 3 === 2 ? [0] : [0, 1];
+      const steps = await m.step(
+        stepping.map((s) => ({ slot: slots[s], turns: [sessions[s][t]] })),
+        cache,
+      );
+      steps.forEach((out, i) => outputs[stepping[i]].push(...out.turns));
+    }
+    results.push(outputs);
+    cache.release();
+  }
+  assertSameOutputs(results[1][0], results[0][0], "operators, session 0");
+  assertSameOutputs(results[1][1], results[0][1], "operators, session 1");
+  await other.close();
+});
+
 Deno.test("a reused slot starts empty: a new session in a released slot equals one in a fresh cache", async () => {
   const cache = model.createCache(1);
   await streamed(model, session(10, 30), cache); // fills and wraps the only slot, then releases it
@@ -172,32 +200,32 @@ Deno.test("a model that does not match the contract is refused with the mismatch
     (error) =>
       error instanceof ModelContractError && /missing \[text_bytes, patches/.test(error.message),
   );
-  // Every name right, but one layer's cache has another head count than the others.
+  // Every name right, but one layer's cache has another head size than the others.
   await assert.rejects(
-    InteractionModel.load(mismatchedHeadsModel(), { name: "mismatched" }),
+    InteractionModel.load(mismatchedHeadSizeModel(), { name: "mismatched" }),
     (error) =>
       error instanceof ModelContractError &&
-      /input "past_values_1" has shape \[cache_rows, 8, 16\]/.test(error.message),
+      /input "past_values_1" has shape \[cache_rows, 32\]/.test(error.message),
   );
-  // A model made for the previous contract says so in its metadata.
-  const previous = new OnnxGraphBuilder("previous").build({ contract: "interaction-v1" });
+  // A model made for a previous contract says so in its metadata.
+  const previous = new OnnxGraphBuilder("previous").build({ contract: "interaction-v2" });
   await assert.rejects(
     InteractionModel.load(previous, { name: "previous" }),
-    (error) => error instanceof ModelContractError && /"interaction-v1"/.test(error.message),
+    (error) => error instanceof ModelContractError && /"interaction-v2"/.test(error.message),
   );
 });
 
-/** A graph declaring every contract tensor, whose `past_values_1` has 8 heads, not 4. */
-function mismatchedHeadsModel(): Uint8Array {
-  const g = new OnnxGraphBuilder("mismatched_heads");
-  const cache: Record<string, number> = { "cache:heads": 4, "cache:head_size": 16 };
+/** A graph declaring every contract tensor, whose `past_values_1` has head size 32, not 16. */
+function mismatchedHeadSizeModel(): Uint8Array {
+  const g = new OnnxGraphBuilder("mismatched_head_size");
+  const cache: Record<string, number> = { "cache:head_size": 16 };
   const declare = (specs: typeof MODEL_INPUTS, as: "input" | "output") => {
     for (const spec of specs) {
       for (let l = 0; l < (spec.name.includes("{layer}") ? 2 : 1); l++) {
         const name = layerTensorName(spec.name, l);
         const dims = spec.dims.map((d) =>
-          name === "past_values_1" && d === "cache:heads"
-            ? 8
+          name === "past_values_1" && d === "cache:head_size"
+            ? 32
             : typeof d === "string" && d in cache
             ? cache[d]
             : d
@@ -213,5 +241,5 @@ function mismatchedHeadsModel(): Uint8Array {
   };
   declare(MODEL_INPUTS, "input");
   declare(MODEL_OUTPUTS, "output");
-  return g.build({ window: "160", cache_length: "240" });
+  return g.build({ heads: "4", window: "160", cache_length: "240" });
 }

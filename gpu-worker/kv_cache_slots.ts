@@ -79,8 +79,8 @@ export class KvCacheSlots {
     this.geometry = geometry;
     this.#session = session;
     const { layers, heads, cacheLength, headSize, cacheType } = geometry;
-    const rowsDims = [capacity * cacheLength, heads, headSize];
-    this.slotBytes = 2 * layers * tensorBytes(cacheType, [cacheLength, heads, headSize]);
+    const rowsDims = [capacity * heads * cacheLength, headSize];
+    this.slotBytes = 2 * layers * tensorBytes(cacheType, [heads * cacheLength, headSize]);
     try {
       for (let l = 0; l < layers; l++) {
         this.#keys.push(session.deviceTensor(cacheType, rowsDims));
@@ -210,7 +210,7 @@ export class KvCacheSlots {
     if (span === this.capacity) return { keys: this.#keys, values: this.#values };
     if (this.#views?.span === span) return this.#views;
     this.#releaseViews();
-    const rows = span * this.geometry.cacheLength;
+    const rows = span * this.geometry.heads * this.geometry.cacheLength;
     const view = (tensor: OrtTensor) =>
       this.#session.prefixView(tensor, [rows, ...tensor.dims.slice(1)]);
     this.#views = { span, keys: this.#keys.map(view), values: this.#values.map(view) };

@@ -6,8 +6,8 @@
  */
 import { Hono } from "hono";
 import { Registry } from "prom-client";
-import { InteractionModel } from "./interaction_model.ts";
-import { buildReferenceModel } from "./model/reference_model.ts";
+import { type ExecutionProvider, InteractionModel } from "./interaction_model.ts";
+import { buildReferenceModel, type ReferenceModelOptions } from "./model/reference_model.ts";
 import { WorkerRuntime } from "./worker_runtime.ts";
 import { mountWorkerLink, type SessionNotifier } from "../routes/worker_link_route.ts";
 import { mountOperationalRoutes } from "../routes/operational_routes.ts";
@@ -26,6 +26,18 @@ export interface RunningWorker {
   runtime: WorkerRuntime;
   /** Stops accepting, then releases the model. */
   close(): Promise<void>;
+}
+
+/**
+ * How the worker builds the reference model for a provider (bench/results/worker-gpu*.json):
+ * float32 with the fused attention kernel on the CPU; float16 on a GPU, and on WebGPU attention
+ * from MatMul and Softmax, because WebGPU's `MultiHeadAttention` (like its reductions) slows to
+ * ~25 GB/s once a step's rings pass ~100 sessions (bench/attention_probe.ts) while its MatMul
+ * keeps ~200 GB/s.
+ */
+function referenceOptionsFor(provider: ExecutionProvider): ReferenceModelOptions {
+  if (provider === "cpu") return { precision: "float32", attention: "fused" };
+  return { precision: "float16", attention: provider === "webgpu" ? "operators" : "fused" };
 }
 
 /** Starts a worker on `port`. */
@@ -50,7 +62,11 @@ export async function startWorker(
       executionProvider: config.executionProvider,
     })
     : await (() => {
-      const built = buildReferenceModel(config.modelSize);
+      const built = buildReferenceModel(
+        config.modelSize,
+        1,
+        referenceOptionsFor(config.executionProvider),
+      );
       return InteractionModel.load(built.bytes, {
         name: built.name,
         executionProvider: config.executionProvider,

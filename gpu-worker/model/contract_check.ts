@@ -137,6 +137,12 @@ export function checkContract(modelBytes: Uint8Array): CacheGeometry {
   };
   check("input", MODEL_INPUTS, inputs);
   check("output", MODEL_OUTPUTS, outputs);
+  const heads = Number(metadata.get("heads"));
+  if (!Number.isInteger(heads) || heads <= 0) {
+    throw new ModelContractError(
+      `metadata "heads" must be a positive integer, got "${metadata.get("heads") ?? ""}"`,
+    );
+  }
   const window = Number(metadata.get("window"));
   const cacheLength = Number(metadata.get("cache_length"));
   if (!Number.isInteger(window) || window <= 0 || window % POSITIONS_PER_MICRO_TURN !== 0) {
@@ -155,7 +161,7 @@ export function checkContract(modelBytes: Uint8Array): CacheGeometry {
   }
   return {
     layers,
-    heads: fixed.get("cache:heads")!,
+    heads,
     headSize: fixed.get("cache:head_size")!,
     window,
     cacheLength,

@@ -1,12 +1,14 @@
 /**
- * The interaction-model contract (`interaction-v2`): the names, element types and shapes the
+ * The interaction-model contract (`interaction-v3`): the names, element types and shapes the
  * worker feeds and reads. Any ONNX file with these inputs and outputs can be served; the
  * project's reference model (reference_model.ts) is one. docs/model-contract.md explains
  * every tensor.
  *
  * The key/value cache lives with the runtime, in the execution provider's memory, for the life
  * of the worker: one `past_keys_{l}`/`past_values_{l}` tensor per layer holding every session
- * slot's ring of `cache_length` positions (`[slots * cache_length, heads, head_size]`). The
+ * slot's ring of `cache_length` positions per head, heads-first (`[slots * heads * cache_length,
+ * head_size]`, row `(slot * heads + head) * cache_length + ring index`: the layout fused
+ * attention reads as `[slots, heads, cache_length, head_size]` without rearranging it). The
  * model writes a step's new keys and values into the rings itself and returns the same tensors
  * as `present_keys_{l}`/`present_values_{l}`; the runtime binds each present to its past's
  * buffer, so the write happens in place and no step copies a cache. A step's `batch` rows are
@@ -14,10 +16,12 @@
  * in the step keep their rings untouched).
  *
  * Symbolic dimensions: `batch` sessions, `turns` micro-turns per session in this call (1 when
- * streaming; more for a prefill), `positions` = 10 x turns (one position per 20 ms), `slots`,
- * `cache_rows` = slots x cache_length. The cache's fixed dimensions (heads, head size) are read
- * from the model's inputs; `window` (positions a query attends to) and `cache_length` (ring
- * positions per slot, at least window + 10) from its metadata.
+ * streaming; more for a prefill), `positions` = 10 x turns (one position per 20 ms), `images`
+ * camera frames in the call (at least 1: a blank one when no micro-turn brings a frame), `slots`,
+ * `cache_rows` = slots x heads x cache_length. The head size is read from the model's cache
+ * inputs; `heads`, `window` (positions a query attends to) and `cache_length` (ring positions
+ * per slot, at least window + 10) from its metadata. Integer inputs are int32 (GPU providers
+ * have no native 64-bit integers).
  *
  * @module
  */
@@ -33,7 +37,7 @@ import {
 } from "../../protocol/media_format.ts";
 
 /** Contract version, stored in the model's metadata as `contract`. */
-export const MODEL_CONTRACT_VERSION = "interaction-v2";
+export const MODEL_CONTRACT_VERSION = "interaction-v3";
 
 /** Positions a micro-turn appends to the context: one per 20 ms audio frame. */
 export const POSITIONS_PER_MICRO_TURN = FRAMES_PER_MICRO_TURN;
@@ -57,24 +61,24 @@ export interface TensorSpec {
   dims: OnnxDim[];
 }
 
-const KV: OnnxDim[] = ["cache_rows", "cache:heads", "cache:head_size"];
+const KV: OnnxDim[] = ["cache_rows", "cache:head_size"];
 
 /** Inputs, in the order docs/model-contract.md lists them. */
 export const MODEL_INPUTS: readonly TensorSpec[] = [
   {
     name: "dmel_codes",
-    type: "int64",
+    type: "int32",
     dims: ["batch", "turns", DMEL_FRAMES_PER_MICRO_TURN, DMEL_BINS],
   },
-  { name: "text_bytes", type: "int64", dims: ["batch", "turns", TEXT_BYTES_PER_MICRO_TURN] },
+  { name: "text_bytes", type: "int32", dims: ["batch", "turns", TEXT_BYTES_PER_MICRO_TURN] },
   {
     name: "patches",
     type: "uint8",
-    dims: ["batch", "turns", PATCHES_PER_FRAME, PATCH_SIDE, PATCH_SIDE, 3],
+    dims: ["images", PATCHES_PER_FRAME, PATCH_SIDE, PATCH_SIDE, 3],
   },
-  { name: "image_present", type: "float32", dims: ["batch", "turns"] },
+  { name: "image_index", type: "int32", dims: ["batch", "turns"] },
   { name: "elapsed_s", type: "float32", dims: ["batch", "turns"] },
-  { name: "position", type: "int64", dims: ["batch"] },
+  { name: "position", type: "int32", dims: ["batch"] },
   { name: "step_slots", type: "int32", dims: ["batch"] },
   { name: "cache_head", type: "int32", dims: ["batch"] },
   { name: "slot_rows", type: "int32", dims: ["slots"] },

@@ -1,6 +1,6 @@
 /**
  * The reference interaction model, built as an ONNX graph by the project's own code with
- * deterministic weights from a seed, to the `interaction-v1` contract (model_contract.ts).
+ * deterministic weights from a seed, to the interaction contract (model_contract.ts).
  *
  * Architecture (the design's): each micro-turn appends 10 positions (one per 20 ms), fused
  * early from
@@ -12,10 +12,12 @@
  * - byte-level text through an embedding (mean of the micro-turn's bytes);
  * - elapsed wall time (log-scaled sinusoids), so the model knows how much time passed;
  * into one pre-norm causal transformer with rotary positions. The key/value cache is the
- * runtime's, bound in place (contract `interaction-v2`): each layer writes its new keys and
- * values into the session slots' rings (`ScatterElements`, in place) and attends over the rings
- * with ONNX Runtime's fused `MultiHeadAttention`, a bias masking what a query may not see
- * (empty ring positions, positions older than the window, later positions of the same call).
+ * runtime's, bound in place: each layer writes its new keys and values into the session
+ * slots' rings (`ScatterElements`, in place) and attends over the rings with ONNX Runtime's
+ * fused `MultiHeadAttention`, a bias masking what a query may not see (empty ring positions,
+ * positions older than the window, later positions of the same call). The rings are stored
+ * heads-first (slot, head, ring position), the layout the attention reads, so no step
+ * rearranges a cache.
  * Sessions in the step are gathered into slot order for attention and back; sessions not in
  * the step cost their ring's read, never a copy. Heads: text (byte logits) and
  * control (silent/speak/delegate) read each micro-turn's last position; the flow head turns
@@ -120,6 +122,12 @@ export interface ReferenceModelOptions {
   precision?: "float32" | "float16";
   /** Overrides of the named size's hyperparameters (tests use a larger `headroom`). */
   overrides?: Partial<ReferenceModelSize>;
+  /**
+   * How attention is computed: `fused` (default), ONNX Runtime's `MultiHeadAttention`; or
+   * `operators`, MatMul, Softmax and MatMul (the same function; for providers whose fused
+   * kernel is slow at some sizes).
+   */
+  attention?: "fused" | "operators";
 }
 
 /** Builds the reference model of `size` deterministically from `seed`. */
@@ -130,6 +138,7 @@ export function buildReferenceModel(
 ): BuiltModel {
   const size: ReferenceModelSize = { ...REFERENCE_MODEL_SIZES[sizeName], ...options.overrides };
   const precision = options.precision ?? "float32";
+  const attention = options.attention ?? "fused";
   const { width: d, layers, heads, window } = size;
   const cacheLength = window + size.headroom;
   const headSize = d / heads;
@@ -169,30 +178,29 @@ export function buildReferenceModel(
       axis: 0,
     });
 
-  const codes = g.input("dmel_codes", "int64", [
+  const codes = g.input("dmel_codes", "int32", [
     "batch",
     "turns",
     DMEL_FRAMES_PER_MICRO_TURN,
     DMEL_BINS,
   ]);
-  const text = g.input("text_bytes", "int64", ["batch", "turns", TEXT_BYTES_PER_MICRO_TURN]);
+  const text = g.input("text_bytes", "int32", ["batch", "turns", TEXT_BYTES_PER_MICRO_TURN]);
   const patches = g.input("patches", "uint8", [
-    "batch",
-    "turns",
+    "images",
     PATCHES_PER_FRAME,
     PATCH_SIDE,
     PATCH_SIDE,
     3,
   ]);
-  const imagePresent = g.input("image_present", "float32", ["batch", "turns"]);
+  const imageIndex = g.input("image_index", "int32", ["batch", "turns"]);
   const elapsed = g.input("elapsed_s", "float32", ["batch", "turns"]);
-  const position = g.input("position", "int64", ["batch"]);
+  const position = g.input("position", "int32", ["batch"]);
   const stepSlots = g.input("step_slots", "int32", ["batch"]);
   const cacheHead = g.input("cache_head", "int32", ["batch"]);
   const slotRows = g.input("slot_rows", "int32", ["slots"]);
   const cacheNewest = g.input("cache_newest", "int32", ["slots"]);
   const cacheFilled = g.input("cache_filled", "int32", ["slots"]);
-  const kvDims = ["cache_rows", heads, headSize];
+  const kvDims = ["cache_rows", headSize];
   const pastKeys = Array.from(
     { length: layers },
     (_, l) => g.input(`past_keys_${l}`, precision, kvDims),
@@ -209,8 +217,12 @@ export function buildReferenceModel(
   ]);
 
   // ---- Early fusion --------------------------------------------------------------------
-  // dMel: one-hot codes [b, m, 20, 80 * 16] x table [1280, d] sums a row per bin.
-  const oneHot = g.op("OneHot", [codes, scalar(DMEL_LEVELS), seeded.floats([0, 1])]);
+  // dMel: one-hot codes [b, m, 20, 80 * 16] x table [1280, d] sums a row per bin. The one-hot
+  // is an int32 comparison (ONNX `OneHot` has no GPU kernel in ONNX Runtime's WebGPU provider).
+  const levels = g.int32s("dmel_levels", Array.from({ length: DMEL_LEVELS }, (_, i) => i));
+  const oneHot = g.op("Cast", [g.op("Equal", [g.op("Unsqueeze", [codes, ints([-1])]), levels])], {
+    to: ELEMENT_TYPES[precision],
+  });
   const flatCodes = g.op("Reshape", [
     oneHot,
     shapeLike(codes, 0, 2, [DMEL_FRAMES_PER_MICRO_TURN, DMEL_BINS * DMEL_LEVELS]),
@@ -221,7 +233,7 @@ export function buildReferenceModel(
 
   // Text: mean embedding of the micro-turn's bytes (0 is padding).
   const byteRows = g.op("Gather", [matrix(TEXT_VOCABULARY, d), text]); // [b, m, 32, d]
-  const present = g.op("Cast", [g.op("Greater", [text, scalar(0)])], {
+  const present = g.op("Cast", [g.op("Greater", [text, int32(0)])], {
     to: ELEMENT_TYPES[precision],
   });
   const masked = g.op("Mul", [byteRows, g.op("Unsqueeze", [present, ints([-1])])]);
@@ -229,7 +241,8 @@ export function buildReferenceModel(
   const byteCount = g.op("ReduceSum", [present, ints([2])], { keepdims: 1 });
   const textEmbedding = g.op("Div", [byteSum, g.op("Max", [byteCount, float(1)])]);
 
-  // Image: hMLP stem over 8x8 sub-patches, then over the 5x5 grid; mean of the 12 patches.
+  // Image: hMLP stem over 8x8 sub-patches, then over the 5x5 grid; mean of the 12 patches;
+  // each micro-turn takes its frame's (index `images`, past the last frame, is a zero row).
   const pixels = g.op("Mul", [
     g.op("Cast", [patches], { to: ELEMENT_TYPES[precision] }),
     float(1 / 255),
@@ -245,11 +258,18 @@ export function buildReferenceModel(
     GRID * GRID * size.stemWidth,
     d,
   );
-  const perPatch = g.op("Reshape", [level2, shapeLike(patches, 0, 2, [PATCHES_PER_FRAME, d])]);
-  const imageEmbedding = g.op("Mul", [
-    g.op("ReduceMean", [perPatch], { axes: [2], keepdims: 0 }),
-    g.op("Unsqueeze", [toModel(imagePresent), ints([-1])]),
-  ]);
+  const perPatch = g.op("Reshape", [level2, shapeLike(patches, 0, 1, [PATCHES_PER_FRAME, d])]);
+  const perImage = g.op("ReduceMean", [perPatch], { axes: [1], keepdims: 0 }); // [images, d]
+  const imageEmbedding = g.op("Gather", [
+    g.op("Concat", [
+      perImage,
+      g.op("Mul", [
+        g.op("Slice", [perImage, ints([0]), ints([1])]),
+        float(0),
+      ]),
+    ], { axis: 0 }),
+    imageIndex,
+  ], { axis: 0 }); // [b, m, d]
 
   // Time: log-scaled sinusoids of elapsed seconds.
   const logTime = g.op("Log", [
@@ -274,7 +294,8 @@ export function buildReferenceModel(
   // ---- Rotary positions (float32, then the model's precision) ---------------------------
   const count = g.op("Gather", [g.op("Shape", [x]), scalar(1)]); // T, a scalar
   const steps = g.op("Range", [scalar(0), count, scalar(1)]); // [T]
-  const absolute = g.op("Add", [g.op("Unsqueeze", [position, ints([1])]), steps]); // [b, T]
+  const stepsInt = g.op("Cast", [steps], { to: ELEMENT_TYPES.int32 });
+  const absolute = g.op("Add", [g.op("Unsqueeze", [position, ints([1])]), stepsInt]); // [b, T]
   const inverseFrequencies = g.floats(
     "rope_inverse_frequencies",
     Array.from({ length: headSize / 2 }, (_, i) => Math.pow(10_000, (-2 * i) / headSize)),
@@ -297,27 +318,34 @@ export function buildReferenceModel(
   const toHeads = (t: string) => g.op("Reshape", [t, ints([0, 0, heads, headSize])]); // [b, T, H, dh]
 
   // ---- The cache: where this call's positions go, and what each query may see ---------
-  // Ring row of new position t of batch row b: slot * cacheLength + (head + t) mod cacheLength.
-  const stepsInt = g.op("Cast", [steps], { to: ELEMENT_TYPES.int32 });
+  // Ring row of new position t of head h of batch row b, heads-first:
+  // (slot * heads + h) * cacheLength + (cache_head + t) mod cacheLength.
   const ringAt = g.op("Add", [g.op("Unsqueeze", [cacheHead, ints([1])]), stepsInt]); // [b, T]
   const wrapped = g.op("Where", [
     g.op("Less", [ringAt, int32(cacheLength)]),
     ringAt,
     g.op("Sub", [ringAt, int32(cacheLength)]),
   ]);
+  const slotStart = g.op("Mul", [stepSlots, int32(heads * cacheLength)]); // [b]
+  const headStart = g.int32s(
+    "head_ring_starts",
+    Array.from({ length: heads }, (_, h) => h * cacheLength),
+    [1, heads, 1],
+  );
   const writeRows = g.op("Add", [
-    g.op("Mul", [g.op("Unsqueeze", [stepSlots, ints([1])]), int32(cacheLength)]),
-    wrapped,
-  ]);
+    g.op("Add", [g.op("Unsqueeze", [slotStart, ints([1, 2])]), headStart]),
+    g.op("Unsqueeze", [wrapped, ints([1])]),
+  ]); // [b, H, T]
+  const flatRows = g.op("Reshape", [writeRows, ints([-1, 1])]);
   const writeIndex = g.op("Expand", [
-    g.op("Reshape", [writeRows, ints([-1, 1, 1])]),
+    flatRows,
     g.op("Concat", [
-      g.op("Shape", [g.op("Reshape", [writeRows, ints([-1])])]),
-      ints([heads, headSize]),
-    ], {
-      axis: 0,
-    }),
-  ]); // [b * T, H, dh]: ScatterElements wants an index per element
+      g.op("Slice", [g.op("Shape", [flatRows]), ints([0]), ints([1])]),
+      ints([
+        headSize,
+      ]),
+    ], { axis: 0 }),
+  ]); // [b * H * T, dh]: ScatterElements wants an index per element
   // Age of ring position r in each slot after this call's write: newest - r, mod the ring.
   const ring = g.op("Cast", [g.op("Range", [scalar(0), scalar(cacheLength), scalar(1)])], {
     to: ELEMENT_TYPES.int32,
@@ -357,6 +385,30 @@ export function buildReferenceModel(
       slotRows,
     ], { axis: 0 });
   const residualScale = 1 / Math.sqrt(2 * layers);
+  /** Attention of queries [s, T, H, dh] over rings [s, H, L, dh] under the bias: [s, T, d]. */
+  const attend = (queries: string, keys: string, values: string) => {
+    if (attention === "fused") {
+      return g.node(
+        "MultiHeadAttention",
+        [g.op("Reshape", [queries, ints([0, 0, d])]), keys, values, "", "", attentionBias],
+        { num_heads: heads },
+        1,
+        MICROSOFT_DOMAIN,
+      )[0];
+    }
+    // keys x queries reads the rings in their stored layout ([s, H, L, dh] x [s, H, dh, T]);
+    // only the small score matrix is transposed.
+    const scaled = g.op("Mul", [
+      g.op("Transpose", [queries], { perm: [0, 2, 3, 1] }),
+      float(1 / Math.sqrt(headSize)),
+    ]);
+    const scores = g.op("Transpose", [g.op("MatMul", [keys, scaled])], { perm: [0, 1, 3, 2] });
+    const weights = g.op("Softmax", [g.op("Add", [scores, attentionBias])], { axis: -1 });
+    return g.op("Reshape", [
+      g.op("Transpose", [g.op("MatMul", [weights, values])], { perm: [0, 2, 1, 3] }),
+      ints([0, 0, d]),
+    ]);
+  };
 
   // ---- Transformer ---------------------------------------------------------------------
   for (let layer = 0; layer < layers; layer++) {
@@ -364,7 +416,9 @@ export function buildReferenceModel(
     const q = rotate(toHeads(g.op("MatMul", [h, matrix(d, d)])));
     const k = rotate(toHeads(g.op("MatMul", [h, matrix(d, d)])));
     const v = toHeads(g.op("MatMul", [h, matrix(d, d)]));
-    const flat = (t: string) => g.op("Reshape", [t, ints([-1, heads, headSize])]);
+    /** [b, T, H, dh] to rows in write order: [b * H * T, dh]. */
+    const flat = (t: string) =>
+      g.op("Reshape", [g.op("Transpose", [t], { perm: [0, 2, 1, 3] }), ints([-1, headSize])]);
     // In place: the runtime binds present_* to the buffers of past_*.
     const [keys] = g.node("ScatterElements", [pastKeys[layer], writeIndex, flat(k)], { axis: 0 }, [
       `present_keys_${layer}`,
@@ -375,21 +429,9 @@ export function buildReferenceModel(
       { axis: 0 },
       [`present_values_${layer}`],
     );
-    const perSlot = (t: string) => g.op("Reshape", [t, ints([-1, cacheLength, d])]);
-    const [attendedSlots] = g.node(
-      "MultiHeadAttention",
-      [
-        toSlots(g.op("Reshape", [q, ints([0, 0, d])])),
-        perSlot(keys),
-        perSlot(values),
-        "",
-        "",
-        attentionBias,
-      ],
-      { num_heads: heads },
-      1,
-      MICROSOFT_DOMAIN,
-    );
+    /** The rings as the attention's keys or values: [slots, H, L, dh] (BNSH, no copy). */
+    const perSlot = (t: string) => g.op("Reshape", [t, ints([-1, heads, cacheLength, headSize])]);
+    const attendedSlots = attend(toSlots(q), perSlot(keys), perSlot(values));
     const attended = g.op("Gather", [attendedSlots, stepSlots], { axis: 0 }); // [b, T, d]
     x = g.op("Add", [x, g.op("MatMul", [attended, matrix(d, d, residualScale)])]);
     const m = layerNorm(x);
@@ -450,13 +492,16 @@ export function buildReferenceModel(
     g.output(`present_values_${layer}`, precision, kvDims);
   }
 
-  const name = `reference-${sizeName}-s${seed}${precision === "float16" ? "-fp16" : ""}`;
+  const name = `reference-${sizeName}-s${seed}${precision === "float16" ? "-fp16" : ""}${
+    attention === "operators" ? "-ops" : ""
+  }`;
   const bytes = g.build({
     contract: MODEL_CONTRACT_VERSION,
     name,
     parameters: String(g.parameterCount),
     window: String(window),
     cache_length: String(cacheLength),
+    heads: String(heads),
   });
   return { bytes, name, parameters: g.parameterCount };
 }
