@@ -14,8 +14,12 @@ import {
   layerTensorName,
   maxPositionsPerCall,
   POSITIONS_PER_MICRO_TURN,
+  ROW_STATE,
+  SLOT_STATE,
   TEXT_BYTES_PER_MICRO_TURN,
   TEXT_VOCABULARY,
+  TURN_FLOATS,
+  TURN_INTS,
 } from "./model/model_contract.ts";
 import { checkContract } from "./model/contract_check.ts";
 import { KvCacheSlots } from "./kv_cache_slots.ts";
@@ -31,7 +35,6 @@ import {
   PATCH_BYTES,
   PATCH_SIDE,
   PATCHES_PER_FRAME,
-  SAMPLES_PER_FRAME,
   SAMPLES_PER_MICRO_TURN,
 } from "../protocol/media_format.ts";
 import type { ControlAction } from "../protocol/worker_link.ts";
@@ -172,8 +175,6 @@ export class InteractionModel {
     const { cacheLength } = this.geometry;
     const span = cache.span;
     const rows = batch * turns;
-    const dmel = new Int32Array(rows * DMEL_SIZE);
-    const text = new Int32Array(rows * TEXT_BYTES_PER_MICRO_TURN);
     // Only the micro-turns that bring a frame send one; the rest point past the last frame.
     const frames = inputs.flatMap((input) =>
       input.turns.flatMap((turn) => turn.patches?.length === IMAGE_SIZE ? [turn.patches] : [])
@@ -181,58 +182,63 @@ export class InteractionModel {
     const images = Math.max(1, frames.length);
     const patches = new Uint8Array(images * IMAGE_SIZE);
     frames.forEach((frame, i) => patches.set(frame, i * IMAGE_SIZE));
-    const imageIndex = new Int32Array(rows).fill(frames.length);
     let nextImage = 0;
-    const elapsed = new Float32Array(rows);
-    const noise = new Float32Array(rows * SAMPLES_PER_MICRO_TURN);
-    const position = new Int32Array(batch);
-    const stepSlots = new Int32Array(batch);
-    const cacheHead = new Int32Array(batch);
+    const turnInts = new Int32Array(rows * TURN_INTS.size);
+    const turnFloats = new Float32Array(rows * TURN_FLOATS.size);
+    const rowState = new Int32Array(batch * ROW_STATE.size);
     // Slots not in the step read the zero row after the batch's rows.
-    const slotRows = new Int32Array(span).fill(batch);
-    const cacheNewest = new Int32Array(span);
-    const cacheFilled = new Int32Array(span);
+    const slotState = new Int32Array(span * SLOT_STATE.size);
+    const setSlot = (slot: number, row: number, newest: number, filled: number) => {
+      const at = slot * SLOT_STATE.size;
+      slotState[at + SLOT_STATE.row] = row;
+      slotState[at + SLOT_STATE.newest] = newest;
+      slotState[at + SLOT_STATE.filled] = filled;
+    };
     for (let slot = 0; slot < span; slot++) {
-      cacheNewest[slot] = (cache.head(slot) + cacheLength - 1) % cacheLength;
-      cacheFilled[slot] = cache.ringFilled(slot);
+      setSlot(
+        slot,
+        batch,
+        (cache.head(slot) + cacheLength - 1) % cacheLength,
+        cache.ringFilled(slot),
+      );
     }
     inputs.forEach((input, b) => {
       const { slot } = input;
-      if (slot >= span || slotRows[slot] !== batch) {
+      if (slot >= span || slotState[slot * SLOT_STATE.size + SLOT_STATE.row] !== batch) {
         throw new RangeError(`slot ${slot} is not in use or is stepped twice`);
       }
       input.turns.forEach((turn, t) => {
-        const row = b * turns + t;
-        dmel.set(turn.dmel.subarray(0, DMEL_SIZE), row * DMEL_SIZE);
-        text.set(turn.text.subarray(0, TEXT_BYTES_PER_MICRO_TURN), row * TEXT_BYTES_PER_MICRO_TURN);
-        if (turn.patches?.length === IMAGE_SIZE) imageIndex[row] = nextImage++;
-        elapsed[row] = turn.elapsedSeconds;
-        noise.set(turn.noise, row * SAMPLES_PER_MICRO_TURN);
+        const ints = (b * turns + t) * TURN_INTS.size;
+        turnInts.set(turn.dmel.subarray(0, DMEL_SIZE), ints + TURN_INTS.dmel);
+        turnInts.set(turn.text.subarray(0, TEXT_BYTES_PER_MICRO_TURN), ints + TURN_INTS.text);
+        turnInts[ints + TURN_INTS.imageIndex] = turn.patches?.length === IMAGE_SIZE
+          ? nextImage++
+          : frames.length;
+        const floats = (b * turns + t) * TURN_FLOATS.size;
+        turnFloats[floats + TURN_FLOATS.elapsedSeconds] = turn.elapsedSeconds;
+        turnFloats.set(turn.noise, floats + TURN_FLOATS.noise);
       });
-      position[b] = cache.position(slot);
-      stepSlots[b] = slot;
-      cacheHead[b] = cache.head(slot);
-      slotRows[slot] = b;
-      cacheNewest[slot] = (cache.head(slot) + positions - 1) % cacheLength;
-      cacheFilled[slot] = Math.min(cacheLength, cache.ringFilled(slot) + positions);
+      const at = b * ROW_STATE.size;
+      rowState[at + ROW_STATE.position] = cache.position(slot);
+      rowState[at + ROW_STATE.slot] = slot;
+      rowState[at + ROW_STATE.cacheHead] = cache.head(slot);
+      setSlot(
+        slot,
+        b,
+        (cache.head(slot) + positions - 1) % cacheLength,
+        Math.min(cacheLength, cache.ringFilled(slot) + positions),
+      );
     });
     const audio = new Float32Array(rows * SAMPLES_PER_MICRO_TURN);
     const textLogits = new Float32Array(rows * TEXT_VOCABULARY);
     const controlLogits = new Float32Array(rows * CONTROL_CLASSES.length);
     const s = this.#session;
     const owned: OrtTensor[] = [
-      s.hostTensor(dmel, "int32", [batch, turns, DMEL_FRAMES_PER_MICRO_TURN, DMEL_BINS]),
-      s.hostTensor(text, "int32", [batch, turns, TEXT_BYTES_PER_MICRO_TURN]),
+      s.hostTensor(turnInts, "int32", [batch, turns, TURN_INTS.size]),
+      s.hostTensor(turnFloats, "float32", [batch, turns, TURN_FLOATS.size]),
       s.hostTensor(patches, "uint8", [images, PATCHES_PER_FRAME, PATCH_SIDE, PATCH_SIDE, 3]),
-      s.hostTensor(imageIndex, "int32", [batch, turns]),
-      s.hostTensor(elapsed, "float32", [batch, turns]),
-      s.hostTensor(noise, "float32", [batch, turns, POSITIONS_PER_MICRO_TURN, SAMPLES_PER_FRAME]),
-      s.hostTensor(position, "int32", [batch]),
-      s.hostTensor(stepSlots, "int32", [batch]),
-      s.hostTensor(cacheHead, "int32", [batch]),
-      s.hostTensor(slotRows, "int32", [span]),
-      s.hostTensor(cacheNewest, "int32", [span]),
-      s.hostTensor(cacheFilled, "int32", [span]),
+      s.hostTensor(rowState, "int32", [batch, ROW_STATE.size]),
+      s.hostTensor(slotState, "int32", [span, SLOT_STATE.size]),
     ];
     const outputs: OrtTensor[] = [
       s.hostTensor(audio, "float32", [batch, turns, SAMPLES_PER_MICRO_TURN]),
@@ -243,7 +249,9 @@ export class InteractionModel {
     const binding = this.#binding;
     try {
       binding.clear();
-      INPUT_ORDER.forEach((name, i) => binding.input(name, owned[i]));
+      // Off the event loop: a device provider copies each host input to the device as it is
+      // bound, and the worker's other sessions go on meanwhile.
+      for (const [i, name] of INPUT_ORDER.entries()) await binding.inputAsync(name, owned[i]);
       OUTPUT_ORDER.forEach((name, i) => binding.output(name, outputs[i]));
       const { keys, values } = cache.views(span);
       for (let l = 0; l < this.geometry.layers; l++) {
@@ -280,20 +288,7 @@ export class InteractionModel {
   }
 }
 
-const INPUT_ORDER = [
-  "dmel_codes",
-  "text_bytes",
-  "patches",
-  "image_index",
-  "elapsed_s",
-  "noise",
-  "position",
-  "step_slots",
-  "cache_head",
-  "slot_rows",
-  "cache_newest",
-  "cache_filled",
-];
+const INPUT_ORDER = ["turn_ints", "turn_floats", "patches", "row_state", "slot_state"];
 const OUTPUT_ORDER = ["audio", "text_logits", "control_logits"];
 
 function argmax(values: Float32Array, offset: number, length: number): number {

@@ -95,6 +95,30 @@ Deno.test("streaming equivalence: micro-turn by micro-turn equals one call over 
   cache.release();
 });
 
+Deno.test("every part of a micro-turn reaches the outputs: dMel, text, camera frame, time and noise", async () => {
+  const random = seededRandom(20);
+  const base: TurnInput = { ...turnInput(random, 3), patches: undefined, text: new Uint8Array(0) };
+  const variants: Record<string, TurnInput> = {
+    dmel: { ...base, dmel: base.dmel.map((code) => (code + 1) % 16) },
+    text: { ...base, text: new TextEncoder().encode("hi") },
+    frame: { ...base, patches: new Uint8Array(PATCHES_PER_FRAME * PATCH_BYTES).fill(200) },
+    time: { ...base, elapsedSeconds: base.elapsedSeconds + 30 },
+    noise: { ...base, noise: flowNoise(8, 3) },
+  };
+  const cache = model.createCache(1 + Object.keys(variants).length);
+  const slots = [base, ...Object.values(variants)].map(() => cache.acquire());
+  // One step: the base and every variant side by side, each in its own slot.
+  const [reference, ...changed] = await model.step(
+    [base, ...Object.values(variants)].map((turn, i) => ({ slot: slots[i], turns: [turn] })),
+    cache,
+  );
+  Object.keys(variants).forEach((name, i) => {
+    const difference = maxDifference(changed[i].turns[0].audio, reference.turns[0].audio);
+    assert.ok(difference > 1e-3, `changing the ${name} changed the audio by only ${difference}`);
+  });
+  cache.release();
+});
+
 Deno.test("batch invariance: sessions stepped together equal each stepped alone, and sessions left out of a step are untouched", async () => {
   const sessions = [session(3, 3), session(4, 3), session(5, 3), session(6, 3)];
   const cache = model.createCache(8);
@@ -192,13 +216,13 @@ Deno.test("1000 session open/close cycles keep the process's memory flat", async
 
 Deno.test("a model that does not match the contract is refused with the mismatch named", async () => {
   const missing = new OnnxGraphBuilder("wrong");
-  missing.input("dmel_codes", "int64", ["batch", "turns", 20, 80]);
-  missing.node("Identity", ["dmel_codes"], {}, ["audio"]);
-  missing.output("audio", "int64", ["batch", "turns", 20, 80]);
+  missing.input("turn_ints", "int32", ["batch", "turns", 1633]);
+  missing.node("Identity", ["turn_ints"], {}, ["audio"]);
+  missing.output("audio", "int32", ["batch", "turns", 1633]);
   await assert.rejects(
     InteractionModel.load(missing.build(), { name: "wrong" }),
     (error) =>
-      error instanceof ModelContractError && /missing \[text_bytes, patches/.test(error.message),
+      error instanceof ModelContractError && /missing \[turn_floats, patches/.test(error.message),
   );
   // Every name right, but one layer's cache has another head size than the others.
   await assert.rejects(
@@ -233,7 +257,7 @@ function mismatchedHeadSizeModel(): Uint8Array {
         const type = spec.type === "cache" ? "float32" : spec.type;
         if (as === "input") g.input(name, type, dims);
         else {
-          g.node("Identity", ["dmel_codes"], {}, [name]);
+          g.node("Identity", ["turn_ints"], {}, [name]);
           g.output(name, type, dims);
         }
       }

@@ -21,7 +21,10 @@
  * `cache_rows` = slots x heads x cache_length. The head size is read from the model's cache
  * inputs; `heads`, `window` (positions a query attends to) and `cache_length` (ring positions
  * per slot, at least window + 10) from its metadata. Integer inputs are int32 (GPU providers
- * have no native 64-bit integers).
+ * have no native 64-bit integers). A step's small inputs travel packed in four tensors
+ * ({@linkcode TURN_INTS}, {@linkcode TURN_FLOATS}, {@linkcode ROW_STATE},
+ * {@linkcode SLOT_STATE} name their columns): a GPU provider pays a fixed cost per input it
+ * copies to the device, not per byte.
  *
  * @module
  */
@@ -32,7 +35,6 @@ import {
   FRAMES_PER_MICRO_TURN,
   PATCH_SIDE,
   PATCHES_PER_FRAME,
-  SAMPLES_PER_FRAME,
   SAMPLES_PER_MICRO_TURN,
 } from "../../protocol/media_format.ts";
 
@@ -63,34 +65,54 @@ export interface TensorSpec {
 
 const KV: OnnxDim[] = ["cache_rows", "cache:head_size"];
 
+const DMEL_CODES = DMEL_FRAMES_PER_MICRO_TURN * DMEL_BINS;
+
+/**
+ * Columns of `turn_ints` (int32, one row per micro-turn): its 20 x 80 dMel codes (frame-major),
+ * its text bytes (0-padded) and the index of its camera frame in `patches` (`images` for none).
+ */
+export const TURN_INTS = {
+  dmel: 0,
+  text: DMEL_CODES,
+  imageIndex: DMEL_CODES + TEXT_BYTES_PER_MICRO_TURN,
+  size: DMEL_CODES + TEXT_BYTES_PER_MICRO_TURN + 1,
+} as const;
+
+/**
+ * Columns of `turn_floats` (float32, one row per micro-turn): seconds since the session began,
+ * then the flow head's starting noise, 10 frames x 320 samples.
+ */
+export const TURN_FLOATS = {
+  elapsedSeconds: 0,
+  noise: 1,
+  size: 1 + SAMPLES_PER_MICRO_TURN,
+} as const;
+
+/**
+ * Columns of `row_state` (int32, one row per session in the step): the absolute position of its
+ * first new position, its cache slot, and the ring index its first new position is written at.
+ */
+export const ROW_STATE = { position: 0, slot: 1, cacheHead: 2, size: 3 } as const;
+
+/**
+ * Columns of `slot_state` (int32, one row per bound slot): its batch row (`batch` when it is not
+ * in the step), its newest ring index and its filled ring positions after this step's write.
+ */
+export const SLOT_STATE = { row: 0, newest: 1, filled: 2, size: 3 } as const;
+
 /** Inputs, in the order docs/model-contract.md lists them. */
 export const MODEL_INPUTS: readonly TensorSpec[] = [
-  {
-    name: "dmel_codes",
-    type: "int32",
-    dims: ["batch", "turns", DMEL_FRAMES_PER_MICRO_TURN, DMEL_BINS],
-  },
-  { name: "text_bytes", type: "int32", dims: ["batch", "turns", TEXT_BYTES_PER_MICRO_TURN] },
+  { name: "turn_ints", type: "int32", dims: ["batch", "turns", TURN_INTS.size] },
+  { name: "turn_floats", type: "float32", dims: ["batch", "turns", TURN_FLOATS.size] },
   {
     name: "patches",
     type: "uint8",
     dims: ["images", PATCHES_PER_FRAME, PATCH_SIDE, PATCH_SIDE, 3],
   },
-  { name: "image_index", type: "int32", dims: ["batch", "turns"] },
-  { name: "elapsed_s", type: "float32", dims: ["batch", "turns"] },
-  { name: "position", type: "int32", dims: ["batch"] },
-  { name: "step_slots", type: "int32", dims: ["batch"] },
-  { name: "cache_head", type: "int32", dims: ["batch"] },
-  { name: "slot_rows", type: "int32", dims: ["slots"] },
-  { name: "cache_newest", type: "int32", dims: ["slots"] },
-  { name: "cache_filled", type: "int32", dims: ["slots"] },
+  { name: "row_state", type: "int32", dims: ["batch", ROW_STATE.size] },
+  { name: "slot_state", type: "int32", dims: ["slots", SLOT_STATE.size] },
   { name: "past_keys_{layer}", type: "cache", dims: KV },
   { name: "past_values_{layer}", type: "cache", dims: KV },
-  {
-    name: "noise",
-    type: "float32",
-    dims: ["batch", "turns", POSITIONS_PER_MICRO_TURN, SAMPLES_PER_FRAME],
-  },
 ];
 
 /** Outputs. */

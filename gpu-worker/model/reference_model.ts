@@ -33,8 +33,11 @@ import {
   CONTROL_CLASSES,
   MODEL_CONTRACT_VERSION,
   POSITIONS_PER_MICRO_TURN,
-  TEXT_BYTES_PER_MICRO_TURN,
+  ROW_STATE,
+  SLOT_STATE,
   TEXT_VOCABULARY,
+  TURN_FLOATS,
+  TURN_INTS,
 } from "./model_contract.ts";
 import { SeededLayers } from "./seeded_layers.ts";
 import {
@@ -178,13 +181,8 @@ export function buildReferenceModel(
       axis: 0,
     });
 
-  const codes = g.input("dmel_codes", "int32", [
-    "batch",
-    "turns",
-    DMEL_FRAMES_PER_MICRO_TURN,
-    DMEL_BINS,
-  ]);
-  const text = g.input("text_bytes", "int32", ["batch", "turns", TEXT_BYTES_PER_MICRO_TURN]);
+  const turnInts = g.input("turn_ints", "int32", ["batch", "turns", TURN_INTS.size]);
+  const turnFloats = g.input("turn_floats", "float32", ["batch", "turns", TURN_FLOATS.size]);
   const patches = g.input("patches", "uint8", [
     "images",
     PATCHES_PER_FRAME,
@@ -192,14 +190,34 @@ export function buildReferenceModel(
     PATCH_SIDE,
     3,
   ]);
-  const imageIndex = g.input("image_index", "int32", ["batch", "turns"]);
-  const elapsed = g.input("elapsed_s", "float32", ["batch", "turns"]);
-  const position = g.input("position", "int32", ["batch"]);
-  const stepSlots = g.input("step_slots", "int32", ["batch"]);
-  const cacheHead = g.input("cache_head", "int32", ["batch"]);
-  const slotRows = g.input("slot_rows", "int32", ["slots"]);
-  const cacheNewest = g.input("cache_newest", "int32", ["slots"]);
-  const cacheFilled = g.input("cache_filled", "int32", ["slots"]);
+  const rowState = g.input("row_state", "int32", ["batch", ROW_STATE.size]);
+  const slotState = g.input("slot_state", "int32", ["slots", SLOT_STATE.size]);
+  /** Columns [from, to) of `t`'s last axis. */
+  const columns = (t: string, from: number, to: number) =>
+    g.op("Slice", [t, ints([from]), ints([to]), ints([-1])]);
+  /** Column `at` of `t`'s last axis, that axis dropped. */
+  const column = (t: string, at: number) => g.op("Squeeze", [columns(t, at, at + 1), ints([-1])]);
+  // The integer inputs are sliced as float32 (exact below 2^24), then cast back: ONNX Runtime's
+  // WebGPU provider has no int32 Slice, and on the CPU each column would cross back to the device.
+  const asFloat = (t: string) => g.op("Cast", [t], { to: ELEMENT_TYPES.float32 });
+  const asInt = (t: string) => g.op("Cast", [t], { to: ELEMENT_TYPES.int32 });
+  const turnIntsFloat = asFloat(turnInts);
+  const rowStateFloat = asFloat(rowState);
+  const slotStateFloat = asFloat(slotState);
+  const codes = asInt(g.op("Reshape", [
+    columns(turnIntsFloat, TURN_INTS.dmel, TURN_INTS.text),
+    ints([0, 0, DMEL_FRAMES_PER_MICRO_TURN, DMEL_BINS]),
+  ]));
+  const text = asInt(columns(turnIntsFloat, TURN_INTS.text, TURN_INTS.imageIndex));
+  const imageIndex = asInt(column(turnIntsFloat, TURN_INTS.imageIndex));
+  const elapsed = column(turnFloats, TURN_FLOATS.elapsedSeconds);
+  const noise = columns(turnFloats, TURN_FLOATS.noise, TURN_FLOATS.size);
+  const position = asInt(column(rowStateFloat, ROW_STATE.position));
+  const stepSlots = asInt(column(rowStateFloat, ROW_STATE.slot));
+  const cacheHead = asInt(column(rowStateFloat, ROW_STATE.cacheHead));
+  const slotRows = asInt(column(slotStateFloat, SLOT_STATE.row));
+  const cacheNewest = asInt(column(slotStateFloat, SLOT_STATE.newest));
+  const cacheFilled = asInt(column(slotStateFloat, SLOT_STATE.filled));
   const kvDims = ["cache_rows", headSize];
   const pastKeys = Array.from(
     { length: layers },
@@ -209,13 +227,6 @@ export function buildReferenceModel(
     { length: layers },
     (_, l) => g.input(`past_values_${l}`, precision, kvDims),
   );
-  const noise = g.input("noise", "float32", [
-    "batch",
-    "turns",
-    POSITIONS_PER_MICRO_TURN,
-    SAMPLES_PER_FRAME,
-  ]);
-
   // ---- Early fusion --------------------------------------------------------------------
   // dMel: one-hot codes [b, m, 20, 80 * 16] x table [1280, d] sums a row per bin. The one-hot
   // is an int32 comparison (ONNX `OneHot` has no GPU kernel in ONNX Runtime's WebGPU provider).
@@ -319,7 +330,7 @@ export function buildReferenceModel(
 
   // ---- The cache: where this call's positions go, and what each query may see ---------
   // Ring row of new position t of head h of batch row b, heads-first:
-  // (slot * heads + h) * cacheLength + (cache_head + t) mod cacheLength.
+  // (slot * heads + h) * cacheLength + (ring index + t) mod cacheLength.
   const ringAt = g.op("Add", [g.op("Unsqueeze", [cacheHead, ints([1])]), stepsInt]); // [b, T]
   const wrapped = g.op("Where", [
     g.op("Less", [ringAt, int32(cacheLength)]),

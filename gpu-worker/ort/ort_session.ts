@@ -68,6 +68,8 @@ export interface OrtSessionOptions {
   libraryPath?: string;
   /** Write ONNX Runtime's profile (per-kernel times) to `<prefix>_<date>.json` on release. */
   profilePrefix?: string;
+  /** What ONNX Runtime logs to stderr: 0 verbose, 1 info, 2 warning, 3 error (default), 4 fatal. */
+  logSeverity?: 0 | 1 | 2 | 3 | 4;
 }
 
 /** A tensor (an `OrtValue`), and the host buffer it reads, which it keeps alive. */
@@ -137,6 +139,19 @@ export class OrtIoBinding {
       this.#api.fn.BindInput.call(this.#pointer, this.#name(name), tensor.pointer),
       `BindInput ${name}`,
     );
+  }
+
+  /**
+   * Binds an input name to a tensor off the event loop: for host tensors bound to a device
+   * provider, which copies them to the device as they are bound.
+   */
+  async inputAsync(name: string, tensor: OrtTensor): Promise<void> {
+    const status = await this.#api.bindInputAsync.call(
+      this.#pointer,
+      this.#name(name),
+      tensor.pointer,
+    );
+    this.#api.check(status, `BindInput ${name}`);
   }
 
   /** Binds an output name to a preallocated tensor that the run writes into. */
@@ -222,7 +237,10 @@ export class OrtModelSession {
     const { fn } = api;
     const provider = options.executionProvider ?? "cpu";
     const out = new OutPointer();
-    api.check(fn.CreateEnv.call(3, cString("interaction-worker"), out.cell), "CreateEnv");
+    api.check(
+      fn.CreateEnv.call(options.logSeverity ?? 3, cString("interaction-worker"), out.cell),
+      "CreateEnv",
+    );
     const env = out.value;
     api.check(fn.CreateSessionOptions.call(out.cell), "CreateSessionOptions");
     const sessionOptions = out.value;

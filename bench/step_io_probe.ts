@@ -1,0 +1,174 @@
+/**
+ * Where a step's time goes between moving data and computing: the float16 `base` reference model
+ * as the worker builds it for WebGPU, stepped with the micro-turns' inputs and outputs bound in
+ * host memory and everything rebound each step (`worker`, what the worker does), only the inputs
+ * rebound (`host_rebound`: ONNX Runtime copies a host input to the device when it is bound), bound
+ * once (`host`), or only the control logits read back (inputs on the host or on the device), and
+ * (where the provider allows it) with WebGPU graph capture; the forms take turns step by step. The inputs are zeros: the work per step is that of real micro-turns, the numbers are not
+ * looked at. The key/value cache is on the device in every form. ONNX Runtime's warnings go to
+ * stderr.
+ *
+ *   deno run -A bench/step_io_probe.ts --ep=webgpu [--sessions=1,64,256] [--device=NAME]
+ *     [--log-severity=0] (0 logs, among much else, which provider each node was placed on)
+ *
+ * Writes `bench/results/step-io-<ep>.json`: per session count, the median step of each form
+ * (`captured` null, and `capture_refused` saying why, when the provider refuses to capture).
+ *
+ * @module
+ */
+import { flag, quantile, writeResult } from "./bench_support.ts";
+import { buildReferenceModel } from "../gpu-worker/model/reference_model.ts";
+import { checkContract } from "../gpu-worker/model/contract_check.ts";
+import {
+  layerTensorName,
+  MODEL_INPUTS,
+  MODEL_OUTPUTS,
+  type TensorSpec,
+} from "../gpu-worker/model/model_contract.ts";
+import {
+  type ExecutionProvider,
+  OrtModelSession,
+  type OrtTensor,
+} from "../gpu-worker/ort/ort_session.ts";
+import { type ElementTypeName, OrtCallError, tensorBytes } from "../gpu-worker/ort/ort_api.ts";
+
+const ep = (flag("ep") ?? "webgpu") as ExecutionProvider;
+const counts = (flag("sessions") ?? "1,64,256").split(",").map(Number);
+const built = buildReferenceModel("base", 1, { precision: "float16", attention: "operators" });
+const geometry = checkContract(built.bytes);
+
+/** The contract's tensors with their layers spelled out. */
+const expand = (specs: readonly TensorSpec[]) =>
+  specs.flatMap((spec) =>
+    spec.name.includes("{layer}")
+      ? Array.from(
+        { length: geometry.layers },
+        (_, l) => ({ ...spec, name: layerTensorName(spec.name, l) }),
+      )
+      : [spec]
+  );
+
+/**
+ * Where a form keeps the step's inputs and outputs (the cache is always on the device). A GPU
+ * provider returns from a run once its work is queued; only an output read back to the host
+ * waits for it, so every form reads at least the control logits (12 bytes a session) back.
+ */
+const FORMS = {
+  worker: { inputs: "host", outputs: "host", rebind: "all" },
+  host_rebound: { inputs: "host", outputs: "host", rebind: "inputs" },
+  host: { inputs: "host", outputs: "host", rebind: "none" },
+  host_inputs: { inputs: "host", outputs: "control", rebind: "none" },
+  device: { inputs: "device", outputs: "control", rebind: "none" },
+} as const;
+type FormName = keyof typeof FORMS;
+
+/** A session with one binding per form over one zeroed cache, `batch` sessions of one micro-turn. */
+function prepare(batch: number, capture: boolean, forms: readonly FormName[]) {
+  const session = OrtModelSession.create(built.bytes, {
+    executionProvider: ep,
+    providerOptions: capture ? { enableGraphCapture: "1" } : {},
+    logSeverity: Number(flag("log-severity") ?? 2) as 0 | 1 | 2 | 3 | 4,
+  });
+  const sizes: Record<string, number> = {
+    batch,
+    turns: 1,
+    images: 1,
+    slots: batch,
+    cache_rows: batch * geometry.heads * geometry.cacheLength,
+    "cache:head_size": geometry.headSize,
+  };
+  const owned: OrtTensor[] = [];
+  const tensor = (spec: TensorSpec, where: "host" | "device") => {
+    const type = (spec.type === "cache" ? geometry.cacheType : spec.type) as ElementTypeName;
+    const dims = spec.dims.map((d) => typeof d === "number" ? d : sizes[d]);
+    const made = where === "device"
+      ? session.deviceTensor(type, dims)
+      : session.hostTensor(new Uint8Array(tensorBytes(type, dims)), type, dims);
+    owned.push(made);
+    return made;
+  };
+  const cache = new Map(
+    expand(MODEL_INPUTS).filter((spec) => spec.type === "cache").map((
+      spec,
+    ) => [spec.name, tensor(spec, "device")]),
+  );
+  const bindings = forms.map((form) => {
+    const binding = session.binding();
+    const inputs = expand(MODEL_INPUTS).map((spec) =>
+      [spec.name, cache.get(spec.name) ?? tensor(spec, FORMS[form].inputs)] as const
+    );
+    const outputs = expand(MODEL_OUTPUTS).map((spec) => {
+      const past = cache.get(spec.name.replace("present_", "past_"));
+      const host = FORMS[form].outputs === "host" || spec.name === "control_logits";
+      return [spec.name, past ?? tensor(spec, host ? "host" : "device")] as const;
+    });
+    const bind = (which: "all" | "inputs") => {
+      if (which === "all") binding.clear();
+      for (const [name, t] of inputs) {
+        if (which === "all" || !cache.has(name)) binding.input(name, t);
+      }
+      if (which === "all") { for (const [name, t] of outputs) binding.output(name, t); }
+    };
+    bind("all");
+    const rebind = FORMS[form].rebind;
+    return {
+      binding,
+      /** One step as the form takes it: what it rebinds, then the run. */
+      step: () => {
+        if (rebind !== "none") bind(rebind);
+        return binding.run();
+      },
+    };
+  });
+  return {
+    bindings,
+    release() {
+      for (const { binding } of bindings) binding.release();
+      for (const made of owned) made.release();
+      session.release();
+    },
+  };
+}
+
+/** Why the provider refused to capture, when it did. */
+let refused: string | undefined;
+const rows = [];
+const formNames = Object.keys(FORMS) as FormName[];
+for (const batch of counts) {
+  const uncaptured = prepare(batch, false, formNames);
+  const runs = uncaptured.bindings.map(({ step }, i) => ({ name: formNames[i], step }));
+  let captured: ReturnType<typeof prepare> | undefined;
+  if (!refused) {
+    try {
+      captured = prepare(batch, true, ["device"]);
+      runs.push({ name: "captured" as FormName, step: captured.bindings[0].step });
+    } catch (error) {
+      if (!(error instanceof OrtCallError)) throw error;
+      refused = error.message;
+    }
+  }
+  // The forms take turns step by step, so a machine that speeds up or slows down meets them all.
+  const times: number[][] = runs.map(() => []);
+  for (let i = 0; i < 23; i++) {
+    // Each round starts with another form, so none always follows the same one.
+    for (let k = 0; k < runs.length; k++) {
+      const f = (i + k) % runs.length;
+      const started = performance.now();
+      await runs[f].step();
+      if (i >= 3) times[f].push(performance.now() - started);
+    }
+  }
+  uncaptured.release();
+  captured?.release();
+  const row: Record<string, number | null> = { sessions: batch, captured: null };
+  runs.forEach(({ name }, f) => row[name] = Number(quantile(times[f], 0.5).toFixed(3)));
+  console.log(JSON.stringify(row));
+  rows.push(row);
+}
+await writeResult(`step-io-${ep}.json`, {
+  device: flag("device") ?? ep,
+  model: built.name,
+  unit: "median step, ms",
+  capture_refused: refused ?? null,
+  rows,
+});
