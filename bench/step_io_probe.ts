@@ -3,10 +3,13 @@
  * as the worker builds it for WebGPU, stepped with the micro-turns' inputs and outputs bound in
  * host memory and everything rebound each step (`worker`, what the worker does), only the inputs
  * rebound (`host_rebound`: ONNX Runtime copies a host input to the device when it is bound), bound
- * once (`host`), or only the control logits read back (inputs on the host or on the device), and
- * (where the provider allows it) with WebGPU graph capture; the forms take turns step by step. The inputs are zeros: the work per step is that of real micro-turns, the numbers are not
- * looked at. The key/value cache is on the device in every form. ONNX Runtime's warnings go to
- * stderr.
+ * once (`host`), or only the control logits read back (inputs on the host or on the device); then
+ * with the session's symbolic dimensions fixed (`static_shapes`: shape computations fold away),
+ * and that with WebGPU graph capture (`captured`, where the provider allows it; each replay
+ * followed by a one-element run that waits for the device, timed alone as `sync_alone`). The forms take
+ * turns step by step. The inputs are zeros: the work per step is that of real micro-turns, the
+ * numbers are not looked at. The key/value cache is on the device in every form. ONNX Runtime's
+ * warnings go to stderr.
  *
  *   deno run -A bench/step_io_probe.ts --ep=webgpu [--sessions=1,64,256] [--device=NAME]
  *     [--log-severity=0] (0 logs, among much else, which provider each node was placed on)
@@ -18,6 +21,7 @@
  */
 import { flag, quantile, writeResult } from "./bench_support.ts";
 import { buildReferenceModel } from "../gpu-worker/model/reference_model.ts";
+import { OnnxGraphBuilder } from "../gpu-worker/model/onnx_graph_builder.ts";
 import { checkContract } from "../gpu-worker/model/contract_check.ts";
 import {
   layerTensorName,
@@ -62,28 +66,37 @@ const FORMS = {
 } as const;
 type FormName = keyof typeof FORMS;
 
-/** A session with one binding per form over one zeroed cache, `batch` sessions of one micro-turn. */
-function prepare(batch: number, capture: boolean, forms: readonly FormName[]) {
-  const session = OrtModelSession.create(built.bytes, {
-    executionProvider: ep,
-    providerOptions: capture ? { enableGraphCapture: "1" } : {},
-    logSeverity: Number(flag("log-severity") ?? 2) as 0 | 1 | 2 | 3 | 4,
-  });
+/**
+ * A session with one binding per form over one zeroed cache, `batch` sessions of one micro-turn;
+ * `fixed`: its symbolic dimensions fixed to those sizes (static shapes), `capture`: and graph
+ * capture asked for.
+ */
+function prepare(
+  batch: number,
+  session: { fixed: boolean; capture: boolean },
+  forms: readonly FormName[],
+) {
   const sizes: Record<string, number> = {
     batch,
     turns: 1,
     images: 1,
     slots: batch,
     cache_rows: batch * geometry.heads * geometry.cacheLength,
-    "cache:head_size": geometry.headSize,
   };
+  const ort = OrtModelSession.create(built.bytes, {
+    executionProvider: ep,
+    providerOptions: session.capture ? { enableGraphCapture: "1" } : {},
+    fixedDimensions: session.fixed ? sizes : undefined,
+    logSeverity: Number(flag("log-severity") ?? 2) as 0 | 1 | 2 | 3 | 4,
+  });
+  sizes["cache:head_size"] = geometry.headSize;
   const owned: OrtTensor[] = [];
   const tensor = (spec: TensorSpec, where: "host" | "device") => {
     const type = (spec.type === "cache" ? geometry.cacheType : spec.type) as ElementTypeName;
     const dims = spec.dims.map((d) => typeof d === "number" ? d : sizes[d]);
     const made = where === "device"
-      ? session.deviceTensor(type, dims)
-      : session.hostTensor(new Uint8Array(tensorBytes(type, dims)), type, dims);
+      ? ort.deviceTensor(type, dims)
+      : ort.hostTensor(new Uint8Array(tensorBytes(type, dims)), type, dims);
     owned.push(made);
     return made;
   };
@@ -93,7 +106,7 @@ function prepare(batch: number, capture: boolean, forms: readonly FormName[]) {
     ) => [spec.name, tensor(spec, "device")]),
   );
   const bindings = forms.map((form) => {
-    const binding = session.binding();
+    const binding = ort.binding();
     const inputs = expand(MODEL_INPUTS).map((spec) =>
       [spec.name, cache.get(spec.name) ?? tensor(spec, FORMS[form].inputs)] as const
     );
@@ -125,23 +138,54 @@ function prepare(batch: number, capture: boolean, forms: readonly FormName[]) {
     release() {
       for (const { binding } of bindings) binding.release();
       for (const made of owned) made.release();
-      session.release();
+      ort.release();
     },
   };
 }
 
+/**
+ * A replayed graph returns before the device has run it, and its outputs stay on the device: a
+ * one-element run with a host output, on the same device queue, waits for everything before it.
+ */
+function deviceSync() {
+  const g = new OnnxGraphBuilder("device_sync");
+  const x = g.input("x", "float32", [1]);
+  g.node("Add", [x, x], {}, ["y"]);
+  g.output("y", "float32", [1]);
+  const ort = OrtModelSession.create(g.build(), { executionProvider: ep });
+  const x0 = ort.hostTensor(new Float32Array(1), "float32", [1]);
+  const y0 = ort.hostTensor(new Float32Array(1), "float32", [1]);
+  const binding = ort.binding();
+  binding.input("x", x0);
+  binding.output("y", y0);
+  return {
+    run: () => binding.run(),
+    release() {
+      binding.release();
+      x0.release();
+      y0.release();
+      ort.release();
+    },
+  };
+}
+
+const sync = deviceSync();
 /** Why the provider refused to capture, when it did. */
 let refused: string | undefined;
 const rows = [];
 const formNames = Object.keys(FORMS) as FormName[];
 for (const batch of counts) {
-  const uncaptured = prepare(batch, false, formNames);
-  const runs = uncaptured.bindings.map(({ step }, i) => ({ name: formNames[i], step }));
+  const uncaptured = prepare(batch, { fixed: false, capture: false }, formNames);
+  const runs = uncaptured.bindings.map(({ step }, i) => ({ name: formNames[i] as string, step }));
+  const fixed = prepare(batch, { fixed: true, capture: false }, ["device"]);
+  runs.push({ name: "static_shapes", step: fixed.bindings[0].step });
   let captured: ReturnType<typeof prepare> | undefined;
   if (!refused) {
     try {
-      captured = prepare(batch, true, ["device"]);
-      runs.push({ name: "captured" as FormName, step: captured.bindings[0].step });
+      captured = prepare(batch, { fixed: true, capture: true }, ["device"]);
+      const replay = captured.bindings[0].step;
+      runs.push({ name: "captured", step: () => replay().then(sync.run) });
+      runs.push({ name: "sync_alone", step: sync.run });
     } catch (error) {
       if (!(error instanceof OrtCallError)) throw error;
       refused = error.message;
@@ -159,12 +203,14 @@ for (const batch of counts) {
     }
   }
   uncaptured.release();
+  fixed.release();
   captured?.release();
   const row: Record<string, number | null> = { sessions: batch, captured: null };
   runs.forEach(({ name }, f) => row[name] = Number(quantile(times[f], 0.5).toFixed(3)));
   console.log(JSON.stringify(row));
   rows.push(row);
 }
+sync.release();
 await writeResult(`step-io-${ep}.json`, {
   device: flag("device") ?? ep,
   model: built.name,

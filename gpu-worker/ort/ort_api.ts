@@ -91,6 +91,7 @@ const FUNCTIONS = {
   ReleaseSession: [95, [P], "void"],
   ReleaseValue: [96, [P], "void"],
   ReleaseSessionOptions: [100, [P], "void"],
+  AddFreeDimensionOverrideByName: [124, [P, B, "i64"], P],
   CreateAllocator: [131, [P, P, B], P],
   ReleaseAllocator: [132, [P], "void"],
   RunWithBinding: [133, [P, P, P], P],

@@ -70,6 +70,11 @@ export interface OrtSessionOptions {
   profilePrefix?: string;
   /** What ONNX Runtime logs to stderr: 0 verbose, 1 info, 2 warning, 3 error (default), 4 fatal. */
   logSeverity?: 0 | 1 | 2 | 3 | 4;
+  /**
+   * Symbolic dimensions fixed to a size for this session (its shapes become static, so shape
+   * computations fold away; a run with another size fails).
+   */
+  fixedDimensions?: Record<string, number>;
 }
 
 /** A tensor (an `OrtValue`), and the host buffer it reads, which it keeps alive. */
@@ -247,6 +252,12 @@ export class OrtModelSession {
     try {
       api.check(fn.SetSessionGraphOptimizationLevel.call(sessionOptions, 99), "optimization level");
       api.check(fn.SetIntraOpNumThreads.call(sessionOptions, options.threads ?? 0), "threads");
+      for (const [name, size] of Object.entries(options.fixedDimensions ?? {})) {
+        api.check(
+          fn.AddFreeDimensionOverrideByName.call(sessionOptions, cString(name), BigInt(size)),
+          `fixed dimension "${name}"`,
+        );
+      }
       if (options.profilePrefix) {
         api.check(
           fn.EnableProfiling.call(sessionOptions, cString(options.profilePrefix)),
