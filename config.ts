@@ -28,8 +28,16 @@ export const ConfigSchema = z.object({
   tokenSecret: z.string().min(16).optional(),
   /** Lifetime of minted session tokens, seconds. */
   tokenTtlSeconds: z.coerce.number().int().positive().default(3600),
-  /** Region name recorded on sessions. */
+  /** Region of this edge or worker: recorded on sessions, placed in first. */
   region: z.string().default("local"),
+  /** Regions an edge spills new sessions over to when its own is full, comma-separated, in order. */
+  regionSpillover: z.string().default(""),
+  /** A worker's identity in the pool's registry. Default host:port. */
+  workerId: z.string().default(""),
+  /** The link URL a worker announces to edges. Default the one it listens on. */
+  workerLinkUrl: z.string().default(""),
+  /** Seconds between a pooled worker's heartbeats; an announcement lives three of them. */
+  workerHeartbeatSeconds: z.coerce.number().positive().default(2),
   /** An ONNX interaction model file; unset builds the minimal reference model. */
   modelPath: z.string().optional(),
   /** Size of the built-in reference model when no MODEL_PATH is given. */
@@ -113,6 +121,10 @@ const ENV_NAMES: Record<keyof Config, string> = {
   retentionMaxAgeDays: "RETENTION_MAX_AGE_DAYS",
   retentionMaxEvents: "RETENTION_MAX_EVENTS",
   leaseSeconds: "LEASE_SECONDS",
+  regionSpillover: "REGION_SPILLOVER",
+  workerId: "WORKER_ID",
+  workerLinkUrl: "WORKER_LINK_URL",
+  workerHeartbeatSeconds: "WORKER_HEARTBEAT_SECONDS",
   backgroundUrl: "BACKGROUND_URL",
   backgroundModel: "BACKGROUND_MODEL",
   backgroundApiKey: "BACKGROUND_API_KEY",

@@ -11,6 +11,7 @@ import { startWorker } from "./gpu-worker/worker_server.ts";
 import { startEdge } from "./edge/edge_server.ts";
 import { openDatabase } from "./store/database.ts";
 import { migrate } from "./store/migrations.ts";
+import { WorkerRegistry } from "./store/worker_registry.ts";
 import { createLogger } from "./lib/logger.ts";
 import { systemClock } from "./lib/clock.ts";
 
@@ -30,8 +31,25 @@ async function main(): Promise<number> {
   const stops: (() => Promise<void>)[] = [];
 
   if (config.role === "worker") {
-    const worker = await startWorker(config, config.port, log.child("worker"));
-    stops.push(worker.close);
+    // With a database the edges share, the worker joins the pool: it announces itself there.
+    const db = config.databaseUrl ? await openDatabase({ url: config.databaseUrl }) : undefined;
+    if (db) await migrate(db);
+    const worker = await startWorker(
+      config,
+      config.port,
+      log.child("worker"),
+      db && {
+        registry: new WorkerRegistry(db, config.workerHeartbeatSeconds * 3000),
+        id: config.workerId || `${Deno.hostname()}:${config.port}`,
+        region: config.region,
+        advertisedLinkUrl: config.workerLinkUrl || undefined,
+        clock: systemClock,
+      },
+    );
+    stops.push(async () => {
+      await worker.close();
+      await db?.close();
+    });
   } else {
     let workerUrl = config.workerUrl;
     let model = config.modelPath ?? "minimal";
@@ -41,8 +59,11 @@ async function main(): Promise<number> {
       workerUrl ??= worker.linkUrl;
       model = config.modelPath ?? "minimal";
     }
-    if (!workerUrl) {
-      log.error("role edge needs WORKER_URL (or --worker-url), e.g. ws://worker:8001/v1/link");
+    if (!workerUrl && !config.databaseUrl) {
+      log.error(
+        "role edge needs WORKER_URL (one worker, e.g. ws://worker:8001/v1/link) or DATABASE_URL " +
+          "(the Postgres its pool of workers announces itself in)",
+      );
       return 2;
     }
     const db = await openDatabase({ url: config.databaseUrl, pgliteDataDir: config.pgliteDir });

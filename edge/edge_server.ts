@@ -9,7 +9,9 @@ import { Registry } from "prom-client";
 import { createEdgeMetrics } from "./edge_metrics.ts";
 import { EdgeSession } from "./edge_session.ts";
 import { SessionTokens } from "./session_tokens.ts";
-import { WorkerLinkClient } from "./worker_link_client.ts";
+import { PooledWorkerLinks, SingleWorkerLinks, type WorkerLinks } from "./worker_links.ts";
+import { WorkerRegistry } from "../store/worker_registry.ts";
+import { MODEL_CONTRACT_VERSION } from "../gpu-worker/model/model_contract.ts";
 import { mountSessionRoutes } from "../routes/session_routes.ts";
 import { mountOperationalRoutes } from "../routes/operational_routes.ts";
 import { mountDemoPage } from "../routes/demo_page_route.ts";
@@ -40,7 +42,10 @@ export interface RunningEdge {
   close(): Promise<void>;
 }
 
-/** Starts an edge on `port` against `db` and the worker at `workerUrl`. */
+/**
+ * Starts an edge on `port` against `db`: its sessions go to the worker at `workerUrl`, or,
+ * without one, to the pool's workers announced in `db` (placed by region and load).
+ */
 export function startEdge(
   config:
     & Pick<
@@ -61,14 +66,35 @@ export function startEdge(
       | "backgroundTimeoutSeconds"
       | "delegateCooldownSeconds"
       | "mcpServers"
+      | "regionSpillover"
+      | "workerHeartbeatSeconds"
     >
     & { tokenSecret: string },
-  deps: { port: number; db: Database; workerUrl: string; model: string; clock: Clock; log: Logger },
+  deps: {
+    port: number;
+    db: Database;
+    workerUrl?: string;
+    model: string;
+    clock: Clock;
+    log: Logger;
+  },
 ): RunningEdge {
   const { db, clock, log } = deps;
   const registry = new Registry();
   const metrics = createEdgeMetrics(registry);
-  const link = new WorkerLinkClient(deps.workerUrl, log.child("link"));
+  const workers: WorkerLinks = deps.workerUrl
+    ? new SingleWorkerLinks(deps.workerUrl, log.child("link"))
+    : new PooledWorkerLinks({
+      registry: new WorkerRegistry(db, config.workerHeartbeatSeconds * 3000),
+      placement: {
+        contract: MODEL_CONTRACT_VERSION,
+        region: config.region,
+        spillover: config.regionSpillover.split(",").map((r) => r.trim()).filter(Boolean),
+        retryAfterSeconds: Math.max(1, Math.ceil(config.workerHeartbeatSeconds)),
+      },
+      clock,
+      log: log.child("link"),
+    });
   const eventLog = new EventLog(db, {
     onError: (error) => log.error("event log write failed; will retry", { error }),
   });
@@ -104,7 +130,8 @@ export function startEdge(
     store: taskStore,
     runner: new ChatCompletionsRunner({
       // By default the worker's own OpenAI-compatible endpoint serves the background model.
-      baseUrl: config.backgroundUrl || deps.workerUrl.replace(/^ws/, "http").replace(/\/link$/, ""),
+      baseUrl: config.backgroundUrl ||
+        (deps.workerUrl ?? "").replace(/^ws/, "http").replace(/\/link$/, ""),
       apiKey: config.backgroundApiKey || undefined,
       model: config.backgroundModel,
       tools,
@@ -117,7 +144,7 @@ export function startEdge(
   mountOperationalRoutes(app, registry, () => ({
     role: "edge",
     database: db.engine,
-    workerLink: link.connected ? "connected" : "idle",
+    workerLinks: workers.status(),
     sessions: live.size,
     pendingEvents: eventLog.pendingCount,
   }));
@@ -137,7 +164,7 @@ export function startEdge(
     },
     draining: () => draining,
     sessionOptions: {
-      link,
+      workers,
       eventLog,
       metrics,
       clock,
@@ -159,7 +186,11 @@ export function startEdge(
     app.fetch,
   );
   const url = `http://${config.host}:${server.addr.port}`;
-  log.info("edge listening", { url, database: db.engine, worker: deps.workerUrl });
+  log.info("edge listening", {
+    url,
+    database: db.engine,
+    workers: deps.workerUrl ?? `pool (region ${config.region})`,
+  });
   let closing: Promise<void> | undefined;
   return {
     url,
@@ -174,7 +205,7 @@ export function startEdge(
         await Promise.all(ids.map((id) => leases.release(id).catch(() => {})));
         await backgroundTasks.close();
         await tools?.close();
-        link.disconnect();
+        workers.close();
         await eventLog.close();
         await server.shutdown();
       })(),

@@ -34,7 +34,8 @@ import {
   OPUS_PAYLOAD_TYPE,
   SAMPLE_RATE_HZ,
 } from "../protocol/media_format.ts";
-import type { WorkerLinkClient } from "./worker_link_client.ts";
+import type { LinkSessionHandlers, WorkerLinkClient } from "./worker_link_client.ts";
+import { openOnWorker, type WorkerLinks } from "./worker_links.ts";
 import type { EventLog } from "../store/event_log.ts";
 import type { EdgeMetrics } from "./edge_metrics.ts";
 import type { Clock } from "../lib/clock.ts";
@@ -56,8 +57,8 @@ export interface EdgeSessionOptions {
   sessionId: string;
   /** When the session was created (the model's time origin). */
   startedAtMs: number;
-  /** The link to the session's worker. */
-  link: WorkerLinkClient;
+  /** The workers the session may be placed on. */
+  workers: WorkerLinks;
   /** Where events are recorded. */
   eventLog: EventLog;
   /** Edge metrics. */
@@ -109,6 +110,8 @@ export class EdgeSession {
   #ending: Promise<void> | undefined;
   #socket: ClientSocket | undefined;
   #socketOpen = false;
+  /** The link to the worker that holds the session, once placed. */
+  #link: WorkerLinkClient | undefined;
   #detachedAtMs: number | undefined;
   #detachTimer: ReturnType<typeof setTimeout> | undefined;
   #sentAck: number | undefined;
@@ -176,14 +179,15 @@ export class EdgeSession {
   }
 
   /**
-   * Opens the session on its worker (the caller opened its event log), then tells the client on `socket` it is
-   * ready, handing it `resumeToken` for reconnecting.
+   * Places the session on a worker and opens it there (the caller opened its event log), then
+   * tells the client on `socket` it is ready, handing it `resumeToken` for reconnecting.
+   * Throws `NoWorkerCapacityError` when no worker has room.
    */
   async start(socket: ClientSocket, resumeToken: string): Promise<void> {
     this.#socket = socket;
     this.#socketOpen = true;
-    const { sessionId, link, eventLog, clock } = this.#o;
-    await link.open(sessionId, this.#o.startedAtMs, {
+    const { sessionId, eventLog, clock } = this.#o;
+    const handlers: LinkSessionHandlers = {
       onOutput: (output) => this.#deliver(output),
       onError: (code, message, index) => {
         this.#o.log.warn("worker error", { sessionId, code, message, index });
@@ -209,7 +213,11 @@ export class EdgeSession {
         this.#inFlight.clear();
         this.#fail(new ProtocolError("worker_unavailable", "the session's worker went away"));
       },
-    }, this.#o.context);
+    };
+    this.#link = await openOnWorker(
+      this.#o.workers,
+      (link) => link.open(sessionId, this.#o.startedAtMs, handlers, this.#o.context),
+    );
     eventLog.append(sessionId, {
       kind: "session_opened",
       wallTime: new Date(clock.now()),
@@ -429,7 +437,7 @@ export class EdgeSession {
   }
 
   async #finish(reason: string, closeCode: number): Promise<void> {
-    const { sessionId, eventLog, link, clock, metrics } = this.#o;
+    const { sessionId, eventLog, clock, metrics } = this.#o;
     clearTimeout(this.#tick);
     clearTimeout(this.#detachTimer);
     await this.#writer.close().catch(() => {});
@@ -443,7 +451,7 @@ export class EdgeSession {
       ]);
       clearTimeout(timer);
     }
-    link.close(sessionId);
+    this.#link?.close(sessionId);
     eventLog.append(sessionId, {
       kind: "session_closed",
       microTurn: this.#microTurns,
@@ -496,7 +504,7 @@ export class EdgeSession {
         meanLevel(turn.dmel.subarray(0, DMEL_FRAMES_PER_MICRO_TURN * DMEL_BINS)) > SPEAKING_LEVEL,
     );
     this.#inFlight.set(turn.index, turn);
-    if (!this.#o.link.send(turn)) {
+    if (!this.#link?.send(turn)) {
       this.#inFlight.delete(turn.index);
       this.#fail(new ProtocolError("worker_unavailable", "the worker link is down"));
       return;
@@ -574,7 +582,7 @@ export class EdgeSession {
    * `context_full`.
    */
   #compact(window: number): void {
-    const { sessionId, eventLog, clock, log, link } = this.#o;
+    const { sessionId, eventLog, clock, log } = this.#o;
     const compact = this.#o.compact;
     if (!compact || this.#compacting || this.#ending) return;
     this.#compacting = (async () => {
@@ -582,7 +590,7 @@ export class EdgeSession {
       await eventLog.flush();
       const result = await compact(window);
       if (!result || this.#ending) return;
-      link.rebuild(sessionId, result.context);
+      this.#link?.rebuild(sessionId, result.context);
       eventLog.append(sessionId, {
         kind: "compacted",
         microTurn: this.#microTurns,

@@ -185,7 +185,13 @@ export class WorkerLinkClient {
         const message = String(frame.body.message);
         const pending = this.#pendingOpens.get(frame.sessionId);
         if (pending) {
-          pending.reject(new ProtocolError("worker_unavailable", `${code}: ${message}`));
+          // A full worker says so (the session may fit on another); anything else is a failure.
+          pending.reject(
+            new ProtocolError(
+              code === "capacity_exhausted" ? "capacity_exhausted" : "worker_unavailable",
+              `${code}: ${message}`,
+            ),
+          );
         } else if (this.#sessions.has(frame.sessionId)) {
           this.#sessions.get(frame.sessionId)!.onError(code, message, frame.index);
         } else {

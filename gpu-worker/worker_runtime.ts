@@ -95,6 +95,9 @@ export class WorkerRuntime {
   readonly #idleTimeoutMs: number;
   readonly #onEvent: (sessionId: string, event: WorkerSessionEvent) => void;
   readonly #stepSeconds: Histogram;
+  /** The last steps' durations, a ring. */
+  readonly #recentStepsMs = new Float64Array(256);
+  #stepCount = 0;
   readonly #batchSize: Histogram;
   readonly #queueWaitSeconds: Histogram;
   readonly #deadlineMisses: Counter;
@@ -149,6 +152,7 @@ export class WorkerRuntime {
     this.#batcher = new MicroTurnBatcher((batch) => this.#step(batch), {
       maxBatch: options.maxBatch,
       onStep: (size, ms, waits) => {
+        this.#recentStepsMs[this.#stepCount++ % this.#recentStepsMs.length] = ms;
         this.#stepSeconds.observe(ms / 1000);
         this.#batchSize.observe(size);
         for (const wait of waits) this.#queueWaitSeconds.observe(wait / 1000);
@@ -159,6 +163,26 @@ export class WorkerRuntime {
   /** Sessions open now. */
   get sessionCount(): number {
     return this.#sessions.size;
+  }
+
+  /** Session slots there are. */
+  get capacity(): number {
+    return this.#slots.capacity;
+  }
+
+  /** Session slots free now. */
+  get freeSlots(): number {
+    return this.#slots.capacity - this.#slots.used;
+  }
+
+  /** The 99th percentile of the recent model steps (the last 256), milliseconds; 0 before any. */
+  get recentStepP99Ms(): number {
+    const steps = this.#recentStepsMs.slice(
+      0,
+      Math.min(this.#stepCount, this.#recentStepsMs.length),
+    )
+      .sort((a, b) => a - b);
+    return steps.length ? steps[Math.min(steps.length - 1, Math.floor(steps.length * 0.99))] : 0;
   }
 
   /** Cache slots in use (equals `sessionCount` unless something leaked). */

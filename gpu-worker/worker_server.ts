@@ -13,6 +13,10 @@ import { mountWorkerLink, type SessionNotifier } from "../routes/worker_link_rou
 import { mountOperationalRoutes } from "../routes/operational_routes.ts";
 import { mountChatCompletions } from "../routes/chat_completions_route.ts";
 import { BackgroundLm } from "./background_lm_runtime.ts";
+import { WorkerAnnouncer } from "./worker_announcer.ts";
+import { MODEL_CONTRACT_VERSION } from "./model/model_contract.ts";
+import type { WorkerRegistry } from "../store/worker_registry.ts";
+import type { Clock } from "../lib/clock.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../lib/logger.ts";
 
@@ -40,7 +44,21 @@ function referenceOptionsFor(provider: ExecutionProvider): ReferenceModelOptions
   return { precision: "float16", attention: provider === "webgpu" ? "operators" : "fused" };
 }
 
-/** Starts a worker on `port`. */
+/** How a worker joins a pool: the registry it heartbeats into, and what it announces. */
+export interface WorkerPoolMembership {
+  /** The pool's registry (in the database the edges share). */
+  registry: WorkerRegistry;
+  /** This worker's stable identity. */
+  id: string;
+  /** The region it serves. */
+  region: string;
+  /** The link URL edges should use (default: the one it listens on). */
+  advertisedLinkUrl?: string;
+  /** Time source of the heartbeats. */
+  clock: Clock;
+}
+
+/** Starts a worker on `port`; with `pool`, it announces itself in the pool's registry. */
 export async function startWorker(
   config: Pick<
     Config,
@@ -54,6 +72,7 @@ export async function startWorker(
   >,
   port: number,
   log: Logger,
+  pool?: WorkerPoolMembership,
 ): Promise<RunningWorker> {
   const started = performance.now();
   const model = config.modelPath
@@ -105,14 +124,34 @@ export async function startWorker(
   }, 5000);
   const server = Deno.serve({ hostname: config.host, port, onListen: () => {} }, app.fetch);
   const url = `http://${config.host}:${server.addr.port}`;
-  log.info("worker listening", { url });
+  const linkUrl = `ws://${config.host}:${server.addr.port}/v1/link`;
+  const announcer = pool &&
+    new WorkerAnnouncer(
+      pool.registry,
+      () => ({
+        id: pool.id,
+        region: pool.region,
+        linkUrl: pool.advertisedLinkUrl || linkUrl,
+        model: model.name,
+        contract: MODEL_CONTRACT_VERSION,
+        capacity: runtime.capacity,
+        freeSlots: runtime.freeSlots,
+        stepP99Ms: runtime.recentStepP99Ms,
+      }),
+      pool.clock,
+      log,
+    );
+  await announcer?.start();
+  log.info("worker listening", { url, pool: pool ? { id: pool.id, region: pool.region } : null });
   let closing: Promise<void> | undefined;
   return {
     url,
-    linkUrl: `ws://${config.host}:${server.addr.port}/v1/link`,
+    linkUrl,
     runtime,
     close: () =>
       closing ??= (async () => {
+        // Out of the pool first: no edge places a session here while it stops.
+        await announcer?.stop().catch((error) => log.warn("withdraw failed", { error }));
         clearInterval(sweeper);
         await server.shutdown();
         runtime.release();

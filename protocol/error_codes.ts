@@ -36,6 +36,8 @@ export const ERROR_CODES = {
   resume_unavailable: 4412,
   /** No worker could run the session. */
   worker_unavailable: 4503,
+  /** Every worker that could run the session is full; retry after the error's `retryAfterSeconds`. */
+  capacity: 1013,
   /** The server is shutting down; reconnect later or elsewhere. */
   shutting_down: 1001,
   /** Anything unexpected on the server's side. */
@@ -58,14 +60,18 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 export class ProtocolError extends Error {
   /** The protocol code. */
   readonly code: ErrorCode;
+  /** When the client may try again, seconds (`capacity`). */
+  readonly retryAfterSeconds?: number;
   /**
    * @param code protocol code
    * @param message human-readable detail
+   * @param retryAfterSeconds when the client may try again
    */
-  constructor(code: ErrorCode, message: string) {
+  constructor(code: ErrorCode, message: string, retryAfterSeconds?: number) {
     super(message);
     this.name = "ProtocolError";
     this.code = code;
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 
   /** The close code when this error ends a connection, or null when it does not. */

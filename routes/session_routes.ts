@@ -13,6 +13,7 @@ import { z } from "zod";
 import { EdgeSession } from "../edge/edge_session.ts";
 import type { EdgeSessionOptions } from "../edge/edge_session.ts";
 import type { Delegation } from "../edge/session_background.ts";
+import { NoWorkerCapacityError } from "../edge/worker_links.ts";
 import { ERROR_CODES, ProtocolError } from "../protocol/error_codes.ts";
 import type { SessionStore } from "../store/session_store.ts";
 import type { SessionTokens } from "../edge/session_tokens.ts";
@@ -279,18 +280,15 @@ async function firstConnection(
       started.start(raw, resumeToken).catch((error) => {
         const failure = error instanceof ProtocolError
           ? error
+          : error instanceof NoWorkerCapacityError
+          ? new ProtocolError("capacity", error.message, error.retryAfterSeconds)
           : new ProtocolError("internal_error", String(error));
-        deps.log.error("session start failed", { sessionId, error });
+        // A full pool is an expected answer, not a fault.
+        const level = failure.code === "capacity" ? "warn" : "error";
+        deps.log[level]("session start failed", { sessionId, error });
         started.discard(error);
         deps.leases.release(sessionId).catch(() => {});
-        raw?.send(
-          JSON.stringify({
-            type: "error",
-            code: failure.code,
-            message: failure.message,
-            fatal: true,
-          }),
-        );
+        raw?.send(fatalError(failure));
         raw?.close(failure.closeCode ?? ERROR_CODES.internal_error, failure.code);
         session = undefined;
       });
@@ -348,12 +346,23 @@ function bearerToken(header: string | undefined): string | undefined {
 }
 
 /** Events for a connection that is accepted only to be told why it is refused. */
+/** The `error` message that ends a connection (with when to retry, where there is one). */
+function fatalError(error: ProtocolError): string {
+  return JSON.stringify({
+    type: "error",
+    code: error.code,
+    message: error.message,
+    fatal: true,
+    ...(error.retryAfterSeconds === undefined
+      ? {}
+      : { retryAfterSeconds: error.retryAfterSeconds }),
+  });
+}
+
 function refuse(error: ProtocolError): WSEvents {
   return {
     onOpen: (_event, ws) => {
-      ws.send(
-        JSON.stringify({ type: "error", code: error.code, message: error.message, fatal: true }),
-      );
+      ws.send(fatalError(error));
       ws.close(error.closeCode ?? ERROR_CODES.internal_error, error.code);
     },
   };
