@@ -34,8 +34,9 @@ import {
   OPUS_PAYLOAD_TYPE,
   SAMPLE_RATE_HZ,
 } from "../protocol/media_format.ts";
-import type { LinkSessionHandlers, WorkerLinkClient } from "./worker_link_client.ts";
-import { openOnWorker, type WorkerLinks } from "./worker_links.ts";
+import type { LinkSessionHandlers } from "./worker_link_client.ts";
+import type { WorkerLinks } from "./worker_links.ts";
+import { SessionWorker } from "./session_worker.ts";
 import type { EventLog } from "../store/event_log.ts";
 import type { EdgeMetrics } from "./edge_metrics.ts";
 import type { Clock } from "../lib/clock.ts";
@@ -88,6 +89,11 @@ export interface EdgeSessionOptions {
   /** The session's context from the store (compaction + conversation since), for the worker. */
   context?: string;
   /**
+   * The session's context from the store as it is now (its events flushed first), to reopen it
+   * on another worker when its own went away. Default: `context`.
+   */
+  rebuildContext?: () => Promise<string>;
+  /**
    * Compacts the session's stored history (its worker's `window` is full) and returns the
    * context to rebuild from; runs off the real-time path.
    */
@@ -110,8 +116,8 @@ export class EdgeSession {
   #ending: Promise<void> | undefined;
   #socket: ClientSocket | undefined;
   #socketOpen = false;
-  /** The link to the worker that holds the session, once placed. */
-  #link: WorkerLinkClient | undefined;
+  /** The worker that holds the session, once placed. */
+  #worker: SessionWorker | undefined;
   #detachedAtMs: number | undefined;
   #detachTimer: ReturnType<typeof setTimeout> | undefined;
   #sentAck: number | undefined;
@@ -173,6 +179,11 @@ export class EdgeSession {
     return this.#ending !== undefined;
   }
 
+  /** True while the session moves to another worker (its micro-turns are a gap meanwhile). */
+  get moving(): boolean {
+    return this.#worker?.moving ?? false;
+  }
+
   /** Whether `socket` is the session's current connection (messages from others are ignored). */
   isCurrent(socket: ClientSocket): boolean {
     return this.#socket === socket && this.#socketOpen;
@@ -187,7 +198,7 @@ export class EdgeSession {
     this.#socket = socket;
     this.#socketOpen = true;
     const { sessionId, eventLog, clock } = this.#o;
-    const handlers: LinkSessionHandlers = {
+    const handlers: Omit<LinkSessionHandlers, "onLinkLost"> = {
       onOutput: (output) => this.#deliver(output),
       onError: (code, message, index) => {
         this.#o.log.warn("worker error", { sessionId, code, message, index });
@@ -209,15 +220,37 @@ export class EdgeSession {
         });
         if (kind === "context_full") this.#compact(Number(body.window));
       },
-      onLinkLost: () => {
-        this.#inFlight.clear();
-        this.#fail(new ProtocolError("worker_unavailable", "the session's worker went away"));
-      },
     };
-    this.#link = await openOnWorker(
-      this.#o.workers,
-      (link) => link.open(sessionId, this.#o.startedAtMs, handlers, this.#o.context),
-    );
+    this.#worker = new SessionWorker({
+      sessionId,
+      startedAtMs: this.#o.startedAtMs,
+      workers: this.#o.workers,
+      handlers,
+      rebuildContext: this.#o.rebuildContext ?? (() => Promise.resolve(this.#o.context ?? "")),
+      onMoving: () => {
+        // What the lost worker had in flight never comes back: those micro-turns are a gap.
+        const lost = [...this.#inFlight.values()];
+        this.#inFlight.clear();
+        for (const turn of lost) this.#recordLost(turn);
+        this.#checkDrained();
+      },
+      onMoved: (move) =>
+        eventLog.append(sessionId, {
+          kind: "worker_moved",
+          microTurn: this.#microTurns,
+          wallTime: new Date(clock.now()),
+          payload: move,
+        }),
+      onLost: (error) =>
+        this.#fail(
+          error instanceof ProtocolError ? error : new ProtocolError(
+            "worker_unavailable",
+            `no worker could take the session: ${error.message}`,
+          ),
+        ),
+      log: this.#o.log,
+    });
+    await this.#worker.open(this.#o.context ?? "");
     eventLog.append(sessionId, {
       kind: "session_opened",
       wallTime: new Date(clock.now()),
@@ -451,7 +484,7 @@ export class EdgeSession {
       ]);
       clearTimeout(timer);
     }
-    this.#link?.close(sessionId);
+    this.#worker?.close();
     eventLog.append(sessionId, {
       kind: "session_closed",
       microTurn: this.#microTurns,
@@ -503,9 +536,13 @@ export class EdgeSession {
       (turn.flags & MicroTurnFlags.INPUT_MISSING) === 0 &&
         meanLevel(turn.dmel.subarray(0, DMEL_FRAMES_PER_MICRO_TURN * DMEL_BINS)) > SPEAKING_LEVEL,
     );
+    // Moving to another worker: this micro-turn is not sent (its input is logged and acknowledged).
+    if (this.#worker?.moving) return this.#recordLost(turn);
     this.#inFlight.set(turn.index, turn);
-    if (!this.#link?.send(turn)) {
+    if (!this.#worker?.send(turn)) {
       this.#inFlight.delete(turn.index);
+      // In a pool the link's drop moves the session; until then its micro-turns are a gap.
+      if (this.#o.workers.pooled) return this.#recordLost(turn);
       this.#fail(new ProtocolError("worker_unavailable", "the worker link is down"));
       return;
     }
@@ -534,7 +571,7 @@ export class EdgeSession {
     const turn = this.#inFlight.get(output.index);
     if (!turn) return;
     this.#inFlight.delete(output.index);
-    const { sessionId, eventLog, clock, metrics } = this.#o;
+    const { clock, metrics } = this.#o;
     metrics.roundTrip.observe((clock.now() - turn.wallClockMs) / 1000);
     if (!this.#socketOpen) {
       this.#packetizer.skip(FRAMES_PER_MICRO_TURN);
@@ -550,21 +587,37 @@ export class EdgeSession {
       });
       this.#pacer.push(packets);
     }
+    if (output.control === "delegate") this.#background.modelAsked(this.#microTurns + 1);
+    this.#record(turn, { control: output.control, text: output.text, stepMs: output.stepMs });
+  }
+
+  /**
+   * A micro-turn no worker answered: lost with its worker, or closed while the session moved
+   * to another. The client hears a gap (its output frames are skipped); its input is logged and
+   * acknowledged like any other.
+   */
+  #recordLost(turn: MicroTurn): void {
+    this.#packetizer.skip(FRAMES_PER_MICRO_TURN);
+    this.#record(turn, { lost: true });
+  }
+
+  /** Logs a micro-turn with its output and acknowledges its input once that is durable. */
+  #record(turn: MicroTurn, output: Record<string, unknown>): void {
+    const { sessionId, eventLog, clock } = this.#o;
     this.#microTurns++;
-    if (output.control === "delegate") this.#background.modelAsked(this.#microTurns);
     const seq = eventLog.append(sessionId, {
       kind: "micro_turn",
-      microTurn: output.index,
-      mediaTimeMs: output.index * MICRO_TURN_MS,
+      microTurn: turn.index,
+      mediaTimeMs: turn.index * MICRO_TURN_MS,
       wallTime: new Date(clock.now()),
       payload: {
         input: { flags: turn.flags, text: turn.text, level: meanLevel(turn.dmel) },
-        output: { control: output.control, text: output.text, stepMs: output.stepMs },
+        output,
       },
     });
     // Input is acknowledged only once its micro-turn is durable: a crash loses nothing acked.
-    const ack = this.#ackAtTurn.get(output.index);
-    this.#ackAtTurn.delete(output.index);
+    const ack = this.#ackAtTurn.get(turn.index);
+    this.#ackAtTurn.delete(turn.index);
     if (ack !== undefined) {
       eventLog.whenDurable(sessionId, seq).then(() => {
         if (ack === this.#sentAck) return;
@@ -590,7 +643,7 @@ export class EdgeSession {
       await eventLog.flush();
       const result = await compact(window);
       if (!result || this.#ending) return;
-      this.#link?.rebuild(sessionId, result.context);
+      this.#worker?.rebuild(result.context);
       eventLog.append(sessionId, {
         kind: "compacted",
         microTurn: this.#microTurns,

@@ -55,6 +55,11 @@ export class WorkerLinkClient {
     this.#log = log;
   }
 
+  /** The worker's link endpoint. */
+  get url(): string {
+    return this.#url;
+  }
+
   /** True while the link is open. */
   get connected(): boolean {
     return this.#socket?.readyState === NodelayWebSocket.OPEN;

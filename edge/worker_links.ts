@@ -20,13 +20,15 @@ export { NoWorkerCapacityError };
  * Opens a new session on a worker of `workers`. In a pool, when the chosen worker refuses it
  * (full since it last announced itself, or unreachable: killed and not yet expired), the next is
  * tried, until one takes it or `NoWorkerCapacityError` says none has room. Returns the link that
- * took it; with one configured worker, its refusal is the answer.
+ * took it; with one configured worker, its refusal is the answer. `excluded` workers (the one a
+ * session is moving away from) are not tried.
  */
 export async function openOnWorker(
   workers: WorkerLinks,
   open: (link: WorkerLinkClient) => Promise<void>,
+  excluded: ReadonlySet<WorkerLinkClient> = new Set(),
 ): Promise<WorkerLinkClient> {
-  const refused = new Set<WorkerLinkClient>();
+  const refused = new Set(excluded);
   for (;;) {
     const link = await workers.place(refused);
     try {

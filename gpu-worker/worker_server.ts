@@ -113,7 +113,8 @@ export async function startWorker(
     model: model.name,
     sessions: runtime.sessionCount,
   }));
-  notify = mountWorkerLink(app, runtime, log);
+  const links = mountWorkerLink(app, runtime, log);
+  notify = links.notify;
   const backgroundLm = await BackgroundLm.load();
   mountChatCompletions(app, backgroundLm, "reference-background-lm");
   const sweeper = setInterval(() => {
@@ -153,6 +154,8 @@ export async function startWorker(
         // Out of the pool first: no edge places a session here while it stops.
         await announcer?.stop().catch((error) => log.warn("withdraw failed", { error }));
         clearInterval(sweeper);
+        // The edges hear it at once (and move their sessions, in a pool).
+        links.closeLinks("worker stopping");
         await server.shutdown();
         runtime.release();
         await model.close();

@@ -239,6 +239,11 @@ async function firstConnection(
   const { token: resumeToken } = await deps.tokens.mint(sessionId, deps.tokenTtlSeconds, "resume");
   let session: EdgeSession | undefined;
   let raw: RawSocket | undefined;
+  /** The conversation so far from the store, its events flushed first. */
+  const conversation = async () => {
+    await eventLog.flush();
+    return (await sessionContext(deps.compactions.store, sessionId, MAX_CONTEXT_CHARS)).text;
+  };
   return {
     onOpen: (_event, ws) => {
       raw = ws.raw as RawSocket;
@@ -254,6 +259,7 @@ async function firstConnection(
           await deps.leases.release(sessionId);
         },
         context,
+        rebuildContext: conversation,
         compact: async (window) => {
           const { store, summarizer } = deps.compactions;
           // Keep the last quarter of the window verbatim; summarize the rest.
@@ -263,14 +269,7 @@ async function firstConnection(
           const rebuilt = await sessionContext(store, sessionId, MAX_CONTEXT_CHARS);
           return { compactionId: record.id, context: rebuilt.text };
         },
-        delegation: {
-          ...deps.background,
-          conversation: async () => {
-            await eventLog.flush();
-            return (await sessionContext(deps.compactions.store, sessionId, MAX_CONTEXT_CHARS))
-              .text;
-          },
-        },
+        delegation: { ...deps.background, conversation },
       });
       session = started;
       deps.live.set(sessionId, started);

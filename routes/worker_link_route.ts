@@ -26,10 +26,11 @@ export type SessionNotifier = (sessionId: string, body: Record<string, unknown>)
 
 /**
  * Mounts `/v1/link` on the worker's app. Returns how to tell a session's edge about an event
- * (context full, idle reclaim).
+ * (context full, idle reclaim), and how to close every link when the worker stops.
  */
-export function mountWorkerLink(app: Hono, runtime: WorkerRuntime, log: Logger): SessionNotifier {
+export function mountWorkerLink(app: Hono, runtime: WorkerRuntime, log: Logger): WorkerLinkRoute {
   const owners = new Map<string, WSContext>();
+  const links = new Set<WSContext>();
   const send = (ws: WSContext, frame: WorkerLinkFrame) => {
     if (ws.readyState === WebSocket.OPEN) ws.send(encodeLinkFrame(frame));
   };
@@ -49,6 +50,7 @@ export function mountWorkerLink(app: Hono, runtime: WorkerRuntime, log: Logger):
       return {
         onOpen: (_event, ws) => {
           (ws.raw as WebSocket).binaryType = "arraybuffer";
+          links.add(ws);
           log.info("edge link connected");
         },
         onMessage: (event, ws) => {
@@ -113,7 +115,8 @@ export function mountWorkerLink(app: Hono, runtime: WorkerRuntime, log: Logger):
               );
           }
         },
-        onClose: () => {
+        onClose: (_event, ws) => {
+          links.delete(ws);
           for (const sessionId of opened) {
             runtime.close(sessionId);
             owners.delete(sessionId);
@@ -124,8 +127,24 @@ export function mountWorkerLink(app: Hono, runtime: WorkerRuntime, log: Logger):
       };
     }),
   );
-  return (sessionId, body) => {
-    const ws = owners.get(sessionId);
-    if (ws) send(ws, { type: "event", sessionId, index: 0, body });
+  return {
+    notify: (sessionId, body) => {
+      const ws = owners.get(sessionId);
+      if (ws) send(ws, { type: "event", sessionId, index: 0, body });
+    },
+    closeLinks: (reason) => {
+      for (const ws of links) ws.close(1001, reason);
+    },
   };
+}
+
+/** The worker link's handle for the worker. */
+export interface WorkerLinkRoute {
+  /** Tells a session's edge something about the session. */
+  notify: SessionNotifier;
+  /**
+   * Closes every edge's link (the worker is stopping): the edges move their sessions elsewhere
+   * in a pool, or end them.
+   */
+  closeLinks(reason: string): void;
 }

@@ -1,0 +1,103 @@
+import assert from "node:assert/strict";
+import { type RunningWorker, startWorker } from "../gpu-worker/worker_server.ts";
+import { startEdge } from "../edge/edge_server.ts";
+import { WorkerRegistry } from "../store/worker_registry.ts";
+import { EventLog } from "../store/event_log.ts";
+import { openDatabase } from "../store/database.ts";
+import { migrate } from "../store/migrations.ts";
+import { ConfigSchema } from "../config.ts";
+import { createLogger } from "../lib/logger.ts";
+import { ManualClock, systemClock } from "../lib/clock.ts";
+import { ProtocolClient, speechPackets } from "./support/protocol_client.ts";
+import { speechFixture } from "./support/speech_fixture.ts";
+import { TEST_TOKEN_SECRET } from "./support/test_system.ts";
+import { FRAMES_PER_MICRO_TURN } from "../protocol/media_format.ts";
+
+const speech = speechFixture().subarray(0, 16000 * 3); // 150 frames, 15 micro-turns
+
+Deno.test("a session whose worker goes away moves to another worker of the pool: no error, numbering continuous, every input kept", async () => {
+  const db = await openDatabase({ pgliteDataDir: "memory://" });
+  await migrate(db);
+  const log = createLogger("test", "error");
+  const config = ConfigSchema.parse({
+    host: "127.0.0.1",
+    logLevel: "error",
+    region: "eu",
+    workerCapacity: 4,
+    workerHeartbeatSeconds: 0.2,
+  });
+  const registry = new WorkerRegistry(db, config.workerHeartbeatSeconds * 3000);
+  const workers: RunningWorker[] = [];
+  for (const id of ["w-a", "w-b"]) {
+    workers.push(
+      await startWorker(config, 0, log, { registry, id, region: "eu", clock: systemClock }),
+    );
+  }
+  // A stopped clock: micro-turns close when their audio is complete, whatever the machine's load.
+  const edge = startEdge({ ...config, tokenSecret: TEST_TOKEN_SECRET }, {
+    port: 0,
+    db,
+    model: "reference",
+    clock: new ManualClock(Date.now()),
+    log,
+  });
+  try {
+    const { sessionId, client } = await ProtocolClient.open(edge.url);
+    const holding = workers.find((w) => w.runtime.sessionCount === 1)!;
+    const other = workers.find((w) => w !== holding)!;
+    const packets = speechPackets(speech);
+    const firstSeq = 1000;
+    packets.slice(0, 70).forEach((p) => client.send(p));
+    await client.message("ack", (a) => a.sequence >= firstSeq + 59);
+
+    await holding.close(); // its link drops: the session must move, the client must not notice
+    workers.splice(workers.indexOf(holding), 1);
+    // Audio arriving while it moves is a gap; this test sends the rest once it has moved (it
+    // sends faster than real time: all of it would fall in the gap).
+    const settled = () => other.runtime.sessionCount === 1 && !edge.live.get(sessionId)?.moving;
+    for (let waited = 0; !settled(); waited += 5) {
+      assert.ok(waited < 10_000, "the session never reached the other worker");
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    packets.slice(70).forEach((p) => client.send(p));
+    await client.message("ack", (a) => a.sequence >= firstSeq + packets.length - 1).catch((e) => {
+      throw new Error(
+        `${e.message}: ${JSON.stringify(client.messages.filter((m) => m.type === "error"))}`,
+      );
+    });
+    assert.equal(other.runtime.sessionCount, 1, "the session runs on the other worker");
+    client.send(JSON.stringify({ type: "bye" }));
+    const closed = await client.message("closed");
+    assert.equal(closed.microTurns, packets.length / FRAMES_PER_MICRO_TURN);
+    assert.deepEqual(client.messages.filter((m) => m.type === "error"), []);
+    // The new worker answers: the last micro-turns have outputs again.
+    const last = packets.length / FRAMES_PER_MICRO_TURN - 1;
+    assert.ok(
+      client.messages.some((m) => m.type === "output" && m.index === last),
+      JSON.stringify(
+        client.messages.filter((m) => m.type === "output").map((m) =>
+          (m as { index: number }).index
+        ),
+      ),
+    );
+    await edge.close();
+
+    const events = await new EventLog(db).read(sessionId);
+    const turns = events.filter((e) => e.kind === "micro_turn").map((e) => e.microTurn);
+    assert.deepEqual(turns, [...turns.keys()], "micro-turn indices contiguous, none twice");
+    assert.equal(turns.length, packets.length / FRAMES_PER_MICRO_TURN, "every input kept");
+    const moved = events.find((e) => e.kind === "worker_moved");
+    assert.ok(moved, `events: ${events.map((e) => e.kind).join(", ")}`);
+    assert.equal(moved.payload.to, other.linkUrl);
+    // A micro-turn the old worker never answered is logged as lost, not left out.
+    const lost = events.filter((e) =>
+      e.kind === "micro_turn" && e.payload.output &&
+      (e.payload.output as { lost?: boolean }).lost
+    );
+    assert.ok(lost.length <= 3, `${lost.length} micro-turns lost in the move`);
+  } finally {
+    await edge.close();
+    for (const worker of workers) await worker.close();
+    await db.close();
+  }
+});
