@@ -1,46 +1,16 @@
 import assert from "node:assert/strict";
-import { type RunningWorker, startWorker } from "../gpu-worker/worker_server.ts";
-import { startEdge } from "../edge/edge_server.ts";
-import { WorkerRegistry } from "../store/worker_registry.ts";
 import { EventLog } from "../store/event_log.ts";
-import { openDatabase } from "../store/database.ts";
-import { migrate } from "../store/migrations.ts";
-import { ConfigSchema } from "../config.ts";
-import { createLogger } from "../lib/logger.ts";
-import { ManualClock, systemClock } from "../lib/clock.ts";
 import { ProtocolClient, speechPackets } from "./support/protocol_client.ts";
 import { speechFixture } from "./support/speech_fixture.ts";
-import { TEST_TOKEN_SECRET } from "./support/test_system.ts";
+import { startTestPool } from "./support/test_pool.ts";
 import { FRAMES_PER_MICRO_TURN } from "../protocol/media_format.ts";
 
 const speech = speechFixture().subarray(0, 16000 * 3); // 150 frames, 15 micro-turns
 
 Deno.test("a session whose worker goes away moves to another worker of the pool: no error, numbering continuous, every input kept", async () => {
-  const db = await openDatabase({ pgliteDataDir: "memory://" });
-  await migrate(db);
-  const log = createLogger("test", "error");
-  const config = ConfigSchema.parse({
-    host: "127.0.0.1",
-    logLevel: "error",
-    region: "eu",
-    workerCapacity: 4,
-    workerHeartbeatSeconds: 0.2,
-  });
-  const registry = new WorkerRegistry(db, config.workerHeartbeatSeconds * 3000);
-  const workers: RunningWorker[] = [];
-  for (const id of ["w-a", "w-b"]) {
-    workers.push(
-      await startWorker(config, 0, log, { registry, id, region: "eu", clock: systemClock }),
-    );
-  }
-  // A stopped clock: micro-turns close when their audio is complete, whatever the machine's load.
-  const edge = startEdge({ ...config, tokenSecret: TEST_TOKEN_SECRET }, {
-    port: 0,
-    db,
-    model: "reference",
-    clock: new ManualClock(Date.now()),
-    log,
-  });
+  const pool = await startTestPool();
+  const { db, workers } = pool;
+  const edge = pool.startEdge();
   try {
     const { sessionId, client } = await ProtocolClient.open(edge.url);
     const holding = workers.find((w) => w.runtime.sessionCount === 1)!;
@@ -81,7 +51,6 @@ Deno.test("a session whose worker goes away moves to another worker of the pool:
       ),
     );
     await edge.close();
-
     const events = await new EventLog(db).read(sessionId);
     const turns = events.filter((e) => e.kind === "micro_turn").map((e) => e.microTurn);
     assert.deepEqual(turns, [...turns.keys()], "micro-turn indices contiguous, none twice");
@@ -96,8 +65,6 @@ Deno.test("a session whose worker goes away moves to another worker of the pool:
     );
     assert.ok(lost.length <= 3, `${lost.length} micro-turns lost in the move`);
   } finally {
-    await edge.close();
-    for (const worker of workers) await worker.close();
-    await db.close();
+    await pool.close();
   }
 });
