@@ -51,3 +51,33 @@ export function createEdgeMetrics(registry: Registry) {
 
 /** The edge's metrics. */
 export type EdgeMetrics = ReturnType<typeof createEdgeMetrics>;
+
+/**
+ * The pool's headroom as this edge sees it, per region, read from the workers' announcements at
+ * every scrape: free session slots and workers taking sessions (live, not draining, speaking the
+ * edge's contract). The scale-out signal: a region whose free slots run low needs workers.
+ */
+export function registerPoolHeadroom(
+  registry: Registry,
+  liveWorkers: () => Promise<{ region: string; freeSlots: number }[]>,
+): void {
+  /** A per-region gauge summing `value` over the workers at each scrape. */
+  const perRegion = (name: string, help: string, value: (w: { freeSlots: number }) => number) =>
+    new promClient.Gauge({
+      name,
+      help,
+      labelNames: ["region"] as const,
+      registers: [registry],
+      async collect() {
+        const workers = await liveWorkers();
+        this.reset();
+        for (const w of workers) this.inc({ region: w.region }, value(w));
+      },
+    });
+  perRegion(
+    "edge_pool_free_slots",
+    "Free session slots of the pool's workers taking sessions, by region",
+    (w) => w.freeSlots,
+  );
+  perRegion("edge_pool_workers", "The pool's workers taking sessions, by region", () => 1);
+}

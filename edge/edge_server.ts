@@ -6,7 +6,7 @@
  */
 import { Hono } from "hono";
 import { Registry } from "prom-client";
-import { createEdgeMetrics } from "./edge_metrics.ts";
+import { createEdgeMetrics, registerPoolHeadroom } from "./edge_metrics.ts";
 import { EdgeSession } from "./edge_session.ts";
 import { SessionTokens } from "./session_tokens.ts";
 import { PooledWorkerLinks, SingleWorkerLinks, type WorkerLinks } from "./worker_links.ts";
@@ -82,10 +82,11 @@ export function startEdge(
   const { db, clock, log } = deps;
   const registry = new Registry();
   const metrics = createEdgeMetrics(registry);
+  const workerRegistry = new WorkerRegistry(db, config.workerHeartbeatSeconds * 3000);
   const workers: WorkerLinks = deps.workerUrl
     ? new SingleWorkerLinks(deps.workerUrl, log.child("link"))
     : new PooledWorkerLinks({
-      registry: new WorkerRegistry(db, config.workerHeartbeatSeconds * 3000),
+      registry: workerRegistry,
       placement: {
         contract: MODEL_CONTRACT_VERSION,
         region: config.region,
@@ -95,6 +96,15 @@ export function startEdge(
       clock,
       log: log.child("link"),
     });
+  if (!deps.workerUrl) {
+    registerPoolHeadroom(
+      registry,
+      async () =>
+        (await workerRegistry.live(clock.now())).filter((w) =>
+          w.contract === MODEL_CONTRACT_VERSION && !w.draining
+        ),
+    );
+  }
   const eventLog = new EventLog(db, {
     onError: (error) => log.error("event log write failed; will retry", { error }),
   });
@@ -145,6 +155,7 @@ export function startEdge(
     role: "edge",
     database: db.engine,
     workerLinks: workers.status(),
+    draining,
     sessions: live.size,
     pendingEvents: eventLog.pendingCount,
   }));

@@ -149,6 +149,20 @@ export class WorkerRuntime {
       help: "Sessions open on this worker",
       registers,
     });
+    new promClient.Gauge({
+      name: "worker_capacity",
+      help: "Session slots this worker has",
+      registers,
+    }).set(this.#slots.capacity);
+    const slots = this.#slots;
+    new promClient.Gauge({
+      name: "worker_free_slots",
+      help: "Session slots free on this worker",
+      registers,
+      collect() {
+        this.set(slots.capacity - slots.used);
+      },
+    });
     this.#batcher = new MicroTurnBatcher((batch) => this.#step(batch), {
       maxBatch: options.maxBatch,
       onStep: (size, ms, waits) => {

@@ -108,10 +108,13 @@ export async function startWorker(
     ms: Math.round(performance.now() - started),
   });
   const app = new Hono();
+  let stopping = false;
   mountOperationalRoutes(app, registry, () => ({
     role: "worker",
     model: model.name,
     sessions: runtime.sessionCount,
+    freeSlots: runtime.freeSlots,
+    draining: stopping,
   }));
   const links = mountWorkerLink(app, runtime, log);
   notify = links.notify;
@@ -151,6 +154,7 @@ export async function startWorker(
     runtime,
     close: () =>
       closing ??= (async () => {
+        stopping = true;
         // Out of the pool first: no edge places a session here while it stops.
         await announcer?.stop().catch((error) => log.warn("withdraw failed", { error }));
         clearInterval(sweeper);

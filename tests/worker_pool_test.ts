@@ -38,6 +38,13 @@ Deno.test("a pool of workers: sessions spread over the edge's region, never onto
       draining: false,
     }, Date.now());
     const edge = pool.startEdge("eu");
+    // The scale-out signals: each worker's free slots, the pool's headroom per region (the dead
+    // worker counts until its announcement expires; the old contract's never does).
+    const metrics = async (url: string) => await (await fetch(`${url}/metrics`)).text();
+    assert.match(await metrics(workers[0].url), /^worker_free_slots 4$/m);
+    const edgeMetrics = await metrics(edge.url);
+    assert.match(edgeMetrics, /^edge_pool_free_slots\{region="eu"\} 108$/m);
+    assert.match(edgeMetrics, /^edge_pool_workers\{region="eu"\} 3$/m);
     for (let i = 0; i < 6; i++) clients.push((await ProtocolClient.open(edge.url)).client);
     const placed = workers.map((w) => w.runtime.sessionCount);
     assert.deepEqual(placed, [3, 3], `sessions per worker: ${placed}`);
