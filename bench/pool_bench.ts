@@ -17,6 +17,7 @@ import { createSession, ProtocolClient, speechPackets } from "../tests/support/p
 import { openDatabase } from "../store/database.ts";
 import { migrate } from "../store/migrations.ts";
 import { EventLog } from "../store/event_log.ts";
+import { startRole } from "../tests/support/main_process.ts";
 import {
   AUDIO_FRAME_MS,
   FRAMES_PER_MICRO_TURN,
@@ -30,42 +31,9 @@ if (!url) {
   console.error("bench:pool needs a Postgres the processes share: set BENCH_DATABASE_URL");
   Deno.exit(2);
 }
-const TOKEN_SECRET = "pool-bench-secret-0123456789";
+const env = { DATABASE_URL: url, TOKEN_SECRET: "pool-bench-secret-0123456789" };
 const FIRST_SEQUENCE = 1000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
-
-/** A free port on 127.0.0.1 (bound and released). */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
-/** Starts `main.ts` with `args` on a free port; resolves once its /healthz answers. */
-async function startProcess(args: string[]) {
-  const port = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "main.ts", `--port=${port}`, "--log-level=warn", ...args],
-    cwd: new URL("..", import.meta.url),
-    env: { DATABASE_URL: url!, TOKEN_SECRET },
-    stdout: "null",
-    stderr: "inherit",
-  }).spawn();
-  const base = `http://127.0.0.1:${port}`;
-  for (let waited = 0;; waited += 100) {
-    if (waited > 30_000) throw new Error(`${args.join(" ")} did not start`);
-    try {
-      const health = await fetch(`${base}/healthz`);
-      await health.body?.cancel();
-      if (health.ok) break;
-    } catch {
-      // not listening yet
-    }
-    await sleep(100);
-  }
-  return { child, base, linkUrl: `ws://127.0.0.1:${port}/v1/link` };
-}
 
 const db = await openDatabase({ url });
 await migrate(db);
@@ -73,16 +41,19 @@ await db.query("delete from workers");
 const workers = [];
 for (let i = 0; i < 3; i++) {
   workers.push(
-    await startProcess([
+    await startRole([
       "--role=worker",
       "--region=eu",
       `--worker-id=bench-w${i}`,
       "--worker-capacity=64",
       "--worker-heartbeat-seconds=0.5",
-    ]),
+    ], env),
   );
 }
-const edge = await startProcess(["--role=edge", "--region=eu", "--worker-heartbeat-seconds=0.5"]);
+const edge = await startRole(
+  ["--role=edge", "--region=eu", "--worker-heartbeat-seconds=0.5"],
+  env,
+);
 
 const turns = Math.floor((seconds * 1000) / AUDIO_FRAME_MS / FRAMES_PER_MICRO_TURN);
 const packets = speechPackets(
@@ -90,13 +61,13 @@ const packets = speechPackets(
 );
 const opened = [];
 for (let s = 0; s < sessions; s++) {
-  const { sessionId, token } = await createSession(edge.base);
-  const client = await ProtocolClient.connect(edge.base, sessionId, token);
+  const { sessionId, token } = await createSession(edge.url);
+  const client = await ProtocolClient.connect(edge.url, sessionId, token);
   await client.message("ready");
   opened.push({ sessionId, client });
 }
-const sessionsOn = async (w: { base: string }) =>
-  (await (await fetch(`${w.base}/healthz`)).json()).sessions as number;
+const sessionsOn = async (w: { url: string }) =>
+  (await (await fetch(`${w.url}/healthz`)).json()).sessions as number;
 const placed = await Promise.all(workers.map(sessionsOn));
 
 const start = performance.now();

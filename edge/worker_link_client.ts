@@ -37,6 +37,12 @@ export interface LinkSessionHandlers {
 /** Milliseconds to wait for the worker to accept a link or a session. */
 const LINK_TIMEOUT_MS = 5000;
 
+/**
+ * The link is pinged this often; a worker that has not answered the previous ping (stopped,
+ * hung, cut off without its socket closing) is given up, as if its link had dropped.
+ */
+const LINK_PING_MS = 1000;
+
 /** One multiplexed connection to a worker. */
 export class WorkerLinkClient {
   #url: string;
@@ -141,8 +147,20 @@ export class WorkerLinkClient {
       const socket = new NodelayWebSocket(this.#url);
       socket.binaryType = "arraybuffer";
       const timer = setTimeout(() => socket.close(), LINK_TIMEOUT_MS);
+      let answered = true;
+      let pinger: ReturnType<typeof setInterval> | undefined;
+      socket.on("pong", () => answered = true);
       socket.onopen = () => {
         clearTimeout(timer);
+        pinger = setInterval(() => {
+          if (!answered) {
+            this.#log.warn("worker link stalled", { url: this.#url });
+            socket.terminate();
+            return;
+          }
+          answered = false;
+          socket.ping();
+        }, LINK_PING_MS);
         this.#socket = socket;
         this.#connecting = undefined;
         this.#log.info("worker link connected", { url: this.#url });
@@ -154,6 +172,7 @@ export class WorkerLinkClient {
       socket.onerror = () => {};
       socket.onclose = () => {
         clearTimeout(timer);
+        clearInterval(pinger);
         this.#connecting = undefined;
         if (this.#socket === socket) this.#lost();
         reject(new ProtocolError("worker_unavailable", `cannot reach worker at ${this.#url}`));

@@ -49,3 +49,46 @@ export function killMain(main: MainProcess | undefined): void {
     main?.child.kill("SIGKILL");
   } catch { /* already exited */ }
 }
+
+/** A process running one role of `main.ts` on its own port. */
+export interface RoleProcess {
+  /** The child process. */
+  child: Deno.ChildProcess;
+  /** Its HTTP base URL. */
+  url: string;
+  /** Its worker link endpoint (role `worker`). */
+  linkUrl: string;
+}
+
+/**
+ * Starts `main.ts` with `args` (a role) on a free 127.0.0.1 port with `env`; resolves once its
+ * `/healthz` answers.
+ */
+export async function startRole(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<RoleProcess> {
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts", `--port=${port}`, "--log-level=warn", ...args],
+    cwd: new URL("../..", import.meta.url),
+    env,
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  const url = `http://127.0.0.1:${port}`;
+  for (let waited = 0;; waited += 100) {
+    if (waited > 60_000) throw new Error(`main.ts ${args.join(" ")} did not start`);
+    try {
+      const health = await fetch(`${url}/healthz`);
+      await health.body?.cancel();
+      if (health.ok) break;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return { child, url, linkUrl: `ws://127.0.0.1:${port}/v1/link` };
+}
