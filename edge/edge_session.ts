@@ -37,6 +37,7 @@ import {
 import type { LinkSessionHandlers } from "./worker_link_client.ts";
 import type { WorkerLinks } from "./worker_links.ts";
 import { SessionWorker } from "./session_worker.ts";
+import { MicroTurnLedger } from "./micro_turn_ledger.ts";
 import type { EventLog } from "../store/event_log.ts";
 import type { EdgeMetrics } from "./edge_metrics.ts";
 import type { Clock } from "../lib/clock.ts";
@@ -112,7 +113,6 @@ export class EdgeSession {
   readonly #inFlight = new Map<number, MicroTurn>();
   #pump: Promise<void> = Promise.resolve();
   #drained: (() => void) | undefined;
-  #microTurns = 0;
   #ending: Promise<void> | undefined;
   #socket: ClientSocket | undefined;
   #socketOpen = false;
@@ -120,9 +120,7 @@ export class EdgeSession {
   #worker: SessionWorker | undefined;
   #detachedAtMs: number | undefined;
   #detachTimer: ReturnType<typeof setTimeout> | undefined;
-  #sentAck: number | undefined;
-  /** Input sequence acknowledged when each in-flight micro-turn closed. */
-  readonly #ackAtTurn = new Map<number, number>();
+  readonly #ledger: MicroTurnLedger;
   #droppedWhileDetached = 0;
   #videoDropped = 0;
   #compacting: Promise<void> | undefined;
@@ -143,6 +141,12 @@ export class EdgeSession {
       onMalformedVideo: (error) => this.#report("malformed_video", String(error)),
     });
     this.#writer = this.#pipeline.writable.getWriter();
+    this.#ledger = new MicroTurnLedger({
+      sessionId: options.sessionId,
+      eventLog: options.eventLog,
+      clock: options.clock,
+      acknowledge: (sequence) => this.#sendJson({ type: "ack", sequence }),
+    });
     this.#background = new SessionBackground(options.delegation, {
       sessionId: options.sessionId,
       send: (message) => this.#sendJson(message),
@@ -166,7 +170,7 @@ export class EdgeSession {
 
   /** Micro-turns completed so far. */
   get microTurns(): number {
-    return this.#microTurns;
+    return this.#ledger.count;
   }
 
   /** Settles once the session has ended and released everything. */
@@ -203,7 +207,7 @@ export class EdgeSession {
       onError: (code, message, index) => {
         this.#o.log.warn("worker error", { sessionId, code, message, index });
         this.#inFlight.delete(index);
-        this.#ackAtTurn.delete(index);
+        this.#ledger.forget(index);
         this.#checkDrained();
       },
       onEvent: (body) => {
@@ -214,7 +218,7 @@ export class EdgeSession {
         }
         eventLog.append(sessionId, {
           kind,
-          microTurn: this.#microTurns,
+          microTurn: this.#ledger.count,
           wallTime: new Date(clock.now()),
           payload: body,
         });
@@ -237,7 +241,7 @@ export class EdgeSession {
       onMoved: (move) =>
         eventLog.append(sessionId, {
           kind: "worker_moved",
-          microTurn: this.#microTurns,
+          microTurn: this.#ledger.count,
           wallTime: new Date(clock.now()),
           payload: move,
         }),
@@ -293,10 +297,10 @@ export class EdgeSession {
     this.#detachedAtMs = undefined;
     this.#socket = socket;
     this.#socketOpen = true;
-    this.#sentAck = undefined;
+    this.#ledger.newConnection();
     eventLog.append(sessionId, {
       kind: "session_resumed",
-      microTurn: this.#microTurns,
+      microTurn: this.#ledger.count,
       wallTime: new Date(clock.now()),
       payload: {
         clientAck: clientAck ?? null,
@@ -405,7 +409,7 @@ export class EdgeSession {
     }
     if (control.data.type === "delegate") {
       const { request, urgent, tool } = control.data;
-      this.#background.delegate(request, { urgent: urgent ?? false, tool }, this.#microTurns);
+      this.#background.delegate(request, { urgent: urgent ?? false, tool }, this.#ledger.count);
       return;
     }
     if (control.data.type === "cancel_task") {
@@ -450,7 +454,7 @@ export class EdgeSession {
     this.#detachedAtMs = clock.now();
     eventLog.append(sessionId, {
       kind: "connection_lost",
-      microTurn: this.#microTurns,
+      microTurn: this.#ledger.count,
       wallTime: new Date(clock.now()),
       payload: { acknowledged: this.#pipeline.jitter.acknowledgedSequence ?? null },
     });
@@ -487,9 +491,9 @@ export class EdgeSession {
     this.#worker?.close();
     eventLog.append(sessionId, {
       kind: "session_closed",
-      microTurn: this.#microTurns,
+      microTurn: this.#ledger.count,
       wallTime: new Date(clock.now()),
-      payload: { reason, microTurns: this.#microTurns, jitter: this.#pipeline.jitter.stats },
+      payload: { reason, microTurns: this.#ledger.count, jitter: this.#pipeline.jitter.stats },
     });
     eventLog.release(sessionId);
     await this.#o.handOff?.().catch((error) =>
@@ -501,7 +505,7 @@ export class EdgeSession {
     this.#sendJson({
       type: "closed",
       reason,
-      microTurns: this.#microTurns,
+      microTurns: this.#ledger.count,
       egress: this.#pacer.stats,
     });
     if (this.#socketOpen) this.#socket?.close(closeCode, reason.slice(0, 120));
@@ -555,8 +559,7 @@ export class EdgeSession {
    */
   #acknowledge(index: number): void {
     const jitter = this.#pipeline.jitter;
-    const ack = jitter.acknowledgedSequence;
-    if (ack !== undefined) this.#ackAtTurn.set(index, ack);
+    this.#ledger.covers(index, jitter.acknowledgedSequence);
     if (index % STATS_EVERY_TURNS === STATS_EVERY_TURNS - 1) {
       this.#sendJson({
         type: "stats",
@@ -587,7 +590,7 @@ export class EdgeSession {
       });
       this.#pacer.push(packets);
     }
-    if (output.control === "delegate") this.#background.modelAsked(this.#microTurns + 1);
+    if (output.control === "delegate") this.#background.modelAsked(this.#ledger.count + 1);
     this.#record(turn, { control: output.control, text: output.text, stepMs: output.stepMs });
   }
 
@@ -601,30 +604,9 @@ export class EdgeSession {
     this.#record(turn, { lost: true });
   }
 
-  /** Logs a micro-turn with its output and acknowledges its input once that is durable. */
+  /** Logs a micro-turn with what came of it; its input is acknowledged once that is durable. */
   #record(turn: MicroTurn, output: Record<string, unknown>): void {
-    const { sessionId, eventLog, clock } = this.#o;
-    this.#microTurns++;
-    const seq = eventLog.append(sessionId, {
-      kind: "micro_turn",
-      microTurn: turn.index,
-      mediaTimeMs: turn.index * MICRO_TURN_MS,
-      wallTime: new Date(clock.now()),
-      payload: {
-        input: { flags: turn.flags, text: turn.text, level: meanLevel(turn.dmel) },
-        output,
-      },
-    });
-    // Input is acknowledged only once its micro-turn is durable: a crash loses nothing acked.
-    const ack = this.#ackAtTurn.get(turn.index);
-    this.#ackAtTurn.delete(turn.index);
-    if (ack !== undefined) {
-      eventLog.whenDurable(sessionId, seq).then(() => {
-        if (ack === this.#sentAck) return;
-        this.#sentAck = ack;
-        this.#sendJson({ type: "ack", sequence: ack });
-      });
-    }
+    this.#ledger.record(turn, output, meanLevel(turn.dmel));
     this.#checkDrained();
   }
 
@@ -646,7 +628,7 @@ export class EdgeSession {
       this.#worker?.rebuild(result.context);
       eventLog.append(sessionId, {
         kind: "compacted",
-        microTurn: this.#microTurns,
+        microTurn: this.#ledger.count,
         wallTime: new Date(clock.now()),
         payload: {
           compactionId: result.compactionId,
