@@ -39,7 +39,7 @@ async function main(): Promise<number> {
       config.port,
       log.child("worker"),
       db && {
-        registry: new WorkerRegistry(db, config.workerHeartbeatSeconds * 3000),
+        registry: WorkerRegistry.withHeartbeat(db, config.workerHeartbeatSeconds),
         id: config.workerId || `${Deno.hostname()}:${config.port}`,
         region: config.region,
         advertisedLinkUrl: config.workerLinkUrl || undefined,

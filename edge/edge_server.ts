@@ -10,6 +10,7 @@ import { createEdgeMetrics, registerPoolHeadroom } from "./edge_metrics.ts";
 import { EdgeSession } from "./edge_session.ts";
 import { SessionTokens } from "./session_tokens.ts";
 import { PooledWorkerLinks, SingleWorkerLinks, type WorkerLinks } from "./worker_links.ts";
+import { takesSessions } from "./worker_placement.ts";
 import { WorkerRegistry } from "../store/worker_registry.ts";
 import { MODEL_CONTRACT_VERSION } from "../gpu-worker/model/model_contract.ts";
 import { mountSessionRoutes } from "../routes/session_routes.ts";
@@ -82,11 +83,13 @@ export function startEdge(
   const { db, clock, log } = deps;
   const registry = new Registry();
   const metrics = createEdgeMetrics(registry);
-  const workerRegistry = new WorkerRegistry(db, config.workerHeartbeatSeconds * 3000);
-  const workers: WorkerLinks = deps.workerUrl
-    ? new SingleWorkerLinks(deps.workerUrl, log.child("link"))
-    : new PooledWorkerLinks({
-      registry: workerRegistry,
+  let workers: WorkerLinks;
+  if (deps.workerUrl) {
+    workers = new SingleWorkerLinks(deps.workerUrl, log.child("link"));
+  } else {
+    const pool = WorkerRegistry.withHeartbeat(db, config.workerHeartbeatSeconds);
+    workers = new PooledWorkerLinks({
+      registry: pool,
       placement: {
         contract: MODEL_CONTRACT_VERSION,
         region: config.region,
@@ -96,13 +99,10 @@ export function startEdge(
       clock,
       log: log.child("link"),
     });
-  if (!deps.workerUrl) {
     registerPoolHeadroom(
       registry,
       async () =>
-        (await workerRegistry.live(clock.now())).filter((w) =>
-          w.contract === MODEL_CONTRACT_VERSION && !w.draining
-        ),
+        (await pool.live(clock.now())).filter((w) => takesSessions(w, MODEL_CONTRACT_VERSION)),
     );
   }
   const eventLog = new EventLog(db, {

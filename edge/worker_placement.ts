@@ -35,13 +35,18 @@ export interface PlacementRequest {
   retryAfterSeconds: number;
 }
 
+/** Whether `worker` takes new sessions of `contract`: it speaks it and is not draining. */
+export function takesSessions(worker: RegisteredWorker, contract: string): boolean {
+  return worker.contract === contract && !worker.draining;
+}
+
 /** Picks the worker for a new session; throws {@linkcode NoWorkerCapacityError} when none has room. */
 export function chooseWorker(
   workers: readonly RegisteredWorker[],
   request: PlacementRequest,
 ): RegisteredWorker {
   const regions = [request.region, ...request.spillover.filter((r) => r !== request.region)];
-  const eligible = workers.filter((w) => w.contract === request.contract && !w.draining);
+  const eligible = workers.filter((w) => takesSessions(w, request.contract));
   for (const region of regions) {
     const candidates = eligible.filter((w) => w.region === region && w.freeSlots > 0);
     if (candidates.length === 0) continue;

@@ -37,12 +37,12 @@ export class WorkerAnnouncer {
     this.#log = log;
   }
 
-  /** Announces now and then every third of the registry's time to live. */
+  /** Announces now and then at every heartbeat. */
   async start(): Promise<void> {
     await this.beat();
     this.#timer = setInterval(() => {
       this.#beating = this.beat().catch((error) => this.#log.warn("heartbeat failed", { error }));
-    }, this.#registry.ttlMs / 3);
+    }, this.#registry.heartbeatMs);
   }
 
   /** Announces the worker as it is now. */

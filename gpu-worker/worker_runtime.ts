@@ -154,13 +154,13 @@ export class WorkerRuntime {
       help: "Session slots this worker has",
       registers,
     }).set(this.#slots.capacity);
-    const slots = this.#slots;
+    const freeSlots = () => this.freeSlots;
     new promClient.Gauge({
       name: "worker_free_slots",
       help: "Session slots free on this worker",
       registers,
       collect() {
-        this.set(slots.capacity - slots.used);
+        this.set(freeSlots());
       },
     });
     this.#batcher = new MicroTurnBatcher((batch) => this.#step(batch), {

@@ -344,7 +344,6 @@ function bearerToken(header: string | undefined): string | undefined {
   return header?.replace(/^Bearer\s+/i, "");
 }
 
-/** Events for a connection that is accepted only to be told why it is refused. */
 /** The `error` message that ends a connection (with when to retry, where there is one). */
 function fatalError(error: ProtocolError): string {
   return JSON.stringify({
@@ -358,6 +357,7 @@ function fatalError(error: ProtocolError): string {
   });
 }
 
+/** Events for a connection that is accepted only to be told why it is refused. */
 function refuse(error: ProtocolError): WSEvents {
   return {
     onOpen: (_event, ws) => {

@@ -50,6 +50,9 @@ interface WorkerRow {
   heartbeat_at: Date | string;
 }
 
+/** Heartbeats an announcement lives for: two can be lost before a worker drops out. */
+const HEARTBEATS_PER_TTL = 3;
+
 /** Announcements and reads of the pool's workers. */
 export class WorkerRegistry {
   /**
@@ -57,6 +60,16 @@ export class WorkerRegistry {
    * @param ttlMs how long an announcement lives without a heartbeat
    */
   constructor(private readonly db: Queryable, readonly ttlMs: number) {}
+
+  /** A registry whose workers heartbeat every `heartbeatSeconds`. */
+  static withHeartbeat(db: Queryable, heartbeatSeconds: number): WorkerRegistry {
+    return new WorkerRegistry(db, heartbeatSeconds * 1000 * HEARTBEATS_PER_TTL);
+  }
+
+  /** How often a worker announces itself, ms. */
+  get heartbeatMs(): number {
+    return this.ttlMs / HEARTBEATS_PER_TTL;
+  }
 
   /** Records (or renews) `worker`'s announcement at `nowMs`. */
   async announce(worker: WorkerAnnouncement, nowMs: number): Promise<void> {

@@ -43,7 +43,7 @@ export async function startTestPool(workerIds = ["w-a", "w-b"]): Promise<TestPoo
     workerCapacity: 4,
     workerHeartbeatSeconds: 0.2,
   });
-  const registry = new WorkerRegistry(db, config.workerHeartbeatSeconds * 3000);
+  const registry = WorkerRegistry.withHeartbeat(db, config.workerHeartbeatSeconds);
   const workers: RunningWorker[] = [];
   for (const id of workerIds) {
     workers.push(
