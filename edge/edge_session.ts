@@ -540,13 +540,12 @@ export class EdgeSession {
       (turn.flags & MicroTurnFlags.INPUT_MISSING) === 0 &&
         meanLevel(turn.dmel.subarray(0, DMEL_FRAMES_PER_MICRO_TURN * DMEL_BINS)) > SPEAKING_LEVEL,
     );
-    // Moving to another worker: this micro-turn is not sent (its input is logged and acknowledged).
-    if (this.#worker?.moving) return this.#recordLost(turn);
     this.#inFlight.set(turn.index, turn);
     if (!this.#worker?.send(turn)) {
       this.#inFlight.delete(turn.index);
-      // In a pool the link's drop moves the session; until then its micro-turns are a gap.
-      if (this.#o.workers.pooled) return this.#recordLost(turn);
+      // Moving to another worker (or, in a pool, about to: the link dropped): this micro-turn
+      // is a gap; its input is logged, acknowledged, and replayed into the rebuilt context.
+      if (this.#worker?.moving || this.#o.workers.pooled) return this.#recordLost(turn);
       this.#fail(new ProtocolError("worker_unavailable", "the worker link is down"));
       return;
     }

@@ -4,8 +4,11 @@
  * killed, crashed or cut off), the session is placed on another worker of the pool and opened
  * there from the store's context (compaction + conversation since), without the client
  * reconnecting: micro-turns that close while it moves are not sent (the client hears a gap,
- * never an error), and their inputs stay in the event log and acknowledged as before. With one
- * configured worker there is nowhere to go: the session ends with `worker_unavailable`.
+ * never an error), and their inputs stay in the event log and acknowledged as before. A
+ * rebuilt context (after a move, or a compaction) gets the session's recent micro-turns
+ * replayed after its text, so what the user said, not only what was typed, is still there.
+ * With one configured worker there is nowhere to go: the session ends with
+ * `worker_unavailable`.
  *
  * @module
  */
@@ -14,6 +17,7 @@ import { openOnWorker, type WorkerLinks } from "./worker_links.ts";
 import { ProtocolError } from "../protocol/error_codes.ts";
 import type { MicroTurn } from "../protocol/worker_link.ts";
 import type { Logger } from "../lib/logger.ts";
+import { RecentInputs } from "./recent_inputs.ts";
 
 /** What a {@linkcode SessionWorker} needs. */
 export interface SessionWorkerOptions {
@@ -29,8 +33,11 @@ export interface SessionWorkerOptions {
   rebuildContext: () => Promise<string>;
   /** The worker went away: what was in flight there is lost. */
   onMoving(): void;
-  /** The session runs on another worker now, after `gapMs` without one. */
-  onMoved(move: { from: string; to: string; gapMs: number }): void;
+  /**
+   * The session runs on another worker now, after `gapMs` without one, its context rebuilt
+   * with `replayedMicroTurns` recent micro-turns.
+   */
+  onMoved(move: { from: string; to: string; gapMs: number; replayedMicroTurns: number }): void;
   /** No worker could take the session. */
   onLost(error: Error): void;
   /** Where moves are logged. */
@@ -41,6 +48,7 @@ export interface SessionWorkerOptions {
 export class SessionWorker {
   readonly #o: SessionWorkerOptions;
   #link: WorkerLinkClient | undefined;
+  readonly #recent = new RecentInputs();
   #moving: Promise<void> | undefined;
   #closed = false;
 
@@ -62,14 +70,22 @@ export class SessionWorker {
     this.#link = await this.#openOnPool(context, new Set());
   }
 
-  /** Sends a micro-turn; false when the session has no live worker link. */
+  /**
+   * Sends a closed micro-turn and keeps its input for a rebuild; false when it was not sent
+   * (the session is moving, or has no live worker link).
+   */
   send(turn: MicroTurn): boolean {
+    this.#recent.push(turn);
+    if (this.#moving) return false;
     return this.#link?.send(turn) ?? false;
   }
 
-  /** Asks the worker to rebuild the session's context; false when the link is down. */
+  /**
+   * Asks the worker to rebuild the session's context from `context` and the recent
+   * micro-turns; false when the link is down.
+   */
   rebuild(context: string): boolean {
-    return this.#link?.rebuild(this.#o.sessionId, context) ?? false;
+    return this.#link?.rebuild(this.#o.sessionId, context, this.#recent.turns()) ?? false;
   }
 
   /** Closes the session on its worker. */
@@ -88,6 +104,7 @@ export class SessionWorker {
           startedAtMs,
           { ...handlers, onLinkLost: () => this.#lost(link) },
           context,
+          () => this.#recent.turns(),
         ),
       excluded,
     );
@@ -111,13 +128,15 @@ export class SessionWorker {
         }
         this.#link = moved;
         const gapMs = Math.round(performance.now() - started);
+        const replayedMicroTurns = this.#recent.size;
         this.#o.log.info("session moved to another worker", {
           sessionId: this.#o.sessionId,
           from: link.url,
           to: moved.url,
           gapMs,
+          replayedMicroTurns,
         });
-        this.#o.onMoved({ from: link.url, to: moved.url, gapMs });
+        this.#o.onMoved({ from: link.url, to: moved.url, gapMs, replayedMicroTurns });
       } catch (error) {
         this.#o.onLost(error instanceof Error ? error : new Error(String(error)));
       } finally {

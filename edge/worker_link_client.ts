@@ -71,12 +71,17 @@ export class WorkerLinkClient {
     return this.#socket?.readyState === NodelayWebSocket.OPEN;
   }
 
-  /** Opens a session on the worker; rejects with `worker_unavailable` if it cannot. */
+  /**
+   * Opens a session on the worker, its context rebuilt from `context` and then from the
+   * micro-turns `replay` returns once the worker has taken the session (taken then, so none
+   * closing meanwhile is missed). Rejects with `worker_unavailable` if it cannot.
+   */
   async open(
     sessionId: string,
     startedAtMs: number,
     handlers: LinkSessionHandlers,
     context = "",
+    replay: () => MicroTurn[] = () => [],
   ): Promise<void> {
     const socket = await this.#connect();
     const opened = new Promise<void>((resolve, reject) => {
@@ -105,6 +110,7 @@ export class WorkerLinkClient {
       clearTimeout(timer);
       this.#pendingOpens.delete(sessionId);
     }
+    this.#replay(sessionId, replay());
   }
 
   /** Sends a micro-turn; false when the link is down. */
@@ -115,15 +121,23 @@ export class WorkerLinkClient {
   }
 
   /**
-   * Asks the worker to rebuild a session's context from `context` (after a compaction); it
-   * runs in order with the session's micro-turns. False when the link is down.
+   * Asks the worker to rebuild a session's context from `context` (after a compaction) and
+   * then from the recent micro-turns `replay`; it runs in order with the session's
+   * micro-turns. False when the link is down.
    */
-  rebuild(sessionId: string, context: string): boolean {
+  rebuild(sessionId: string, context: string, replay: MicroTurn[] = []): boolean {
     if (!this.connected) return false;
     this.#socket!.send(
       encodeLinkFrame({ type: "rebuild", sessionId, index: 0, body: { context } }),
     );
+    this.#replay(sessionId, replay);
     return true;
+  }
+
+  /** Sends recent micro-turns to append to a session's rebuilt context. */
+  #replay(sessionId: string, turns: MicroTurn[]): void {
+    if (turns.length === 0 || !this.connected) return;
+    this.#socket!.send(encodeLinkFrame({ type: "replay", sessionId, turns }));
   }
 
   /** Closes a session on the worker. */

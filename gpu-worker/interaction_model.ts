@@ -104,10 +104,21 @@ export interface InteractionModelOptions {
 const DMEL_SIZE = DMEL_FRAMES_PER_MICRO_TURN * DMEL_BINS;
 const IMAGE_SIZE = PATCHES_PER_FRAME * PATCH_BYTES;
 
+/** Raised for a step asked of a model that was closed. */
+export class ModelClosedError extends Error {
+  constructor() {
+    super("the interaction model is closed");
+    this.name = "ModelClosedError";
+  }
+}
+
 /** A loaded, contract-checked interaction model. */
 export class InteractionModel {
   readonly #session: OrtModelSession;
   readonly #binding: OrtIoBinding;
+  /** Steps running now (settled either way). */
+  readonly #running = new Set<Promise<void>>();
+  #closed = false;
   /** The key/value cache geometry the model declares. */
   readonly geometry: CacheGeometry;
   /** Name for logs. */
@@ -160,7 +171,16 @@ export class InteractionModel {
    * (in place) and their outputs returned. Every session must bring the same number of
    * micro-turns, at most {@linkcode maxPositionsPerCall} positions' worth.
    */
-  async step(inputs: SessionStep[], cache: KvCacheSlots): Promise<SessionStepOutput[]> {
+  step(inputs: SessionStep[], cache: KvCacheSlots): Promise<SessionStepOutput[]> {
+    if (this.#closed) return Promise.reject(new ModelClosedError());
+    const running = this.#step(inputs, cache);
+    const settled = running.then(() => {}, () => {});
+    this.#running.add(settled);
+    settled.finally(() => this.#running.delete(settled));
+    return running;
+  }
+
+  async #step(inputs: SessionStep[], cache: KvCacheSlots): Promise<SessionStepOutput[]> {
     const batch = inputs.length;
     const turns = inputs[0].turns.length;
     if (inputs.some((input) => input.turns.length !== turns)) {
@@ -280,11 +300,17 @@ export class InteractionModel {
     }));
   }
 
-  /** Releases the session. Release caches made by {@linkcode createCache} first. */
-  close(): Promise<void> {
+  /**
+   * Releases the session once the steps running now have finished (their native calls run off
+   * the event loop and use it); later steps are refused. Release caches made by
+   * {@linkcode createCache} first.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all(this.#running);
     this.#binding.release();
     this.#session.release();
-    return Promise.resolve();
   }
 }
 

@@ -29,6 +29,7 @@ export type StepObserver = (batchSize: number, stepMs: number, queueWaitsMs: num
 export class MicroTurnBatcher<I extends BatchItem, O> {
   #queue: QueuedItem<I, O>[] = [];
   #running = false;
+  #draining: Promise<void> = Promise.resolve();
   #step: StepFunction<I, O>;
   #maxBatch: number;
   #onStep: StepObserver;
@@ -46,6 +47,11 @@ export class MicroTurnBatcher<I extends BatchItem, O> {
     this.#onStep = options.onStep ?? (() => {});
   }
 
+  /** Resolves once no step is running and none is queued. */
+  idle(): Promise<void> {
+    return this.#draining;
+  }
+
   /** Items waiting for a step. */
   get queued(): number {
     return this.#queue.length;
@@ -55,7 +61,7 @@ export class MicroTurnBatcher<I extends BatchItem, O> {
   submit(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       this.#queue.push({ item, queuedAt: performance.now(), resolve, reject });
-      if (!this.#running) this.#drain();
+      if (!this.#running) this.#draining = this.#drain();
     });
   }
 

@@ -11,7 +11,7 @@
  */
 import { type Counter, type Gauge, type Histogram, type Registry } from "prom-client";
 import promClient from "prom-client";
-import type { InteractionModel, SessionStep, TurnOutput } from "./interaction_model.ts";
+import type { InteractionModel, SessionStep, TurnInput, TurnOutput } from "./interaction_model.ts";
 import { MicroTurnBatcher } from "./micro_turn_batcher.ts";
 import type { KvCacheSlots } from "./kv_cache_slots.ts";
 import { POSITIONS_PER_MICRO_TURN, TEXT_BYTES_PER_MICRO_TURN } from "./model/model_contract.ts";
@@ -46,6 +46,8 @@ interface WorkerSession {
   noiseSeed: number;
   lastActiveMs: number;
   contextFullReported: boolean;
+  /** Micro-turns of text the last rebuild prefilled (a replay fills up to its budget after). */
+  rebuiltTurns: number;
 }
 
 interface StepItem {
@@ -102,6 +104,7 @@ export class WorkerRuntime {
   readonly #queueWaitSeconds: Histogram;
   readonly #deadlineMisses: Counter;
   readonly #microTurns: Counter;
+  readonly #replayedMicroTurns: Counter;
   readonly #sessionGauge: Gauge;
 
   /**
@@ -142,6 +145,11 @@ export class WorkerRuntime {
     this.#microTurns = new promClient.Counter({
       name: "worker_micro_turns_total",
       help: "Micro-turns the worker ran",
+      registers,
+    });
+    this.#replayedMicroTurns = new promClient.Counter({
+      name: "worker_replayed_micro_turns_total",
+      help: "Recent micro-turns replayed into rebuilt sessions (moved here, or compacted)",
       registers,
     });
     this.#sessionGauge = new promClient.Gauge({
@@ -230,6 +238,7 @@ export class WorkerRuntime {
       noiseSeed: hashString(sessionId),
       lastActiveMs: performance.now(),
       contextFullReported: false,
+      rebuiltTurns: 0,
     });
     this.#sessionGauge.set(this.#sessions.size);
     return context ? this.rebuild(sessionId, context) : Promise.resolve();
@@ -249,6 +258,7 @@ export class WorkerRuntime {
     const count = Math.max(1, Math.ceil(bytes.length / TEXT_BYTES_PER_MICRO_TURN));
     const elapsedSeconds = Math.max(0, (this.#clock.now() - session.startedAtMs) / 1000);
     session.contextFullReported = false;
+    session.rebuiltTurns = count;
     await this.#batcher.submit({
       sessionId,
       session,
@@ -263,6 +273,32 @@ export class WorkerRuntime {
         slot: session.slot,
       },
     });
+  }
+
+  /**
+   * Appends a session's recent micro-turns to its context (after a rebuild on this worker, when
+   * the session moved here or was compacted): their dMel codes, camera frames and text are
+   * prefilled in one batched pass, in order with the session's micro-turns, and produce no
+   * output. The newest micro-turns are replayed, up to three quarters of the window with the
+   * rebuild's text: a quarter stays free, so a rebuilt context is not full at once (which
+   * would ask for another compaction straight away).
+   */
+  async replay(sessionId: string, turns: MicroTurn[]): Promise<void> {
+    const session = this.#sessions.get(sessionId);
+    if (!session) throw new UnknownWorkerSessionError(sessionId);
+    const budget = Math.floor((this.#model.geometry.window * 3) / 4 / POSITIONS_PER_MICRO_TURN) -
+      session.rebuiltTurns;
+    const replayed = turns.slice(Math.max(0, turns.length - Math.max(0, budget)));
+    if (replayed.length === 0) return;
+    await this.#batcher.submit({
+      sessionId,
+      session,
+      step: {
+        turns: replayed.map((turn) => this.#stepTurn(session, turn, turn.text)),
+        slot: session.slot,
+      },
+    });
+    this.#replayedMicroTurns.inc(replayed.length);
   }
 
   /** Positions a session's context holds (at most the window). */
@@ -284,13 +320,7 @@ export class WorkerRuntime {
       sessionId: turn.sessionId,
       session,
       step: {
-        turns: [{
-          dmel: turn.dmel,
-          text: text.subarray(0, TEXT_BYTES_PER_MICRO_TURN),
-          patches: turn.patchCount === PATCHES_PER_FRAME ? turn.patches : undefined,
-          elapsedSeconds: Math.max(0, (turn.wallClockMs - session.startedAtMs) / 1000),
-          noise: flowNoise(session.noiseSeed, turn.index),
-        }],
+        turns: [this.#stepTurn(session, turn, text.subarray(0, TEXT_BYTES_PER_MICRO_TURN))],
         slot: session.slot,
       },
     });
@@ -313,9 +343,26 @@ export class WorkerRuntime {
     };
   }
 
-  /** Releases the cache's device memory; the runtime is unusable afterwards. */
-  release(): void {
+  /** What the model steps for one micro-turn of a session, with `text` as its text. */
+  #stepTurn(session: WorkerSession, turn: MicroTurn, text: string | Uint8Array): TurnInput {
+    return {
+      dmel: turn.dmel,
+      text: typeof text === "string"
+        ? new TextEncoder().encode(text).subarray(0, TEXT_BYTES_PER_MICRO_TURN)
+        : text,
+      patches: turn.patchCount === PATCHES_PER_FRAME ? turn.patches : undefined,
+      elapsedSeconds: Math.max(0, (turn.wallClockMs - session.startedAtMs) / 1000),
+      noise: flowNoise(session.noiseSeed, turn.index),
+    };
+  }
+
+  /**
+   * Closes every session and releases the cache's device memory once the step running now
+   * (which writes into it) has finished; the runtime is unusable afterwards.
+   */
+  async release(): Promise<void> {
     for (const sessionId of [...this.#sessions.keys()]) this.close(sessionId);
+    await this.#batcher.idle();
     this.#slots.release();
   }
 

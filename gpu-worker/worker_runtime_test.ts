@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { Registry } from "prom-client";
-import { InteractionModel } from "./interaction_model.ts";
+import { InteractionModel, ModelClosedError } from "./interaction_model.ts";
 import { buildReferenceModel } from "./model/reference_model.ts";
+import type { KvCacheSlots } from "./kv_cache_slots.ts";
 import { WorkerRuntime, type WorkerSessionEvent } from "./worker_runtime.ts";
 import { seededRandom } from "../lib/seeded_random.ts";
 import type { MicroTurn, MicroTurnOutput } from "../protocol/worker_link.ts";
@@ -157,6 +158,57 @@ Deno.test("a session closed while its step runs leaves its slot's next owner unt
   const expected = await stream(alone, "b", 22, 2);
   const actual = await stream(runtime, "b", 22, 2);
   actual.forEach((out, i) => assert.ok(sameAudio(out.audio, expected[i].audio), `turn ${i}`));
-  runtime.release();
-  alone.release();
+  await runtime.release();
+  await alone.release();
+});
+
+Deno.test("a session moved to another worker with its recent micro-turns replayed goes on as if it had stayed", async () => {
+  // Tiny's window holds 16 micro-turns: a replay fills at most 12, a quarter stays free.
+  const random = seededRandom(21);
+  const turns = Array.from({ length: 14 }, (_, i) => microTurn(SESSION, i, random));
+  const stayed = runtimeWith();
+  stayed.open(SESSION, 1_000_000);
+  for (const turn of turns.slice(0, 8)) await stayed.run(turn);
+  const next = await stayed.run(turns[8]);
+
+  const moved = runtimeWith();
+  moved.open(SESSION, 1_000_000);
+  await moved.replay(SESSION, turns.slice(0, 8));
+  assert.equal(moved.contextPositions(SESSION), 80, "8 micro-turns of 10 positions replayed");
+  const after = await moved.run(turns[8]);
+  assert.ok(sameAudio(after.audio, next.audio), "the next output is the one it would have been");
+  assert.equal(after.control, next.control);
+
+  // Without the replay (a text-only rebuild) the same micro-turn comes out otherwise.
+  const forgot = runtimeWith();
+  forgot.open(SESSION, 1_000_000);
+  assert.ok(!sameAudio((await forgot.run(turns[8])).audio, next.audio));
+
+  // More than the budget: only the newest are replayed, after the rebuild's text.
+  const long = runtimeWith();
+  long.open(SESSION, 1_000_000);
+  await long.replay(SESSION, turns);
+  assert.equal(long.contextPositions(SESSION), 120, "12 of 14 micro-turns");
+  await long.rebuild(SESSION, "x".repeat(100)); // 4 micro-turns of text
+  await long.replay(SESSION, turns);
+  assert.equal(long.contextPositions(SESSION), 120, "4 of text, 8 replayed");
+  await assert.rejects(long.replay("00000000-0000-4000-8000-0000000000ff", turns), /not open/);
+});
+
+Deno.test("a worker stopped while a step runs waits for it before freeing the cache and the model", async () => {
+  // The step's native call runs off the event loop and writes into the cache: freeing either
+  // under it crashed the process (seen when a worker stopped during a replay).
+  const random = seededRandom(31);
+  const turns = Array.from({ length: 8 }, (_, i) => microTurn(SESSION, i, random));
+  for (let round = 0; round < 4; round++) {
+    const own = await InteractionModel.load(built.bytes, { name: built.name });
+    const runtime = new WorkerRuntime(own, { registry: new Registry(), capacity: 2 });
+    await runtime.open(SESSION, 1_000_000);
+    const stepping = runtime.replay(SESSION, turns);
+    await new Promise((r) => setTimeout(r, 0)); // the step is under way
+    await Promise.all([runtime.release(), own.close()]);
+    await stepping;
+    // Refused before the cache is looked at: a closed model has nothing to step with.
+    await assert.rejects(own.step([], {} as KvCacheSlots), ModelClosedError);
+  }
 });

@@ -161,7 +161,7 @@ export async function startWorker(
         // The edges hear it at once (and move their sessions, in a pool).
         links.closeLinks("worker stopping");
         await server.shutdown();
-        runtime.release();
+        await runtime.release();
         await model.close();
         await backgroundLm.close();
       })(),

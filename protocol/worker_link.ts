@@ -88,6 +88,7 @@ export type WorkerLinkFrame =
   | { type: "event"; sessionId: string; index: number; body: LinkControlBody }
   | { type: "rebuild"; sessionId: string; index: number; body: LinkControlBody }
   | { type: "micro_turn"; turn: MicroTurn }
+  | { type: "replay"; sessionId: string; turns: MicroTurn[] }
   | { type: "output"; output: MicroTurnOutput };
 
 const TYPE_CODES = {
@@ -99,7 +100,15 @@ const TYPE_CODES = {
   output: 6,
   event: 7,
   rebuild: 8,
+  replay: 9,
 } as const;
+
+/**
+ * Micro-turns a `replay` frame carries at most: the recent inputs an edge keeps for a rebuild
+ * (12.8 s, 640 positions: with a rebuild's text they fit in three quarters of the base model's
+ * 1280-position window; a smaller model's worker replays the newest that fit).
+ */
+export const MAX_REPLAY_MICRO_TURNS = 64;
 const TYPE_NAMES = Object.fromEntries(
   Object.entries(TYPE_CODES).map(([name, code]) => [code, name]),
 ) as Record<number, WorkerLinkFrame["type"]>;
@@ -126,13 +135,19 @@ export function encodeLinkFrame(frame: WorkerLinkFrame): Uint8Array<ArrayBuffer>
         frame.type,
         turn.sessionId,
         turn.index,
-        8 + 2 + 2 + turn.dmel.length + 1 + turn.frameOrigins.length + 2 +
-          4 * turn.lateMediaMs.length + 4 + text.length + 2 + turn.patches.length,
+        microTurnBytes(turn, text),
       );
-      writer.f64(turn.wallClockMs).u16(turn.flags).u16(turn.dmelFrames).bytes(turn.dmel);
-      writer.u8(turn.frameOrigins.length).bytes(turn.frameOrigins).u16(turn.lateMediaMs.length);
-      for (const mediaMs of turn.lateMediaMs) writer.u32(mediaMs);
-      writer.u32(text.length).bytes(text).u16(turn.patchCount).bytes(turn.patches);
+      return writeMicroTurn(writer, turn, text).done();
+    }
+    case "replay": {
+      const texts = frame.turns.map((turn) => encoder.encode(turn.text));
+      const writer = new FrameWriter(
+        frame.type,
+        frame.sessionId,
+        frame.turns.length,
+        frame.turns.reduce((sum, turn, i) => sum + 4 + microTurnBytes(turn, texts[i]), 0),
+      );
+      frame.turns.forEach((turn, i) => writeMicroTurn(writer.u32(turn.index), turn, texts[i]));
       return writer.done();
     }
     case "output": {
@@ -171,31 +186,18 @@ export function decodeLinkFrame(bytes: Uint8Array): WorkerLinkFrame {
   const index = reader.u32();
   let frame: WorkerLinkFrame;
   if (type === "micro_turn") {
-    const wallClockMs = reader.f64();
-    const flags = reader.u16();
-    const dmelFrames = reader.u16();
-    const dmel = reader.bytes(dmelFrames * DMEL_BINS);
-    const frameOrigins = reader.bytes(reader.u8());
-    const lateMediaMs = Array.from({ length: reader.u16() }, () => reader.u32());
-    const text = reader.text(reader.u32());
-    const patchCount = reader.u16();
-    const patches = reader.bytes(patchCount * PATCH_BYTES);
-    frame = {
-      type,
-      turn: {
-        sessionId,
-        index,
-        wallClockMs,
-        flags,
-        dmelFrames,
-        dmel,
-        frameOrigins,
-        lateMediaMs,
-        text,
-        patchCount,
-        patches,
-      },
-    };
+    frame = { type, turn: readMicroTurn(reader, sessionId, index) };
+  } else if (type === "replay") {
+    if (index > MAX_REPLAY_MICRO_TURNS) {
+      throw new MalformedLinkFrameError(
+        `replay of ${index} micro-turns, at most ${MAX_REPLAY_MICRO_TURNS}`,
+      );
+    }
+    const turns = Array.from(
+      { length: index },
+      () => readMicroTurn(reader, sessionId, reader.u32()),
+    );
+    frame = { type, sessionId, turns };
   } else if (type === "output") {
     const control = CONTROL_ACTIONS[reader.u8()];
     if (!control) {
@@ -223,6 +225,44 @@ export function decodeLinkFrame(bytes: Uint8Array): WorkerLinkFrame {
     throw new MalformedLinkFrameError(`${reader.remaining()} trailing bytes`);
   }
   return frame;
+}
+
+/** Body bytes of a micro-turn whose text encodes to `text`. */
+function microTurnBytes(turn: MicroTurn, text: Uint8Array): number {
+  return 8 + 2 + 2 + turn.dmel.length + 1 + turn.frameOrigins.length + 2 +
+    4 * turn.lateMediaMs.length + 4 + text.length + 2 + turn.patches.length;
+}
+
+function writeMicroTurn(writer: FrameWriter, turn: MicroTurn, text: Uint8Array): FrameWriter {
+  writer.f64(turn.wallClockMs).u16(turn.flags).u16(turn.dmelFrames).bytes(turn.dmel);
+  writer.u8(turn.frameOrigins.length).bytes(turn.frameOrigins).u16(turn.lateMediaMs.length);
+  for (const mediaMs of turn.lateMediaMs) writer.u32(mediaMs);
+  return writer.u32(text.length).bytes(text).u16(turn.patchCount).bytes(turn.patches);
+}
+
+function readMicroTurn(reader: FrameReader, sessionId: string, index: number): MicroTurn {
+  const wallClockMs = reader.f64();
+  const flags = reader.u16();
+  const dmelFrames = reader.u16();
+  const dmel = reader.bytes(dmelFrames * DMEL_BINS);
+  const frameOrigins = reader.bytes(reader.u8());
+  const lateMediaMs = Array.from({ length: reader.u16() }, () => reader.u32());
+  const text = reader.text(reader.u32());
+  const patchCount = reader.u16();
+  const patches = reader.bytes(patchCount * PATCH_BYTES);
+  return {
+    sessionId,
+    index,
+    wallClockMs,
+    flags,
+    dmelFrames,
+    dmel,
+    frameOrigins,
+    lateMediaMs,
+    text,
+    patchCount,
+    patches,
+  };
 }
 
 class FrameWriter {

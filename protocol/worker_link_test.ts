@@ -3,40 +3,53 @@ import {
   decodeLinkFrame,
   encodeLinkFrame,
   MalformedLinkFrameError,
+  MAX_REPLAY_MICRO_TURNS,
+  type MicroTurn,
   type WorkerLinkFrame,
 } from "./worker_link.ts";
 import { seededRandom } from "../lib/seeded_random.ts";
 import { DMEL_BINS, PATCH_BYTES } from "./media_format.ts";
 
+function randomTurn(random: () => number, sessionId: string, index: number): MicroTurn {
+  const bytes = (length: number) => Uint8Array.from({ length }, () => Math.floor(random() * 16));
+  const dmelFrames = Math.floor(random() * 25);
+  const patchCount = Math.floor(random() * 3);
+  return {
+    sessionId,
+    index,
+    wallClockMs: Math.floor(random() * 2e12),
+    flags: Math.floor(random() * 8),
+    dmelFrames,
+    dmel: bytes(dmelFrames * DMEL_BINS),
+    frameOrigins: bytes(10).map((b) => b % 4),
+    lateMediaMs: Array.from(
+      { length: Math.floor(random() * 3) },
+      () => Math.floor(random() * 2 ** 32),
+    ),
+    text: TEXTS[Math.floor(random() * TEXTS.length)],
+    patchCount,
+    patches: bytes(patchCount * PATCH_BYTES),
+  };
+}
+
+const TEXTS = ["", "hi", "héllo → 世界", "a".repeat(300)];
+
 function randomFrame(random: () => number): WorkerLinkFrame {
   const sessionId = crypto.randomUUID();
   const index = Math.floor(random() * 2 ** 32);
-  const bytes = (length: number) => Uint8Array.from({ length }, () => Math.floor(random() * 16));
-  const text = ["", "hi", "héllo → 世界", "a".repeat(300)][Math.floor(random() * 4)];
-  switch (Math.floor(random() * 4)) {
-    case 0: {
-      const dmelFrames = Math.floor(random() * 25);
-      const patchCount = Math.floor(random() * 3);
+  const text = TEXTS[Math.floor(random() * TEXTS.length)];
+  switch (Math.floor(random() * 5)) {
+    case 0:
+      return { type: "micro_turn", turn: randomTurn(random, sessionId, index) };
+    case 4:
       return {
-        type: "micro_turn",
-        turn: {
-          sessionId,
-          index,
-          wallClockMs: Math.floor(random() * 2e12),
-          flags: Math.floor(random() * 8),
-          dmelFrames,
-          dmel: bytes(dmelFrames * DMEL_BINS),
-          frameOrigins: bytes(10).map((b) => b % 4),
-          lateMediaMs: Array.from(
-            { length: Math.floor(random() * 3) },
-            () => Math.floor(random() * 2 ** 32),
-          ),
-          text,
-          patchCount,
-          patches: bytes(patchCount * PATCH_BYTES),
-        },
+        type: "replay",
+        sessionId,
+        turns: Array.from(
+          { length: 1 + Math.floor(random() * 4) },
+          (_, i) => randomTurn(random, sessionId, index + i),
+        ),
       };
-    }
     case 1:
       return {
         type: "output",
@@ -83,4 +96,17 @@ Deno.test("worker-link decode rejects random, truncated and extended bytes with 
       assert.ok(error instanceof MalformedLinkFrameError, String(error));
     }
   }
+});
+
+Deno.test("worker-link decode refuses a replay of more micro-turns than a rebuild keeps", () => {
+  const random = seededRandom(7);
+  const sessionId = crypto.randomUUID();
+  const turns = Array.from(
+    { length: MAX_REPLAY_MICRO_TURNS + 1 },
+    (_, i) => randomTurn(random, sessionId, i),
+  );
+  const encoded = encodeLinkFrame({ type: "replay", sessionId, turns });
+  assert.throws(() => decodeLinkFrame(encoded), /replay of 65 micro-turns, at most 64/);
+  const fits = encodeLinkFrame({ type: "replay", sessionId, turns: turns.slice(1) });
+  assert.equal((decodeLinkFrame(fits) as { turns: MicroTurn[] }).turns.length, 64);
 });

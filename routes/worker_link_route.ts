@@ -95,6 +95,11 @@ export function mountWorkerLink(app: Hono, runtime: WorkerRuntime, log: Logger):
               );
               return;
             }
+            case "replay":
+              runtime.replay(frame.sessionId, frame.turns).catch((error) =>
+                fail(ws, frame.sessionId, frame.turns[0]?.index ?? 0, error)
+              );
+              return;
             case "micro_turn":
               runtime.run(frame.turn).then(
                 (output) => send(ws, { type: "output", output }),

@@ -29,6 +29,16 @@ Deno.test("a session whose worker goes away moves to another worker of the pool:
       assert.ok(waited < 10_000, "the session never reached the other worker");
       await new Promise((r) => setTimeout(r, 5));
     }
+    // An audio-only conversation: the rebuilt context is the recent micro-turns, replayed (at
+    // least the 6 acknowledged before the move, 10 positions each). The edge's clock is manual:
+    // no micro-turn closes meanwhile, so only a replay can fill it; text alone gives 10.
+    for (let waited = 0; other.runtime.contextPositions(sessionId) < 60; waited += 5) {
+      assert.ok(
+        waited < 10_000,
+        `${other.runtime.contextPositions(sessionId)} positions after the move`,
+      );
+      await new Promise((r) => setTimeout(r, 5));
+    }
     packets.slice(70).forEach((p) => client.send(p));
     await client.message("ack", (a) => a.sequence >= firstSeq + packets.length - 1).catch((e) => {
       throw new Error(
@@ -58,6 +68,7 @@ Deno.test("a session whose worker goes away moves to another worker of the pool:
     const moved = events.find((e) => e.kind === "worker_moved");
     assert.ok(moved, `events: ${events.map((e) => e.kind).join(", ")}`);
     assert.equal(moved.payload.to, other.linkUrl);
+    assert.ok(Number(moved.payload.replayedMicroTurns) >= 6, JSON.stringify(moved.payload));
     // A micro-turn the old worker never answered is logged as lost, not left out.
     const lost = events.filter((e) =>
       e.kind === "micro_turn" && e.payload.output &&
