@@ -206,8 +206,10 @@ export class EdgeSession {
       onOutput: (output) => this.#deliver(output),
       onError: (code, message, index) => {
         this.#o.log.warn("worker error", { sessionId, code, message, index });
+        // A micro-turn the worker failed is a gap like a lost one: its input is still logged.
+        const turn = this.#inFlight.get(index);
         this.#inFlight.delete(index);
-        this.#ledger.forget(index);
+        if (turn) this.#recordLost(turn);
         this.#checkDrained();
       },
       onEvent: (body) => {
@@ -231,13 +233,7 @@ export class EdgeSession {
       workers: this.#o.workers,
       handlers,
       rebuildContext: this.#o.rebuildContext ?? (() => Promise.resolve(this.#o.context ?? "")),
-      onMoving: () => {
-        // What the lost worker had in flight never comes back: those micro-turns are a gap.
-        const lost = [...this.#inFlight.values()];
-        this.#inFlight.clear();
-        for (const turn of lost) this.#recordLost(turn);
-        this.#checkDrained();
-      },
+      onMoving: () => this.#loseInFlight(),
       onMoved: (move) =>
         eventLog.append(sessionId, {
           kind: "worker_moved",
@@ -544,8 +540,12 @@ export class EdgeSession {
     if (!this.#worker?.send(turn)) {
       this.#inFlight.delete(turn.index);
       // Moving to another worker (or, in a pool, about to: the link dropped): this micro-turn
-      // is a gap; its input is logged, acknowledged, and replayed into the rebuilt context.
-      if (this.#worker?.moving || this.#o.workers.pooled) return this.#recordLost(turn);
+      // is a gap; its input is logged, acknowledged, and replayed into the rebuilt context. The
+      // ones still in flight cannot come back either, and are logged first (in order).
+      if (this.#worker?.moving || this.#o.workers.pooled) {
+        this.#loseInFlight();
+        return this.#recordLost(turn);
+      }
       this.#fail(new ProtocolError("worker_unavailable", "the worker link is down"));
       return;
     }
@@ -591,6 +591,14 @@ export class EdgeSession {
     }
     if (output.control === "delegate") this.#background.modelAsked(this.#ledger.count + 1);
     this.#record(turn, { control: output.control, text: output.text, stepMs: output.stepMs });
+  }
+
+  /** What the lost worker had in flight never comes back: those micro-turns are a gap. */
+  #loseInFlight(): void {
+    const lost = [...this.#inFlight.values()];
+    this.#inFlight.clear();
+    for (const turn of lost) this.#recordLost(turn);
+    this.#checkDrained();
   }
 
   /**

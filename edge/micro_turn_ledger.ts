@@ -45,11 +45,6 @@ export class MicroTurnLedger {
     if (sequence !== undefined) this.#covers.set(index, sequence);
   }
 
-  /** Forgets micro-turn `index` (it will not be recorded). */
-  forget(index: number): void {
-    this.#covers.delete(index);
-  }
-
   /** A new connection saw no acknowledgement yet: the next one is sent even if repeated. */
   newConnection(): void {
     this.#sent = undefined;

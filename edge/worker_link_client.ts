@@ -38,8 +38,9 @@ export interface LinkSessionHandlers {
 const LINK_TIMEOUT_MS = 5000;
 
 /**
- * The link is pinged this often; a worker that has not answered the previous ping (stopped,
- * hung, cut off without its socket closing) is given up, as if its link had dropped.
+ * The link is pinged this often; a worker that has not answered the previous ping nor sent
+ * anything since (stopped, hung, cut off without its socket closing) is given up, as if its
+ * link had dropped.
  */
 const LINK_PING_MS = 1000;
 
@@ -162,12 +163,18 @@ export class WorkerLinkClient {
       socket.binaryType = "arraybuffer";
       const timer = setTimeout(() => socket.close(), LINK_TIMEOUT_MS);
       let answered = true;
+      let lastTick = performance.now();
       let pinger: ReturnType<typeof setInterval> | undefined;
       socket.on("pong", () => answered = true);
       socket.onopen = () => {
         clearTimeout(timer);
+        lastTick = performance.now();
         pinger = setInterval(() => {
-          if (!answered) {
+          // A tick that comes late means this process was busy: an answer may be waiting
+          // unread, so it judges nothing and pings again.
+          const late = performance.now() - lastTick > LINK_PING_MS * 1.5;
+          lastTick = performance.now();
+          if (!answered && !late) {
             this.#log.warn("worker link stalled", { url: this.#url });
             socket.terminate();
             return;
@@ -180,7 +187,10 @@ export class WorkerLinkClient {
         this.#log.info("worker link connected", { url: this.#url });
         resolve(socket);
       };
-      socket.onmessage = (event) => this.#receive(event.data);
+      socket.onmessage = (event) => {
+        answered = true; // any frame shows the worker is there
+        this.#receive(event.data);
+      };
       // Failures also close the socket; onclose reports them. Without a listener, `ws` would
       // throw its error event as an uncaught exception.
       socket.onerror = () => {};

@@ -101,15 +101,12 @@ export interface PooledWorkerLinksOptions {
   clock: Clock;
   /** Where link events go. */
   log: Logger;
-  /** How long a read of the registry is reused, ms (placements in between count themselves). */
-  refreshMs?: number;
 }
 
 /** Sessions placed on the pool's workers through the registry. */
 export class PooledWorkerLinks implements WorkerLinks {
   readonly #options: PooledWorkerLinksOptions;
   readonly #links = new Map<string, WorkerLinkClient>();
-  #view: { readAt: number; workers: RegisteredWorker[] } | undefined;
   #reading: Promise<RegisteredWorker[]> | undefined;
 
   /** @param options registry, placement and clock */
@@ -120,21 +117,32 @@ export class PooledWorkerLinks implements WorkerLinks {
   /** Other workers are tried when one refuses. */
   readonly pooled = true;
 
-  /** Chooses a worker for a new session and returns the link to it. */
+  /**
+   * Chooses a worker for a new session and returns the link to it. The choice is made from a
+   * fresh read of the registry and its slot reserved there, so edges placing at the same time
+   * see each other's placements (a worker whose last slot another edge took is passed over).
+   */
   async place(excluded?: ReadonlySet<WorkerLinkClient>): Promise<WorkerLinkClient> {
-    const workers = (await this.#workers()).filter((w) => {
-      const link = this.#links.get(w.linkUrl);
-      return !link || !excluded?.has(link);
-    });
-    const chosen = chooseWorker(workers, this.#options.placement);
-    // Until the next read, this edge's own placements count against the worker's free slots.
-    chosen.freeSlots--;
-    let link = this.#links.get(chosen.linkUrl);
-    if (!link) {
-      link = new WorkerLinkClient(chosen.linkUrl, this.#options.log.child(chosen.id));
-      this.#links.set(chosen.linkUrl, link);
+    const full = new Set<string>();
+    for (;;) {
+      const workers = (await this.#workers()).filter((w) => {
+        const link = this.#links.get(w.linkUrl);
+        return !full.has(w.id) && (!link || !excluded?.has(link));
+      });
+      const chosen = chooseWorker(workers, this.#options.placement);
+      // Placements sharing this read count against it until the next one.
+      chosen.freeSlots--;
+      if (!await this.#options.registry.reserve(chosen.id)) {
+        full.add(chosen.id);
+        continue;
+      }
+      let link = this.#links.get(chosen.linkUrl);
+      if (!link) {
+        link = new WorkerLinkClient(chosen.linkUrl, this.#options.log.child(chosen.id));
+        this.#links.set(chosen.linkUrl, link);
+      }
+      return link;
     }
-    return link;
   }
 
   /** Links open now, and links held. */
@@ -148,16 +156,10 @@ export class PooledWorkerLinks implements WorkerLinks {
     for (const link of this.#links.values()) link.disconnect();
   }
 
-  /** The registry's live workers, read at most once per refresh interval. */
-  async #workers(): Promise<RegisteredWorker[]> {
-    const now = this.#options.clock.now();
-    if (this.#view && now - this.#view.readAt < (this.#options.refreshMs ?? 1000)) {
-      return this.#view.workers;
-    }
-    this.#reading ??= this.#options.registry.live(now).then((workers) => {
-      this.#view = { readAt: now, workers };
-      return workers;
-    }).finally(() => this.#reading = undefined);
-    return await this.#reading;
+  /** The registry's live workers: one read, shared by the placements waiting for it. */
+  #workers(): Promise<RegisteredWorker[]> {
+    this.#reading ??= this.#options.registry.live(this.#options.clock.now())
+      .finally(() => this.#reading = undefined);
+    return this.#reading;
   }
 }

@@ -3,6 +3,10 @@
  * step, at most one micro-turn per session (a session's next turn depends on the state its
  * previous turn leaves), up to `maxBatch`. Sessions join and leave between steps.
  *
+ * Bulk work (a prefill: a session opened with its context, rebuilt, or replayed) never shares
+ * a step with live micro-turns, and the two take turns when both wait: a live micro-turn waits
+ * for at most one bulk step, and a burst of live ones never starves a session being opened.
+ *
  * @module
  */
 
@@ -29,6 +33,8 @@ export type StepObserver = (batchSize: number, stepMs: number, queueWaitsMs: num
 export class MicroTurnBatcher<I extends BatchItem, O> {
   #queue: QueuedItem<I, O>[] = [];
   #running = false;
+  #bulk: (item: I) => boolean;
+  #lastWasBulk = false;
   #draining: Promise<void> = Promise.resolve();
   #step: StepFunction<I, O>;
   #maxBatch: number;
@@ -40,9 +46,10 @@ export class MicroTurnBatcher<I extends BatchItem, O> {
    */
   constructor(
     step: StepFunction<I, O>,
-    options: { maxBatch?: number; onStep?: StepObserver } = {},
+    options: { maxBatch?: number; onStep?: StepObserver; bulk?: (item: I) => boolean } = {},
   ) {
     this.#step = step;
+    this.#bulk = options.bulk ?? (() => false);
     this.#maxBatch = options.maxBatch ?? 64;
     this.#onStep = options.onStep ?? (() => {});
   }
@@ -68,18 +75,7 @@ export class MicroTurnBatcher<I extends BatchItem, O> {
   async #drain(): Promise<void> {
     this.#running = true;
     while (this.#queue.length > 0) {
-      const taken = new Set<string>();
-      const batch: QueuedItem<I, O>[] = [];
-      const rest: QueuedItem<I, O>[] = [];
-      for (const entry of this.#queue) {
-        if (batch.length < this.#maxBatch && !taken.has(entry.item.sessionId)) {
-          taken.add(entry.item.sessionId);
-          batch.push(entry);
-        } else {
-          rest.push(entry);
-        }
-      }
-      this.#queue = rest;
+      const batch = this.#take();
       const started = performance.now();
       try {
         const outputs = await this.#step(batch.map((entry) => entry.item));
@@ -94,5 +90,34 @@ export class MicroTurnBatcher<I extends BatchItem, O> {
       }
     }
     this.#running = false;
+  }
+
+  /**
+   * The next step's batch, taken out of the queue: each session's oldest item is eligible;
+   * bulk after live when both wait, else whichever kind waits.
+   */
+  #take(): QueuedItem<I, O>[] {
+    const seen = new Set<string>();
+    const eligible = new Set<QueuedItem<I, O>>();
+    let live = 0;
+    let bulk = 0;
+    for (const entry of this.#queue) {
+      if (seen.has(entry.item.sessionId)) continue;
+      seen.add(entry.item.sessionId);
+      eligible.add(entry);
+      if (this.#bulk(entry.item)) bulk++;
+      else live++;
+    }
+    const takeBulk = bulk > 0 && (live === 0 || !this.#lastWasBulk);
+    this.#lastWasBulk = takeBulk;
+    const batch: QueuedItem<I, O>[] = [];
+    const rest: QueuedItem<I, O>[] = [];
+    for (const entry of this.#queue) {
+      const fits = eligible.has(entry) && this.#bulk(entry.item) === takeBulk &&
+        batch.length < this.#maxBatch;
+      (fits ? batch : rest).push(entry);
+    }
+    this.#queue = rest;
+    return batch;
   }
 }

@@ -18,6 +18,8 @@ export class WorkerAnnouncer {
   #draining = false;
   #timer: ReturnType<typeof setInterval> | undefined;
   #beating: Promise<void> = Promise.resolve();
+  #stopped = false;
+  #changeQueued = false;
 
   /**
    * @param registry where the pool's workers are announced
@@ -40,9 +42,25 @@ export class WorkerAnnouncer {
   /** Announces now and then at every heartbeat. */
   async start(): Promise<void> {
     await this.beat();
-    this.#timer = setInterval(() => {
-      this.#beating = this.beat().catch((error) => this.#log.warn("heartbeat failed", { error }));
-    }, this.#registry.heartbeatMs);
+    this.#timer = setInterval(() => this.#queueBeat(), this.#registry.heartbeatMs);
+  }
+
+  /**
+   * Announces soon after the worker's sessions changed, so edges placing sessions read its
+   * real free slots (a heartbeat's snapshot can land after an edge's reservation and undo it).
+   */
+  changed(): void {
+    if (this.#stopped || this.#changeQueued) return;
+    this.#changeQueued = true;
+    this.#queueBeat(() => this.#changeQueued = false);
+  }
+
+  /** Beats after the beat under way: announcements land in the order they were taken. */
+  #queueBeat(before: () => void = () => {}): void {
+    this.#beating = this.#beating.then(() => {
+      before();
+      if (!this.#stopped) return this.beat();
+    }).catch((error) => this.#log.warn("heartbeat failed", { error }));
   }
 
   /** Announces the worker as it is now. */
@@ -61,6 +79,7 @@ export class WorkerAnnouncer {
 
   /** Stops heartbeating and removes the announcement. */
   async stop(): Promise<void> {
+    this.#stopped = true;
     clearInterval(this.#timer);
     await this.#beating;
     await this.#registry.withdraw(this.#describe().id);

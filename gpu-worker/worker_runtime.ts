@@ -80,6 +80,8 @@ export interface WorkerRuntimeOptions {
   idleTimeoutMs?: number;
   /** Told about session events (context full). */
   onEvent?: (sessionId: string, event: WorkerSessionEvent) => void;
+  /** Told when a session opened or closed (its free slots changed). */
+  onSessionsChanged?: () => void;
   /** Wall clock: a rebuilt context is told how much time has passed. Default the system's. */
   clock?: Clock;
   /** Registry the runtime's metrics register in. */
@@ -96,6 +98,7 @@ export class WorkerRuntime {
   readonly #clock: Clock;
   readonly #idleTimeoutMs: number;
   readonly #onEvent: (sessionId: string, event: WorkerSessionEvent) => void;
+  readonly #onSessionsChanged: () => void;
   readonly #stepSeconds: Histogram;
   /** The last steps' durations, a ring. */
   readonly #recentStepsMs = new Float64Array(256);
@@ -118,6 +121,7 @@ export class WorkerRuntime {
     this.#clock = options.clock ?? systemClock;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
     this.#onEvent = options.onEvent ?? (() => {});
+    this.#onSessionsChanged = options.onSessionsChanged ?? (() => {});
     const registers = [options.registry];
     this.#stepSeconds = new promClient.Histogram({
       name: "worker_step_seconds",
@@ -173,6 +177,7 @@ export class WorkerRuntime {
     });
     this.#batcher = new MicroTurnBatcher((batch) => this.#step(batch), {
       maxBatch: options.maxBatch,
+      bulk: (item) => item.step.turns.length > 1 || item.reset === true,
       onStep: (size, ms, waits) => {
         this.#recentStepsMs[this.#stepCount++ % this.#recentStepsMs.length] = ms;
         this.#stepSeconds.observe(ms / 1000);
@@ -241,6 +246,7 @@ export class WorkerRuntime {
       rebuiltTurns: 0,
     });
     this.#sessionGauge.set(this.#sessions.size);
+    this.#onSessionsChanged();
     return context ? this.rebuild(sessionId, context) : Promise.resolve();
   }
 
@@ -373,6 +379,7 @@ export class WorkerRuntime {
     this.#sessions.delete(sessionId);
     this.#slots.release(session.slot);
     this.#sessionGauge.set(this.#sessions.size);
+    this.#onSessionsChanged();
   }
 
   /** Closes sessions idle for longer than the idle timeout; returns their ids. */

@@ -93,11 +93,13 @@ export async function startWorker(
     })();
   const registry = new Registry();
   let notify: SessionNotifier = () => {};
+  let sessionsChanged = () => {};
   const runtime = new WorkerRuntime(model, {
     capacity: config.workerCapacity,
     maxBatch: config.maxBatch,
     idleTimeoutMs: config.sessionIdleSeconds * 1000,
     onEvent: (sessionId, event) => notify(sessionId, { ...event }),
+    onSessionsChanged: () => sessionsChanged(),
     registry,
   });
   log.info("model loaded", {
@@ -146,6 +148,7 @@ export async function startWorker(
       log,
     );
   await announcer?.start();
+  if (announcer) sessionsChanged = () => announcer.changed();
   log.info("worker listening", { url, pool: pool ? { id: pool.id, region: pool.region } : null });
   let closing: Promise<void> | undefined;
   return {

@@ -98,6 +98,19 @@ export class WorkerRegistry {
     );
   }
 
+  /**
+   * Takes one of a worker's free slots for a session about to be placed there; false when it
+   * has none left (another edge took the last). The worker's next heartbeat states its real
+   * count again, which by then includes the session.
+   */
+  async reserve(id: string): Promise<boolean> {
+    const rows = await this.db.query<{ free_slots: number }>(
+      "update workers set free_slots = free_slots - 1 where id = $1 and free_slots > 0 returning free_slots",
+      [id],
+    );
+    return rows.length === 1;
+  }
+
   /** Removes a worker's announcement (it is stopping). */
   async withdraw(id: string): Promise<void> {
     await this.db.query("delete from workers where id = $1", [id]);

@@ -48,3 +48,28 @@ for (const target of TEST_DATABASE_TARGETS) {
     },
   });
 }
+
+for (const target of TEST_DATABASE_TARGETS) {
+  Deno.test({
+    name:
+      `[${target.name}] worker registry: edges reserve slots, never past the last one, until the worker's heartbeat states its count`,
+    ignore: target.ignore,
+    async fn() {
+      const db = await target.open();
+      try {
+        const registry = new WorkerRegistry(db, 10_000);
+        const t0 = 1_700_000_000_000;
+        await registry.announce(announcement("w1", { freeSlots: 3 }), t0);
+        // Two edges placing at once: three succeed, whoever comes later finds it full.
+        const taken = await Promise.all(Array.from({ length: 5 }, () => registry.reserve("w1")));
+        assert.equal(taken.filter(Boolean).length, 3);
+        assert.equal((await registry.live(t0 + 1))[0].freeSlots, 0);
+        assert.equal(await registry.reserve("w-unknown"), false);
+        await registry.announce(announcement("w1", { freeSlots: 1 }), t0 + 1000);
+        assert.equal((await registry.live(t0 + 1001))[0].freeSlots, 1);
+      } finally {
+        await db.close();
+      }
+    },
+  });
+}

@@ -34,20 +34,34 @@ export const TEST_DATABASE_TARGETS: TestDatabaseTarget[] = [
   {
     name: "postgres",
     ignore: !url,
-    open: async ({ migrated = true } = {}) => {
-      const schema = `test_${crypto.randomUUID().replaceAll("-", "")}`;
-      const admin = await openDatabase({ url });
-      await admin.exec(`create schema ${schema}`);
-      await admin.close();
-      const db = await openDatabase({ url, schema });
-      if (migrated) await migrate(db);
-      return {
-        ...db,
-        close: async () => {
-          await db.exec(`drop schema ${schema} cascade`);
-          await db.close();
-        },
-      };
-    },
+    open: async ({ migrated = true } = {}) => (await openPostgresSchema({ migrated })).db,
   },
 ];
+
+/**
+ * A fresh schema on the server named by `TEST_DATABASE_URL`: the database (its `close` drops the
+ * schema) and a URL other processes can connect to it with (`search_path` set).
+ */
+export async function openPostgresSchema(
+  { migrated = true } = {},
+): Promise<{ db: Database; url: string }> {
+  if (!url) throw new Error("TEST_DATABASE_URL is not set");
+  const schema = `test_${crypto.randomUUID().replaceAll("-", "")}`;
+  const admin = await openDatabase({ url });
+  await admin.exec(`create schema ${schema}`);
+  await admin.close();
+  const db = await openDatabase({ url, schema });
+  if (migrated) await migrate(db);
+  const schemaUrl = new URL(url);
+  schemaUrl.searchParams.set("search_path", schema);
+  return {
+    db: {
+      ...db,
+      close: async () => {
+        await db.exec(`drop schema ${schema} cascade`);
+        await db.close();
+      },
+    },
+    url: schemaUrl.href,
+  };
+}
