@@ -12,20 +12,9 @@ import { EgressPacketizer } from "../pipeline/egress_packetizer.ts";
 import { EgressPacer } from "../pipeline/egress_pacer.ts";
 import type { JitterBufferOptions } from "../pipeline/jitter_buffer.ts";
 import { type Delegation, SessionBackground } from "./session_background.ts";
-import { looksLikeRtp, parseRtpPacket } from "../pipeline/rtp_packet.ts";
-import { isVideoMessage, parseVideoMessage } from "../protocol/video_message.ts";
 import { type MicroTurn, MicroTurnFlags, type MicroTurnOutput } from "../protocol/worker_link.ts";
-import {
-  CLIENT_PROTOCOL_VERSION,
-  ClientControl,
-  type ServerMessage,
-} from "../protocol/client_messages.ts";
-import {
-  ERROR_CODES,
-  type ErrorCode,
-  errorCodeOf,
-  ProtocolError,
-} from "../protocol/error_codes.ts";
+import { CLIENT_PROTOCOL_VERSION, type ServerMessage } from "../protocol/client_messages.ts";
+import { ERROR_CODES, type ErrorCode, ProtocolError } from "../protocol/error_codes.ts";
 import {
   DMEL_BINS,
   DMEL_FRAMES_PER_MICRO_TURN,
@@ -38,6 +27,7 @@ import type { LinkSessionHandlers } from "./worker_link_client.ts";
 import type { WorkerLinks } from "./worker_links.ts";
 import { SessionWorker } from "./session_worker.ts";
 import { MicroTurnLedger } from "./micro_turn_ledger.ts";
+import { ClientInput } from "./client_input.ts";
 import type { EventLog } from "../store/event_log.ts";
 import type { EdgeMetrics } from "./edge_metrics.ts";
 import type { Clock } from "../lib/clock.ts";
@@ -122,7 +112,7 @@ export class EdgeSession {
   #detachTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #ledger: MicroTurnLedger;
   #droppedWhileDetached = 0;
-  #videoDropped = 0;
+  readonly #input: ClientInput;
   #compacting: Promise<void> | undefined;
   readonly #background: SessionBackground;
   readonly #ended = Promise.withResolvers<void>();
@@ -162,6 +152,22 @@ export class EdgeSession {
       clock: options.clock,
       logger: options.log,
     });
+    this.#input = new ClientInput(
+      {
+        write: (frame) => this.#write(frame),
+        hasRoom: () => (this.#writer.desiredSize ?? 1) > 0,
+        report: (code, message) => this.#report(code, message),
+        tooBig: (size) => this.#tooBig(size),
+        bye: () => this.end("client said bye").catch(() => {}),
+        ping: (t) => this.#sendJson({ type: "pong", t }),
+        delegate: (request, delegateOptions) =>
+          this.#background.delegate(request, delegateOptions, this.#ledger.count),
+        cancelTask: (id) => this.#background.cancel(id),
+        typed: (text, timestampMs) => this.#typed(text, timestampMs),
+      },
+      options.maxMessageBytes,
+      options.clock,
+    );
     this.#pacer = new EgressPacer(() => this.#socketOpen ? this.#socket : undefined, {
       maxBufferedBytes: options.maxBufferedBytes,
       onDrop: (frames) => options.metrics.droppedOutputFrames.inc(frames),
@@ -337,92 +343,26 @@ export class EdgeSession {
 
   /** Handles one binary message from the client: an RTP packet or a camera frame. */
   receiveBinary(bytes: Uint8Array): void {
-    if (this.#ending) return;
-    if (bytes.byteLength > this.#o.maxMessageBytes) return this.#tooBig(bytes.byteLength);
-    if (isVideoMessage(bytes)) return this.#receiveVideo(bytes);
-    if (!looksLikeRtp(bytes)) {
-      return this.#report(
-        "unknown_message_type",
-        `binary message type byte ${bytes[0]} is unknown`,
-      );
-    }
-    try {
-      const packet = parseRtpPacket(bytes);
-      if (packet.payloadType !== OPUS_PAYLOAD_TYPE) {
-        return this.#report(
-          "unsupported_payload_type",
-          `payload type ${packet.payloadType}, expected ${OPUS_PAYLOAD_TYPE} (Opus)`,
-        );
-      }
-      this.#write({
-        type: "rtp",
-        packet: { ...packet, payload: packet.payload.slice() },
-        arrivalMs: this.#o.clock.now(),
-      });
-    } catch (error) {
-      this.#report(errorCodeOf(error), error instanceof Error ? error.message : String(error));
-    }
-  }
-
-  /**
-   * A camera frame joins the open micro-turn (the newest one per micro-turn is used). When the
-   * ingress pipeline is backed up, video is dropped before audio.
-   */
-  #receiveVideo(bytes: Uint8Array): void {
-    try {
-      const { timestampMs, jpeg } = parseVideoMessage(bytes);
-      if ((this.#writer.desiredSize ?? 1) <= 0) {
-        this.#videoDropped++;
-        return;
-      }
-      this.#write({ type: "video", timestampMs, jpeg: jpeg.slice() });
-    } catch (error) {
-      this.#report(errorCodeOf(error), error instanceof Error ? error.message : String(error));
-    }
+    if (!this.#ending) this.#input.binary(bytes);
   }
 
   /** Handles one text message from the client. */
   receiveText(text: string): void {
-    if (this.#ending) return;
-    if (text.length > this.#o.maxMessageBytes) return this.#tooBig(text.length);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      return this.#report("invalid_control", "message is not JSON");
-    }
-    const control = ClientControl.safeParse(parsed);
-    if (!control.success) {
-      return this.#report("invalid_control", control.error.issues.map((i) => i.message).join("; "));
-    }
-    if (control.data.type === "bye") {
-      this.end("client said bye").catch(() => {});
-      return;
-    }
-    if (control.data.type === "ping") {
-      this.#sendJson({ type: "pong", t: control.data.t });
-      return;
-    }
-    if (control.data.type === "delegate") {
-      const { request, urgent, tool } = control.data;
-      this.#background.delegate(request, { urgent: urgent ?? false, tool }, this.#ledger.count);
-      return;
-    }
-    if (control.data.type === "cancel_task") {
-      this.#background.cancel(control.data.id);
-      return;
-    }
+    if (!this.#ending) this.#input.text(text);
+  }
+
+  /** The user typed `text`: logged, into the model's input, and seen by the background. */
+  #typed(text: string, timestampMs: number | undefined): void {
     const { sessionId, eventLog, clock } = this.#o;
-    const typed = control.data;
     eventLog.append(sessionId, {
       kind: "user_text",
       microTurn: this.#pipeline.jitter.nextTurn,
-      mediaTimeMs: typed.timestampMs,
+      mediaTimeMs: timestampMs,
       wallTime: new Date(clock.now()),
-      payload: { text: typed.text },
+      payload: { text },
     });
-    this.#write({ type: "text", text: typed.text, timestampMs: typed.timestampMs });
-    this.#background.userTyped(typed.text);
+    this.#write({ type: "text", text, timestampMs });
+    this.#background.userTyped(text);
   }
 
   /**
@@ -564,7 +504,7 @@ export class EdgeSession {
         type: "stats",
         jitter: jitter.stats,
         egress: this.#pacer.stats,
-        videoDropped: this.#videoDropped,
+        videoDropped: this.#input.videoDropped,
       });
     }
   }
