@@ -11,7 +11,7 @@ import { looksLikeRtp, parseRtpPacket } from "../pipeline/rtp_packet.ts";
 import { isVideoMessage, parseVideoMessage } from "../protocol/video_message.ts";
 import { ClientControl } from "../protocol/client_messages.ts";
 import { type ErrorCode, errorCodeOf } from "../protocol/error_codes.ts";
-import { OPUS_PAYLOAD_TYPE } from "../protocol/media_format.ts";
+import { type AudioCodec, L16_PAYLOAD_TYPE, OPUS_PAYLOAD_TYPE } from "../protocol/media_format.ts";
 import type { Clock } from "../lib/clock.ts";
 
 /** What the client's messages turn into. */
@@ -41,15 +41,23 @@ export class ClientInput {
   readonly #actions: ClientInputActions;
   readonly #maxMessageBytes: number;
   readonly #clock: Clock;
+  readonly #payloadType: number;
   #videoDropped = 0;
 
   /**
    * @param actions what the messages turn into
    * @param maxMessageBytes the largest message accepted
    * @param clock arrival times of RTP packets
+   * @param codec how the audio packets are coded (their payload type)
    */
-  constructor(actions: ClientInputActions, maxMessageBytes: number, clock: Clock) {
+  constructor(
+    actions: ClientInputActions,
+    maxMessageBytes: number,
+    clock: Clock,
+    codec: AudioCodec = "opus",
+  ) {
     this.#actions = actions;
+    this.#payloadType = codec === "opus" ? OPUS_PAYLOAD_TYPE : L16_PAYLOAD_TYPE;
     this.#maxMessageBytes = maxMessageBytes;
     this.#clock = clock;
   }
@@ -72,10 +80,10 @@ export class ClientInput {
     }
     try {
       const packet = parseRtpPacket(bytes);
-      if (packet.payloadType !== OPUS_PAYLOAD_TYPE) {
+      if (packet.payloadType !== this.#payloadType) {
         return actions.report(
           "unsupported_payload_type",
-          `payload type ${packet.payloadType}, expected ${OPUS_PAYLOAD_TYPE} (Opus)`,
+          `payload type ${packet.payloadType}, expected ${this.#payloadType}`,
         );
       }
       actions.write({

@@ -16,9 +16,11 @@ import { type MicroTurn, MicroTurnFlags, type MicroTurnOutput } from "../protoco
 import { CLIENT_PROTOCOL_VERSION, type ServerMessage } from "../protocol/client_messages.ts";
 import { ERROR_CODES, type ErrorCode, ProtocolError } from "../protocol/error_codes.ts";
 import {
+  type AudioCodec,
   DMEL_BINS,
   DMEL_FRAMES_PER_MICRO_TURN,
   FRAMES_PER_MICRO_TURN,
+  L16_PAYLOAD_TYPE,
   MICRO_TURN_MS,
   OPUS_PAYLOAD_TYPE,
   SAMPLE_RATE_HZ,
@@ -91,6 +93,8 @@ export interface EdgeSessionOptions {
   compact?: (window: number) => Promise<{ compactionId: number; context: string } | undefined>;
   /** Background tasks, when the edge has a background runner. */
   delegation?: Delegation;
+  /** How the client's audio is coded: Opus RTP (default), or linear PCM from an adapter. */
+  codec?: AudioCodec;
 }
 
 /** A live client session at the edge. */
@@ -98,7 +102,7 @@ export class EdgeSession {
   readonly #o: EdgeSessionOptions;
   readonly #pipeline: IngressPipeline;
   readonly #writer: WritableStreamDefaultWriter<IngressFrame>;
-  readonly #packetizer = new EgressPacketizer();
+  readonly #packetizer: EgressPacketizer;
   readonly #pacer: EgressPacer;
   readonly #inFlight = new Map<number, MicroTurn>();
   #pump: Promise<void> = Promise.resolve();
@@ -122,8 +126,10 @@ export class EdgeSession {
   /** @param options the session's collaborators */
   constructor(options: EdgeSessionOptions) {
     this.#o = options;
+    this.#packetizer = new EgressPacketizer(Math.random, options.codec);
     this.#pipeline = createIngressPipeline({
       ...options.jitter,
+      codec: options.codec,
       firstTurn: options.firstMicroTurn ?? 0,
       sessionId: options.sessionId,
       startMs: options.clock.now(),
@@ -323,7 +329,7 @@ export class EdgeSession {
       session: this.#o.sessionId,
       sampleRate: SAMPLE_RATE_HZ,
       microTurnMs: MICRO_TURN_MS,
-      payloadType: OPUS_PAYLOAD_TYPE,
+      payloadType: this.#o.codec === "l16" ? L16_PAYLOAD_TYPE : OPUS_PAYLOAD_TYPE,
       resumeToken,
       resumed,
       acknowledged: this.#pipeline.jitter.acknowledgedSequence ?? null,

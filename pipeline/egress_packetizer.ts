@@ -1,12 +1,15 @@
 /**
  * Egress: a micro-turn's output audio (200 ms of 16 kHz PCM) becomes ten 20 ms Opus frames
- * in RTP packets with continuous sequence numbers and 48 kHz timestamps (RFC 7587).
+ * in RTP packets with continuous sequence numbers and 48 kHz timestamps (RFC 7587); for an
+ * adapter that wants PCM (`l16`), the frames' samples themselves.
  *
  * @module
  */
 import { OpusEncoder } from "./opus_codec.ts";
 import { serializeRtpPacket } from "./rtp_packet.ts";
 import {
+  type AudioCodec,
+  L16_PAYLOAD_TYPE,
   OPUS_PAYLOAD_TYPE,
   RTP_TICKS_PER_FRAME,
   SAMPLES_PER_FRAME,
@@ -14,15 +17,21 @@ import {
 
 /** Packetizes one session's output audio. */
 export class EgressPacketizer {
-  #encoder = new OpusEncoder();
+  readonly #encoder: OpusEncoder | undefined;
+  readonly #payloadType: number;
   #sequenceNumber: number;
   #timestamp: number;
   #first = true;
   /** This stream's synchronization source. */
   readonly ssrc: number;
 
-  /** @param random source of the random initial sequence, timestamp and SSRC (RFC 3550 §5.1) */
-  constructor(random: () => number = Math.random) {
+  /**
+   * @param random source of the random initial sequence, timestamp and SSRC (RFC 3550 §5.1)
+   * @param codec Opus (default), or linear PCM for an in-process adapter
+   */
+  constructor(random: () => number = Math.random, codec: AudioCodec = "opus") {
+    this.#encoder = codec === "opus" ? new OpusEncoder() : undefined;
+    this.#payloadType = codec === "opus" ? OPUS_PAYLOAD_TYPE : L16_PAYLOAD_TYPE;
     this.ssrc = Math.floor(random() * 2 ** 32) >>> 0;
     this.#sequenceNumber = Math.floor(random() * 65536);
     this.#timestamp = Math.floor(random() * 2 ** 32) >>> 0;
@@ -32,9 +41,8 @@ export class EgressPacketizer {
   packetize(pcm: Int16Array): Uint8Array<ArrayBuffer>[] {
     const packets: Uint8Array<ArrayBuffer>[] = [];
     for (let start = 0; start + SAMPLES_PER_FRAME <= pcm.length; start += SAMPLES_PER_FRAME) {
-      packets.push(
-        this.#packet(this.#encoder.encode(pcm.subarray(start, start + SAMPLES_PER_FRAME))),
-      );
+      const frame = pcm.subarray(start, start + SAMPLES_PER_FRAME);
+      packets.push(this.#packet(this.#encoder ? this.#encoder.encode(frame) : l16Bytes(frame)));
     }
     return packets;
   }
@@ -46,12 +54,12 @@ export class EgressPacketizer {
 
   /** Frees the encoder. */
   close(): void {
-    this.#encoder.close();
+    this.#encoder?.close();
   }
 
   #packet(payload: Uint8Array): Uint8Array<ArrayBuffer> {
     const packet = serializeRtpPacket({
-      payloadType: OPUS_PAYLOAD_TYPE,
+      payloadType: this.#payloadType,
       marker: this.#first,
       sequenceNumber: this.#sequenceNumber,
       timestamp: this.#timestamp,
@@ -63,4 +71,12 @@ export class EgressPacketizer {
     this.#timestamp = (this.#timestamp + RTP_TICKS_PER_FRAME) >>> 0;
     return packet;
   }
+}
+
+/** A frame's samples as the `l16` payload: 16-bit little-endian. */
+function l16Bytes(samples: Int16Array): Uint8Array {
+  const bytes = new Uint8Array(samples.length * 2);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < samples.length; i++) view.setInt16(2 * i, samples[i], true);
+  return bytes;
 }

@@ -13,6 +13,8 @@ import type { IngressFrame } from "./ingress_frames.ts";
 import { JitterStream } from "./jitter_stream.ts";
 import type { JitterBuffer, JitterBufferOptions } from "./jitter_buffer.ts";
 import { OpusDecodeStream } from "./opus_decode_stream.ts";
+import { L16DecodeStream } from "./l16_decode_stream.ts";
+import type { AudioCodec } from "../protocol/media_format.ts";
 import { DmelStream } from "./dmel_stream.ts";
 import { MicroTurnAssembler } from "./micro_turn_assembler.ts";
 import { VideoPatchStream } from "./video_patch_stream.ts";
@@ -38,13 +40,17 @@ export interface IngressPipelineOptions extends JitterBufferOptions {
   onUndecodable?: (error: unknown) => void;
   /** Told about camera frames that did not decode. */
   onMalformedVideo?: (error: unknown) => void;
+  /** How the session's audio packets are coded. Default Opus. */
+  codec?: AudioCodec;
 }
 
 /** Builds a session's ingress pipeline. */
 export function createIngressPipeline(options: IngressPipelineOptions): IngressPipeline {
   const jitter = new JitterStream(options.startMs, options);
   const readable = jitter.readable
-    .pipeThrough(new OpusDecodeStream(options.onUndecodable))
+    .pipeThrough(
+      options.codec === "l16" ? new L16DecodeStream() : new OpusDecodeStream(options.onUndecodable),
+    )
     .pipeThrough(new DmelStream())
     .pipeThrough(new VideoPatchStream(options.onMalformedVideo))
     .pipeThrough(new MicroTurnAssembler(options.sessionId));

@@ -44,6 +44,17 @@ export const DMEL_LEVELS = 16;
 /** RTP payload type the edge expects for Opus: 111 is the dynamic type browsers offer for Opus. */
 export const OPUS_PAYLOAD_TYPE = 111;
 
+/**
+ * RTP payload type of linear PCM inside the edge: 16-bit little-endian samples, 16 kHz mono,
+ * 20 ms a packet, timestamps on the same 48 kHz clock as Opus. Never on the wire to a client:
+ * adapters that receive PCM (the Realtime API's pcm16 and G.711) packetize it so it takes the
+ * same jitter buffer and micro-turn clock as Opus, without an encode and decode in between.
+ */
+export const L16_PAYLOAD_TYPE = 118;
+
+/** How a session's audio is coded between the edge and its client (or the client's adapter). */
+export type AudioCodec = "opus" | "l16";
+
 /** Side of one square image patch in pixels (the design's fixed 40x40 RGB grid). */
 export const PATCH_SIDE = 40;
 

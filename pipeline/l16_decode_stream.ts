@@ -1,0 +1,52 @@
+/**
+ * Turns `audio_slot` frames carrying linear PCM (`L16_PAYLOAD_TYPE`: 320 little-endian 16-bit
+ * samples) into 20 ms `pcm` frames: the counterpart of the Opus decoder for sessions whose
+ * adapter hands the edge PCM. A gap is concealed by repeating the last frame at half its level
+ * (then silence), and long gaps are silence marked missing, as for Opus.
+ *
+ * @module
+ */
+import type { IngressFrame, PcmOrigin } from "./ingress_frames.ts";
+import { SAMPLES_PER_FRAME } from "../protocol/media_format.ts";
+
+/** Turns linear-PCM `audio_slot` frames into `pcm` frames; passes other frames on. */
+export class L16DecodeStream extends TransformStream<IngressFrame, IngressFrame> {
+  constructor() {
+    let last: Int16Array = new Int16Array(SAMPLES_PER_FRAME);
+    super({
+      transform(frame, controller) {
+        if (frame.type !== "audio_slot") return controller.enqueue(frame);
+        let samples: Int16Array;
+        let origin: PcmOrigin;
+        if (frame.payload) {
+          samples = pcmOf(frame.payload);
+          origin = "decoded";
+          if (!frame.late) last = samples;
+        } else if (frame.fill === "missing") {
+          samples = new Int16Array(SAMPLES_PER_FRAME);
+          origin = "missing";
+        } else {
+          samples = last.map((sample) => sample >> 1);
+          last = samples;
+          origin = "concealed";
+        }
+        controller.enqueue({
+          type: "pcm",
+          frameIndex: frame.frameIndex,
+          samples,
+          origin,
+          ...(frame.late ? { late: true } : {}),
+        });
+      },
+    });
+  }
+}
+
+/** The payload's samples, cut or padded to one 20 ms frame. */
+function pcmOf(payload: Uint8Array): Int16Array {
+  const samples = new Int16Array(SAMPLES_PER_FRAME);
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  const count = Math.min(SAMPLES_PER_FRAME, payload.byteLength >> 1);
+  for (let i = 0; i < count; i++) samples[i] = view.getInt16(2 * i, true);
+  return samples;
+}
