@@ -26,6 +26,13 @@ export const ConfigSchema = z.object({
   pgliteDir: z.string().default(".data/pglite"),
   /** HMAC secret for session tokens; every edge of a deployment needs the same one. */
   tokenSecret: z.string().min(16).optional(),
+  /**
+   * PEM certificate chain and key files: the edge then serves HTTPS and WSS itself (the Realtime
+   * API's clients connect over `wss:` only). Unset: plain HTTP, for TLS at a proxy in front.
+   */
+  tlsCertFile: z.string().optional(),
+  /** The private key for `tlsCertFile`. */
+  tlsKeyFile: z.string().optional(),
   /** Lifetime of minted session tokens, seconds. */
   tokenTtlSeconds: z.coerce.number().int().positive().default(3600),
   /** Region of this edge or worker: recorded on sessions, placed in first. */
@@ -107,6 +114,8 @@ const ENV_NAMES: Record<keyof Config, string> = {
   pgliteDir: "PGLITE_DIR",
   tokenSecret: "TOKEN_SECRET",
   tokenTtlSeconds: "TOKEN_TTL_SECONDS",
+  tlsCertFile: "TLS_CERT_FILE",
+  tlsKeyFile: "TLS_KEY_FILE",
   region: "REGION",
   modelPath: "MODEL_PATH",
   executionProvider: "ORT_EP",

@@ -13,7 +13,8 @@ import { PooledWorkerLinks, SingleWorkerLinks, type WorkerLinks } from "./worker
 import { takesSessions } from "./worker_placement.ts";
 import { WorkerRegistry } from "../store/worker_registry.ts";
 import { MODEL_CONTRACT_VERSION } from "../gpu-worker/model/model_contract.ts";
-import { mountSessionRoutes } from "../routes/session_routes.ts";
+import { mountSessionRoutes, type SessionRouteDeps } from "../routes/session_routes.ts";
+import { mountRealtimeRoutes } from "../routes/realtime_routes.ts";
 import { mountOperationalRoutes } from "../routes/operational_routes.ts";
 import { mountDemoPage } from "../routes/demo_page_route.ts";
 import { SessionStore } from "../store/session_store.ts";
@@ -67,6 +68,8 @@ export function startEdge(
       | "backgroundTimeoutSeconds"
       | "delegateCooldownSeconds"
       | "mcpServers"
+      | "tlsCertFile"
+      | "tlsKeyFile"
       | "regionSpillover"
       | "workerHeartbeatSeconds"
     >
@@ -159,7 +162,7 @@ export function startEdge(
     sessions: live.size,
     pendingEvents: eventLog.pendingCount,
   }));
-  mountSessionRoutes(app, {
+  const sessionRoutes: SessionRouteDeps = {
     sessions: new SessionStore(db),
     tokens: new SessionTokens(config.tokenSecret, clock),
     tokenTtlSeconds: config.tokenTtlSeconds,
@@ -186,17 +189,25 @@ export function startEdge(
       resumeWindowMs: config.resumeWindowSeconds * 1000,
     },
     log,
-  });
+  };
+  mountSessionRoutes(app, sessionRoutes);
+  mountRealtimeRoutes(app, sessionRoutes);
   mountDemoPage(app);
   app.onError((error, c) => {
     log.error("request failed", { path: c.req.path, error });
     return c.json({ code: "internal_error", message: "internal error" }, 500);
   });
+  const tls = config.tlsCertFile && config.tlsKeyFile
+    ? {
+      cert: Deno.readTextFileSync(config.tlsCertFile),
+      key: Deno.readTextFileSync(config.tlsKeyFile),
+    }
+    : undefined;
   const server = Deno.serve(
-    { hostname: config.host, port: deps.port, onListen: () => {} },
+    { hostname: config.host, port: deps.port, onListen: () => {}, ...tls },
     app.fetch,
   );
-  const url = `http://${config.host}:${server.addr.port}`;
+  const url = `${tls ? "https" : "http"}://${config.host}:${server.addr.port}`;
   log.info("edge listening", {
     url,
     database: db.engine,

@@ -173,6 +173,7 @@ export class EdgeSession {
       },
       options.maxMessageBytes,
       options.clock,
+      options.codec,
     );
     this.#pacer = new EgressPacer(() => this.#socketOpen ? this.#socket : undefined, {
       maxBufferedBytes: options.maxBufferedBytes,
@@ -533,7 +534,10 @@ export class EdgeSession {
         text: output.text,
         audioFrames: packets.length,
       });
-      this.#pacer.push(packets);
+      // An adapter (codec l16) gets the audio right after its output message, unpaced: it
+      // speaks a protocol whose clients buffer their own playout (the Realtime API).
+      if (this.#o.codec === "l16") { for (const packet of packets) this.#socket?.send(packet); }
+      else this.#pacer.push(packets);
     }
     if (output.control === "delegate") this.#background.modelAsked(this.#ledger.count + 1);
     this.#record(turn, { control: output.control, text: output.text, stepMs: output.stepMs });

@@ -11,7 +11,8 @@ import { upgradeWebSocket } from "hono/deno";
 import type { WSEvents } from "hono/ws";
 import { z } from "zod";
 import { EdgeSession } from "../edge/edge_session.ts";
-import type { EdgeSessionOptions } from "../edge/edge_session.ts";
+import type { ClientSocket, EdgeSessionOptions } from "../edge/edge_session.ts";
+import type { AudioCodec } from "../protocol/media_format.ts";
 import type { Delegation } from "../edge/session_background.ts";
 import { NoWorkerCapacityError } from "../edge/worker_links.ts";
 import { ERROR_CODES, ProtocolError } from "../protocol/error_codes.ts";
@@ -187,30 +188,61 @@ export function mountSessionRoutes(app: Hono, deps: SessionRouteDeps): void {
   );
 }
 
-type RawSocket = WebSocket & { send(data: string | Uint8Array<ArrayBuffer>): void };
+/** The WebSocket a connection arrived on. */
+export type RawSocket = WebSocket & { send(data: string | Uint8Array<ArrayBuffer>): void };
+
+/**
+ * How a connection meets its session: the native protocol (the socket is the session's
+ * client socket), or an adapter that speaks another protocol to the client (the Realtime API).
+ */
+export interface ConnectionAdapter {
+  /** How the client's audio reaches the session. */
+  codec: AudioCodec;
+  /** The socket the session writes to, for the client's `raw` socket. */
+  socket(raw: RawSocket): ClientSocket;
+  /** Hands a client message to the session, through the adapter. */
+  receive(socket: ClientSocket, session: EdgeSession, data: string | ArrayBuffer): void;
+}
+
+/** The native protocol: no adapter between the client and its session. */
+const NATIVE: ConnectionAdapter = {
+  codec: "opus",
+  socket: (raw) => raw,
+  receive: (_socket, session, data) => {
+    if (typeof data === "string") session.receiveText(data);
+    else session.receiveBinary(new Uint8Array(data));
+  },
+};
 
 /** Forwards a connection's messages to its session while it is the session's current one. */
-function relay(session: () => EdgeSession | undefined, raw: () => RawSocket | undefined) {
+function relay(
+  session: () => EdgeSession | undefined,
+  socket: () => ClientSocket | undefined,
+  adapter: ConnectionAdapter,
+) {
   return {
     onMessage: (event: MessageEvent) => {
       const live = session();
-      const socket = raw();
-      if (!live || !socket || !live.isCurrent(socket)) return;
-      if (typeof event.data === "string") live.receiveText(event.data);
-      else live.receiveBinary(new Uint8Array(event.data as ArrayBuffer));
+      const current = socket();
+      if (!live || !current || !live.isCurrent(current)) return;
+      adapter.receive(current, live, event.data as string | ArrayBuffer);
     },
     onClose: () => {
-      const socket = raw();
-      if (socket) session()?.socketClosed(socket);
+      const current = socket();
+      if (current) session()?.socketClosed(current);
     },
   };
 }
 
-/** A session's first connection: creates and starts its edge session. */
-async function firstConnection(
+/**
+ * A session's first connection: claims the session (its lease), creates and starts its edge
+ * session. Throws a `ProtocolError` when the session is live elsewhere.
+ */
+export async function firstConnection(
   deps: SessionRouteDeps,
   sessionId: string,
   startedAtMs: number,
+  adapter: ConnectionAdapter = NATIVE,
 ): Promise<WSEvents> {
   const claim = {} as EdgeSession;
   deps.live.set(sessionId, claim);
@@ -239,6 +271,7 @@ async function firstConnection(
   const { token: resumeToken } = await deps.tokens.mint(sessionId, deps.tokenTtlSeconds, "resume");
   let session: EdgeSession | undefined;
   let raw: RawSocket | undefined;
+  let client: ClientSocket | undefined;
   /** The conversation so far from the store, its events flushed first. */
   const conversation = async () => {
     await eventLog.flush();
@@ -248,8 +281,10 @@ async function firstConnection(
     onOpen: (_event, ws) => {
       raw = ws.raw as RawSocket;
       raw.binaryType = "arraybuffer";
+      client = adapter.socket(raw);
       const started = new EdgeSession({
         ...deps.sessionOptions,
+        codec: adapter.codec,
         sessionId,
         startedAtMs,
         firstMicroTurn,
@@ -276,7 +311,7 @@ async function firstConnection(
       started.ended.then(() => {
         if (deps.live.get(sessionId) === started) deps.live.delete(sessionId);
       });
-      started.start(raw, resumeToken).catch((error) => {
+      started.start(client, resumeToken).catch((error) => {
         const failure = error instanceof ProtocolError
           ? error
           : error instanceof NoWorkerCapacityError
@@ -287,12 +322,12 @@ async function firstConnection(
         deps.log[level]("session start failed", { sessionId, error });
         started.discard(error);
         deps.leases.release(sessionId).catch(() => {});
-        raw?.send(fatalError(failure));
-        raw?.close(failure.closeCode ?? ERROR_CODES.internal_error, failure.code);
+        client?.send(fatalError(failure));
+        client?.close(failure.closeCode ?? ERROR_CODES.internal_error, failure.code);
         session = undefined;
       });
     },
-    ...relay(() => session, () => raw),
+    ...relay(() => session, () => client, adapter),
     onClose: () => {
       if (!session) {
         if (deps.live.get(sessionId) === claim) {
@@ -301,7 +336,7 @@ async function firstConnection(
         }
         return;
       }
-      if (raw) session.socketClosed(raw);
+      if (client) session.socketClosed(client);
     },
   };
 }
@@ -335,7 +370,7 @@ async function resumeConnection(
         raw.close(error.closeCode ?? ERROR_CODES.internal_error, error.code);
       }
     },
-    ...relay(() => live, () => raw),
+    ...relay(() => live, () => raw, NATIVE),
   };
 }
 

@@ -1,0 +1,589 @@
+/**
+ * One OpenAI Realtime connection in front of an edge session. Toward the client it speaks the
+ * Realtime protocol (JSON events, base64 audio); toward the session it is the session's client
+ * socket, fed linear PCM (codec `l16`), so the session runs exactly as a native one: same
+ * jitter buffer, micro-turns, worker, event log, compaction.
+ *
+ * The interaction model has no turns: it decides every 200 ms whether to speak. A run of
+ * micro-turns whose control is `speak` is one response (`response.created` at its first,
+ * `response.done` at the first micro-turn after it that is not); its audio and text are the
+ * response's audio and transcript deltas. The user speaking while a response plays (server
+ * VAD) cancels it (`turn_detected`) and the rest of that speaking run is not sent, as
+ * `response.cancel` does. docs/realtime-compat.md has the whole mapping.
+ *
+ * @module
+ */
+import type { ClientSocket, EdgeSession } from "../edge_session.ts";
+import type { ServerMessage } from "../../protocol/client_messages.ts";
+import { parseRtpPacket, serializeRtpPacket } from "../../pipeline/rtp_packet.ts";
+import {
+  L16_PAYLOAD_TYPE,
+  RTP_TICKS_PER_FRAME,
+  SAMPLES_PER_FRAME,
+} from "../../protocol/media_format.ts";
+import {
+  decodeFormat,
+  encodeFormat,
+  FORMAT_RATE_HZ,
+  FORMAT_SAMPLE_BYTES,
+  type RealtimeAudioFormat,
+  type Resampler,
+  resamplersFor,
+} from "./audio_formats.ts";
+import {
+  formatOf,
+  RealtimeClientEvent,
+  realtimeError,
+  type SessionConfig,
+} from "./realtime_events.ts";
+import { SpeechDetector } from "./speech_detector.ts";
+
+/** The real socket to the Realtime client. */
+export interface RealtimeSocket {
+  /** Sends a text message. */
+  send(data: string): void;
+  /** Closes with a code and reason. */
+  close(code: number, reason: string): void;
+  /** Bytes queued and not yet sent. */
+  readonly bufferedAmount: number;
+}
+
+/** What a {@linkcode RealtimeBridge} needs. */
+export interface RealtimeBridgeOptions {
+  /** The client's socket. */
+  socket: RealtimeSocket;
+  /** The edge session's id (the Realtime session's id). */
+  sessionId: string;
+  /** Model name the client asked for. */
+  model: string;
+  /** Largest client message accepted, bytes. */
+  maxMessageBytes: number;
+}
+
+/** An assistant response under way. */
+interface Response {
+  id: string;
+  itemId: string;
+  transcript: string;
+  audioMs: number;
+}
+
+/** Turn detection as configured. */
+type TurnDetection = {
+  type: "server_vad" | "semantic_vad";
+  threshold: number;
+  prefix_padding_ms: number;
+  silence_duration_ms: number;
+  create_response: boolean;
+  interrupt_response: boolean;
+} | null;
+
+const id = (prefix: string) => `${prefix}_${crypto.randomUUID().replaceAll("-", "").slice(0, 22)}`;
+
+/** Bridges one Realtime connection and its edge session. */
+export class RealtimeBridge implements ClientSocket {
+  readonly #o: RealtimeBridgeOptions;
+  #session: EdgeSession | undefined;
+  #inputFormat: RealtimeAudioFormat = "audio/pcm";
+  #outputFormat: RealtimeAudioFormat = "audio/pcm";
+  #inputResampler: Resampler = resamplersFor("audio/pcm").in;
+  #outputResampler: Resampler = resamplersFor("audio/pcm").out;
+  #turnDetection: TurnDetection = {
+    type: "server_vad",
+    threshold: 0.5,
+    prefix_padding_ms: 300,
+    silence_duration_ms: 500,
+    create_response: true,
+    interrupt_response: true,
+  };
+  #instructions = "";
+  #detector = new SpeechDetector();
+  /** 16 kHz input not yet a whole 20 ms frame. */
+  #pending = new Int16Array(0);
+  #sequence = Math.floor(Math.random() * 65536);
+  #timestamp = Math.floor(Math.random() * 2 ** 32) >>> 0;
+  readonly #ssrc = Math.floor(Math.random() * 2 ** 32) >>> 0;
+  #firstPacket = true;
+  /** Input frames since the last commit, and the user item they will be. */
+  #uncommittedFrames = 0;
+  #userItemId = id("item");
+  #lastItemId: string | null = null;
+  readonly #items = new Set<string>();
+  #response: Response | undefined;
+  /** The model's current speaking run was cancelled: its rest is not sent. */
+  #suppressed = false;
+  /** Whether the audio packets now arriving belong to the response. */
+  #audioToResponse = false;
+
+  /** @param options the client's socket, the session's id and limits */
+  constructor(options: RealtimeBridgeOptions) {
+    this.#o = options;
+    // The protocol's first event, before the session is placed on a worker (a refusal follows
+    // as an `error` event and the socket's close).
+    this.#emit({ type: "session.created", session: this.#sessionObject() });
+  }
+
+  /** The session the client's events go to. */
+  attach(session: EdgeSession): void {
+    this.#session = session;
+  }
+
+  // --- the edge session's side: what it sends its client ---
+
+  /** Bytes queued on the client's socket. */
+  get bufferedAmount(): number {
+    return this.#o.socket.bufferedAmount;
+  }
+
+  /** Closes the client's socket. */
+  close(code: number, reason: string): void {
+    this.#o.socket.close(code, reason);
+  }
+
+  /** A message of the native protocol from the session, turned into Realtime events. */
+  send(data: string | Uint8Array<ArrayBuffer>): void {
+    if (typeof data !== "string") return this.#audio(data);
+    const message = JSON.parse(data) as ServerMessage;
+    switch (message.type) {
+      case "output":
+        return this.#output(message);
+      case "error":
+        this.#emit(realtimeError(message.code, message.message));
+        return;
+      default:
+        // ready, ack, stats, pong, task, closed: the Realtime protocol has no counterpart.
+        return;
+    }
+  }
+
+  // --- the client's side: Realtime events in ---
+
+  /** One message from the Realtime client. */
+  receive(data: string | ArrayBuffer): void {
+    if (typeof data !== "string") {
+      this.#emit(realtimeError("invalid_value", "binary messages are not part of this protocol"));
+      return;
+    }
+    if (data.length > this.#o.maxMessageBytes) {
+      this.#emit(
+        realtimeError(
+          "message_too_large",
+          `message of ${data.length} bytes exceeds ${this.#o.maxMessageBytes}`,
+        ),
+      );
+      return;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(data);
+    } catch {
+      this.#emit(realtimeError("invalid_json", "message is not JSON"));
+      return;
+    }
+    const parsed = RealtimeClientEvent.safeParse(json);
+    const clientEventId = typeof (json as { event_id?: unknown })?.event_id === "string"
+      ? (json as { event_id: string }).event_id
+      : null;
+    if (!parsed.success) {
+      const type = (json as { type?: unknown })?.type;
+      const issue = parsed.error.issues[0];
+      this.#emit(
+        realtimeError(
+          issue.code === "invalid_union" && issue.path.length === 0
+            ? "unknown_event"
+            : "invalid_value",
+          issue.path.length === 0
+            ? `unknown event type ${JSON.stringify(type)}`
+            : `${issue.path.join(".")}: ${issue.message}`,
+          clientEventId,
+          issue.path.join(".") || null,
+        ),
+      );
+      return;
+    }
+    this.#handle(parsed.data, clientEventId);
+  }
+
+  #handle(event: RealtimeClientEvent, eventId: string | null): void {
+    switch (event.type) {
+      case "session.update":
+        return this.#update(event.session);
+      case "input_audio_buffer.append":
+        return this.#append(event.audio, eventId);
+      case "input_audio_buffer.commit":
+        if (this.#uncommittedFrames === 0) {
+          this.#emit(
+            realtimeError(
+              "input_audio_buffer_commit_empty",
+              "the input audio buffer is empty",
+              eventId,
+            ),
+          );
+          return;
+        }
+        return this.#commit();
+      case "input_audio_buffer.clear":
+        // Audio already in the jitter buffer has reached the model's clock; only the
+        // uncommitted item is dropped.
+        this.#uncommittedFrames = 0;
+        this.#emit({ type: "input_audio_buffer.cleared" });
+        return;
+      case "conversation.item.create": {
+        const item = event.item;
+        const itemId = item.id ?? id("item");
+        if (item.type === "function_call_output") {
+          this.#typed(`function ${item.call_id} returned: ${item.output}`);
+        } else {
+          const text = item.content.map((part) => part.text ?? part.transcript ?? "").join(" ")
+            .trim();
+          if (text) this.#typed(text);
+        }
+        this.#addItem({ ...item, id: itemId, object: "realtime.item", status: "completed" });
+        return;
+      }
+      case "conversation.item.truncate":
+        if (!this.#items.has(event.item_id)) return this.#unknownItem(event.item_id, eventId);
+        this.#emit({
+          type: "conversation.item.truncated",
+          item_id: event.item_id,
+          content_index: event.content_index,
+          audio_end_ms: event.audio_end_ms,
+        });
+        return;
+      case "conversation.item.delete":
+        if (!this.#items.delete(event.item_id)) return this.#unknownItem(event.item_id, eventId);
+        this.#emit({ type: "conversation.item.deleted", item_id: event.item_id });
+        return;
+      case "response.create":
+        // The model speaks when it decides to; its next speaking run is the response.
+        return;
+      case "response.cancel":
+        if (!this.#response) {
+          this.#emit(
+            realtimeError("response_cancel_not_active", "no response is in progress", eventId),
+          );
+          return;
+        }
+        return this.#finish("cancelled", "client_cancelled");
+    }
+  }
+
+  #update(config: SessionConfig): void {
+    const input = formatOf(config.audio?.input?.format ?? config.input_audio_format);
+    const output = formatOf(config.audio?.output?.format ?? config.output_audio_format);
+    if (input !== this.#inputFormat && (config.audio?.input?.format ?? config.input_audio_format)) {
+      this.#inputFormat = input;
+      this.#inputResampler = resamplersFor(input).in;
+    }
+    if (
+      output !== this.#outputFormat && (config.audio?.output?.format ?? config.output_audio_format)
+    ) {
+      this.#outputFormat = output;
+      this.#outputResampler = resamplersFor(output).out;
+    }
+    const detection = config.audio?.input?.turn_detection !== undefined
+      ? config.audio.input.turn_detection
+      : config.turn_detection;
+    if (detection !== undefined) {
+      this.#turnDetection = detection === null ? null : {
+        type: detection.type,
+        threshold: detection.threshold ?? 0.5,
+        prefix_padding_ms: detection.prefix_padding_ms ?? 300,
+        silence_duration_ms: detection.silence_duration_ms ?? 500,
+        create_response: detection.create_response ?? true,
+        interrupt_response: detection.interrupt_response ?? true,
+      };
+      if (this.#turnDetection) {
+        this.#detector = new SpeechDetector(
+          this.#turnDetection.threshold,
+          this.#turnDetection.silence_duration_ms,
+          this.#turnDetection.prefix_padding_ms,
+        );
+      }
+    }
+    if (config.instructions !== undefined) this.#instructions = config.instructions;
+    this.#emit({ type: "session.updated", session: this.#sessionObject() });
+  }
+
+  #append(base64: string, eventId: string | null): void {
+    let bytes: Uint8Array;
+    try {
+      bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    } catch {
+      this.#emit(realtimeError("invalid_value", "audio is not valid base64", eventId, "audio"));
+      return;
+    }
+    if (bytes.length % FORMAT_SAMPLE_BYTES[this.#inputFormat] !== 0) {
+      this.#emit(
+        realtimeError(
+          "invalid_value",
+          `audio is not whole ${this.#inputFormat} samples (${bytes.length} bytes)`,
+          eventId,
+          "audio",
+        ),
+      );
+      return;
+    }
+    const samples = this.#inputResampler.push(decodeFormat(this.#inputFormat, bytes));
+    const all = new Int16Array(this.#pending.length + samples.length);
+    all.set(this.#pending);
+    all.set(samples, this.#pending.length);
+    let at = 0;
+    for (; at + SAMPLES_PER_FRAME <= all.length; at += SAMPLES_PER_FRAME) {
+      this.#frame(all.slice(at, at + SAMPLES_PER_FRAME));
+    }
+    this.#pending = all.slice(at);
+  }
+
+  /** One 20 ms frame of 16 kHz input: to the session as an L16 packet, and through the VAD. */
+  #frame(frame: Int16Array): void {
+    const payload = new Uint8Array(frame.buffer, frame.byteOffset, frame.byteLength);
+    this.#session?.receiveBinary(serializeRtpPacket({
+      payloadType: L16_PAYLOAD_TYPE,
+      marker: this.#firstPacket,
+      sequenceNumber: this.#sequence,
+      timestamp: this.#timestamp,
+      ssrc: this.#ssrc,
+      payload,
+    }));
+    this.#firstPacket = false;
+    this.#sequence = (this.#sequence + 1) & 0xffff;
+    this.#timestamp = (this.#timestamp + RTP_TICKS_PER_FRAME) >>> 0;
+    this.#uncommittedFrames++;
+    if (!this.#turnDetection) return;
+    const change = this.#detector.push(frame);
+    if (change?.kind === "started") {
+      if (this.#response && this.#turnDetection.interrupt_response) {
+        this.#finish("cancelled", "turn_detected");
+      }
+      this.#emit({
+        type: "input_audio_buffer.speech_started",
+        audio_start_ms: change.atMs,
+        item_id: this.#userItemId,
+      });
+    } else if (change?.kind === "stopped") {
+      this.#emit({
+        type: "input_audio_buffer.speech_stopped",
+        audio_end_ms: change.atMs,
+        item_id: this.#userItemId,
+      });
+      this.#commit();
+    }
+  }
+
+  /** The audio since the last commit becomes a user item. */
+  #commit(): void {
+    const itemId = this.#userItemId;
+    this.#userItemId = id("item");
+    this.#uncommittedFrames = 0;
+    this.#emit({
+      type: "input_audio_buffer.committed",
+      previous_item_id: this.#lastItemId,
+      item_id: itemId,
+    });
+    this.#addItem({
+      id: itemId,
+      type: "message",
+      object: "realtime.item",
+      status: "completed",
+      role: "user",
+      content: [{ type: "input_audio", transcript: null }],
+    });
+  }
+
+  #typed(text: string): void {
+    this.#session?.receiveText(JSON.stringify({ type: "text", text }));
+  }
+
+  #addItem(item: Record<string, unknown> & { id: string }): void {
+    const previous = this.#lastItemId;
+    this.#items.add(item.id);
+    this.#lastItemId = item.id;
+    this.#emit({ type: "conversation.item.added", previous_item_id: previous, item });
+    this.#emit({ type: "conversation.item.done", previous_item_id: previous, item });
+  }
+
+  #unknownItem(itemId: string, eventId: string | null): void {
+    this.#emit(
+      realtimeError("item_not_found", `no item ${itemId} in the conversation`, eventId, "item_id"),
+    );
+  }
+
+  // --- the model's output as responses ---
+
+  #output(message: Extract<ServerMessage, { type: "output" }>): void {
+    if (message.control !== "speak") {
+      this.#suppressed = false;
+      this.#audioToResponse = false;
+      if (this.#response) this.#finish("completed");
+      return;
+    }
+    if (this.#suppressed) {
+      this.#audioToResponse = false;
+      return;
+    }
+    if (!this.#response) this.#start();
+    this.#audioToResponse = true;
+    if (message.text) {
+      this.#response!.transcript += message.text;
+      this.#emit({
+        type: "response.output_audio_transcript.delta",
+        ...this.#part(),
+        delta: message.text,
+      });
+    }
+  }
+
+  #audio(packet: Uint8Array): void {
+    const response = this.#response;
+    if (!response || !this.#audioToResponse) return;
+    const { payload } = parseRtpPacket(packet);
+    const samples = new Int16Array(payload.length >> 1);
+    const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+    for (let i = 0; i < samples.length; i++) samples[i] = view.getInt16(2 * i, true);
+    const converted = this.#outputResampler.push(samples);
+    const bytes = encodeFormat(this.#outputFormat, converted);
+    response.audioMs += (converted.length / FORMAT_RATE_HZ[this.#outputFormat]) * 1000;
+    this.#emit({ type: "response.output_audio.delta", ...this.#part(), delta: toBase64(bytes) });
+  }
+
+  #start(): void {
+    const response: Response = { id: id("resp"), itemId: id("item"), transcript: "", audioMs: 0 };
+    this.#response = response;
+    this.#emit({ type: "response.created", response: this.#responseObject("in_progress", []) });
+    const item = this.#assistantItem("in_progress", []);
+    this.#emit({
+      type: "response.output_item.added",
+      response_id: response.id,
+      output_index: 0,
+      item,
+    });
+    this.#items.add(response.itemId);
+    this.#emit({ type: "conversation.item.added", previous_item_id: this.#lastItemId, item });
+    this.#emit({
+      type: "response.content_part.added",
+      ...this.#part(),
+      part: { type: "audio", transcript: "" },
+    });
+  }
+
+  #finish(status: "completed" | "cancelled", reason?: "turn_detected" | "client_cancelled"): void {
+    const response = this.#response;
+    if (!response) return;
+    if (status === "cancelled") {
+      this.#suppressed = true;
+      this.#audioToResponse = false;
+    }
+    const part = this.#part();
+    const content = [{ type: "output_audio", transcript: response.transcript }];
+    this.#emit({ type: "response.output_audio.done", ...part });
+    this.#emit({
+      type: "response.output_audio_transcript.done",
+      ...part,
+      transcript: response.transcript,
+    });
+    this.#emit({
+      type: "response.content_part.done",
+      ...part,
+      part: { type: "audio", transcript: response.transcript },
+    });
+    const item = this.#assistantItem(status === "completed" ? "completed" : "incomplete", content);
+    this.#emit({
+      type: "response.output_item.done",
+      response_id: response.id,
+      output_index: 0,
+      item,
+    });
+    this.#emit({ type: "conversation.item.done", previous_item_id: this.#lastItemId, item });
+    this.#lastItemId = response.itemId;
+    this.#emit({
+      type: "response.done",
+      response: {
+        ...this.#responseObject(status, [item]),
+        status_details: status === "cancelled" ? { type: "cancelled", reason } : null,
+      },
+    });
+    this.#response = undefined;
+    // No rate limits are enforced per connection yet: the list says so rather than inventing one.
+    this.#emit({ type: "rate_limits.updated", rate_limits: [] });
+  }
+
+  #part() {
+    const response = this.#response!;
+    return {
+      response_id: response.id,
+      item_id: response.itemId,
+      output_index: 0,
+      content_index: 0,
+    };
+  }
+
+  #assistantItem(status: string, content: unknown[]) {
+    return {
+      id: this.#response!.itemId,
+      type: "message",
+      object: "realtime.item",
+      status,
+      role: "assistant",
+      content,
+    };
+  }
+
+  #responseObject(status: string, output: unknown[]) {
+    return {
+      object: "realtime.response",
+      id: this.#response!.id,
+      status,
+      status_details: null,
+      output,
+      conversation_id: this.#o.sessionId,
+      output_modalities: ["audio"],
+      max_output_tokens: "inf",
+      audio: { output: { format: this.#formatObject(this.#outputFormat) } },
+      usage: null,
+      metadata: null,
+    };
+  }
+
+  #sessionObject() {
+    return {
+      type: "realtime",
+      object: "realtime.session",
+      id: this.#o.sessionId,
+      model: this.#o.model,
+      output_modalities: ["audio"],
+      instructions: this.#instructions,
+      audio: {
+        input: {
+          format: this.#formatObject(this.#inputFormat),
+          transcription: null,
+          noise_reduction: null,
+          turn_detection: this.#turnDetection,
+        },
+        output: { format: this.#formatObject(this.#outputFormat), voice: "reference", speed: 1 },
+      },
+      tools: [],
+      tool_choice: "auto",
+      max_output_tokens: "inf",
+      tracing: null,
+      prompt: null,
+      include: null,
+    };
+  }
+
+  #formatObject(format: RealtimeAudioFormat) {
+    return format === "audio/pcm" ? { type: format, rate: 24_000 } : { type: format };
+  }
+
+  #emit(event: Record<string, unknown>): void {
+    this.#o.socket.send(JSON.stringify({ event_id: id("event"), ...event }));
+  }
+}
+
+function toBase64(bytes: Uint8Array): string {
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
