@@ -31,6 +31,7 @@ import {
   resamplersFor,
 } from "./audio_formats.ts";
 import {
+  CLIENT_EVENT_TYPES,
   formatOf,
   RealtimeClientEvent,
   realtimeError,
@@ -180,24 +181,22 @@ export class RealtimeBridge implements ClientSocket {
       this.#emit(realtimeError("invalid_json", "message is not JSON"));
       return;
     }
-    const parsed = RealtimeClientEvent.safeParse(json);
     const clientEventId = typeof (json as { event_id?: unknown })?.event_id === "string"
       ? (json as { event_id: string }).event_id
       : null;
-    if (!parsed.success) {
-      const type = (json as { type?: unknown })?.type;
-      const issue = parsed.error.issues[0];
+    const type = (json as { type?: unknown })?.type;
+    if (typeof type !== "string" || !CLIENT_EVENT_TYPES.has(type)) {
       this.#emit(
-        realtimeError(
-          issue.code === "invalid_union" && issue.path.length === 0
-            ? "unknown_event"
-            : "invalid_value",
-          issue.path.length === 0
-            ? `unknown event type ${JSON.stringify(type)}`
-            : `${issue.path.join(".")}: ${issue.message}`,
-          clientEventId,
-          issue.path.join(".") || null,
-        ),
+        realtimeError("unknown_event", `unknown event type ${JSON.stringify(type)}`, clientEventId),
+      );
+      return;
+    }
+    const parsed = RealtimeClientEvent.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const param = issue.path.join(".") || null;
+      this.#emit(
+        realtimeError("invalid_value", `${param ?? type}: ${issue.message}`, clientEventId, param),
       );
       return;
     }

@@ -105,6 +105,11 @@ export const RealtimeClientEvent = z.discriminatedUnion("type", [
   }),
 ]);
 
+/** The client event types accepted. */
+export const CLIENT_EVENT_TYPES: ReadonlySet<string> = new Set(
+  RealtimeClientEvent.options.map((option) => option.shape.type.value),
+);
+
 /** A validated client event. */
 export type RealtimeClientEvent = z.infer<typeof RealtimeClientEvent>;
 
