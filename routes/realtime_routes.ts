@@ -5,7 +5,8 @@
  * `Authorization: Bearer <key>`, or in browsers the `openai-insecure-api-key.<key>` WebSocket
  * subprotocol (next to `realtime`). Keys are this system's credentials (`ek_` + the session id
  * + a session token), never OpenAI's. The session behind the socket is an ordinary edge session
- * whose client is a {@linkcode RealtimeBridge}.
+ * whose client is a {@linkcode RealtimeBridge}; connecting again with the same key while it lives
+ * resumes the conversation (docs/realtime-compat.md).
  *
  * @module
  */
@@ -17,7 +18,13 @@ import { RealtimeBridge } from "../edge/realtime/realtime_bridge.ts";
 import { realtimeError } from "../edge/realtime/realtime_events.ts";
 import { ProtocolError } from "../protocol/error_codes.ts";
 import { isUuid } from "../lib/uuid_bytes.ts";
-import { firstConnection, type RawSocket, type SessionRouteDeps } from "./session_routes.ts";
+import {
+  type ConnectionAdapter,
+  firstConnection,
+  type RawSocket,
+  resumeConnection,
+  type SessionRouteDeps,
+} from "./session_routes.ts";
 
 /** Prefix of the keys this edge mints (the Realtime clients treat `ek_` keys as ephemeral). */
 const KEY_PREFIX = "ek_";
@@ -32,6 +39,8 @@ const ClientSecretRequest = z.object({
 
 /** Mounts the Realtime API routes. */
 export function mountRealtimeRoutes(app: Hono, deps: SessionRouteDeps): void {
+  /** The bridge of each live Realtime session of this edge: a reconnect takes its state over. */
+  const bridges = new Map<string, RealtimeBridge>();
   app.post("/v1/realtime/client_secrets", async (c) => {
     let body: unknown = {};
     const text = await c.req.text();
@@ -76,27 +85,48 @@ export function mountRealtimeRoutes(app: Hono, deps: SessionRouteDeps): void {
           throw new ProtocolError("session_closed", `session ${sessionId} is closed`);
         }
         await deps.tokens.verify(token, sessionId);
+        const options = {
+          sessionId,
+          model,
+          maxMessageBytes: deps.sessionOptions.maxMessageBytes,
+          clock: deps.sessionOptions.clock,
+        };
+        const adapter = (make: (raw: RawSocket) => RealtimeBridge): ConnectionAdapter => ({
+          codec: "l16",
+          socket: make,
+          receive: (bridge, _session, data) => (bridge as RealtimeBridge).receive(data),
+          attached: (socket, session) => {
+            const bridge = socket as RealtimeBridge;
+            bridge.attach(session);
+            bridges.set(sessionId, bridge);
+            session.ended.then(() => {
+              if (bridges.get(sessionId) === bridge) bridges.delete(sessionId);
+            });
+          },
+        });
+        // The same key again while the session lives (its connection dropped, or another
+        // replaces it): the conversation resumes on this connection.
+        const previous = bridges.get(sessionId);
+        if (deps.live.has(sessionId) && previous) {
+          return await resumeConnection(
+            deps,
+            sessionId,
+            undefined,
+            adapter((raw) => new RealtimeBridge({ ...options, socket: raw }, previous)),
+          );
+        }
         if (deps.live.has(sessionId)) {
           throw new ProtocolError(
             "session_in_use",
             `session ${sessionId} already has a connection`,
           );
         }
-        let bridge: RealtimeBridge | undefined;
-        return await firstConnection(deps, sessionId, record.createdAt.getTime(), {
-          codec: "l16",
-          socket: (raw: RawSocket) =>
-            bridge = new RealtimeBridge({
-              socket: raw,
-              sessionId,
-              model,
-              maxMessageBytes: deps.sessionOptions.maxMessageBytes,
-            }),
-          receive: (_socket, session, data) => {
-            bridge!.attach(session);
-            bridge!.receive(data);
-          },
-        });
+        return await firstConnection(
+          deps,
+          sessionId,
+          record.createdAt.getTime(),
+          adapter((raw) => new RealtimeBridge({ ...options, socket: raw })),
+        );
       } catch (error) {
         if (!(error instanceof ProtocolError)) throw error;
         return {

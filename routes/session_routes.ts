@@ -202,6 +202,8 @@ export interface ConnectionAdapter {
   socket(raw: RawSocket): ClientSocket;
   /** Hands a client message to the session, through the adapter. */
   receive(socket: ClientSocket, session: EdgeSession, data: string | ArrayBuffer): void;
+  /** Told the session this connection serves (created, or resumed). */
+  attached?(socket: ClientSocket, session: EdgeSession): void;
 }
 
 /** The native protocol: no adapter between the client and its session. */
@@ -308,6 +310,7 @@ export async function firstConnection(
       });
       session = started;
       deps.live.set(sessionId, started);
+      adapter.attached?.(client, started);
       started.ended.then(() => {
         if (deps.live.get(sessionId) === started) deps.live.delete(sessionId);
       });
@@ -342,10 +345,11 @@ export async function firstConnection(
 }
 
 /** A reconnect with a resume token: reattaches the live session to this connection. */
-async function resumeConnection(
+export async function resumeConnection(
   deps: SessionRouteDeps,
   sessionId: string,
   clientAck: number | undefined,
+  adapter: ConnectionAdapter = NATIVE,
 ): Promise<WSEvents> {
   const live = deps.live.get(sessionId);
   if (!(live instanceof EdgeSession) || live.isEnding) {
@@ -355,25 +359,24 @@ async function resumeConnection(
     );
   }
   const { token: resumeToken } = await deps.tokens.mint(sessionId, deps.tokenTtlSeconds, "resume");
-  let raw: RawSocket | undefined;
+  let client: ClientSocket | undefined;
   return {
     onOpen: (_event, ws) => {
-      raw = ws.raw as RawSocket;
+      const raw = ws.raw as RawSocket;
       raw.binaryType = "arraybuffer";
+      client = adapter.socket(raw);
       try {
-        live.resume(raw, resumeToken, clientAck);
+        live.resume(client, resumeToken, clientAck);
+        adapter.attached?.(client, live);
       } catch (error) {
         if (!(error instanceof ProtocolError)) throw error;
-        raw.send(
-          JSON.stringify({ type: "error", code: error.code, message: error.message, fatal: true }),
-        );
-        raw.close(error.closeCode ?? ERROR_CODES.internal_error, error.code);
+        client.send(fatalError(error));
+        client.close(error.closeCode ?? ERROR_CODES.internal_error, error.code);
       }
     },
-    ...relay(() => live, () => raw, NATIVE),
+    ...relay(() => live, () => client, adapter),
   };
 }
-
 /** The token of an `Authorization: Bearer <token>` header. */
 function bearerToken(header: string | undefined): string | undefined {
   return header?.replace(/^Bearer\s+/i, "");

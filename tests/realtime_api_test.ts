@@ -17,14 +17,17 @@ const TLS = {
 type Event = { type: string; [key: string]: unknown };
 
 /** The official `openai` client's Realtime WebSocket, connected with a key this edge minted. */
-async function connect(system: TestSystem) {
-  const minted = await fetch(`${system.url}/v1/realtime/client_secrets`, {
-    method: "POST",
-    body: JSON.stringify({ expires_after: { anchor: "created_at", seconds: 600 } }),
-  });
-  assert.equal(minted.status, 200);
-  const secret = await minted.json();
-  assert.match(secret.value, /^ek_/);
+async function connect(system: TestSystem, key?: string) {
+  let secret = { value: key!, session: { id: key?.slice(3, 39) } };
+  if (!key) {
+    const minted = await fetch(`${system.url}/v1/realtime/client_secrets`, {
+      method: "POST",
+      body: JSON.stringify({ expires_after: { anchor: "created_at", seconds: 600 } }),
+    });
+    assert.equal(minted.status, 200);
+    secret = await minted.json();
+    assert.match(secret.value, /^ek_/);
+  }
   const client = new OpenAI({ apiKey: secret.value, baseURL: `${system.url}/v1` });
   const realtime = new OpenAIRealtimeWebSocket({ model: "reference" }, client);
   const events: Event[] = [];
@@ -49,7 +52,7 @@ async function connect(system: TestSystem) {
       });
     }
   };
-  return { realtime, events, next, sessionId: secret.session.id as string };
+  return { realtime, events, next, sessionId: secret.session.id as string, key: secret.value };
 }
 
 /** The speech fixture as base64 chunks of 100 ms in `format`'s encoding. */
@@ -235,6 +238,72 @@ Deno.test("Realtime API: G.711 mu-law in and out; a key from another edge, a bad
       assert.match(error.error.code, /unauthorized|unknown_session/);
       assert.notEqual(closed.code, 1000);
     }
+  } finally {
+    await system.close();
+    await db.close();
+  }
+});
+
+Deno.test("Realtime API: a dropped connection resumes with the same key: the conversation's items replayed in order, how much input was received, and the session goes on", async () => {
+  const db = await TEST_DATABASE_TARGETS[0].open();
+  const system = await startTestSystem(db, { clock: new ManualClock(Date.now()), config: TLS });
+  try {
+    const first = await connect(system);
+    for (const audio of speechChunks(24_000, "audio/pcm", 3)) {
+      first.realtime.send({ type: "input_audio_buffer.append", audio });
+    }
+    first.realtime.send({
+      type: "conversation.item.create",
+      item: {
+        type: "message",
+        role: "user",
+        content: [{ type: "input_text", text: "remember me" }],
+      },
+    });
+    await first.next(
+      (e) =>
+        e.type === "conversation.item.done" && (e.item as { role: string }).role === "user" &&
+        (e.item as { content: { type: string }[] }).content[0].type === "input_text",
+      "the text item",
+    );
+    const itemsBefore = [
+      ...new Map(
+        first.events.filter((e) => e.type === "conversation.item.done")
+          .map((e) => [(e.item as { id: string }).id, e]),
+      ).keys(),
+    ];
+    first.realtime.socket.close(); // the network drops
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    const again = await connect(system, first.key);
+    const created = await again.next((e) => e.type === "session.created", "session.created");
+    assert.equal((created.session as { id: string }).id, first.sessionId);
+    const received =
+      (created.resumed as { input_audio_received_ms: number }).input_audio_received_ms;
+    assert.ok(received >= 2900 && received <= 3000, `${received} ms received`);
+    await again.next(
+      () =>
+        again.events.filter((e) => e.type === "conversation.item.added").length >=
+          itemsBefore.length,
+      "the replayed items",
+    );
+    const replayed = again.events.filter((e) => e.type === "conversation.item.added")
+      .map((e) => (e.item as { id: string }).id);
+    assert.deepEqual(replayed.slice(0, itemsBefore.length), itemsBefore);
+    // The session goes on: more speech, more events, the same session's log.
+    for (const audio of speechChunks(24_000, "audio/pcm", 3)) {
+      again.realtime.send({ type: "input_audio_buffer.append", audio });
+    }
+    await again.next(
+      (e) => e.type === "input_audio_buffer.speech_started",
+      "speech after resuming",
+    );
+    again.realtime.close();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await system.close();
+    const logged = await new EventLog(db).read(first.sessionId);
+    assert.ok(logged.some((e) => e.kind === "session_resumed"));
+    assert.ok(logged.some((e) => e.kind === "user_text" && e.payload.text === "remember me"));
   } finally {
     await system.close();
     await db.close();

@@ -17,6 +17,7 @@ import type { ClientSocket, EdgeSession } from "../edge_session.ts";
 import type { ServerMessage } from "../../protocol/client_messages.ts";
 import { parseRtpPacket, serializeRtpPacket } from "../../pipeline/rtp_packet.ts";
 import {
+  AUDIO_FRAME_MS,
   L16_PAYLOAD_TYPE,
   RTP_TICKS_PER_FRAME,
   SAMPLES_PER_FRAME,
@@ -38,6 +39,7 @@ import {
   type SessionConfig,
 } from "./realtime_events.ts";
 import { SpeechDetector } from "./speech_detector.ts";
+import type { Clock } from "../../lib/clock.ts";
 
 /** The real socket to the Realtime client. */
 export interface RealtimeSocket {
@@ -59,6 +61,8 @@ export interface RealtimeBridgeOptions {
   model: string;
   /** Largest client message accepted, bytes. */
   maxMessageBytes: number;
+  /** Wall clock (a resumed connection's input goes on from now). */
+  clock: Clock;
 }
 
 /** An assistant response under way. */
@@ -67,6 +71,62 @@ interface Response {
   itemId: string;
   transcript: string;
   audioMs: number;
+}
+
+/** A conversation's state that outlives a connection. */
+interface ConversationState {
+  inputFormat: RealtimeAudioFormat;
+  outputFormat: RealtimeAudioFormat;
+  turnDetection: TurnDetection;
+  instructions: string;
+  /** Items in order, by id. */
+  items: Map<string, Record<string, unknown>>;
+  lastItemId: string | null;
+  /** The user item the uncommitted input will be, and its frames so far. */
+  userItemId: string;
+  uncommittedFrames: number;
+  /** 20 ms input frames handed to the session. */
+  inputFrames: number;
+  /** The input's RTP stream toward the session, continued across connections. */
+  rtp: { sequence: number; timestamp: number; ssrc: number; first: boolean; lastSentMs: number };
+}
+
+function newConversationState(): ConversationState {
+  return {
+    inputFormat: "audio/pcm",
+    outputFormat: "audio/pcm",
+    turnDetection: {
+      type: "server_vad",
+      threshold: 0.5,
+      prefix_padding_ms: 300,
+      silence_duration_ms: 500,
+      create_response: true,
+      interrupt_response: true,
+    },
+    instructions: "",
+    items: new Map(),
+    lastItemId: null,
+    userItemId: id("item"),
+    uncommittedFrames: 0,
+    inputFrames: 0,
+    rtp: {
+      sequence: Math.floor(Math.random() * 65536),
+      timestamp: Math.floor(Math.random() * 2 ** 32) >>> 0,
+      ssrc: Math.floor(Math.random() * 2 ** 32) >>> 0,
+      first: true,
+      lastSentMs: 0,
+    },
+  };
+}
+
+function detectorFor(detection: TurnDetection): SpeechDetector {
+  return detection
+    ? new SpeechDetector(
+      detection.threshold,
+      detection.silence_duration_ms,
+      detection.prefix_padding_ms,
+    )
+    : new SpeechDetector();
 }
 
 /** Turn detection as configured. */
@@ -85,43 +145,52 @@ const id = (prefix: string) => `${prefix}_${crypto.randomUUID().replaceAll("-", 
 export class RealtimeBridge implements ClientSocket {
   readonly #o: RealtimeBridgeOptions;
   #session: EdgeSession | undefined;
-  #inputFormat: RealtimeAudioFormat = "audio/pcm";
-  #outputFormat: RealtimeAudioFormat = "audio/pcm";
-  #inputResampler: Resampler = resamplersFor("audio/pcm").in;
-  #outputResampler: Resampler = resamplersFor("audio/pcm").out;
-  #turnDetection: TurnDetection = {
-    type: "server_vad",
-    threshold: 0.5,
-    prefix_padding_ms: 300,
-    silence_duration_ms: 500,
-    create_response: true,
-    interrupt_response: true,
-  };
-  #instructions = "";
-  #detector = new SpeechDetector();
+  /** What outlives a connection: a resumed connection's bridge takes it over. */
+  readonly #state: ConversationState;
+  #inputResampler: Resampler;
+  #outputResampler: Resampler;
+  #detector: SpeechDetector;
   /** 16 kHz input not yet a whole 20 ms frame. */
   #pending = new Int16Array(0);
-  #sequence = Math.floor(Math.random() * 65536);
-  #timestamp = Math.floor(Math.random() * 2 ** 32) >>> 0;
-  readonly #ssrc = Math.floor(Math.random() * 2 ** 32) >>> 0;
-  #firstPacket = true;
-  /** Input frames since the last commit, and the user item they will be. */
-  #uncommittedFrames = 0;
-  #userItemId = id("item");
-  #lastItemId: string | null = null;
-  readonly #items = new Set<string>();
   #response: Response | undefined;
   /** The model's current speaking run was cancelled: its rest is not sent. */
   #suppressed = false;
   /** Whether the audio packets now arriving belong to the response. */
   #audioToResponse = false;
 
-  /** @param options the client's socket, the session's id and limits */
-  constructor(options: RealtimeBridgeOptions) {
+  /**
+   * @param options the client's socket, the session's id and limits
+   * @param resumed the bridge of the connection this one resumes: its conversation goes on here
+   */
+  constructor(options: RealtimeBridgeOptions, resumed?: RealtimeBridge) {
     this.#o = options;
-    // The protocol's first event, before the session is placed on a worker (a refusal follows
-    // as an `error` event and the socket's close).
-    this.#emit({ type: "session.created", session: this.#sessionObject() });
+    this.#state = resumed ? resumed.#state : newConversationState();
+    const state = this.#state;
+    this.#inputResampler = resamplersFor(state.inputFormat).in;
+    this.#outputResampler = resamplersFor(state.outputFormat).out;
+    this.#detector = detectorFor(state.turnDetection);
+    if (!resumed) {
+      // The protocol's first event, before the session is placed on a worker (a refusal
+      // follows as an `error` event and the socket's close).
+      this.#emit({ type: "session.created", session: this.#sessionObject() });
+      return;
+    }
+    // Input goes on from now: the time away is a gap in the input's media time, not a pause.
+    const awayFrames = Math.floor((options.clock.now() - state.rtp.lastSentMs) / AUDIO_FRAME_MS);
+    state.rtp.timestamp = (state.rtp.timestamp + Math.max(0, awayFrames) * RTP_TICKS_PER_FRAME) >>>
+      0;
+    this.#emit({
+      type: "session.created",
+      session: this.#sessionObject(),
+      // Not in OpenAI's protocol, which has no resumption: how much input audio this session
+      // received, so a client re-sends only what came after.
+      resumed: { input_audio_received_ms: state.inputFrames * AUDIO_FRAME_MS },
+    });
+    let previous: string | null = null;
+    for (const item of state.items.values()) {
+      this.#emit({ type: "conversation.item.added", previous_item_id: previous, item });
+      previous = item.id as string;
+    }
   }
 
   /** The session the client's events go to. */
@@ -210,7 +279,7 @@ export class RealtimeBridge implements ClientSocket {
       case "input_audio_buffer.append":
         return this.#append(event.audio, eventId);
       case "input_audio_buffer.commit":
-        if (this.#uncommittedFrames === 0) {
+        if (this.#state.uncommittedFrames === 0) {
           this.#emit(
             realtimeError(
               "input_audio_buffer_commit_empty",
@@ -224,7 +293,7 @@ export class RealtimeBridge implements ClientSocket {
       case "input_audio_buffer.clear":
         // Audio already in the jitter buffer has reached the model's clock; only the
         // uncommitted item is dropped.
-        this.#uncommittedFrames = 0;
+        this.#state.uncommittedFrames = 0;
         this.#emit({ type: "input_audio_buffer.cleared" });
         return;
       case "conversation.item.create": {
@@ -241,7 +310,9 @@ export class RealtimeBridge implements ClientSocket {
         return;
       }
       case "conversation.item.truncate":
-        if (!this.#items.has(event.item_id)) return this.#unknownItem(event.item_id, eventId);
+        if (!this.#state.items.has(event.item_id)) {
+          return this.#unknownItem(event.item_id, eventId);
+        }
         this.#emit({
           type: "conversation.item.truncated",
           item_id: event.item_id,
@@ -250,7 +321,9 @@ export class RealtimeBridge implements ClientSocket {
         });
         return;
       case "conversation.item.delete":
-        if (!this.#items.delete(event.item_id)) return this.#unknownItem(event.item_id, eventId);
+        if (!this.#state.items.delete(event.item_id)) {
+          return this.#unknownItem(event.item_id, eventId);
+        }
         this.#emit({ type: "conversation.item.deleted", item_id: event.item_id });
         return;
       case "response.create":
@@ -270,21 +343,22 @@ export class RealtimeBridge implements ClientSocket {
   #update(config: SessionConfig): void {
     const input = formatOf(config.audio?.input?.format ?? config.input_audio_format);
     const output = formatOf(config.audio?.output?.format ?? config.output_audio_format);
-    if (input !== this.#inputFormat && (config.audio?.input?.format ?? config.input_audio_format)) {
-      this.#inputFormat = input;
+    const state = this.#state;
+    if (input !== state.inputFormat && (config.audio?.input?.format ?? config.input_audio_format)) {
+      state.inputFormat = input;
       this.#inputResampler = resamplersFor(input).in;
     }
     if (
-      output !== this.#outputFormat && (config.audio?.output?.format ?? config.output_audio_format)
+      output !== state.outputFormat && (config.audio?.output?.format ?? config.output_audio_format)
     ) {
-      this.#outputFormat = output;
+      state.outputFormat = output;
       this.#outputResampler = resamplersFor(output).out;
     }
     const detection = config.audio?.input?.turn_detection !== undefined
       ? config.audio.input.turn_detection
       : config.turn_detection;
     if (detection !== undefined) {
-      this.#turnDetection = detection === null ? null : {
+      state.turnDetection = detection === null ? null : {
         type: detection.type,
         threshold: detection.threshold ?? 0.5,
         prefix_padding_ms: detection.prefix_padding_ms ?? 300,
@@ -292,15 +366,9 @@ export class RealtimeBridge implements ClientSocket {
         create_response: detection.create_response ?? true,
         interrupt_response: detection.interrupt_response ?? true,
       };
-      if (this.#turnDetection) {
-        this.#detector = new SpeechDetector(
-          this.#turnDetection.threshold,
-          this.#turnDetection.silence_duration_ms,
-          this.#turnDetection.prefix_padding_ms,
-        );
-      }
+      this.#detector = detectorFor(state.turnDetection);
     }
-    if (config.instructions !== undefined) this.#instructions = config.instructions;
+    if (config.instructions !== undefined) state.instructions = config.instructions;
     this.#emit({ type: "session.updated", session: this.#sessionObject() });
   }
 
@@ -312,18 +380,18 @@ export class RealtimeBridge implements ClientSocket {
       this.#emit(realtimeError("invalid_value", "audio is not valid base64", eventId, "audio"));
       return;
     }
-    if (bytes.length % FORMAT_SAMPLE_BYTES[this.#inputFormat] !== 0) {
+    if (bytes.length % FORMAT_SAMPLE_BYTES[this.#state.inputFormat] !== 0) {
       this.#emit(
         realtimeError(
           "invalid_value",
-          `audio is not whole ${this.#inputFormat} samples (${bytes.length} bytes)`,
+          `audio is not whole ${this.#state.inputFormat} samples (${bytes.length} bytes)`,
           eventId,
           "audio",
         ),
       );
       return;
     }
-    const samples = this.#inputResampler.push(decodeFormat(this.#inputFormat, bytes));
+    const samples = this.#inputResampler.push(decodeFormat(this.#state.inputFormat, bytes));
     const all = new Int16Array(this.#pending.length + samples.length);
     all.set(this.#pending);
     all.set(samples, this.#pending.length);
@@ -337,34 +405,37 @@ export class RealtimeBridge implements ClientSocket {
   /** One 20 ms frame of 16 kHz input: to the session as an L16 packet, and through the VAD. */
   #frame(frame: Int16Array): void {
     const payload = new Uint8Array(frame.buffer, frame.byteOffset, frame.byteLength);
+    const rtp = this.#state.rtp;
     this.#session?.receiveBinary(serializeRtpPacket({
       payloadType: L16_PAYLOAD_TYPE,
-      marker: this.#firstPacket,
-      sequenceNumber: this.#sequence,
-      timestamp: this.#timestamp,
-      ssrc: this.#ssrc,
+      marker: rtp.first,
+      sequenceNumber: rtp.sequence,
+      timestamp: rtp.timestamp,
+      ssrc: rtp.ssrc,
       payload,
     }));
-    this.#firstPacket = false;
-    this.#sequence = (this.#sequence + 1) & 0xffff;
-    this.#timestamp = (this.#timestamp + RTP_TICKS_PER_FRAME) >>> 0;
-    this.#uncommittedFrames++;
-    if (!this.#turnDetection) return;
+    rtp.first = false;
+    rtp.sequence = (rtp.sequence + 1) & 0xffff;
+    rtp.timestamp = (rtp.timestamp + RTP_TICKS_PER_FRAME) >>> 0;
+    rtp.lastSentMs = this.#o.clock.now();
+    this.#state.inputFrames++;
+    this.#state.uncommittedFrames++;
+    if (!this.#state.turnDetection) return;
     const change = this.#detector.push(frame);
     if (change?.kind === "started") {
-      if (this.#response && this.#turnDetection.interrupt_response) {
+      if (this.#response && this.#state.turnDetection.interrupt_response) {
         this.#finish("cancelled", "turn_detected");
       }
       this.#emit({
         type: "input_audio_buffer.speech_started",
         audio_start_ms: change.atMs,
-        item_id: this.#userItemId,
+        item_id: this.#state.userItemId,
       });
     } else if (change?.kind === "stopped") {
       this.#emit({
         type: "input_audio_buffer.speech_stopped",
         audio_end_ms: change.atMs,
-        item_id: this.#userItemId,
+        item_id: this.#state.userItemId,
       });
       this.#commit();
     }
@@ -372,12 +443,12 @@ export class RealtimeBridge implements ClientSocket {
 
   /** The audio since the last commit becomes a user item. */
   #commit(): void {
-    const itemId = this.#userItemId;
-    this.#userItemId = id("item");
-    this.#uncommittedFrames = 0;
+    const itemId = this.#state.userItemId;
+    this.#state.userItemId = id("item");
+    this.#state.uncommittedFrames = 0;
     this.#emit({
       type: "input_audio_buffer.committed",
-      previous_item_id: this.#lastItemId,
+      previous_item_id: this.#state.lastItemId,
       item_id: itemId,
     });
     this.#addItem({
@@ -395,9 +466,9 @@ export class RealtimeBridge implements ClientSocket {
   }
 
   #addItem(item: Record<string, unknown> & { id: string }): void {
-    const previous = this.#lastItemId;
-    this.#items.add(item.id);
-    this.#lastItemId = item.id;
+    const previous = this.#state.lastItemId;
+    this.#state.items.set(item.id, item);
+    this.#state.lastItemId = item.id;
     this.#emit({ type: "conversation.item.added", previous_item_id: previous, item });
     this.#emit({ type: "conversation.item.done", previous_item_id: previous, item });
   }
@@ -441,8 +512,8 @@ export class RealtimeBridge implements ClientSocket {
     const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
     for (let i = 0; i < samples.length; i++) samples[i] = view.getInt16(2 * i, true);
     const converted = this.#outputResampler.push(samples);
-    const bytes = encodeFormat(this.#outputFormat, converted);
-    response.audioMs += (converted.length / FORMAT_RATE_HZ[this.#outputFormat]) * 1000;
+    const bytes = encodeFormat(this.#state.outputFormat, converted);
+    response.audioMs += (converted.length / FORMAT_RATE_HZ[this.#state.outputFormat]) * 1000;
     this.#emit({ type: "response.output_audio.delta", ...this.#part(), delta: toBase64(bytes) });
   }
 
@@ -457,8 +528,8 @@ export class RealtimeBridge implements ClientSocket {
       output_index: 0,
       item,
     });
-    this.#items.add(response.itemId);
-    this.#emit({ type: "conversation.item.added", previous_item_id: this.#lastItemId, item });
+    this.#state.items.set(response.itemId, item);
+    this.#emit({ type: "conversation.item.added", previous_item_id: this.#state.lastItemId, item });
     this.#emit({
       type: "response.content_part.added",
       ...this.#part(),
@@ -493,8 +564,9 @@ export class RealtimeBridge implements ClientSocket {
       output_index: 0,
       item,
     });
-    this.#emit({ type: "conversation.item.done", previous_item_id: this.#lastItemId, item });
-    this.#lastItemId = response.itemId;
+    this.#emit({ type: "conversation.item.done", previous_item_id: this.#state.lastItemId, item });
+    this.#state.items.set(response.itemId, item);
+    this.#state.lastItemId = response.itemId;
     this.#emit({
       type: "response.done",
       response: {
@@ -538,7 +610,7 @@ export class RealtimeBridge implements ClientSocket {
       conversation_id: this.#o.sessionId,
       output_modalities: ["audio"],
       max_output_tokens: "inf",
-      audio: { output: { format: this.#formatObject(this.#outputFormat) } },
+      audio: { output: { format: this.#formatObject(this.#state.outputFormat) } },
       usage: null,
       metadata: null,
     };
@@ -551,15 +623,19 @@ export class RealtimeBridge implements ClientSocket {
       id: this.#o.sessionId,
       model: this.#o.model,
       output_modalities: ["audio"],
-      instructions: this.#instructions,
+      instructions: this.#state.instructions,
       audio: {
         input: {
-          format: this.#formatObject(this.#inputFormat),
+          format: this.#formatObject(this.#state.inputFormat),
           transcription: null,
           noise_reduction: null,
-          turn_detection: this.#turnDetection,
+          turn_detection: this.#state.turnDetection,
         },
-        output: { format: this.#formatObject(this.#outputFormat), voice: "reference", speed: 1 },
+        output: {
+          format: this.#formatObject(this.#state.outputFormat),
+          voice: "reference",
+          speed: 1,
+        },
       },
       tools: [],
       tool_choice: "auto",

@@ -17,6 +17,7 @@ function bridge() {
     sessionId: "00000000-0000-4000-8000-000000000001",
     model: "reference",
     maxMessageBytes: 1 << 20,
+    clock: { now: () => 0 },
   });
   bridge.attach({
     receiveBinary: (bytes: Uint8Array) => packets.push(bytes),
