@@ -4,12 +4,11 @@
  * socket, fed linear PCM (codec `l16`), so the session runs exactly as a native one: same
  * jitter buffer, micro-turns, worker, event log, compaction.
  *
- * The interaction model has no turns: it decides every 200 ms whether to speak. A run of
- * micro-turns whose control is `speak` is one response (`response.created` at its first,
- * `response.done` at the first micro-turn after it that is not); its audio and text are the
- * response's audio and transcript deltas. The user speaking while a response plays (server
- * VAD) cancels it (`turn_detected`) and the rest of that speaking run is not sent, as
- * `response.cancel` does. docs/realtime-compat.md has the whole mapping.
+ * Client events become session input (audio frames, typed text) and conversation items; the
+ * model's outputs become responses (realtime_responses.ts). The user speaking while a response
+ * plays (server VAD) cancels it (`turn_detected`), as `response.cancel` does. What outlives the
+ * connection (conversation_state.ts) passes to the bridge of a connection that resumes it.
+ * docs/realtime-compat.md has the whole mapping.
  *
  * @module
  */
@@ -24,10 +23,7 @@ import {
 } from "../../protocol/media_format.ts";
 import {
   decodeFormat,
-  encodeFormat,
-  FORMAT_RATE_HZ,
   FORMAT_SAMPLE_BYTES,
-  type RealtimeAudioFormat,
   type Resampler,
   resamplersFor,
 } from "./audio_formats.ts";
@@ -38,7 +34,15 @@ import {
   realtimeError,
   type SessionConfig,
 } from "./realtime_events.ts";
-import { SpeechDetector } from "./speech_detector.ts";
+import type { SpeechDetector } from "./speech_detector.ts";
+import {
+  type ConversationState,
+  detectorFor,
+  formatObject,
+  newConversationState,
+  newId,
+} from "./conversation_state.ts";
+import { RealtimeResponses } from "./realtime_responses.ts";
 import type { Clock } from "../../lib/clock.ts";
 
 /** The real socket to the Realtime client. */
@@ -65,98 +69,17 @@ export interface RealtimeBridgeOptions {
   clock: Clock;
 }
 
-/** An assistant response under way. */
-interface Response {
-  id: string;
-  itemId: string;
-  transcript: string;
-  audioMs: number;
-}
-
-/** A conversation's state that outlives a connection. */
-interface ConversationState {
-  inputFormat: RealtimeAudioFormat;
-  outputFormat: RealtimeAudioFormat;
-  turnDetection: TurnDetection;
-  instructions: string;
-  /** Items in order, by id. */
-  items: Map<string, Record<string, unknown>>;
-  lastItemId: string | null;
-  /** The user item the uncommitted input will be, and its frames so far. */
-  userItemId: string;
-  uncommittedFrames: number;
-  /** 20 ms input frames handed to the session. */
-  inputFrames: number;
-  /** The input's RTP stream toward the session, continued across connections. */
-  rtp: { sequence: number; timestamp: number; ssrc: number; first: boolean; lastSentMs: number };
-}
-
-function newConversationState(): ConversationState {
-  return {
-    inputFormat: "audio/pcm",
-    outputFormat: "audio/pcm",
-    turnDetection: {
-      type: "server_vad",
-      threshold: 0.5,
-      prefix_padding_ms: 300,
-      silence_duration_ms: 500,
-      create_response: true,
-      interrupt_response: true,
-    },
-    instructions: "",
-    items: new Map(),
-    lastItemId: null,
-    userItemId: id("item"),
-    uncommittedFrames: 0,
-    inputFrames: 0,
-    rtp: {
-      sequence: Math.floor(Math.random() * 65536),
-      timestamp: Math.floor(Math.random() * 2 ** 32) >>> 0,
-      ssrc: Math.floor(Math.random() * 2 ** 32) >>> 0,
-      first: true,
-      lastSentMs: 0,
-    },
-  };
-}
-
-function detectorFor(detection: TurnDetection): SpeechDetector {
-  return detection
-    ? new SpeechDetector(
-      detection.threshold,
-      detection.silence_duration_ms,
-      detection.prefix_padding_ms,
-    )
-    : new SpeechDetector();
-}
-
-/** Turn detection as configured. */
-type TurnDetection = {
-  type: "server_vad" | "semantic_vad";
-  threshold: number;
-  prefix_padding_ms: number;
-  silence_duration_ms: number;
-  create_response: boolean;
-  interrupt_response: boolean;
-} | null;
-
-const id = (prefix: string) => `${prefix}_${crypto.randomUUID().replaceAll("-", "").slice(0, 22)}`;
-
 /** Bridges one Realtime connection and its edge session. */
 export class RealtimeBridge implements ClientSocket {
   readonly #o: RealtimeBridgeOptions;
   #session: EdgeSession | undefined;
   /** What outlives a connection: a resumed connection's bridge takes it over. */
   readonly #state: ConversationState;
+  readonly #responses: RealtimeResponses;
   #inputResampler: Resampler;
-  #outputResampler: Resampler;
   #detector: SpeechDetector;
   /** 16 kHz input not yet a whole 20 ms frame. */
   #pending = new Int16Array(0);
-  #response: Response | undefined;
-  /** The model's current speaking run was cancelled: its rest is not sent. */
-  #suppressed = false;
-  /** Whether the audio packets now arriving belong to the response. */
-  #audioToResponse = false;
 
   /**
    * @param options the client's socket, the session's id and limits
@@ -167,7 +90,7 @@ export class RealtimeBridge implements ClientSocket {
     this.#state = resumed ? resumed.#state : newConversationState();
     const state = this.#state;
     this.#inputResampler = resamplersFor(state.inputFormat).in;
-    this.#outputResampler = resamplersFor(state.outputFormat).out;
+    this.#responses = new RealtimeResponses((event) => this.#emit(event), state, options.sessionId);
     this.#detector = detectorFor(state.turnDetection);
     if (!resumed) {
       // The protocol's first event, before the session is placed on a worker (a refusal
@@ -298,7 +221,7 @@ export class RealtimeBridge implements ClientSocket {
         return;
       case "conversation.item.create": {
         const item = event.item;
-        const itemId = item.id ?? id("item");
+        const itemId = item.id ?? newId("item");
         if (item.type === "function_call_output") {
           this.#typed(`function ${item.call_id} returned: ${item.output}`);
         } else {
@@ -330,13 +253,13 @@ export class RealtimeBridge implements ClientSocket {
         // The model speaks when it decides to; its next speaking run is the response.
         return;
       case "response.cancel":
-        if (!this.#response) {
+        if (!this.#responses.cancel("client_cancelled")) {
           this.#emit(
             realtimeError("response_cancel_not_active", "no response is in progress", eventId),
           );
           return;
         }
-        return this.#finish("cancelled", "client_cancelled");
+        return;
     }
   }
 
@@ -352,7 +275,7 @@ export class RealtimeBridge implements ClientSocket {
       output !== state.outputFormat && (config.audio?.output?.format ?? config.output_audio_format)
     ) {
       state.outputFormat = output;
-      this.#outputResampler = resamplersFor(output).out;
+      this.#responses.formatChanged();
     }
     const detection = config.audio?.input?.turn_detection !== undefined
       ? config.audio.input.turn_detection
@@ -423,9 +346,7 @@ export class RealtimeBridge implements ClientSocket {
     if (!this.#state.turnDetection) return;
     const change = this.#detector.push(frame);
     if (change?.kind === "started") {
-      if (this.#response && this.#state.turnDetection.interrupt_response) {
-        this.#finish("cancelled", "turn_detected");
-      }
+      if (this.#state.turnDetection.interrupt_response) this.#responses.cancel("turn_detected");
       this.#emit({
         type: "input_audio_buffer.speech_started",
         audio_start_ms: change.atMs,
@@ -444,7 +365,7 @@ export class RealtimeBridge implements ClientSocket {
   /** The audio since the last commit becomes a user item. */
   #commit(): void {
     const itemId = this.#state.userItemId;
-    this.#state.userItemId = id("item");
+    this.#state.userItemId = newId("item");
     this.#state.uncommittedFrames = 0;
     this.#emit({
       type: "input_audio_buffer.committed",
@@ -482,138 +403,16 @@ export class RealtimeBridge implements ClientSocket {
   // --- the model's output as responses ---
 
   #output(message: Extract<ServerMessage, { type: "output" }>): void {
-    if (message.control !== "speak") {
-      this.#suppressed = false;
-      this.#audioToResponse = false;
-      if (this.#response) this.#finish("completed");
-      return;
-    }
-    if (this.#suppressed) {
-      this.#audioToResponse = false;
-      return;
-    }
-    if (!this.#response) this.#start();
-    this.#audioToResponse = true;
-    if (message.text) {
-      this.#response!.transcript += message.text;
-      this.#emit({
-        type: "response.output_audio_transcript.delta",
-        ...this.#part(),
-        delta: message.text,
-      });
-    }
+    this.#responses.output(message.control, message.text);
   }
 
   #audio(packet: Uint8Array): void {
-    const response = this.#response;
-    if (!response || !this.#audioToResponse) return;
+    if (!this.#responses.speaking) return;
     const { payload } = parseRtpPacket(packet);
     const samples = new Int16Array(payload.length >> 1);
     const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
     for (let i = 0; i < samples.length; i++) samples[i] = view.getInt16(2 * i, true);
-    const converted = this.#outputResampler.push(samples);
-    const bytes = encodeFormat(this.#state.outputFormat, converted);
-    response.audioMs += (converted.length / FORMAT_RATE_HZ[this.#state.outputFormat]) * 1000;
-    this.#emit({ type: "response.output_audio.delta", ...this.#part(), delta: toBase64(bytes) });
-  }
-
-  #start(): void {
-    const response: Response = { id: id("resp"), itemId: id("item"), transcript: "", audioMs: 0 };
-    this.#response = response;
-    this.#emit({ type: "response.created", response: this.#responseObject("in_progress", []) });
-    const item = this.#assistantItem("in_progress", []);
-    this.#emit({
-      type: "response.output_item.added",
-      response_id: response.id,
-      output_index: 0,
-      item,
-    });
-    this.#state.items.set(response.itemId, item);
-    this.#emit({ type: "conversation.item.added", previous_item_id: this.#state.lastItemId, item });
-    this.#emit({
-      type: "response.content_part.added",
-      ...this.#part(),
-      part: { type: "audio", transcript: "" },
-    });
-  }
-
-  #finish(status: "completed" | "cancelled", reason?: "turn_detected" | "client_cancelled"): void {
-    const response = this.#response;
-    if (!response) return;
-    if (status === "cancelled") {
-      this.#suppressed = true;
-      this.#audioToResponse = false;
-    }
-    const part = this.#part();
-    const content = [{ type: "output_audio", transcript: response.transcript }];
-    this.#emit({ type: "response.output_audio.done", ...part });
-    this.#emit({
-      type: "response.output_audio_transcript.done",
-      ...part,
-      transcript: response.transcript,
-    });
-    this.#emit({
-      type: "response.content_part.done",
-      ...part,
-      part: { type: "audio", transcript: response.transcript },
-    });
-    const item = this.#assistantItem(status === "completed" ? "completed" : "incomplete", content);
-    this.#emit({
-      type: "response.output_item.done",
-      response_id: response.id,
-      output_index: 0,
-      item,
-    });
-    this.#emit({ type: "conversation.item.done", previous_item_id: this.#state.lastItemId, item });
-    this.#state.items.set(response.itemId, item);
-    this.#state.lastItemId = response.itemId;
-    this.#emit({
-      type: "response.done",
-      response: {
-        ...this.#responseObject(status, [item]),
-        status_details: status === "cancelled" ? { type: "cancelled", reason } : null,
-      },
-    });
-    this.#response = undefined;
-    // No rate limits are enforced per connection yet: the list says so rather than inventing one.
-    this.#emit({ type: "rate_limits.updated", rate_limits: [] });
-  }
-
-  #part() {
-    const response = this.#response!;
-    return {
-      response_id: response.id,
-      item_id: response.itemId,
-      output_index: 0,
-      content_index: 0,
-    };
-  }
-
-  #assistantItem(status: string, content: unknown[]) {
-    return {
-      id: this.#response!.itemId,
-      type: "message",
-      object: "realtime.item",
-      status,
-      role: "assistant",
-      content,
-    };
-  }
-
-  #responseObject(status: string, output: unknown[]) {
-    return {
-      object: "realtime.response",
-      id: this.#response!.id,
-      status,
-      status_details: null,
-      output,
-      conversation_id: this.#o.sessionId,
-      output_modalities: ["audio"],
-      max_output_tokens: "inf",
-      audio: { output: { format: this.#formatObject(this.#state.outputFormat) } },
-      usage: null,
-      metadata: null,
-    };
+    this.#responses.audio(samples);
   }
 
   #sessionObject() {
@@ -626,13 +425,13 @@ export class RealtimeBridge implements ClientSocket {
       instructions: this.#state.instructions,
       audio: {
         input: {
-          format: this.#formatObject(this.#state.inputFormat),
+          format: formatObject(this.#state.inputFormat),
           transcription: null,
           noise_reduction: null,
           turn_detection: this.#state.turnDetection,
         },
         output: {
-          format: this.#formatObject(this.#state.outputFormat),
+          format: formatObject(this.#state.outputFormat),
           voice: "reference",
           speed: 1,
         },
@@ -646,19 +445,7 @@ export class RealtimeBridge implements ClientSocket {
     };
   }
 
-  #formatObject(format: RealtimeAudioFormat) {
-    return format === "audio/pcm" ? { type: format, rate: 24_000 } : { type: format };
-  }
-
   #emit(event: Record<string, unknown>): void {
-    this.#o.socket.send(JSON.stringify({ event_id: id("event"), ...event }));
+    this.#o.socket.send(JSON.stringify({ event_id: newId("event"), ...event }));
   }
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary);
 }
