@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { BackgroundRunner, ChatMessage, RunnerUpdate } from "./chat_runner.ts";
+import type { BackgroundRunner, ChatMessage, RunnerUpdate, ToolHost } from "./chat_runner.ts";
 import type { BackgroundTask, TaskStatus, TaskStore } from "./task_store.ts";
 import type { Logger } from "../lib/logger.ts";
 
@@ -52,6 +52,8 @@ export interface TaskTarget {
   onUpdate(taskId: string, update: RunnerUpdate): void;
   /** A task ended; called once per outcome not yet delivered. */
   onOutcome(outcome: TaskOutcome): void;
+  /** Tools the session itself offers, next to the edge's (a Realtime client's functions). */
+  tools?: ToolHost;
 }
 
 /** Options of {@linkcode BackgroundTasks}. */
@@ -169,7 +171,12 @@ export class BackgroundTasks {
       try {
         await store.start(task.id);
         seq = await store.nextUpdateSeq(task.id);
-        text = await runner.run(messages, { signal, onUpdate, toolChoice: context.tool });
+        text = await runner.run(messages, {
+          signal,
+          onUpdate,
+          toolChoice: context.tool,
+          tools: target.tools,
+        });
         status = "succeeded";
       } catch (error) {
         const reason = signal.reason;

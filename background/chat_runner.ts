@@ -54,6 +54,21 @@ export interface ToolHost {
   call(name: string, args: Record<string, unknown>, signal: AbortSignal): Promise<ToolResult>;
 }
 
+/**
+ * Two tool hosts as one: `extra`'s tools are offered after `base`'s, and a call goes to whichever
+ * offers the name (`extra` first: a session's own function shadows an edge tool of its name).
+ */
+export function combineToolHosts(base?: ToolHost, extra?: ToolHost): ToolHost | undefined {
+  if (!base || !extra) return base ?? extra;
+  return {
+    tools: async () => [...await base.tools(), ...await extra.tools()],
+    call: async (name, args, signal) => {
+      const own = (await extra.tools()).some((tool) => tool.function.name === name);
+      return await (own ? extra : base).call(name, args, signal);
+    },
+  };
+}
+
 /** Something a running task produced. */
 export type RunnerUpdate =
   | { kind: "token"; text: string }
@@ -69,6 +84,8 @@ export interface RunOptions {
   onUpdate: (update: RunnerUpdate) => void;
   /** Force a call to this tool first (OpenAI `tool_choice`). */
   toolChoice?: string;
+  /** More tools for this run (a session's own, e.g. a Realtime client's functions). */
+  tools?: ToolHost;
 }
 
 /** Runs a background request to a final text. */
@@ -112,7 +129,8 @@ export class ChatCompletionsRunner implements BackgroundRunner {
 
   /** Runs `messages` to a final answer, calling tools as the model asks. */
   async run(messages: ChatMessage[], options: RunOptions): Promise<string> {
-    const { tools, maxToolRounds = 4 } = this.options;
+    const { maxToolRounds = 4 } = this.options;
+    const tools = combineToolHosts(this.options.tools, options.tools);
     const specs = tools ? await tools.tools() : [];
     const conversation = [...messages];
     let toolChoice = options.toolChoice;

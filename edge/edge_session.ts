@@ -32,6 +32,7 @@ import { MicroTurnLedger } from "./micro_turn_ledger.ts";
 import { ClientInput } from "./client_input.ts";
 import type { EventLog } from "../store/event_log.ts";
 import type { EdgeMetrics } from "./edge_metrics.ts";
+import type { ToolHost } from "../background/chat_runner.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { Logger } from "../lib/logger.ts";
 
@@ -95,6 +96,8 @@ export interface EdgeSessionOptions {
   delegation?: Delegation;
   /** How the client's audio is coded: Opus RTP (default), or linear PCM from an adapter. */
   codec?: AudioCodec;
+  /** Tools the client offers the background model (a Realtime client's functions). */
+  tools?: ToolHost;
 }
 
 /** A live client session at the edge. */
@@ -157,6 +160,7 @@ export class EdgeSession {
       ending: () => this.#ending !== undefined,
       clock: options.clock,
       logger: options.log,
+      tools: options.tools,
     });
     this.#input = new ClientInput(
       {

@@ -11,6 +11,7 @@
  */
 import type { BackgroundTasks, TaskOutcome, TaskTarget } from "../background/background_tasks.ts";
 import type { TaskStore } from "../background/task_store.ts";
+import type { ToolHost } from "../background/chat_runner.ts";
 import type { ServerMessage } from "../protocol/client_messages.ts";
 import type { ErrorCode } from "../protocol/error_codes.ts";
 import type { SessionEvent } from "../store/event_log.ts";
@@ -47,6 +48,8 @@ export interface SessionPort {
   clock: Clock;
   /** Logger. */
   logger: Logger;
+  /** Tools the session's client offers the background model (a Realtime client's functions). */
+  tools?: ToolHost;
 }
 
 /** A session's background tasks; see the module doc. */
@@ -131,6 +134,7 @@ export class SessionBackground {
   #target(): TaskTarget {
     return {
       sessionId: this.#port.sessionId,
+      tools: this.#port.tools,
       onUpdate: (id, update) => this.#port.send({ type: "task", id, status: "running", update }),
       onOutcome: (outcome) => {
         if (this.#port.ending()) return;

@@ -95,6 +95,7 @@ export function mountRealtimeRoutes(app: Hono, deps: SessionRouteDeps): void {
           codec: "l16",
           socket: make,
           receive: (bridge, _session, data) => (bridge as RealtimeBridge).receive(data),
+          tools: (bridge) => (bridge as RealtimeBridge).functions,
           attached: (socket, session) => {
             const bridge = socket as RealtimeBridge;
             bridge.attach(session);

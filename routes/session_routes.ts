@@ -13,6 +13,7 @@ import { z } from "zod";
 import { EdgeSession } from "../edge/edge_session.ts";
 import type { ClientSocket, EdgeSessionOptions } from "../edge/edge_session.ts";
 import type { AudioCodec } from "../protocol/media_format.ts";
+import type { ToolHost } from "../background/chat_runner.ts";
 import type { Delegation } from "../edge/session_background.ts";
 import { NoWorkerCapacityError } from "../edge/worker_links.ts";
 import { ERROR_CODES, ProtocolError } from "../protocol/error_codes.ts";
@@ -204,6 +205,8 @@ export interface ConnectionAdapter {
   receive(socket: ClientSocket, session: EdgeSession, data: string | ArrayBuffer): void;
   /** Told the session this connection serves (created, or resumed). */
   attached?(socket: ClientSocket, session: EdgeSession): void;
+  /** Tools the client offers the background model through this socket. */
+  tools?(socket: ClientSocket): ToolHost;
 }
 
 /** The native protocol: no adapter between the client and its session. */
@@ -287,6 +290,7 @@ export async function firstConnection(
       const started = new EdgeSession({
         ...deps.sessionOptions,
         codec: adapter.codec,
+        tools: adapter.tools?.(client),
         sessionId,
         startedAtMs,
         firstMicroTurn,

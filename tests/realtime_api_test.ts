@@ -309,3 +309,78 @@ Deno.test("Realtime API: a dropped connection resumes with the same key: the con
     await db.close();
   }
 });
+
+Deno.test({
+  name:
+    "Realtime API: a client function as the background model's tool: the call reaches the client as a function_call response, its output goes back to the task",
+  // The background model's worker endpoint keeps handles the sanitizers would flag.
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const db = await TEST_DATABASE_TARGETS[0].open();
+    const system = await startTestSystem(db, { clock: new ManualClock(Date.now()), config: TLS });
+    try {
+      const { realtime, next, sessionId } = await connect(system);
+      const weather = {
+        type: "function" as const,
+        name: "get_weather",
+        description: "The weather in a city",
+        parameters: { type: "object", properties: { city: { type: "string" } } },
+      };
+      realtime.send({ type: "session.update", session: { type: "realtime", tools: [weather] } });
+      const updated = await next((e) => e.type === "session.updated", "session.updated");
+      assert.deepEqual((updated.session as { tools: unknown[] }).tools, [weather]);
+
+      realtime.send({
+        type: "response.create",
+        response: {
+          instructions: "What is the weather in Paris?",
+          tool_choice: { type: "function", name: "get_weather" },
+        },
+      });
+      const call = await next(
+        (e) => e.type === "response.function_call_arguments.done",
+        "the function call",
+      );
+      assert.equal(call.name, "get_weather");
+      assert.match(String(call.call_id), /^call_/);
+      JSON.parse(call.arguments as string); // arguments are JSON
+      const item = await next(
+        (e) =>
+          e.type === "conversation.item.done" &&
+          (e.item as { type: string }).type === "function_call",
+        "the function_call item",
+      );
+      assert.equal((item.item as { call_id: string }).call_id, call.call_id);
+
+      realtime.send({
+        type: "conversation.item.create",
+        item: {
+          type: "function_call_output",
+          call_id: String(call.call_id),
+          output: "sunny, 21 C",
+        },
+      });
+      // The output went back to the background model as the tool's result, and the task ended.
+      for (let waited = 0;; waited += 100) {
+        const rows = await db.query<{ status: string; result: string | null }>(
+          `select t.status, u.payload->>'text' as result from background_tasks t
+             join background_task_updates u on u.task_id = t.id and u.kind = 'tool_result'
+           where t.session_id = $1`,
+          [sessionId],
+        );
+        if (rows.length && rows[0].status !== "running" && rows[0].status !== "queued") {
+          assert.equal(rows[0].result, "sunny, 21 C");
+          assert.equal(rows[0].status, "succeeded");
+          break;
+        }
+        assert.ok(waited < 20_000, `task rows: ${JSON.stringify(rows)}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      realtime.close();
+    } finally {
+      await system.close();
+      await db.close();
+    }
+  },
+});

@@ -7,6 +7,8 @@
  */
 import type { RealtimeAudioFormat } from "./audio_formats.ts";
 import { SpeechDetector } from "./speech_detector.ts";
+import { ClientFunctions } from "./client_functions.ts";
+import { newId } from "./realtime_ids.ts";
 
 /** Turn detection as configured (`null`: none, the client commits). */
 export type TurnDetection = {
@@ -40,11 +42,8 @@ export interface ConversationState {
   inputFrames: number;
   /** The input's RTP stream toward the session, continued across connections. */
   rtp: { sequence: number; timestamp: number; ssrc: number; first: boolean; lastSentMs: number };
-}
-
-/** A protocol object id: `prefix_` and 22 random characters. */
-export function newId(prefix: string): string {
-  return `${prefix}_${crypto.randomUUID().replaceAll("-", "").slice(0, 22)}`;
+  /** The client's functions, the background model's tools (pending calls survive a drop). */
+  functions: ClientFunctions;
 }
 
 /** A new conversation: pcm16 both ways, server VAD, as the protocol's defaults. */
@@ -73,6 +72,7 @@ export function newConversationState(): ConversationState {
       first: true,
       lastSentMs: 0,
     },
+    functions: new ClientFunctions(),
   };
 }
 

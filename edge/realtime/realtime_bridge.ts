@@ -40,10 +40,11 @@ import {
   detectorFor,
   formatObject,
   newConversationState,
-  newId,
 } from "./conversation_state.ts";
+import { newId } from "./realtime_ids.ts";
 import { RealtimeResponses } from "./realtime_responses.ts";
 import type { Clock } from "../../lib/clock.ts";
+import type { ToolHost } from "../../background/chat_runner.ts";
 
 /** The real socket to the Realtime client. */
 export interface RealtimeSocket {
@@ -91,6 +92,7 @@ export class RealtimeBridge implements ClientSocket {
     const state = this.#state;
     this.#inputResampler = resamplersFor(state.inputFormat).in;
     this.#responses = new RealtimeResponses((event) => this.#emit(event), state, options.sessionId);
+    state.functions.announce = (call) => this.#responses.functionCall(call);
     this.#detector = detectorFor(state.turnDetection);
     if (!resumed) {
       // The protocol's first event, before the session is placed on a worker (a refusal
@@ -114,6 +116,11 @@ export class RealtimeBridge implements ClientSocket {
       this.#emit({ type: "conversation.item.added", previous_item_id: previous, item });
       previous = item.id as string;
     }
+  }
+
+  /** The client's functions: the tools it offers the session's background model. */
+  get functions(): ToolHost {
+    return this.#state.functions;
   }
 
   /** The session the client's events go to. */
@@ -223,7 +230,10 @@ export class RealtimeBridge implements ClientSocket {
         const item = event.item;
         const itemId = item.id ?? newId("item");
         if (item.type === "function_call_output") {
-          this.#typed(`function ${item.call_id} returned: ${item.output}`);
+          // The answer to the background model's call; else news for the model itself.
+          if (!this.#state.functions.deliver(item.call_id, item.output)) {
+            this.#typed(`function ${item.call_id} returned: ${item.output}`);
+          }
         } else {
           const text = item.content.map((part) => part.text ?? part.transcript ?? "").join(" ")
             .trim();
@@ -249,9 +259,22 @@ export class RealtimeBridge implements ClientSocket {
         }
         this.#emit({ type: "conversation.item.deleted", item_id: event.item_id });
         return;
-      case "response.create":
-        // The model speaks when it decides to; its next speaking run is the response.
+      case "response.create": {
+        // The model speaks when it decides to; its next speaking run is the response. A
+        // response that must call a function goes to the background model, told to call it.
+        const choice = event.response?.tool_choice;
+        const name = typeof choice === "object" && choice?.type === "function"
+          ? choice.name
+          : undefined;
+        if (name !== undefined) {
+          this.#session?.receiveText(JSON.stringify({
+            type: "delegate",
+            request: event.response?.instructions ?? `Call ${name} for what the user wants.`,
+            tool: name,
+          }));
+        }
         return;
+      }
       case "response.cancel":
         if (!this.#responses.cancel("client_cancelled")) {
           this.#emit(
@@ -292,6 +315,7 @@ export class RealtimeBridge implements ClientSocket {
       this.#detector = detectorFor(state.turnDetection);
     }
     if (config.instructions !== undefined) state.instructions = config.instructions;
+    if (config.tools !== undefined) state.functions.declare(config.tools);
     this.#emit({ type: "session.updated", session: this.#sessionObject() });
   }
 
@@ -436,7 +460,7 @@ export class RealtimeBridge implements ClientSocket {
           speed: 1,
         },
       },
-      tools: [],
+      tools: this.#state.functions.declared,
       tool_choice: "auto",
       max_output_tokens: "inf",
       tracing: null,

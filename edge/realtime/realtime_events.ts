@@ -43,8 +43,14 @@ export const SessionConfig = z.object({
   input_audio_format: AudioFormat.optional(),
   output_audio_format: AudioFormat.optional(),
   turn_detection: TurnDetection.optional(),
-  tools: z.array(z.object({ type: z.string(), name: z.string().optional() }).passthrough())
-    .optional(),
+  tools: z.array(
+    z.object({
+      type: z.string(),
+      name: z.string().optional(),
+      description: z.string().optional(),
+      parameters: z.record(z.string(), z.unknown()).optional(),
+    }).passthrough(),
+  ).optional(),
   tool_choice: z.unknown().optional(),
 }).passthrough();
 
@@ -96,7 +102,14 @@ export const RealtimeClientEvent = z.discriminatedUnion("type", [
   z.object({
     type: z.literal("response.create"),
     ...eventId,
-    response: z.object({}).passthrough().optional(),
+    response: z.object({
+      instructions: z.string().optional(),
+      tool_choice: z.union([
+        z.enum(["auto", "none", "required"]),
+        z.object({ type: z.literal("function"), name: z.string() }).passthrough(),
+        z.object({ type: z.string() }).passthrough(),
+      ]).optional(),
+    }).passthrough().optional(),
   }),
   z.object({
     type: z.literal("response.cancel"),

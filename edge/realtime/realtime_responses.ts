@@ -10,7 +10,9 @@
  */
 import type { ControlAction } from "../../protocol/worker_link.ts";
 import { encodeFormat, type Resampler, resamplersFor } from "./audio_formats.ts";
-import { type ConversationState, formatObject, newId } from "./conversation_state.ts";
+import { type ConversationState, formatObject } from "./conversation_state.ts";
+import { newId } from "./realtime_ids.ts";
+import type { FunctionCall } from "./client_functions.ts";
 
 /** Why a response was cancelled. */
 export type CancelReason = "turn_detected" | "client_cancelled";
@@ -98,6 +100,68 @@ export class RealtimeResponses {
     if (!this.#response) return false;
     this.#finish("cancelled", reason);
     return true;
+  }
+
+  /**
+   * A function call as a response of its own: its output item a `function_call`, the
+   * arguments streamed in one delta, done at once (the client answers with the output).
+   */
+  functionCall(call: FunctionCall): void {
+    const previous = this.#response;
+    const response: Response = { id: newId("resp"), itemId: newId("item"), transcript: "" };
+    this.#response = response;
+    const item = (status: string, args: string) => ({
+      id: response.itemId,
+      type: "function_call",
+      object: "realtime.item",
+      status,
+      name: call.name,
+      call_id: call.callId,
+      arguments: args,
+    });
+    const where = { response_id: response.id, item_id: response.itemId, output_index: 0 };
+    this.#emit({ type: "response.created", response: this.#responseObject("in_progress", []) });
+    const added = item("in_progress", "");
+    this.#emit({
+      type: "response.output_item.added",
+      response_id: response.id,
+      output_index: 0,
+      item: added,
+    });
+    this.#emit({
+      type: "conversation.item.added",
+      previous_item_id: this.#state.lastItemId,
+      item: added,
+    });
+    this.#emit({
+      type: "response.function_call_arguments.delta",
+      ...where,
+      call_id: call.callId,
+      delta: call.arguments,
+    });
+    this.#emit({
+      type: "response.function_call_arguments.done",
+      ...where,
+      call_id: call.callId,
+      name: call.name,
+      arguments: call.arguments,
+    });
+    const done = item("completed", call.arguments);
+    this.#emit({
+      type: "response.output_item.done",
+      response_id: response.id,
+      output_index: 0,
+      item: done,
+    });
+    this.#emit({
+      type: "conversation.item.done",
+      previous_item_id: this.#state.lastItemId,
+      item: done,
+    });
+    this.#state.items.set(response.itemId, done);
+    this.#state.lastItemId = response.itemId;
+    this.#emit({ type: "response.done", response: this.#responseObject("completed", [done]) });
+    this.#response = previous;
   }
 
   #start(): Response {
