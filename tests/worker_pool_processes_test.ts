@@ -102,7 +102,7 @@ Deno.test({
       console.log(`failover output gaps after SIGKILL, ms: ${gaps.map(Math.round).join(" ")}`);
       // The client hears a gap, not an end: generous, as CI machines are loaded (bench:pool
       // measures it).
-      assert.ok(gaps.at(-1)! < 5000, `longest gap ${gaps.at(-1)} ms`);
+      assert.ok(gaps.at(-1)! < 10_000, `longest gap ${gaps.at(-1)} ms`);
       assert.equal(dialled, 0, "the older contract's worker was dialled");
     } finally {
       await pool.stop();
