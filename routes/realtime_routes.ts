@@ -90,6 +90,9 @@ export function mountRealtimeRoutes(app: Hono, deps: SessionRouteDeps): void {
           model,
           maxMessageBytes: deps.sessionOptions.maxMessageBytes,
           clock: deps.sessionOptions.clock,
+          dialect: /realtime=v1/.test(c.req.header("openai-beta") ?? "")
+            ? "beta" as const
+            : "ga" as const,
         };
         const adapter = (make: (raw: RawSocket) => RealtimeBridge): ConnectionAdapter => ({
           codec: "l16",

@@ -43,6 +43,7 @@ import {
 } from "./conversation_state.ts";
 import { newId } from "./realtime_ids.ts";
 import { RealtimeResponses } from "./realtime_responses.ts";
+import { toBeta } from "./beta_dialect.ts";
 import type { Clock } from "../../lib/clock.ts";
 import type { ToolHost } from "../../background/chat_runner.ts";
 
@@ -68,6 +69,8 @@ export interface RealtimeBridgeOptions {
   maxMessageBytes: number;
   /** Wall clock (a resumed connection's input goes on from now). */
   clock: Clock;
+  /** The protocol's GA events (default), or its beta dialect (`OpenAI-Beta: realtime=v1`). */
+  dialect?: "ga" | "beta";
 }
 
 /** Bridges one Realtime connection and its edge session. */
@@ -470,6 +473,7 @@ export class RealtimeBridge implements ClientSocket {
   }
 
   #emit(event: Record<string, unknown>): void {
-    this.#o.socket.send(JSON.stringify({ event_id: newId("event"), ...event }));
+    const sent = this.#o.dialect === "beta" ? toBeta(event) : event;
+    if (sent) this.#o.socket.send(JSON.stringify({ event_id: newId("event"), ...sent }));
   }
 }
