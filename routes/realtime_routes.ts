@@ -26,6 +26,13 @@ import {
   type SessionRouteDeps,
 } from "./session_routes.ts";
 
+/**
+ * Largest Realtime client message, bytes: an append carries base64 audio, and clients send
+ * chunks of up to seconds (1 MiB is ~16 s of pcm16 at 24 kHz). The native protocol's
+ * `MAX_MESSAGE_BYTES` applies when it is larger.
+ */
+const REALTIME_MAX_MESSAGE_BYTES = 1 << 20;
+
 /** Prefix of the keys this edge mints (the Realtime clients treat `ek_` keys as ephemeral). */
 const KEY_PREFIX = "ek_";
 
@@ -88,7 +95,10 @@ export function mountRealtimeRoutes(app: Hono, deps: SessionRouteDeps): void {
         const options = {
           sessionId,
           model,
-          maxMessageBytes: deps.sessionOptions.maxMessageBytes,
+          maxMessageBytes: Math.max(
+            REALTIME_MAX_MESSAGE_BYTES,
+            deps.sessionOptions.maxMessageBytes,
+          ),
           clock: deps.sessionOptions.clock,
           dialect: /realtime=v1/.test(c.req.header("openai-beta") ?? "")
             ? "beta" as const

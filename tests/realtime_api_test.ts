@@ -159,6 +159,14 @@ Deno.test("Realtime API through the official openai client: session, speech in, 
     realtime.socket.send(
       JSON.stringify({ type: "conversation.item.delete", item_id: "item_nope" }),
     );
+    realtime.socket.send(JSON.stringify({
+      type: "input_audio_buffer.append",
+      audio: "A".repeat(1 << 20), // over the 1 MiB a message may have
+    }));
+    realtime.socket.send(JSON.stringify({
+      type: "session.update",
+      session: { type: "realtime", audio: { input: { format: { type: "audio/opus" } } } },
+    }));
     const errors = async (count: number) => {
       await next(
         () => events.slice(bad).filter((e) => e.type === "error").length >= count,
@@ -169,15 +177,34 @@ Deno.test("Realtime API through the official openai client: session, speech in, 
         e,
       ) => (e.error as { code: string; event_id: string | null }));
     };
-    const codes = await errors(5);
+    const codes = await errors(7);
     assert.deepEqual(codes.map((e) => e.code), [
       "unknown_event",
       "invalid_value",
       "invalid_value",
       "invalid_json",
       "item_not_found",
+      "message_too_large",
+      "invalid_value", // a format the protocol does not have
     ]);
     assert.equal(codes[0].event_id, "evt_1");
+    // ... and the session goes on.
+    const goesOn = events.length;
+    realtime.send({
+      type: "conversation.item.create",
+      item: {
+        type: "message",
+        role: "user",
+        content: [{ type: "input_text", text: "still here" }],
+      },
+    });
+    await next(
+      (e) =>
+        e.type === "conversation.item.done" &&
+        (e.item as { content: { text?: string }[] }).content[0]?.text === "still here",
+      "an item after the bad input",
+      goesOn,
+    );
 
     realtime.close();
     await new Promise((resolve) => setTimeout(resolve, 100));
