@@ -13,11 +13,14 @@
  * @module
  */
 import type { LinkSessionHandlers, WorkerLinkClient } from "./worker_link_client.ts";
-import { openOnWorker, type WorkerLinks } from "./worker_links.ts";
+import { NoWorkerCapacityError, openOnWorker, type WorkerLinks } from "./worker_links.ts";
 import { ProtocolError } from "../protocol/error_codes.ts";
 import type { MicroTurn } from "../protocol/worker_link.ts";
 import type { Logger } from "../lib/logger.ts";
 import { RecentInputs } from "./recent_inputs.ts";
+
+/** How long a moving session waits for a worker with room before it gives up, ms. */
+const MOVE_PATIENCE_MS = 10_000;
 
 /** What a {@linkcode SessionWorker} needs. */
 export interface SessionWorkerOptions {
@@ -110,6 +113,30 @@ export class SessionWorker {
     );
   }
 
+  /**
+   * Opens the moving session on the pool; while no worker has room (the pool just lost one, a
+   * survivor's heartbeat came late, capacity is being added), tries again as the refusal's
+   * retry-after says, for up to {@linkcode MOVE_PATIENCE_MS}: the client hears a longer gap
+   * rather than an error.
+   */
+  async #openPatiently(
+    context: string,
+    excluded: Set<WorkerLinkClient>,
+    started: number,
+  ): Promise<WorkerLinkClient> {
+    for (;;) {
+      try {
+        return await this.#openOnPool(context, excluded);
+      } catch (error) {
+        const waitMs = error instanceof NoWorkerCapacityError
+          ? Math.min(error.retryAfterSeconds * 1000, 1000)
+          : Infinity;
+        if (this.#closed || performance.now() + waitMs - started > MOVE_PATIENCE_MS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
+      }
+    }
+  }
+
   #lost(link: WorkerLinkClient): void {
     if (this.#closed || link !== this.#link || this.#moving) return;
     this.#o.onMoving();
@@ -121,7 +148,7 @@ export class SessionWorker {
     this.#moving = (async () => {
       try {
         const context = await this.#o.rebuildContext();
-        const moved = await this.#openOnPool(context, new Set([link]));
+        const moved = await this.#openPatiently(context, new Set([link]), started);
         if (this.#closed) {
           moved.close(this.#o.sessionId);
           return;

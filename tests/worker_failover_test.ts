@@ -79,3 +79,30 @@ Deno.test("a session whose worker goes away moves to another worker of the pool:
     await pool.close();
   }
 });
+
+Deno.test("a session whose worker goes away while no other has room waits for one, then moves there: a gap, no error", async () => {
+  const pool = await startTestPool(["w-a"]);
+  const edge = pool.startEdge();
+  try {
+    const { sessionId, client } = await ProtocolClient.open(edge.url);
+    const [only] = pool.workers.splice(0, 1);
+    await only.close();
+    // Nowhere to go: the session waits, moving, and its client sees no error.
+    for (let waited = 0; !edge.live.get(sessionId)?.moving; waited += 5) {
+      assert.ok(waited < 5_000, "the session never noticed its worker went away");
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.ok(edge.live.get(sessionId)?.moving, "still waiting for a worker");
+    // A worker joins the pool (scaled out, or its heartbeat was late): the session moves there.
+    const joined = await pool.addWorker("w-b");
+    for (let waited = 0; joined.runtime.sessionCount === 0; waited += 20) {
+      assert.ok(waited < 10_000, "the session never reached the worker that joined");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(!edge.live.get(sessionId)?.isEnding);
+    assert.deepEqual(client.messages.filter((m) => m.type === "error"), []);
+  } finally {
+    await pool.close();
+  }
+});

@@ -27,6 +27,8 @@ export interface TestPool {
   workers: RunningWorker[];
   /** Starts an edge of `region` placing sessions on the pool. */
   startEdge(region?: string): RunningEdge;
+  /** Starts one more worker in the pool (it joins `workers`). */
+  addWorker(id: string): Promise<RunningWorker>;
   /** Stops edges and workers, closes the database. */
   close(): Promise<void>;
 }
@@ -45,16 +47,23 @@ export async function startTestPool(workerIds = ["w-a", "w-b"]): Promise<TestPoo
   });
   const registry = WorkerRegistry.withHeartbeat(db, config.workerHeartbeatSeconds);
   const workers: RunningWorker[] = [];
-  for (const id of workerIds) {
-    workers.push(
-      await startWorker(config, 0, log, { registry, id, region: "eu", clock: systemClock }),
-    );
-  }
+  const addWorker = async (id: string) => {
+    const worker = await startWorker(config, 0, log, {
+      registry,
+      id,
+      region: "eu",
+      clock: systemClock,
+    });
+    workers.push(worker);
+    return worker;
+  };
+  for (const id of workerIds) await addWorker(id);
   const edges: RunningEdge[] = [];
   return {
     db,
     registry,
     workers,
+    addWorker,
     startEdge: (region = "eu") => {
       const edge = startEdge({ ...config, region, tokenSecret: TEST_TOKEN_SECRET }, {
         port: 0,
