@@ -22,6 +22,7 @@ import { numberFlag, quantile, writeResult } from "./bench_support.ts";
 import { speechFixture } from "../tests/support/speech_fixture.ts";
 import { speechPackets } from "../tests/support/protocol_client.ts";
 import { parseRtpPacket } from "../pipeline/rtp_packet.ts";
+import { l16Samples } from "../pipeline/l16_samples.ts";
 import { OpusDecoder } from "../pipeline/opus_codec.ts";
 import { EgressPacketizer } from "../pipeline/egress_packetizer.ts";
 import { RealtimeBridge } from "../edge/realtime/realtime_bridge.ts";
@@ -81,10 +82,7 @@ function realtimeSecond(): { ms: number; firstAudioMs: number[] } {
   });
   // What the pipeline does with each L16 packet: parse it, read its samples.
   bridge.attach({
-    receiveBinary: (bytes: Uint8Array) => {
-      const { payload } = parseRtpPacket(bytes);
-      new Int16Array(payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.length));
-    },
+    receiveBinary: (bytes: Uint8Array) => l16Samples(parseRtpPacket(bytes).payload),
     receiveText: () => {},
   } as unknown as EdgeSession);
   for (const append of appends) bridge.receive(append);

@@ -7,6 +7,7 @@
  */
 import { OpusEncoder } from "./opus_codec.ts";
 import { serializeRtpPacket } from "./rtp_packet.ts";
+import { l16Bytes } from "./l16_samples.ts";
 import {
   type AudioCodec,
   L16_PAYLOAD_TYPE,
@@ -71,12 +72,4 @@ export class EgressPacketizer {
     this.#timestamp = (this.#timestamp + RTP_TICKS_PER_FRAME) >>> 0;
     return packet;
   }
-}
-
-/** A frame's samples as the `l16` payload: 16-bit little-endian. */
-function l16Bytes(samples: Int16Array): Uint8Array {
-  const bytes = new Uint8Array(samples.length * 2);
-  const view = new DataView(bytes.buffer);
-  for (let i = 0; i < samples.length; i++) view.setInt16(2 * i, samples[i], true);
-  return bytes;
 }

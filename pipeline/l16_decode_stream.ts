@@ -8,6 +8,7 @@
  */
 import type { IngressFrame, PcmOrigin } from "./ingress_frames.ts";
 import { SAMPLES_PER_FRAME } from "../protocol/media_format.ts";
+import { l16Samples } from "./l16_samples.ts";
 
 /** Turns linear-PCM `audio_slot` frames into `pcm` frames; passes other frames on. */
 export class L16DecodeStream extends TransformStream<IngressFrame, IngressFrame> {
@@ -45,8 +46,6 @@ export class L16DecodeStream extends TransformStream<IngressFrame, IngressFrame>
 /** The payload's samples, cut or padded to one 20 ms frame. */
 function pcmOf(payload: Uint8Array): Int16Array {
   const samples = new Int16Array(SAMPLES_PER_FRAME);
-  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
-  const count = Math.min(SAMPLES_PER_FRAME, payload.byteLength >> 1);
-  for (let i = 0; i < count; i++) samples[i] = view.getInt16(2 * i, true);
+  samples.set(l16Samples(payload).subarray(0, SAMPLES_PER_FRAME));
   return samples;
 }

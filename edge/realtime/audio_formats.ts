@@ -8,6 +8,7 @@
  * @module
  */
 import { SAMPLE_RATE_HZ } from "../../protocol/media_format.ts";
+import { l16Bytes, l16Samples } from "../../pipeline/l16_samples.ts";
 
 /** A Realtime audio format. */
 export type RealtimeAudioFormat = "audio/pcm" | "audio/pcmu" | "audio/pcma";
@@ -111,24 +112,14 @@ function gcd(a: number, b: number): number {
 
 /** Decodes a format's bytes to samples at its own rate. */
 export function decodeFormat(format: RealtimeAudioFormat, bytes: Uint8Array): Int16Array {
-  if (format === "audio/pcm") {
-    const samples = new Int16Array(bytes.length >> 1);
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    for (let i = 0; i < samples.length; i++) samples[i] = view.getInt16(2 * i, true);
-    return samples;
-  }
+  if (format === "audio/pcm") return l16Samples(bytes);
   const decode = format === "audio/pcmu" ? ulawToLinear : alawToLinear;
   return Int16Array.from(bytes, decode);
 }
 
 /** Encodes samples (at the format's rate) to the format's bytes. */
 export function encodeFormat(format: RealtimeAudioFormat, samples: Int16Array): Uint8Array {
-  if (format === "audio/pcm") {
-    const bytes = new Uint8Array(samples.length * 2);
-    const view = new DataView(bytes.buffer);
-    for (let i = 0; i < samples.length; i++) view.setInt16(2 * i, samples[i], true);
-    return bytes;
-  }
+  if (format === "audio/pcm") return l16Bytes(samples);
   const encode = format === "audio/pcmu" ? linearToUlaw : linearToAlaw;
   return Uint8Array.from(samples, encode);
 }

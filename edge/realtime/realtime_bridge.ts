@@ -15,6 +15,7 @@
 import type { ClientSocket, EdgeSession } from "../edge_session.ts";
 import type { ServerMessage } from "../../protocol/client_messages.ts";
 import { parseRtpPacket, serializeRtpPacket } from "../../pipeline/rtp_packet.ts";
+import { l16Bytes, l16Samples } from "../../pipeline/l16_samples.ts";
 import {
   AUDIO_FRAME_MS,
   L16_PAYLOAD_TYPE,
@@ -149,7 +150,7 @@ export class RealtimeBridge implements ClientSocket {
     const message = JSON.parse(data) as ServerMessage;
     switch (message.type) {
       case "output":
-        return this.#output(message);
+        return this.#responses.output(message.control, message.text);
       case "error":
         this.#emit(realtimeError(message.code, message.message));
         return;
@@ -354,7 +355,6 @@ export class RealtimeBridge implements ClientSocket {
 
   /** One 20 ms frame of 16 kHz input: to the session as an L16 packet, and through the VAD. */
   #frame(frame: Int16Array): void {
-    const payload = new Uint8Array(frame.buffer, frame.byteOffset, frame.byteLength);
     const rtp = this.#state.rtp;
     this.#session?.receiveBinary(serializeRtpPacket({
       payloadType: L16_PAYLOAD_TYPE,
@@ -362,7 +362,7 @@ export class RealtimeBridge implements ClientSocket {
       sequenceNumber: rtp.sequence,
       timestamp: rtp.timestamp,
       ssrc: rtp.ssrc,
-      payload,
+      payload: l16Bytes(frame),
     }));
     rtp.first = false;
     rtp.sequence = (rtp.sequence + 1) & 0xffff;
@@ -429,17 +429,8 @@ export class RealtimeBridge implements ClientSocket {
 
   // --- the model's output as responses ---
 
-  #output(message: Extract<ServerMessage, { type: "output" }>): void {
-    this.#responses.output(message.control, message.text);
-  }
-
   #audio(packet: Uint8Array): void {
-    if (!this.#responses.speaking) return;
-    const { payload } = parseRtpPacket(packet);
-    const samples = new Int16Array(payload.length >> 1);
-    const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
-    for (let i = 0; i < samples.length; i++) samples[i] = view.getInt16(2 * i, true);
-    this.#responses.audio(samples);
+    if (this.#responses.speaking) this.#responses.audio(l16Samples(parseRtpPacket(packet).payload));
   }
 
   #sessionObject() {
