@@ -25,7 +25,6 @@ import {
 } from "../tests/support/process_pool.ts";
 import { openDatabase } from "../store/database.ts";
 import { migrate } from "../store/migrations.ts";
-import { EventLog } from "../store/event_log.ts";
 import {
   AUDIO_FRAME_MS,
   FRAMES_PER_MICRO_TURN,
@@ -74,21 +73,16 @@ await disruptions;
 await pool.stop();
 
 const audits = await auditSessions(db, opened, FIRST_SEQUENCE);
-const log = new EventLog(db);
-const moveMs = { killed: [] as number[], stopped: [] as number[] };
-for (const { sessionId } of opened) {
-  for (const move of (await log.read(sessionId)).filter((e) => e.kind === "worker_moved")) {
-    const from = move.payload.from === killed.linkUrl ? "killed" : "stopped";
-    moveMs[from].push(Number(move.payload.gapMs));
-  }
-}
 await db.close();
 
-const movedFrom = (linkUrl: string) => audits.filter((a) => a.movedFrom.includes(linkUrl));
+const moves = audits.flatMap((a) => a.moves);
+const moveMs = (linkUrl: string) => moves.filter((m) => m.from === linkUrl).map((m) => m.gapMs);
+const movedFrom = (linkUrl: string) =>
+  audits.filter((a) => a.moves.some((m) => m.from === linkUrl));
 const ms = (values: number[], q: number) =>
   values.length ? Number(quantile(values.sort((a, b) => a - b), q).toFixed(0)) : null;
 const gaps = (linkUrl: string) => movedFrom(linkUrl).map((a) => a.longestOutputGapMs);
-const replayed = audits.flatMap((a) => a.replayed);
+const replayed = moves.map((m) => m.replayedMicroTurns);
 const result = {
   machine: `${Deno.build.os}-${Deno.build.arch}, ${navigator.hardwareConcurrency} cores`,
   workers: pool.workers.length,
@@ -100,13 +94,13 @@ const result = {
   moved_after_kill: movedFrom(killed.linkUrl).length,
   failover_gap_p50_ms: ms(gaps(killed.linkUrl), 0.5),
   failover_gap_p99_ms: ms(gaps(killed.linkUrl), 0.99),
-  failover_move_p50_ms: ms(moveMs.killed, 0.5),
-  failover_move_p99_ms: ms(moveMs.killed, 0.99),
+  failover_move_p50_ms: ms(moveMs(killed.linkUrl), 0.5),
+  failover_move_p99_ms: ms(moveMs(killed.linkUrl), 0.99),
   moved_after_drain: movedFrom(stopped.linkUrl).length,
   drain_gap_p50_ms: ms(gaps(stopped.linkUrl), 0.5),
   drain_gap_p99_ms: ms(gaps(stopped.linkUrl), 0.99),
-  drain_move_p50_ms: ms(moveMs.stopped, 0.5),
-  drain_move_p99_ms: ms(moveMs.stopped, 0.99),
+  drain_move_p50_ms: ms(moveMs(stopped.linkUrl), 0.5),
+  drain_move_p99_ms: ms(moveMs(stopped.linkUrl), 0.99),
   replayed_micro_turns_p50: ms(replayed, 0.5),
   drain_session_errors: movedFrom(stopped.linkUrl).reduce((n, a) => n + a.errors.length, 0),
   session_errors: audits.reduce((n, a) => n + a.errors.length, 0),

@@ -93,11 +93,14 @@ Deno.test({
           `session ${sessionId} has no output after the disruptions`,
         );
       }
-      const moved = (from: string) => audits.filter((a) => a.movedFrom.includes(from));
+      const moved = (from: string) => audits.filter((a) => a.moves.some((m) => m.from === from));
       assert.ok(moved(killed.linkUrl).length > 0, "the killed worker's sessions moved");
       assert.ok(moved(drained.linkUrl).length > 0, "the drained worker's sessions moved");
       // Each move rebuilt the context with the session's recent audio.
-      assert.ok(audits.every((a) => a.replayed.every((n) => n > 0)), JSON.stringify(audits));
+      assert.ok(
+        audits.every((a) => a.moves.every((m) => m.replayedMicroTurns > 0)),
+        JSON.stringify(audits),
+      );
       const gaps = moved(killed.linkUrl).map((a) => a.longestOutputGapMs).sort((a, b) => a - b);
       console.log(`failover output gaps after SIGKILL, ms: ${gaps.map(Math.round).join(" ")}`);
       // The client hears a gap, not an end: generous, as CI machines are loaded (bench:pool

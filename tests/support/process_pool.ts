@@ -142,10 +142,8 @@ export interface SessionAudit {
   lostAcknowledged: number;
   /** The longest wait between two outputs the client received, ms. */
   longestOutputGapMs: number;
-  /** The workers (link URLs) the session moved away from. */
-  movedFrom: string[];
-  /** Recent micro-turns replayed into its context at each move. */
-  replayed: number[];
+  /** Its moves: the worker (link URL) it left, the edge's time to move it, the micro-turns replayed. */
+  moves: { from: string; gapMs: number; replayedMicroTurns: number }[];
 }
 
 /** Reads what each session's client saw and what its event log holds. */
@@ -182,8 +180,11 @@ export async function auditSessions(
         (gap, at, i) => Math.max(gap, at - outputs[i]),
         0,
       ),
-      movedFrom: moves.map((e) => String(e.payload.from)),
-      replayed: moves.map((e) => Number(e.payload.replayedMicroTurns)),
+      moves: moves.map((e) => ({
+        from: String(e.payload.from),
+        gapMs: Number(e.payload.gapMs),
+        replayedMicroTurns: Number(e.payload.replayedMicroTurns),
+      })),
     };
   }));
 }
