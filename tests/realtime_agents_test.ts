@@ -1,10 +1,8 @@
 import assert from "node:assert/strict";
 import { RealtimeAgent, RealtimeSession } from "@openai/agents-realtime";
-import { startTestSystem } from "./support/test_system.ts";
+import { mintRealtimeKey, speechAt, startRealtimeSystem } from "./support/realtime_system.ts";
 import { TEST_DATABASE_TARGETS } from "./support/test_databases.ts";
-import { ManualClock } from "../lib/clock.ts";
-import { speechFixture } from "./support/speech_fixture.ts";
-import { encodeFormat, Resampler } from "../edge/realtime/audio_formats.ts";
+import { encodeFormat } from "../edge/realtime/audio_formats.ts";
 
 Deno.test({
   name:
@@ -14,17 +12,9 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const db = await TEST_DATABASE_TARGETS[0].open();
-    const system = await startTestSystem(db, {
-      clock: new ManualClock(Date.now()),
-      config: {
-        tlsCertFile: "tests/fixtures/tls/server.pem",
-        tlsKeyFile: "tests/fixtures/tls/server.key",
-      },
-    });
+    const system = await startRealtimeSystem(db);
     try {
-      const secret = await (await fetch(`${system.url}/v1/realtime/client_secrets`, {
-        method: "POST",
-      })).json();
+      const secret = await mintRealtimeKey(system);
       const agent = new RealtimeAgent({ name: "assistant", instructions: "Be brief." });
       const session = new RealtimeSession(agent, { transport: "websocket", model: "reference" });
       const errors: unknown[] = [];
@@ -39,7 +29,7 @@ Deno.test({
       });
       const pcm = encodeFormat(
         "audio/pcm",
-        new Resampler(16_000, 24_000).push(speechFixture().subarray(0, 16_000 * 3)),
+        speechAt(24_000, 3),
       );
       for (let at = 0; at < pcm.length; at += 4800) {
         session.sendAudio(pcm.slice(at, at + 4800).buffer);

@@ -1,33 +1,19 @@
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { OpenAIRealtimeWebSocket } from "openai/realtime/websocket";
-import { startTestSystem, type TestSystem } from "./support/test_system.ts";
-import { speechFixture } from "./support/speech_fixture.ts";
-import { encodeFormat, Resampler } from "../edge/realtime/audio_formats.ts";
+import type { TestSystem } from "./support/test_system.ts";
+import { mintRealtimeKey, speechAt, startRealtimeSystem } from "./support/realtime_system.ts";
+import { encodeFormat } from "../edge/realtime/audio_formats.ts";
 import { EventLog } from "../store/event_log.ts";
-import { ManualClock } from "../lib/clock.ts";
 import { TEST_DATABASE_TARGETS } from "./support/test_databases.ts";
-
-/** The edge over HTTPS/WSS with the test CA's certificate (`deno task test` trusts the CA). */
-const TLS = {
-  tlsCertFile: "tests/fixtures/tls/server.pem",
-  tlsKeyFile: "tests/fixtures/tls/server.key",
-};
 
 type Event = { type: string; [key: string]: unknown };
 
 /** The official `openai` client's Realtime WebSocket, connected with a key this edge minted. */
 async function connect(system: TestSystem, key?: string) {
-  let secret = { value: key!, session: { id: key?.slice(3, 39) } };
-  if (!key) {
-    const minted = await fetch(`${system.url}/v1/realtime/client_secrets`, {
-      method: "POST",
-      body: JSON.stringify({ expires_after: { anchor: "created_at", seconds: 600 } }),
-    });
-    assert.equal(minted.status, 200);
-    secret = await minted.json();
-    assert.match(secret.value, /^ek_/);
-  }
+  const secret = key
+    ? { value: key, session: { id: key.slice(3, 39) } }
+    : await mintRealtimeKey(system);
   const client = new OpenAI({ apiKey: secret.value, baseURL: `${system.url}/v1` });
   const realtime = new OpenAIRealtimeWebSocket({ model: "reference" }, client);
   const events: Event[] = [];
@@ -57,7 +43,7 @@ async function connect(system: TestSystem, key?: string) {
 
 /** The speech fixture as base64 chunks of 100 ms in `format`'s encoding. */
 function speechChunks(rateHz: number, format: "audio/pcm" | "audio/pcmu", seconds: number) {
-  const samples = new Resampler(16_000, rateHz).push(speechFixture().subarray(0, 16_000 * seconds));
+  const samples = speechAt(rateHz, seconds);
   const bytes = encodeFormat(format, samples);
   const chunk = (rateHz / 10) * (format === "audio/pcm" ? 2 : 1);
   const chunks: string[] = [];
@@ -69,7 +55,7 @@ function speechChunks(rateHz: number, format: "audio/pcm" | "audio/pcmu", second
 
 Deno.test("Realtime API through the official openai client: session, speech in, responses out in order, a text item, and bad input answered with error events while the session goes on", async () => {
   const db = await TEST_DATABASE_TARGETS[0].open();
-  const system = await startTestSystem(db, { clock: new ManualClock(Date.now()), config: TLS });
+  const system = await startRealtimeSystem(db);
   try {
     const { realtime, events, next, sessionId } = await connect(system);
     const created = await next(() => true, "the first event");
@@ -221,7 +207,7 @@ Deno.test("Realtime API through the official openai client: session, speech in, 
 
 Deno.test("Realtime API: G.711 mu-law in and out; a key from another edge, a bad key or none is refused", async () => {
   const db = await TEST_DATABASE_TARGETS[0].open();
-  const system = await startTestSystem(db, { clock: new ManualClock(Date.now()), config: TLS });
+  const system = await startRealtimeSystem(db);
   try {
     const { realtime, events, next } = await connect(system);
     realtime.send({
@@ -273,7 +259,7 @@ Deno.test("Realtime API: G.711 mu-law in and out; a key from another edge, a bad
 
 Deno.test("Realtime API: a dropped connection resumes with the same key: the conversation's items replayed in order, how much input was received, and the session goes on", async () => {
   const db = await TEST_DATABASE_TARGETS[0].open();
-  const system = await startTestSystem(db, { clock: new ManualClock(Date.now()), config: TLS });
+  const system = await startRealtimeSystem(db);
   try {
     const first = await connect(system);
     for (const audio of speechChunks(24_000, "audio/pcm", 3)) {
@@ -345,7 +331,7 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const db = await TEST_DATABASE_TARGETS[0].open();
-    const system = await startTestSystem(db, { clock: new ManualClock(Date.now()), config: TLS });
+    const system = await startRealtimeSystem(db);
     try {
       const { realtime, next, sessionId } = await connect(system);
       const weather = {

@@ -2,11 +2,8 @@ import assert from "node:assert/strict";
 import * as openai from "@livekit/agents-plugin-openai";
 import { initializeLogger } from "@livekit/agents";
 import { AudioFrame } from "@livekit/rtc-node";
-import { startTestSystem } from "./support/test_system.ts";
+import { mintRealtimeKey, speechAt, startRealtimeSystem } from "./support/realtime_system.ts";
 import { TEST_DATABASE_TARGETS } from "./support/test_databases.ts";
-import { ManualClock } from "../lib/clock.ts";
-import { speechFixture } from "./support/speech_fixture.ts";
-import { Resampler } from "../edge/realtime/audio_formats.ts";
 
 Deno.test({
   name:
@@ -17,17 +14,9 @@ Deno.test({
   async fn() {
     initializeLogger({ pretty: false, level: "warn" });
     const db = await TEST_DATABASE_TARGETS[0].open();
-    const system = await startTestSystem(db, {
-      clock: new ManualClock(Date.now()),
-      config: {
-        tlsCertFile: "tests/fixtures/tls/server.pem",
-        tlsKeyFile: "tests/fixtures/tls/server.key",
-      },
-    });
+    const system = await startRealtimeSystem(db);
     try {
-      const secret = await (await fetch(`${system.url}/v1/realtime/client_secrets`, {
-        method: "POST",
-      })).json();
+      const secret = await mintRealtimeKey(system);
       const model = new openai.realtime.RealtimeModel({
         baseURL: `${system.url}/v1`,
         apiKey: secret.value,
@@ -46,7 +35,7 @@ Deno.test({
           for await (const _frame of message.audioStream) audioFrames++;
         }
       });
-      const speech = new Resampler(16_000, 24_000).push(speechFixture().subarray(0, 16_000 * 3));
+      const speech = speechAt(24_000, 3);
       for (let at = 0; at + 2400 <= speech.length; at += 2400) {
         session.pushAudio(new AudioFrame(speech.slice(at, at + 2400), 24_000, 1, 2400));
       }
