@@ -1,6 +1,12 @@
 import { speechFixture } from "../tests/support/speech_fixture.ts";
 import assert from "node:assert/strict";
-import { OpusCodecError, OpusDecoder, OpusEncoder } from "./opus_codec.ts";
+import {
+  OpusCodecError,
+  OpusDecoder,
+  OpusEncoder,
+  opusLibrary,
+  OpusLibraryError,
+} from "./opus_codec.ts";
 import { SAMPLES_PER_FRAME } from "../protocol/media_format.ts";
 
 const speech = speechFixture();
@@ -52,4 +58,32 @@ Deno.test("Opus rejects garbage with a typed error and keeps decoding afterwards
   assert.throws(() => decoder.decode(new Uint8Array([0xff, 0xff, 0xff, 0xff])), OpusCodecError);
   assert.throws(() => decoder.decode(new Uint8Array(5000)), OpusCodecError);
   assert.equal(decoder.decode(encoder.encode(speech.subarray(0, 320))).length, 320);
+});
+
+Deno.test("every libopus build here speaks the same Opus: native and WebAssembly decode each other", () => {
+  const builds = ["native", "wasm-simd", "wasm"].flatMap((name) => {
+    try {
+      return [opusLibrary(name)];
+    } catch (error) {
+      assert.ok(error instanceof OpusLibraryError, String(error));
+      return []; // Not on this machine (no libopus.so.0, or no wasm SIMD).
+    }
+  });
+  assert.ok(builds.some((b) => b.name.startsWith("wasm")), "the WebAssembly build always loads");
+  const frame = speech.subarray(16000, 16000 + SAMPLES_PER_FRAME);
+  for (const encoding of builds) {
+    const encoder = new OpusEncoder({ library: encoding });
+    const packet = encoder.encode(frame);
+    encoder.close();
+    for (const decoding of builds) {
+      const decoder = new OpusDecoder(16000, decoding);
+      assert.equal(
+        decoder.decode(packet).length,
+        SAMPLES_PER_FRAME,
+        `${encoding.name} -> ${decoding.name}`,
+      );
+      decoder.close();
+    }
+  }
+  assert.throws(() => opusLibrary("mp3"), OpusLibraryError);
 });
