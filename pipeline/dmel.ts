@@ -9,6 +9,7 @@
  * @module
  */
 import { DMEL_BINS, DMEL_HOP_MS, DMEL_LEVELS, SAMPLE_RATE_HZ } from "../protocol/media_format.ts";
+import { RealFft } from "./real_fft.ts";
 
 /** Samples advanced per frame: 10 ms at 16 kHz. */
 export const DMEL_HOP_SAMPLES = (SAMPLE_RATE_HZ * DMEL_HOP_MS) / 1000;
@@ -21,59 +22,84 @@ const LOG_MEL_MIN = -7;
 /** Natural-log mel energy mapped to the top level (loud speech). */
 const LOG_MEL_MAX = 5;
 
-/** Streaming dMel extractor for one mono 16 kHz stream. Keeps 15 ms of history. */
+/**
+ * Streaming dMel extractor for one mono 16 kHz stream. Keeps 15 ms of history; after
+ * construction it allocates nothing unless {@linkcode push} is left to allocate its output.
+ */
 export class DmelExtractor {
-  #history = new Float32Array(DMEL_WINDOW_SAMPLES);
-  #pending = new Float32Array(DMEL_HOP_SAMPLES);
-  #pendingLength = 0;
-  #frame = new Float64Array(FFT_SIZE);
-  #imag = new Float64Array(FFT_SIZE);
+  /** The analysis window: 15 ms of history, then the hop being filled. */
+  #window = new Float64Array(DMEL_WINDOW_SAMPLES);
+  /** Samples of the current hop received so far. */
+  #filled = 0;
+  #windowed = new Float64Array(DMEL_WINDOW_SAMPLES);
+  #power = new Float64Array(FFT_SIZE / 2 + 1);
+
+  /** Frames that `samples` more samples complete. */
+  framesFor(samples: number): number {
+    return Math.floor((this.#filled + samples) / DMEL_HOP_SAMPLES);
+  }
 
   /**
    * Feeds PCM and returns the codes of every hop it completed: `DMEL_BINS` bytes per frame,
-   * frames back to back, each value in [0, DMEL_LEVELS).
+   * frames back to back, each value in [0, DMEL_LEVELS). They are written into `out` when
+   * given (it needs `framesFor(pcm.length) * DMEL_BINS` bytes) and a view of it is returned.
    */
-  push(pcm: Int16Array): Uint8Array {
-    const frames = Math.floor((this.#pendingLength + pcm.length) / DMEL_HOP_SAMPLES);
-    const codes = new Uint8Array(frames * DMEL_BINS);
+  push(
+    pcm: Int16Array,
+    out: Uint8Array = new Uint8Array(this.framesFor(pcm.length) * DMEL_BINS),
+  ): Uint8Array {
+    const window = this.#window;
+    const history = DMEL_WINDOW_SAMPLES - DMEL_HOP_SAMPLES;
     let frame = 0;
     for (let i = 0; i < pcm.length; i++) {
-      this.#pending[this.#pendingLength++] = pcm[i] / 32768;
-      if (this.#pendingLength === DMEL_HOP_SAMPLES) {
-        this.#history.copyWithin(0, DMEL_HOP_SAMPLES);
-        this.#history.set(this.#pending, DMEL_WINDOW_SAMPLES - DMEL_HOP_SAMPLES);
-        this.#pendingLength = 0;
-        this.#analyze(codes.subarray(frame * DMEL_BINS, (frame + 1) * DMEL_BINS));
-        frame++;
+      window[history + this.#filled++] = pcm[i] / 32768;
+      if (this.#filled === DMEL_HOP_SAMPLES) {
+        this.#analyze(out, frame++ * DMEL_BINS);
+        window.copyWithin(0, DMEL_HOP_SAMPLES);
+        this.#filled = 0;
       }
     }
-    return codes;
+    return out.subarray(0, frame * DMEL_BINS);
   }
 
-  #analyze(out: Uint8Array): void {
-    const re = this.#frame;
-    const im = this.#imag;
-    re.fill(0);
-    im.fill(0);
-    for (let i = 0; i < DMEL_WINDOW_SAMPLES; i++) re[i] = this.#history[i] * HANN[i];
-    fftInPlace(re, im);
+  #analyze(out: Uint8Array, at: number): void {
+    const windowed = this.#windowed;
+    for (let i = 0; i < DMEL_WINDOW_SAMPLES; i++) windowed[i] = this.#window[i] * HANN[i];
+    FFT.power(windowed, this.#power);
+    const power = this.#power;
     for (let bin = 0; bin < DMEL_BINS; bin++) {
       const { start, weights } = MEL_FILTERS[bin];
       let energy = 0;
-      for (let j = 0; j < weights.length; j++) {
-        const k = start + j;
-        energy += weights[j] * (re[k] * re[k] + im[k] * im[k]);
-      }
-      out[bin] = quantizeLogMel(Math.log(energy + 1e-10));
+      for (let j = 0; j < weights.length; j++) energy += weights[j] * power[start + j];
+      out[at + bin] = quantizeMelEnergy(energy + 1e-10);
     }
   }
 }
 
-/** Maps a natural-log mel energy to one of `DMEL_LEVELS` uniform levels, clamped. */
-export function quantizeLogMel(logMel: number): number {
-  const scaled = ((logMel - LOG_MEL_MIN) / (LOG_MEL_MAX - LOG_MEL_MIN)) * DMEL_LEVELS;
-  return Math.min(DMEL_LEVELS - 1, Math.max(0, Math.floor(scaled)));
+/**
+ * The energies where each level starts: level l >= 1 begins at exp(LOG_MEL_MIN + l * step).
+ * Levels are uniform in natural-log mel energy from LOG_MEL_MIN to LOG_MEL_MAX, clamped;
+ * comparing against these gives the level without a logarithm.
+ */
+const LEVEL_STARTS = Float64Array.from(
+  { length: DMEL_LEVELS - 1 },
+  (_, i) => Math.exp(LOG_MEL_MIN + ((i + 1) * (LOG_MEL_MAX - LOG_MEL_MIN)) / DMEL_LEVELS),
+);
+
+/** The dMel level of a mel energy: how many level starts it reaches (binary search). */
+function quantizeMelEnergy(energy: number): number {
+  let low = 0;
+  let high = LEVEL_STARTS.length;
+  while (low < high) {
+    const mid = (low + high) >> 1;
+    if (energy >= LEVEL_STARTS[mid]) low = mid + 1;
+    else high = mid;
+  }
+  return low;
 }
+
+/** One FFT for every extractor: JavaScript is single-threaded and it keeps no state. */
+const FFT = new RealFft(FFT_SIZE);
 
 const HANN = Float64Array.from(
   { length: DMEL_WINDOW_SAMPLES },
@@ -107,51 +133,3 @@ const MEL_FILTERS: MelFilter[] = (() => {
     return { start, weights };
   });
 })();
-
-const BIT_REVERSED = Uint16Array.from({ length: FFT_SIZE }, (_, i) => {
-  let reversed = 0;
-  for (let bit = 1, j = i; bit < FFT_SIZE; bit <<= 1, j >>= 1) reversed = (reversed << 1) | (j & 1);
-  return reversed;
-});
-
-const TWIDDLE_COS = Float64Array.from(
-  { length: FFT_SIZE / 2 },
-  (_, k) => Math.cos((-2 * Math.PI * k) / FFT_SIZE),
-);
-const TWIDDLE_SIN = Float64Array.from(
-  { length: FFT_SIZE / 2 },
-  (_, k) => Math.sin((-2 * Math.PI * k) / FFT_SIZE),
-);
-
-/** Iterative radix-2 complex FFT of length `FFT_SIZE` with precomputed twiddles. */
-function fftInPlace(re: Float64Array, im: Float64Array): void {
-  for (let i = 0; i < FFT_SIZE; i++) {
-    const j = BIT_REVERSED[i];
-    if (j > i) {
-      const r = re[i];
-      re[i] = re[j];
-      re[j] = r;
-      const m = im[i];
-      im[i] = im[j];
-      im[j] = m;
-    }
-  }
-  for (let size = 2; size <= FFT_SIZE; size <<= 1) {
-    const half = size >> 1;
-    const stride = FFT_SIZE / size;
-    for (let start = 0; start < FFT_SIZE; start += size) {
-      for (let k = 0; k < half; k++) {
-        const cos = TWIDDLE_COS[k * stride];
-        const sin = TWIDDLE_SIN[k * stride];
-        const a = start + k;
-        const b = a + half;
-        const tr = re[b] * cos - im[b] * sin;
-        const ti = re[b] * sin + im[b] * cos;
-        re[b] = re[a] - tr;
-        im[b] = im[a] - ti;
-        re[a] += tr;
-        im[a] += ti;
-      }
-    }
-  }
-}
