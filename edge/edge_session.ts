@@ -530,7 +530,7 @@ export class EdgeSession {
       this.#packetizer.skip(FRAMES_PER_MICRO_TURN);
       this.#droppedWhileDetached++;
     } else {
-      const packets = [...this.#packetizer.packetize(output.audio)];
+      const packets = this.#packetizer.packetize(output.audio, output.control === "silent");
       this.#sendJson({
         type: "output",
         index: output.index,

@@ -3,6 +3,12 @@
  * in RTP packets with continuous sequence numbers and 48 kHz timestamps (RFC 7587); for an
  * adapter that wants PCM (`l16`), the frames' samples themselves.
  *
+ * Silence costs nothing: a micro-turn the model's control head marked silent, and any Opus
+ * frame quieter than {@linkcode SILENCE_FLOOR_DBFS}, is not encoded and not sent. The RTP
+ * timestamp moves on over it while the sequence number does not, and the first packet after
+ * it carries the marker bit (a talkspurt starts, RFC 3551 §4.1), so the client knows the
+ * gap is silence, not loss; the SDK's player plays silence when it has nothing.
+ *
  * @module
  */
 import { OpusEncoder } from "./opus_codec.ts";
@@ -16,13 +22,21 @@ import {
   SAMPLES_PER_FRAME,
 } from "../protocol/media_format.ts";
 
+/** Output frames with an RMS level below this are silence (not encoded, not sent). */
+export const SILENCE_FLOOR_DBFS = -60;
+/** The floor as a sum of squared 16-bit samples over one 20 ms frame. */
+const SILENCE_FLOOR_ENERGY = SAMPLES_PER_FRAME * (32768 * 10 ** (SILENCE_FLOOR_DBFS / 20)) ** 2;
+
 /** Packetizes one session's output audio. */
 export class EgressPacketizer {
   readonly #encoder: OpusEncoder | undefined;
   readonly #payloadType: number;
   #sequenceNumber: number;
   #timestamp: number;
-  #first = true;
+  /** The next packet starts a talkspurt (first output, or after silence). */
+  #talkspurtStart = true;
+  /** Frames not sent because they were silence. */
+  silentFrames = 0;
   /** This stream's synchronization source. */
   readonly ssrc: number;
 
@@ -38,19 +52,31 @@ export class EgressPacketizer {
     this.#timestamp = Math.floor(random() * 2 ** 32) >>> 0;
   }
 
-  /** Encodes whole 20 ms frames of `pcm` into RTP packets. */
-  packetize(pcm: Int16Array): Uint8Array<ArrayBuffer>[] {
+  /**
+   * Turns whole 20 ms frames of `pcm` into RTP packets. With Opus, silence is left out: all of
+   * it when `silent` (the model chose not to speak), else each frame under the floor. Linear
+   * PCM (an adapter's) is passed whole: it costs nothing to send.
+   */
+  packetize(pcm: Int16Array, silent = false): Uint8Array<ArrayBuffer>[] {
     const packets: Uint8Array<ArrayBuffer>[] = [];
     for (let start = 0; start + SAMPLES_PER_FRAME <= pcm.length; start += SAMPLES_PER_FRAME) {
       const frame = pcm.subarray(start, start + SAMPLES_PER_FRAME);
-      packets.push(this.#packet(this.#encoder ? this.#encoder.encode(frame) : l16Bytes(frame)));
+      if (!this.#encoder) {
+        packets.push(this.#packet(l16Bytes(frame)));
+      } else if (silent || energy(frame) < SILENCE_FLOOR_ENERGY) {
+        this.silentFrames++;
+        this.skip(1);
+      } else {
+        packets.push(this.#packet(this.#encoder.encode(frame)));
+      }
     }
     return packets;
   }
 
-  /** Advances the media clock over `frames` frames that were not sent (dropped output). */
+  /** Advances the media clock over `frames` frames that were not sent (silence, dropped output). */
   skip(frames: number): void {
     this.#timestamp = (this.#timestamp + frames * RTP_TICKS_PER_FRAME) >>> 0;
+    this.#talkspurtStart = true;
   }
 
   /** Frees the encoder. */
@@ -61,15 +87,21 @@ export class EgressPacketizer {
   #packet(payload: Uint8Array): Uint8Array<ArrayBuffer> {
     const packet = serializeRtpPacket({
       payloadType: this.#payloadType,
-      marker: this.#first,
+      marker: this.#talkspurtStart,
       sequenceNumber: this.#sequenceNumber,
       timestamp: this.#timestamp,
       ssrc: this.ssrc,
       payload,
     });
-    this.#first = false;
+    this.#talkspurtStart = false;
     this.#sequenceNumber = (this.#sequenceNumber + 1) & 0xffff;
     this.#timestamp = (this.#timestamp + RTP_TICKS_PER_FRAME) >>> 0;
     return packet;
   }
+}
+
+function energy(frame: Int16Array): number {
+  let sum = 0;
+  for (let i = 0; i < frame.length; i++) sum += frame[i] * frame[i];
+  return sum;
 }

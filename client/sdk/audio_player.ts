@@ -17,7 +17,7 @@ export interface PlayerStats {
   bufferMs: number;
   /** Samples played. */
   playedSamples: number;
-  /** Times the buffer ran dry mid-stream. */
+  /** Times the buffer ran dry inside a talkspurt (late audio, not the model's silence). */
   underruns: number;
 }
 
@@ -29,13 +29,17 @@ export class AudioPlayer {
   /** Counters, updated as audio is decoded and played. */
   readonly stats: PlayerStats;
   #timestamp = 0;
+  /** Whether each frame in the decoder continues a talkspurt, in decode order. */
+  readonly #continues: boolean[];
 
   private constructor(
     context: AudioContext,
     node: AudioWorkletNode,
     decoder: AudioDecoder,
     stats: PlayerStats,
+    continues: boolean[],
   ) {
+    this.#continues = continues;
     this.#context = context;
     this.#node = node;
     this.#decoder = decoder;
@@ -49,13 +53,16 @@ export class AudioPlayer {
     const node = new AudioWorkletNode(context, "playout", { outputChannelCount: [1] });
     node.connect(context.destination);
     const stats: PlayerStats = { decodedFrames: 0, bufferMs: 0, playedSamples: 0, underruns: 0 };
+    const continues: boolean[] = [];
     const decoder = new AudioDecoder({
       output: (data) => {
         const samples = new Float32Array(data.numberOfFrames);
         data.copyTo(samples, { planeIndex: 0, format: "f32-planar" });
         data.close();
         stats.decodedFrames++;
-        node.port.postMessage(samples, [samples.buffer]);
+        node.port.postMessage({ samples, continues: continues.shift() ?? true }, [
+          samples.buffer,
+        ]);
       },
       error: (error) => console.error("opus decoder", error),
     });
@@ -66,12 +73,16 @@ export class AudioPlayer {
       stats.playedSamples = played;
       stats.underruns = underruns;
     };
-    return new AudioPlayer(context, node, decoder, stats);
+    return new AudioPlayer(context, node, decoder, stats, continues);
   }
 
-  /** Decodes and queues one 20 ms Opus payload. */
-  play(payload: Uint8Array): void {
+  /**
+   * Decodes and queues one 20 ms Opus payload; `talkspurtStart` (the RTP marker bit) says it
+   * follows the model's silence rather than continuing what played before.
+   */
+  play(payload: Uint8Array, talkspurtStart = false): void {
     if (this.#decoder.state !== "configured") return;
+    this.#continues.push(!talkspurtStart);
     this.#decoder.decode(
       new EncodedAudioChunk({ type: "key", timestamp: this.#timestamp, data: payload }),
     );

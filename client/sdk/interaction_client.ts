@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { serializeRtpPacket } from "../../pipeline/rtp_packet.ts";
+import { parseRtpPacket, serializeRtpPacket } from "../../pipeline/rtp_packet.ts";
 import { serializeVideoMessage } from "../../protocol/video_message.ts";
 import { OPUS_PAYLOAD_TYPE, RTP_TICKS_PER_FRAME } from "../../protocol/media_format.ts";
 import type { ServerMessage } from "../../protocol/client_messages.ts";
@@ -214,7 +214,10 @@ export class InteractionClient extends EventTarget {
     this.#socket = socket;
     socket.onmessage = (event) => {
       if (typeof event.data === "string") this.#receive(JSON.parse(event.data) as ServerMessage);
-      else this.#player?.play(new Uint8Array(event.data as ArrayBuffer).subarray(12));
+      else {
+        const { payload, marker } = parseRtpPacket(new Uint8Array(event.data as ArrayBuffer));
+        this.#player?.play(payload, marker);
+      }
     };
     socket.onclose = (event) => {
       if (this.#socket !== socket || this.#state === "closed") return;

@@ -7,8 +7,9 @@
  *
  * - `capture`: posts each render quantum of the microphone (mono Float32) to the main thread.
  * - `playout`: a small playout buffer for the model's audio: the main thread pushes decoded
- *   samples; the processor plays them, outputs silence when it runs dry (and counts the
- *   underrun), and reports how much audio it holds.
+ *   samples; the processor plays them, outputs silence when it runs dry (counting an
+ *   underrun when the audio that comes next continues a talkspurt, not when it starts one
+ *   after the model's silence), and reports how much audio it holds.
  *
  * @module
  */
@@ -32,6 +33,7 @@ class PlayoutProcessor extends AudioWorkletProcessor {
     this.underruns = 0;
     this.played = 0;
     this.ticks = 0;
+    this.dry = false;
     this.port.onmessage = (event) => {
       if (event.data === "flush") {
         this.chunks = [];
@@ -39,8 +41,13 @@ class PlayoutProcessor extends AudioWorkletProcessor {
         this.offset = 0;
         return;
       }
-      this.chunks.push(event.data);
-      this.held += event.data.length;
+      const { samples, continues } = event.data;
+      // Ran dry, then audio that continues the talkspurt came: it was late (an underrun).
+      // Audio that starts a talkspurt after silence is no underrun.
+      if (this.dry && continues) this.underruns++;
+      this.dry = false;
+      this.chunks.push(samples);
+      this.held += samples.length;
     };
   }
   process(_inputs, outputs) {
@@ -59,7 +66,7 @@ class PlayoutProcessor extends AudioWorkletProcessor {
       }
     }
     if (filled > 0) this.played += filled;
-    if (filled < out.length && this.played > 0 && this.held === 0 && filled > 0) this.underruns++;
+    if (filled < out.length && this.played > 0) this.dry = true;
     if (++this.ticks % 50 === 0) {
       this.port.postMessage({ heldSamples: this.held, played: this.played, underruns: this.underruns });
     }

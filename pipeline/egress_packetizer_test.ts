@@ -1,0 +1,45 @@
+import assert from "node:assert/strict";
+import { EgressPacketizer } from "./egress_packetizer.ts";
+import { parseRtpPacket } from "./rtp_packet.ts";
+import { OpusDecoder } from "./opus_codec.ts";
+import { RTP_TICKS_PER_FRAME, SAMPLES_PER_MICRO_TURN } from "../protocol/media_format.ts";
+
+/** 200 ms of a voiced sound (a 150 Hz tone with harmonics), loud in every 20 ms frame. */
+const speech = Int16Array.from(
+  { length: SAMPLES_PER_MICRO_TURN },
+  (_, i) =>
+    [1, 2, 3, 4].reduce(
+      (sum, h) => sum + (4000 / h) * Math.sin((2 * Math.PI * 150 * h * i) / 16_000),
+      0,
+    ),
+);
+
+Deno.test("silence is not encoded: a silent micro-turn sends nothing, the clock moves on, the next talkspurt is marked", () => {
+  const packetizer = new EgressPacketizer(() => 0.5);
+  const first = packetizer.packetize(speech).map(parseRtpPacket);
+  assert.equal(first.length, 10);
+  assert.deepEqual(first.map((p) => p.marker), [true, ...Array(9).fill(false)]);
+
+  // The model chose silence: its audio (here speech, which the model did not mean) is not sent.
+  assert.deepEqual(packetizer.packetize(speech, true), []);
+  // Output under the floor (-60 dBFS) is silence too, whatever the control head said.
+  assert.deepEqual(packetizer.packetize(new Int16Array(SAMPLES_PER_MICRO_TURN).fill(20)), []);
+  assert.equal(packetizer.silentFrames, 20);
+
+  const next = packetizer.packetize(speech).map(parseRtpPacket);
+  assert.equal(next.length, 10);
+  assert.equal(next[0].marker, true, "a talkspurt starts after silence");
+  // Sequence numbers count packets sent; timestamps count media time, silence included.
+  assert.equal(next[0].sequenceNumber, (first[9].sequenceNumber + 1) & 0xffff);
+  assert.equal(next[0].timestamp, (first[9].timestamp + 21 * RTP_TICKS_PER_FRAME) >>> 0);
+  const decoder = new OpusDecoder();
+  for (const packet of next) assert.equal(decoder.decode(packet.payload).length, 320);
+  decoder.close();
+  packetizer.close();
+});
+
+Deno.test("linear PCM for an adapter is passed whole, silence included", () => {
+  const packetizer = new EgressPacketizer(Math.random, "l16");
+  assert.equal(packetizer.packetize(new Int16Array(SAMPLES_PER_MICRO_TURN), true).length, 10);
+  packetizer.close();
+});
