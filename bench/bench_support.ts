@@ -7,7 +7,7 @@
 
 /** The value of `--name=value`, if given. */
 export function flag(name: string): string | undefined {
-  return Deno.args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
+  return Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 }
 
 /** The number given as `--name=value`, else `fallback`. */

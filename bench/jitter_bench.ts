@@ -21,6 +21,7 @@ import { numberFlag, writeResult } from "./bench_support.ts";
 import { JitterBuffer } from "../pipeline/jitter_buffer.ts";
 import type { RtpPacket } from "../pipeline/rtp_packet.ts";
 import { type Arrival, arrivalTrace, NETWORK_PROFILES } from "../tests/support/arrival_traces.ts";
+import { liveStartMs, readUplinkTrace, uplinkArrivals } from "./cellular_uplink.ts";
 import {
   AUDIO_FRAME_MS,
   FRAMES_PER_MICRO_TURN,
@@ -129,9 +130,49 @@ function oracleAt(trace: Arrival[], lateRate: number) {
 }
 
 const round = (x: number, digits = 2) => Number(x.toFixed(digits));
-const profiles = NETWORK_PROFILES.map((profile) => {
-  const runs = Array.from({ length: seeds }, (_, seed) => {
-    const trace = arrivalTrace(profile, packets, 100 + seed, 0);
+
+/** A profile: its name and the arrival trace of each of its runs. */
+interface Profile {
+  name: string;
+  kind: "synthetic" | "real uplink";
+  trace(run: number): Arrival[];
+}
+
+const synthetic: Profile[] = NETWORK_PROFILES.map((profile) => ({
+  name: profile.name,
+  kind: "synthetic",
+  trace: (run) => arrivalTrace(profile, packets, 100 + run, 0),
+}));
+
+/** Real uplinks: calls start at spread-out points of each recording, the camera on. */
+const UPLINKS = [
+  ["ATT-LTE-driving", "AT&T LTE, driving"],
+  ["TMobile-UMTS-driving", "T-Mobile UMTS, driving"],
+  ["Verizon-EVDO-driving", "Verizon EV-DO, driving"],
+  ["Verizon-LTE-short", "Verizon LTE"],
+] as const;
+const real: Profile[] = [];
+for (const [file, name] of UPLINKS) {
+  const uplink = await readUplinkTrace(new URL(`./traces/${file}.up.gz`, import.meta.url), name);
+  for (const camera of [false, true]) {
+    real.push({
+      name: `${name} (real trace${camera ? ", camera 1-2 fps on the same socket" : ""})`,
+      kind: "real uplink",
+      trace: (run) =>
+        uplinkArrivals(uplink, {
+          packets,
+          startOffsetMs: liveStartMs(uplink, (run * uplink.lengthMs) / seeds),
+          baseLatencyMs: 40,
+          audioBytes: 110,
+          jpegBytes: camera ? 30_000 : 0,
+        }),
+    });
+  }
+}
+
+const profiles = [...synthetic, ...real].map((profile) => {
+  const runs = Array.from({ length: seeds }, (_, run) => {
+    const trace = profile.trace(run);
     const mine = ours(trace);
     const best = oracleAt(trace, mine.lateRate);
     return { mine, best };
@@ -142,6 +183,7 @@ const profiles = NETWORK_PROFILES.map((profile) => {
   const oracleDelay = mean((r) => r.best.addedDelayMs);
   return {
     name: profile.name,
+    kind: profile.kind,
     added_delay_ms: round(added),
     oracle_delay_ms: round(oracleDelay),
     ratio: round(added / Math.max(oracleDelay, 1e-9), 3),
@@ -154,5 +196,5 @@ const profiles = NETWORK_PROFILES.map((profile) => {
 });
 
 const result = { profiles };
-console.table(profiles.map(({ traces: _t, trace_seconds: _s, ...row }) => row));
+console.table(profiles.map(({ traces: _t, trace_seconds: _s, kind: _k, ...row }) => row));
 await writeResult("jitter.json", result);

@@ -25,10 +25,19 @@ export const LINK_SESSION_ID = "00000000-0000-0000-0000-000000000000";
 export type SessionNotifier = (sessionId: string, body: Record<string, unknown>) => void;
 
 /**
+ * What the link drives: the worker's session runtime (a benchmark of the edge alone may put a
+ * scripted one in its place).
+ */
+export type LinkedRuntime = Pick<
+  WorkerRuntime,
+  "open" | "rebuild" | "replay" | "run" | "close" | "modelName"
+>;
+
+/**
  * Mounts `/v1/link` on the worker's app. Returns how to tell a session's edge about an event
  * (context full, idle reclaim), and how to close every link when the worker stops.
  */
-export function mountWorkerLink(app: Hono, runtime: WorkerRuntime, log: Logger): WorkerLinkRoute {
+export function mountWorkerLink(app: Hono, runtime: LinkedRuntime, log: Logger): WorkerLinkRoute {
   const owners = new Map<string, WSContext>();
   const links = new Set<WSContext>();
   const send = (ws: WSContext, frame: WorkerLinkFrame) => {

@@ -62,17 +62,23 @@ export interface RoleProcess {
 
 /**
  * Starts `main.ts` with `args` (a role) on a free 127.0.0.1 port with `env`; resolves once its
- * `/healthz` answers.
+ * `/healthz` answers. `cpus` (a `taskset` list, e.g. `0`) pins it to those cores; `denoFlags`
+ * go to `deno run` (e.g. V8 profiling).
  */
 export async function startRole(
   args: string[],
   env: Record<string, string> = {},
+  { cpus, denoFlags = [] }: { cpus?: string; denoFlags?: string[] } = {},
 ): Promise<RoleProcess> {
   const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (probe.addr as Deno.NetAddr).port;
   probe.close();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "main.ts", `--port=${port}`, "--log-level=warn", ...args],
+  const deno = [Deno.execPath(), "run", "-A", ...denoFlags, "main.ts", `--port=${port}`];
+  deno.push("--log-level=warn");
+  // taskset execs Deno in its own process: the child's pid is the role's.
+  const command = cpus ? ["taskset", "-c", cpus, ...deno] : deno;
+  const child = new Deno.Command(command[0], {
+    args: [...command.slice(1), ...args],
     cwd: new URL("../..", import.meta.url),
     env,
     stdout: "null",

@@ -1,0 +1,270 @@
+/**
+ * The edge over real sockets, as a deployment runs it: the edge is its own process pinned to
+ * one core (`taskset -c 0`); the clients and a scripted worker (bench/scripted_worker.ts: the
+ * real worker link, no model) run in this process on the other core, so they never take the
+ * edge's CPU. Each client streams the speech fixture (its real talk and silence) as 20 ms
+ * RTP/Opus packets in real time; the scripted model speaks about half the time. The edge logs to
+ * the Postgres at `BENCH_DATABASE_URL` (as every edge of a pool does). Writes
+ * bench/results/edge-sockets.json.
+ *
+ * Per micro-turn, on this process's clock (ms):
+ * - assembly lag: the worker receives micro-turn k minus the client sending its last packet
+ *   (socket in, jitter buffer, Opus decode, dMel, assembly, link out);
+ * - round trip: the client receives `output` k minus the same send;
+ * - overhead: the round trip minus the model step (the scripted step takes ~0 ms, and its
+ *   reported `stepMs` is subtracted) minus the deliberate waits. Micro-turn accumulation is
+ *   excluded by timing from the last packet; the jitter target adds nothing on loopback,
+ *   where a micro-turn closes as soon as its last packet arrives (its audio is complete).
+ *
+ * Two modes:
+ * - `--sessions=100` (default): one run; `overhead_p50_ms` / `overhead_p99_ms`.
+ * - `--capacity`: sessions grow (50, 100, 150...) until the p99 assembly lag passes 10 ms;
+ *   `sessions_per_core` is the largest count below it. Each step starts a fresh edge.
+ * Both report the edge's CPU per session-second and resident memory (idle, and per session).
+ *
+ *   BENCH_DATABASE_URL=postgres://ci:ci@127.0.0.1:5432/ci deno task bench:sockets \
+ *     [--sessions=100] [--capacity] [--seconds=10]
+ *
+ * @module
+ */
+import { flag, numberFlag, quantile, writeResult } from "./bench_support.ts";
+import { ScriptedRuntime, startScriptedWorker } from "./scripted_worker.ts";
+import { loopSamples, speechFixture } from "../tests/support/speech_fixture.ts";
+import { createSession, speechPackets } from "../tests/support/protocol_client.ts";
+import { type RoleProcess, startRole } from "../tests/support/main_process.ts";
+import { openDatabase } from "../store/database.ts";
+import { migrate } from "../store/migrations.ts";
+import type { ServerMessage } from "../protocol/client_messages.ts";
+import { FRAME_ORIGINS } from "../protocol/worker_link.ts";
+// Clients use the npm `ws` client, which sets TCP_NODELAY as browsers do: Deno's own client
+// leaves Nagle's algorithm on, which held some packets ~20 ms (edge/worker_link_client.ts).
+// @deno-types="@types/ws"
+import { WebSocket as NodelayWebSocket } from "ws";
+import {
+  AUDIO_FRAME_MS,
+  FRAMES_PER_MICRO_TURN,
+  SAMPLES_PER_FRAME,
+} from "../protocol/media_format.ts";
+
+const seconds = numberFlag("seconds", 10);
+const capacityMode = Deno.args.includes("--capacity");
+const fixedSessions = numberFlag("sessions", 100);
+const LAG_BOUND_MS = 10;
+/** The first seconds warm the JIT, the sockets and the database pool; not counted. */
+const WARMUP_TURNS = 10;
+const databaseUrl = Deno.env.get("BENCH_DATABASE_URL") ?? Deno.env.get("TEST_DATABASE_URL");
+if (!databaseUrl) {
+  console.error("bench:sockets needs the Postgres an edge logs to: set BENCH_DATABASE_URL");
+  Deno.exit(2);
+}
+const cores = navigator.hardwareConcurrency;
+const EDGE_CPU = "0";
+// This process (clients, scripted worker) keeps off the edge's core.
+if (cores > 1) {
+  await new Deno.Command("taskset", {
+    args: ["-a", "-p", "-c", `1-${cores - 1}`, String(Deno.pid)],
+    stdout: "null",
+  }).output();
+}
+const db = await openDatabase({ url: databaseUrl });
+await migrate(db);
+await db.close();
+
+const turns = Math.floor((seconds * 1000) / AUDIO_FRAME_MS / FRAMES_PER_MICRO_TURN);
+const packets = speechPackets(
+  loopSamples(speechFixture(), turns * FRAMES_PER_MICRO_TURN * SAMPLES_PER_FRAME),
+);
+const runtime = new ScriptedRuntime();
+const worker = startScriptedWorker(runtime);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+/** CPU seconds the process has used (user + system), from /proc. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const fields = (await Deno.readTextFile(`/proc/${pid}/stat`)).split(") ")[1].split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ
+}
+
+/** Resident memory of the process, MiB. */
+async function residentMiB(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+}
+
+interface BenchClient {
+  socket: NodelayWebSocket;
+  sessionId: string;
+  /** When each packet was sent. */
+  sentAt: Float64Array;
+  /**
+   * Media frame the edge put the first packet in (it anchors it at the next open frame), known
+   * from the first micro-turn with decoded audio; then micro-turn k's last packet is
+   * `10 k + 9 - firstFrame`.
+   */
+  firstFrame: number | undefined;
+  /** Which micro-turns' `output` came back. */
+  answered: Uint8Array;
+  ready: Promise<void>;
+}
+
+/** When the client sent micro-turn `index`'s last packet (NaN if unknown or not sent). */
+function lastPacketSent(client: BenchClient, index: number): number {
+  if (client.firstFrame === undefined) return NaN;
+  const packet = index * FRAMES_PER_MICRO_TURN + FRAMES_PER_MICRO_TURN - 1 - client.firstFrame;
+  return packet >= 0 && packet < client.sentAt.length ? client.sentAt[packet] : NaN;
+}
+
+async function connect(edge: RoleProcess): Promise<BenchClient> {
+  const { sessionId, token } = await createSession(edge.url);
+  const socket = new NodelayWebSocket(
+    `${edge.url.replace("http", "ws")}/v1/sessions/${sessionId}/ws?token=${token}`,
+  );
+  socket.binaryType = "arraybuffer";
+  const sentAt = new Float64Array(turns * FRAMES_PER_MICRO_TURN).fill(NaN);
+  const ready = new Promise<void>((resolve, reject) => {
+    socket.addEventListener("message", (event) => {
+      if (typeof event.data === "string" && JSON.parse(event.data).type === "ready") resolve();
+    });
+    socket.addEventListener("error", () => reject(new Error("client socket failed")));
+  });
+  const answered = new Uint8Array(turns + 50);
+  return { socket, sessionId, sentAt, firstFrame: undefined, answered, ready };
+}
+
+interface StepResult {
+  sessions: number;
+  assembly_lag_p50_ms: number;
+  assembly_lag_p99_ms: number;
+  round_trip_p50_ms: number;
+  round_trip_p99_ms: number;
+  overhead_p50_ms: number;
+  overhead_p99_ms: number;
+  outputs_missing: number;
+  edge_cpu_ms_per_session_second: number;
+  edge_cpu_share: number;
+  edge_idle_mib: number;
+  edge_mib_per_session: number;
+  generator_timer_lag_p99_ms: number;
+}
+
+async function step(sessions: number): Promise<StepResult> {
+  const edge = await startRole(
+    ["--role=edge", `--worker-url=${worker.linkUrl}`, "--resume-window-seconds=1"],
+    { DATABASE_URL: databaseUrl!, TOKEN_SECRET: "edge-sockets-bench-secret-0123456789" },
+    { cpus: EDGE_CPU, denoFlags: flag("edge-deno-flags")?.split(" ") },
+  );
+  const pid = edge.child.pid;
+  await sleep(500);
+  const idleMiB = await residentMiB(pid);
+  const clients: BenchClient[] = [];
+  for (let i = 0; i < sessions; i++) clients.push(await connect(edge));
+  await Promise.all(clients.map((c) => c.ready));
+  const bySession = new Map(clients.map((c) => [c.sessionId, c]));
+  const lags: number[] = [];
+  const roundTrips: number[] = [];
+  const overheads: number[] = [];
+  runtime.onTurn = (turn, arrivedAt) => {
+    const client = bySession.get(turn.sessionId);
+    if (!client) return;
+    const decoded = turn.frameOrigins.indexOf(FRAME_ORIGINS.indexOf("decoded"));
+    if (client.firstFrame === undefined && decoded >= 0) {
+      client.firstFrame = turn.index * FRAMES_PER_MICRO_TURN + decoded;
+    }
+    const sent = lastPacketSent(client, turn.index);
+    if (turn.index >= WARMUP_TURNS && !Number.isNaN(sent)) lags.push(arrivedAt - sent);
+  };
+  for (const client of clients) {
+    client.socket.addEventListener("message", (event) => {
+      if (typeof event.data !== "string") return;
+      const message = JSON.parse(event.data) as ServerMessage;
+      if (message.type !== "output") return;
+      client.answered[message.index] = 1;
+      const sent = lastPacketSent(client, message.index);
+      if (message.index < WARMUP_TURNS || Number.isNaN(sent)) return;
+      const roundTrip = performance.now() - sent;
+      roundTrips.push(roundTrip);
+      overheads.push(roundTrip); // the scripted step reports 0 ms; no deliberate wait applies
+    });
+  }
+
+  // Real time: packet i of session s is due at t0 + offset_s + 20 i (sessions spread over a
+  // micro-turn, as sessions that started at unrelated times are).
+  const t0 = performance.now() + 100;
+  const cpuStart = await cpuSeconds(pid);
+  const wallStart = performance.now();
+  const timerLags: number[] = [];
+  const next = new Int32Array(sessions);
+  const total = turns * FRAMES_PER_MICRO_TURN;
+  const due = (s: number, i: number) => t0 + (s / sessions) * 200 + i * AUDIO_FRAME_MS;
+  let expected = t0;
+  while (next.some((i) => i < total)) {
+    const now = performance.now();
+    timerLags.push(now - expected);
+    for (let s = 0; s < sessions; s++) {
+      const client = clients[s];
+      while (next[s] < total && due(s, next[s]) <= now) {
+        const i = next[s]++;
+        client.socket.send(packets[i]);
+        client.sentAt[i] = performance.now();
+      }
+    }
+    expected = performance.now() + 2;
+    await sleep(2);
+  }
+  // The last outputs come back within a few hundred ms.
+  await sleep(1000);
+  const cpuUsed = (await cpuSeconds(pid)) - cpuStart;
+  const wall = (performance.now() - wallStart) / 1000;
+  const loadedMiB = await residentMiB(pid);
+  // Micro-turns whose audio was all sent and whose output never came back.
+  let missing = 0;
+  for (const client of clients) {
+    for (let k = WARMUP_TURNS; k < turns; k++) {
+      if (!Number.isNaN(lastPacketSent(client, k)) && !client.answered[k]) missing++;
+    }
+  }
+  for (const client of clients) client.socket.close();
+  edge.child.kill("SIGTERM");
+  await edge.child.status;
+  const round = (x: number) => Number(x.toFixed(2));
+  return {
+    sessions,
+    assembly_lag_p50_ms: round(quantile(lags, 0.5)),
+    assembly_lag_p99_ms: round(quantile(lags, 0.99)),
+    round_trip_p50_ms: round(quantile(roundTrips, 0.5)),
+    round_trip_p99_ms: round(quantile(roundTrips, 0.99)),
+    overhead_p50_ms: round(quantile(overheads, 0.5)),
+    overhead_p99_ms: round(quantile(overheads, 0.99)),
+    outputs_missing: missing,
+    edge_cpu_ms_per_session_second: round((cpuUsed * 1000) / (sessions * seconds)),
+    edge_cpu_share: round(cpuUsed / wall),
+    edge_idle_mib: round(idleMiB),
+    edge_mib_per_session: round((loadedMiB - idleMiB) / sessions),
+    generator_timer_lag_p99_ms: round(quantile(timerLags, 0.99)),
+  };
+}
+
+const machine = `${Deno.build.os}-${Deno.build.arch}, ${cores} cores`;
+if (capacityMode) {
+  const steps: StepResult[] = [];
+  let sessionsPerCore = 0;
+  for (let n = numberFlag("from", 50); n <= 1000; n += numberFlag("by", 50)) {
+    const result = await step(n);
+    console.log(JSON.stringify(result));
+    steps.push(result);
+    if (result.assembly_lag_p99_ms >= LAG_BOUND_MS || result.edge_cpu_share > 0.98) break;
+    sessionsPerCore = n;
+  }
+  const atCapacity = steps.find((s) => s.sessions === sessionsPerCore);
+  await writeResult(flag("out") ?? "edge-sockets-capacity.json", {
+    machine,
+    seconds,
+    sessions_per_core: sessionsPerCore,
+    p99_assembly_lag_ms: atCapacity?.assembly_lag_p99_ms,
+    steps,
+  });
+} else {
+  const result = await step(fixedSessions);
+  console.log(JSON.stringify(result, null, 2));
+  await writeResult(flag("out") ?? "edge-sockets.json", { machine, seconds, ...result });
+}
+await worker.close();

@@ -1,0 +1,82 @@
+/**
+ * A worker for benchmarks of the edge alone: the real worker link (routes/worker_link_route.ts)
+ * over a real socket, with a scripted runtime in place of the model, so the model's cost stays
+ * off the edge's measurement. Each session speaks for 1 s (the speech fixture, with its own
+ * pauses), then is silent for 1 s, its phase set by its order of opening: the model speaks
+ * about half the time, and sessions start speaking at unrelated times.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { type LinkedRuntime, mountWorkerLink } from "../routes/worker_link_route.ts";
+import { createLogger } from "../lib/logger.ts";
+import type { MicroTurn, MicroTurnOutput } from "../protocol/worker_link.ts";
+import { SAMPLES_PER_MICRO_TURN } from "../protocol/media_format.ts";
+import { speechFixture } from "../tests/support/speech_fixture.ts";
+
+/** Micro-turns a session speaks, then is silent for. */
+const SPEAK_TURNS = 5;
+
+/** Answers micro-turns with scripted output and tells who asked when. */
+export class ScriptedRuntime implements LinkedRuntime {
+  readonly modelName = "scripted";
+  readonly #phases = new Map<string, number>();
+  readonly #blocks: Int16Array[];
+  readonly #silence = new Int16Array(SAMPLES_PER_MICRO_TURN);
+  #opened = 0;
+  /** Told of every micro-turn as it arrives (`performance.now()`). */
+  onTurn: (turn: MicroTurn, arrivedAt: number) => void = () => {};
+
+  constructor() {
+    const speech = speechFixture();
+    this.#blocks = Array.from(
+      { length: Math.floor(speech.length / SAMPLES_PER_MICRO_TURN) },
+      (_, i) => speech.subarray(i * SAMPLES_PER_MICRO_TURN, (i + 1) * SAMPLES_PER_MICRO_TURN),
+    );
+  }
+
+  open(sessionId: string): Promise<void> {
+    this.#phases.set(sessionId, this.#opened++ % (2 * SPEAK_TURNS));
+    return Promise.resolve();
+  }
+
+  rebuild(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  replay(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  run(turn: MicroTurn): Promise<MicroTurnOutput> {
+    this.onTurn(turn, performance.now());
+    const phase = this.#phases.get(turn.sessionId) ?? 0;
+    const speaking = (turn.index + phase) % (2 * SPEAK_TURNS) < SPEAK_TURNS;
+    return Promise.resolve({
+      sessionId: turn.sessionId,
+      index: turn.index,
+      control: speaking ? "speak" : "silent",
+      stepMs: 0,
+      audio: speaking ? this.#blocks[turn.index % this.#blocks.length] : this.#silence,
+      text: "",
+    });
+  }
+
+  close(sessionId: string): void {
+    this.#phases.delete(sessionId);
+  }
+}
+
+/** Serves a {@linkcode ScriptedRuntime}'s link on a free 127.0.0.1 port. */
+export function startScriptedWorker(runtime: ScriptedRuntime): {
+  linkUrl: string;
+  close(): Promise<void>;
+} {
+  const app = new Hono();
+  mountWorkerLink(app, runtime, createLogger("scripted-worker", "warn"));
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
+  return {
+    linkUrl: `ws://127.0.0.1:${server.addr.port}/v1/link`,
+    close: () => server.shutdown(),
+  };
+}
