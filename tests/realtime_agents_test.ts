@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { RealtimeAgent, RealtimeSession } from "@openai/agents-realtime";
-import { mintRealtimeKey, speechAt, startRealtimeSystem } from "./support/realtime_system.ts";
-import { TEST_DATABASE_TARGETS } from "./support/test_databases.ts";
+import { mintRealtimeKey, speechAt, withRealtimeSystem } from "./support/realtime_system.ts";
 import { encodeFormat } from "../edge/realtime/audio_formats.ts";
 
 Deno.test({
@@ -11,9 +10,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const db = await TEST_DATABASE_TARGETS[0].open();
-    const system = await startRealtimeSystem(db);
-    try {
+    await withRealtimeSystem(async (system) => {
       const secret = await mintRealtimeKey(system);
       const agent = new RealtimeAgent({ name: "assistant", instructions: "Be brief." });
       const session = new RealtimeSession(agent, { transport: "websocket", model: "reference" });
@@ -47,9 +44,6 @@ Deno.test({
         "the SDK's history holds the model's response",
       );
       session.close();
-    } finally {
-      await system.close();
-      await db.close();
-    }
+    });
   },
 });

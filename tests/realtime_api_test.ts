@@ -2,10 +2,9 @@ import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { OpenAIRealtimeWebSocket } from "openai/realtime/websocket";
 import type { TestSystem } from "./support/test_system.ts";
-import { mintRealtimeKey, speechAt, startRealtimeSystem } from "./support/realtime_system.ts";
+import { mintRealtimeKey, speechAt, withRealtimeSystem } from "./support/realtime_system.ts";
 import { encodeFormat } from "../edge/realtime/audio_formats.ts";
 import { EventLog } from "../store/event_log.ts";
-import { TEST_DATABASE_TARGETS } from "./support/test_databases.ts";
 
 type Event = { type: string; [key: string]: unknown };
 
@@ -54,9 +53,7 @@ function speechChunks(rateHz: number, format: "audio/pcm" | "audio/pcmu", second
 }
 
 Deno.test("Realtime API through the official openai client: session, speech in, responses out in order, a text item, and bad input answered with error events while the session goes on", async () => {
-  const db = await TEST_DATABASE_TARGETS[0].open();
-  const system = await startRealtimeSystem(db);
-  try {
+  await withRealtimeSystem(async (system, db) => {
     const { realtime, events, next, sessionId } = await connect(system);
     const created = await next(() => true, "the first event");
     assert.equal(created.type, "session.created");
@@ -199,16 +196,11 @@ Deno.test("Realtime API through the official openai client: session, speech in, 
     const logged = await new EventLog(db).read(sessionId);
     assert.ok(logged.some((e) => e.kind === "user_text" && e.payload.text === "hello there"));
     assert.ok(logged.filter((e) => e.kind === "micro_turn").length >= 15); // 4 s of speech
-  } finally {
-    await system.close();
-    await db.close();
-  }
+  });
 });
 
 Deno.test("Realtime API: G.711 mu-law in and out; a key from another edge, a bad key or none is refused", async () => {
-  const db = await TEST_DATABASE_TARGETS[0].open();
-  const system = await startRealtimeSystem(db);
-  try {
+  await withRealtimeSystem(async (system) => {
     const { realtime, events, next } = await connect(system);
     realtime.send({
       type: "session.update",
@@ -251,16 +243,11 @@ Deno.test("Realtime API: G.711 mu-law in and out; a key from another edge, a bad
       assert.match(error.error.code, /unauthorized|unknown_session/);
       assert.notEqual(closed.code, 1000);
     }
-  } finally {
-    await system.close();
-    await db.close();
-  }
+  });
 });
 
 Deno.test("Realtime API: a dropped connection resumes with the same key: the conversation's items replayed in order, how much input was received, and the session goes on", async () => {
-  const db = await TEST_DATABASE_TARGETS[0].open();
-  const system = await startRealtimeSystem(db);
-  try {
+  await withRealtimeSystem(async (system, db) => {
     const first = await connect(system);
     for (const audio of speechChunks(24_000, "audio/pcm", 3)) {
       first.realtime.send({ type: "input_audio_buffer.append", audio });
@@ -317,10 +304,7 @@ Deno.test("Realtime API: a dropped connection resumes with the same key: the con
     const logged = await new EventLog(db).read(first.sessionId);
     assert.ok(logged.some((e) => e.kind === "session_resumed"));
     assert.ok(logged.some((e) => e.kind === "user_text" && e.payload.text === "remember me"));
-  } finally {
-    await system.close();
-    await db.close();
-  }
+  });
 });
 
 Deno.test({
@@ -330,9 +314,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const db = await TEST_DATABASE_TARGETS[0].open();
-    const system = await startRealtimeSystem(db);
-    try {
+    await withRealtimeSystem(async (system, db) => {
       const { realtime, next, sessionId } = await connect(system);
       const weather = {
         type: "function" as const,
@@ -391,9 +373,6 @@ Deno.test({
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       realtime.close();
-    } finally {
-      await system.close();
-      await db.close();
-    }
+    });
   },
 });

@@ -2,8 +2,7 @@ import assert from "node:assert/strict";
 import * as openai from "@livekit/agents-plugin-openai";
 import { initializeLogger } from "@livekit/agents";
 import { AudioFrame } from "@livekit/rtc-node";
-import { mintRealtimeKey, speechAt, startRealtimeSystem } from "./support/realtime_system.ts";
-import { TEST_DATABASE_TARGETS } from "./support/test_databases.ts";
+import { mintRealtimeKey, speechAt, withRealtimeSystem } from "./support/realtime_system.ts";
 
 Deno.test({
   name:
@@ -13,9 +12,7 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     initializeLogger({ pretty: false, level: "warn" });
-    const db = await TEST_DATABASE_TARGETS[0].open();
-    const system = await startRealtimeSystem(db);
-    try {
+    await withRealtimeSystem(async (system) => {
       const secret = await mintRealtimeKey(system);
       const model = new openai.realtime.RealtimeModel({
         baseURL: `${system.url}/v1`,
@@ -47,9 +44,6 @@ Deno.test({
       assert.ok(speechStarted > 0, "the plugin heard the user start speaking");
       assert.ok(generations > 0);
       await session.close();
-    } finally {
-      await system.close();
-      await db.close();
-    }
+    });
   },
 });

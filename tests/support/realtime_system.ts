@@ -11,9 +11,10 @@ import { speechFixture } from "./speech_fixture.ts";
 import { ManualClock } from "../../lib/clock.ts";
 import { Resampler } from "../../edge/realtime/audio_formats.ts";
 import type { Database } from "../../store/database.ts";
+import { TEST_DATABASE_TARGETS } from "./test_databases.ts";
 
 /** Edge and worker over TLS with the test certificate, their clock manual. */
-export function startRealtimeSystem(db: Database): Promise<TestSystem> {
+function startRealtimeSystem(db: Database): Promise<TestSystem> {
   return startTestSystem(db, {
     clock: new ManualClock(Date.now()),
     config: {
@@ -21,6 +22,23 @@ export function startRealtimeSystem(db: Database): Promise<TestSystem> {
       tlsKeyFile: "tests/fixtures/tls/server.key",
     },
   });
+}
+
+/**
+ * Runs `body` against a Realtime system on a fresh database (the first test target); closes
+ * both afterwards, whatever happens (closing a system twice is harmless).
+ */
+export async function withRealtimeSystem(
+  body: (system: TestSystem, db: Database) => Promise<void>,
+): Promise<void> {
+  const db = await TEST_DATABASE_TARGETS[0].open();
+  const system = await startRealtimeSystem(db);
+  try {
+    await body(system, db);
+  } finally {
+    await system.close();
+    await db.close();
+  }
 }
 
 /** A key for a new Realtime session, from `POST /v1/realtime/client_secrets`. */
