@@ -9,7 +9,7 @@
  * @module
  */
 import { DMEL_BINS, DMEL_HOP_MS, DMEL_LEVELS, SAMPLE_RATE_HZ } from "../protocol/media_format.ts";
-import { RealFft } from "./real_fft.ts";
+import { hannWindow, RealFft } from "./real_fft.ts";
 
 /** Samples advanced per frame: 10 ms at 16 kHz. */
 export const DMEL_HOP_SAMPLES = (SAMPLE_RATE_HZ * DMEL_HOP_MS) / 1000;
@@ -101,10 +101,7 @@ function quantizeMelEnergy(energy: number): number {
 /** One FFT for every extractor: JavaScript is single-threaded and it keeps no state. */
 const FFT = new RealFft(FFT_SIZE);
 
-const HANN = Float64Array.from(
-  { length: DMEL_WINDOW_SAMPLES },
-  (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / DMEL_WINDOW_SAMPLES),
-);
+const HANN = hannWindow(DMEL_WINDOW_SAMPLES);
 
 interface MelFilter {
   start: number;

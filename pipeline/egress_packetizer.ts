@@ -35,8 +35,7 @@ export class EgressPacketizer {
   #timestamp: number;
   /** The next packet starts a talkspurt (first output, or after silence). */
   #talkspurtStart = true;
-  /** Frames not sent because they were silence. */
-  silentFrames = 0;
+  #silentFrames = 0;
   /** This stream's synchronization source. */
   readonly ssrc: number;
 
@@ -52,6 +51,11 @@ export class EgressPacketizer {
     this.#timestamp = Math.floor(random() * 2 ** 32) >>> 0;
   }
 
+  /** Frames not sent because they were silence. */
+  get silentFrames(): number {
+    return this.#silentFrames;
+  }
+
   /**
    * Turns whole 20 ms frames of `pcm` into RTP packets. With Opus, silence is left out: all of
    * it when `silent` (the model chose not to speak), else each frame under the floor. Linear
@@ -64,7 +68,7 @@ export class EgressPacketizer {
       if (!this.#encoder) {
         packets.push(this.#packet(l16Bytes(frame)));
       } else if (silent || energy(frame) < SILENCE_FLOOR_ENERGY) {
-        this.silentFrames++;
+        this.#silentFrames++;
         this.skip(1);
       } else {
         packets.push(this.#packet(this.#encoder.encode(frame)));

@@ -65,6 +65,8 @@ export class OpusLibraryError extends Error {
 }
 
 let defaultLibrary: OpusLibrary | undefined;
+/** Builds loaded by name: each is instantiated once (a WebAssembly build costs a compile). */
+const loaded = new Map<string, OpusLibrary>();
 
 /**
  * Provides libopus's WebAssembly bytes where they cannot be read from node_modules (a
@@ -81,17 +83,24 @@ export function installOpusWasm(wasm: BufferSource): void {
  */
 export function opusLibrary(name?: string): OpusLibrary {
   if (name === undefined) return defaultLibrary ??= opusLibrary(configuredName());
-  if (name === "native") {
-    const native = openNativeOpus();
-    if (!native) throw new OpusLibraryError("native libopus (libopus.so.0) is not available");
-    return native;
+  let library = loaded.get(name);
+  if (!library) {
+    library = loadLibrary(name);
+    loaded.set(name, library);
   }
-  if (name !== "wasm" && name !== "wasm-simd" && name !== "auto") {
+  return library;
+}
+
+function loadLibrary(name: string): OpusLibrary {
+  if (!["auto", "native", "wasm-simd", "wasm"].includes(name)) {
     throw new OpusLibraryError(`unknown libopus build "${name}" (native, wasm-simd, wasm)`);
   }
-  if (name === "auto") {
+  if (name === "native" || name === "auto") {
     const native = openNativeOpus();
     if (native) return native;
+    if (name === "native") {
+      throw new OpusLibraryError("native libopus (libopus.so.0) is not available");
+    }
   }
   if (!loadServerWasmOpus) {
     throw new OpusLibraryError("libopus is not installed: call installOpusWasm()");
@@ -177,8 +186,9 @@ export interface OpusEncoderOptions {
   /** Expected loss in percent, which sizes the FEC. Default 5. */
   expectedLossPercent?: number;
   /**
-   * 0 (fastest) to 10. Default 3: bench:codec measured it keeps the speech (log-spectral
-   * distance within 0.1 dB of complexity 10) at a third of the CPU.
+   * 0 (fastest) to 10. Default 3: the cheapest whose log-spectral distance and dMel difference
+   * against the unencoded speech stay within 5 % of complexity 10's, at 0.27x its CPU
+   * (bench:codec).
    */
   complexity?: number;
   /** `voip` (default: tuned for speech) or `audio`. */

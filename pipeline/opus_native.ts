@@ -18,7 +18,6 @@ import {
 } from "./opus_library.ts";
 
 const SYMBOLS = {
-  opus_get_version_string: { parameters: [], result: "pointer" },
   opus_decoder_create: { parameters: ["i32", "i32", "buffer"], result: "pointer" },
   opus_decoder_destroy: { parameters: ["pointer"], result: "void" },
   opus_decode: {
@@ -38,8 +37,6 @@ type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
 class NativeOpus implements OpusLibrary {
   readonly name = "native";
-  /** libopus's version string, e.g. `libopus 1.3.1`. */
-  readonly version: string;
   readonly #lib: Symbols;
   /** Scratch buffers shared by every codec: JavaScript is single-threaded here. */
   readonly #pcm = new Int16Array(MAX_FRAME_SAMPLES);
@@ -48,7 +45,6 @@ class NativeOpus implements OpusLibrary {
 
   constructor(lib: Symbols) {
     this.#lib = lib;
-    this.version = Deno.UnsafePointerView.getCString(lib.opus_get_version_string()!);
   }
 
   createDecoder(sampleRate: number): OpusDecoderState | number {

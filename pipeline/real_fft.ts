@@ -7,6 +7,11 @@
  * @module
  */
 
+/** A Hann window of `length` points (0.5 - 0.5 cos(2πi / length)), for framing before the FFT. */
+export function hannWindow(length: number): Float64Array {
+  return Float64Array.from({ length }, (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / length));
+}
+
 /** Power spectra of `size`-point real frames; `size` a power of two, at least 4. */
 export class RealFft {
   /** Points per frame. */
