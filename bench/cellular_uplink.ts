@@ -6,7 +6,7 @@
  * The link: every line of a trace is a millisecond at which up to 1500 bytes leave the
  * bottleneck queue; an opportunity with nothing queued is lost. The sender is the SDK on one
  * WebSocket (TCP, so one in-order byte stream): a 20 ms audio packet every 20 ms and, when the
- * camera is on, a JPEG frame every `jpegIntervalMs`, both queued in the order sent. A message
+ * camera is on, JPEG frames at the SDK's pacing, all queued in the order sent. A message
  * arrives at the edge when its last byte has crossed the link, plus the one-way base latency.
  * So outages hold audio back and release it in a burst, capacity swings move the delay, and a
  * JPEG delays the audio queued behind it.
@@ -18,7 +18,7 @@ import { AUDIO_FRAME_MS } from "../protocol/media_format.ts";
 
 /** One recorded uplink. */
 export interface UplinkTrace {
-  /** Carrier and technology, as the trace file names it. */
+  /** Carrier and technology, for reports. */
   name: string;
   /** Delivery opportunities, ms from the start of the recording, ascending. */
   opportunities: Float64Array;

@@ -19,7 +19,7 @@
 import { numberFlag, quantile, writeResult } from "./bench_support.ts";
 import { loopSamples, speechFixture } from "../tests/support/speech_fixture.ts";
 import { OpusDecoder, OpusEncoder, type OpusLibrary, opusLibrary } from "../pipeline/opus_codec.ts";
-import { RealFft } from "../pipeline/real_fft.ts";
+import { hannWindow, RealFft } from "../pipeline/real_fft.ts";
 import { DmelExtractor } from "../pipeline/dmel.ts";
 import { SAMPLE_RATE_HZ, SAMPLES_PER_FRAME } from "../protocol/media_format.ts";
 
@@ -68,10 +68,7 @@ function decodeAll(library: OpusLibrary, packets: Uint8Array[]) {
 
 const LSD_FFT = 512;
 const fft = new RealFft(LSD_FFT);
-const HANN = Float64Array.from(
-  { length: LSD_FFT },
-  (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / LSD_FFT),
-);
+const HANN = hannWindow(LSD_FFT);
 
 /** The decoded stream's delay against the original, by cross-correlation (0 to 30 ms). */
 function codecDelay(decoded: Int16Array): number {
@@ -91,8 +88,7 @@ function codecDelay(decoded: Int16Array): number {
  * two log power spectra, in dB, over 0-8 kHz, each bin floored 50 dB below the frame's
  * loudest (what lies under it is inaudible beside it).
  */
-function logSpectralDistance(decoded: Int16Array): number {
-  const delay = codecDelay(decoded);
+function logSpectralDistance(decoded: Int16Array, delay: number): number {
   const frame = new Float64Array(LSD_FFT);
   const reference = new Float64Array(LSD_FFT / 2 + 1);
   const test = new Float64Array(LSD_FFT / 2 + 1);
@@ -126,8 +122,7 @@ function logSpectralDistance(decoded: Int16Array): number {
  * Mean absolute difference of the dMel codes (levels, of 16) of the fixture and of its
  * decoded audio: how much the codec changes what this system's own front end hears.
  */
-function dmelDifference(decoded: Int16Array): number {
-  const delay = codecDelay(decoded);
+function dmelDifference(decoded: Int16Array, delay: number): number {
   const reference = new DmelExtractor().push(pcm.subarray(0, pcm.length - delay));
   const test = new DmelExtractor().push(decoded.subarray(delay));
   let sum = 0;
@@ -145,7 +140,7 @@ interface Sample {
   dmel: number;
 }
 const samples = new Map<string, Sample>();
-const reference = opusLibrary(libraries[0].name);
+const reference = libraries[0];
 for (let round = 0; round < rounds; round++) {
   for (const library of libraries) {
     for (const complexity of COMPLEXITIES) {
@@ -157,12 +152,13 @@ for (let round = 0; round < rounds; round++) {
         // Quality depends on the bits only: measured once, decoded by one build.
         const bytes = packets.reduce((sum, p) => sum + p.length, 0);
         const { out } = decodeAll(reference, packets);
+        const delay = codecDelay(out);
         sample = {
           encode: [],
           decode: [],
           bytes,
-          lsd: logSpectralDistance(out),
-          dmel: dmelDifference(out),
+          lsd: logSpectralDistance(out, delay),
+          dmel: dmelDifference(out, delay),
         };
         samples.set(key, sample);
       }

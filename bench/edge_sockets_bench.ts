@@ -11,24 +11,25 @@
  * - assembly lag: the worker receives micro-turn k minus the client sending its last packet
  *   (socket in, jitter buffer, Opus decode, dMel, assembly, link out);
  * - round trip: the client receives `output` k minus the same send;
- * - overhead: the round trip minus the model step (the scripted step takes ~0 ms, and its
- *   reported `stepMs` is subtracted) minus the deliberate waits. Micro-turn accumulation is
- *   excluded by timing from the last packet; the jitter target adds nothing on loopback,
- *   where a micro-turn closes as soon as its last packet arrives (its audio is complete).
+ * - overhead: the round trip minus the model step (the scripted step's, `SCRIPTED_STEP_MS`)
+ *   minus the deliberate waits. Micro-turn accumulation is excluded by timing from the last
+ *   packet; the jitter target adds nothing on loopback, where a micro-turn closes as soon as
+ *   its last packet arrives (its audio is complete).
  *
  * Two modes:
  * - `--sessions=100` (default): one run; `overhead_p50_ms` / `overhead_p99_ms`.
- * - `--capacity`: sessions grow (50, 100, 150...) until the p99 assembly lag passes 10 ms;
- *   `sessions_per_core` is the largest count below it. Each step starts a fresh edge.
+ * - `--capacity`: sessions grow from `--from` by `--by` (default 50, 100, 150...) until the
+ *   p99 assembly lag passes 10 ms; `sessions_per_core` is the largest count below it. Each
+ *   step starts a fresh edge.
  * Both report the edge's CPU per session-second and resident memory (idle, and per session).
  *
  *   BENCH_DATABASE_URL=postgres://ci:ci@127.0.0.1:5432/ci deno task bench:sockets \
- *     [--sessions=100] [--capacity] [--seconds=10]
+ *     [--sessions=100] [--capacity [--from=50] [--by=50]] [--seconds=10]
  *
  * @module
  */
 import { flag, numberFlag, quantile, writeResult } from "./bench_support.ts";
-import { ScriptedRuntime, startScriptedWorker } from "./scripted_worker.ts";
+import { SCRIPTED_STEP_MS, ScriptedRuntime, startScriptedWorker } from "./scripted_worker.ts";
 import { loopSamples, speechFixture } from "../tests/support/speech_fixture.ts";
 import { createSession, speechPackets } from "../tests/support/protocol_client.ts";
 import { type RoleProcess, startRole } from "../tests/support/main_process.ts";
@@ -102,7 +103,9 @@ interface BenchClient {
    */
   firstFrame: number | undefined;
   /** Which micro-turns' `output` came back. */
-  answered: Uint8Array;
+  answered: Set<number>;
+  /** Told of each `output` as it arrives. */
+  onOutput: (index: number, arrivedAt: number) => void;
   ready: Promise<void>;
 }
 
@@ -119,15 +122,26 @@ async function connect(edge: RoleProcess): Promise<BenchClient> {
     `${edge.url.replace("http", "ws")}/v1/sessions/${sessionId}/ws?token=${token}`,
   );
   socket.binaryType = "arraybuffer";
-  const sentAt = new Float64Array(turns * FRAMES_PER_MICRO_TURN).fill(NaN);
-  const ready = new Promise<void>((resolve, reject) => {
-    socket.addEventListener("message", (event) => {
-      if (typeof event.data === "string" && JSON.parse(event.data).type === "ready") resolve();
-    });
-    socket.addEventListener("error", () => reject(new Error("client socket failed")));
+  const ready = Promise.withResolvers<void>();
+  const client: BenchClient = {
+    socket,
+    sessionId,
+    sentAt: new Float64Array(turns * FRAMES_PER_MICRO_TURN).fill(NaN),
+    firstFrame: undefined,
+    answered: new Set(),
+    onOutput: () => {},
+    ready: ready.promise,
+  };
+  socket.addEventListener("message", (event) => {
+    if (typeof event.data !== "string") return;
+    const message = JSON.parse(event.data) as ServerMessage;
+    if (message.type === "ready") ready.resolve();
+    if (message.type !== "output") return;
+    client.answered.add(message.index);
+    client.onOutput(message.index, performance.now());
   });
-  const answered = new Uint8Array(turns + 50);
-  return { socket, sessionId, sentAt, firstFrame: undefined, answered, ready };
+  socket.addEventListener("error", () => ready.reject(new Error("client socket failed")));
+  return client;
 }
 
 interface StepResult {
@@ -161,7 +175,6 @@ async function step(sessions: number): Promise<StepResult> {
   const bySession = new Map(clients.map((c) => [c.sessionId, c]));
   const lags: number[] = [];
   const roundTrips: number[] = [];
-  const overheads: number[] = [];
   runtime.onTurn = (turn, arrivedAt) => {
     const client = bySession.get(turn.sessionId);
     if (!client) return;
@@ -173,17 +186,10 @@ async function step(sessions: number): Promise<StepResult> {
     if (turn.index >= WARMUP_TURNS && !Number.isNaN(sent)) lags.push(arrivedAt - sent);
   };
   for (const client of clients) {
-    client.socket.addEventListener("message", (event) => {
-      if (typeof event.data !== "string") return;
-      const message = JSON.parse(event.data) as ServerMessage;
-      if (message.type !== "output") return;
-      client.answered[message.index] = 1;
-      const sent = lastPacketSent(client, message.index);
-      if (message.index < WARMUP_TURNS || Number.isNaN(sent)) return;
-      const roundTrip = performance.now() - sent;
-      roundTrips.push(roundTrip);
-      overheads.push(roundTrip); // the scripted step reports 0 ms; no deliberate wait applies
-    });
+    client.onOutput = (index, arrivedAt) => {
+      const sent = lastPacketSent(client, index);
+      if (index >= WARMUP_TURNS && !Number.isNaN(sent)) roundTrips.push(arrivedAt - sent);
+    };
   }
 
   // Real time: packet i of session s is due at t0 + offset_s + 20 i (sessions spread over a
@@ -218,8 +224,10 @@ async function step(sessions: number): Promise<StepResult> {
   // Micro-turns whose audio was all sent and whose output never came back.
   let missing = 0;
   for (const client of clients) {
-    for (let k = WARMUP_TURNS; k < turns; k++) {
-      if (!Number.isNaN(lastPacketSent(client, k)) && !client.answered[k]) missing++;
+    if (client.firstFrame === undefined) continue;
+    const lastTurn = Math.floor((total + client.firstFrame) / FRAMES_PER_MICRO_TURN) - 1;
+    for (let k = WARMUP_TURNS; k <= lastTurn; k++) {
+      if (!Number.isNaN(lastPacketSent(client, k)) && !client.answered.has(k)) missing++;
     }
   }
   for (const client of clients) client.socket.close();
@@ -232,8 +240,8 @@ async function step(sessions: number): Promise<StepResult> {
     assembly_lag_p99_ms: round(quantile(lags, 0.99)),
     round_trip_p50_ms: round(quantile(roundTrips, 0.5)),
     round_trip_p99_ms: round(quantile(roundTrips, 0.99)),
-    overhead_p50_ms: round(quantile(overheads, 0.5)),
-    overhead_p99_ms: round(quantile(overheads, 0.99)),
+    overhead_p50_ms: round(quantile(roundTrips, 0.5) - SCRIPTED_STEP_MS),
+    overhead_p99_ms: round(quantile(roundTrips, 0.99) - SCRIPTED_STEP_MS),
     outputs_missing: missing,
     edge_cpu_ms_per_session_second: round((cpuUsed * 1000) / (sessions * seconds)),
     edge_cpu_share: round(cpuUsed / wall),

@@ -1,7 +1,8 @@
 /**
- * Jitter buffer against an oracle on arrival traces of four network profiles (good wifi, 4G,
- * congested 3G with bursty sender loss, a mobile handover with stalls). Writes
- * bench/results/jitter.json.
+ * Jitter buffer against an oracle on arrival traces of four synthetic network profiles (good
+ * wifi, 4G, congested 3G with bursty sender loss, a mobile handover with stalls) and of four
+ * recorded cellular uplinks, each with audio alone and with the camera on the same socket
+ * (bench/cellular_uplink.ts). Writes bench/results/jitter.json.
  *
  * Both sides close micro-turn k at the earlier of "its audio is complete" and a deadline:
  * - ours: the {@linkcode JitterBuffer} as the edge runs it (completion known from sequence
@@ -144,7 +145,7 @@ const synthetic: Profile[] = NETWORK_PROFILES.map((profile) => ({
   trace: (run) => arrivalTrace(profile, packets, 100 + run, 0),
 }));
 
-/** Real uplinks: calls start at spread-out points of each recording, the camera on. */
+/** Real uplinks: calls start at spread-out points of each recording, camera off and on. */
 const UPLINKS = [
   ["ATT-LTE-driving", "AT&T LTE, driving"],
   ["TMobile-UMTS-driving", "T-Mobile UMTS, driving"],

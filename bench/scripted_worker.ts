@@ -16,6 +16,8 @@ import { speechFixture } from "../tests/support/speech_fixture.ts";
 
 /** Micro-turns a session speaks, then is silent for. */
 const SPEAK_TURNS = 5;
+/** What a scripted step reports it took: it does no model work. */
+export const SCRIPTED_STEP_MS = 0;
 
 /** Answers micro-turns with scripted output and tells who asked when. */
 export class ScriptedRuntime implements LinkedRuntime {
@@ -56,7 +58,7 @@ export class ScriptedRuntime implements LinkedRuntime {
       sessionId: turn.sessionId,
       index: turn.index,
       control: speaking ? "speak" : "silent",
-      stepMs: 0,
+      stepMs: SCRIPTED_STEP_MS,
       audio: speaking ? this.#blocks[turn.index % this.#blocks.length] : this.#silence,
       text: "",
     });

@@ -73,8 +73,15 @@ export async function startRole(
   const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (probe.addr as Deno.NetAddr).port;
   probe.close();
-  const deno = [Deno.execPath(), "run", "-A", ...denoFlags, "main.ts", `--port=${port}`];
-  deno.push("--log-level=warn");
+  const deno = [
+    Deno.execPath(),
+    "run",
+    "-A",
+    ...denoFlags,
+    "main.ts",
+    `--port=${port}`,
+    "--log-level=warn",
+  ];
   // taskset execs Deno in its own process: the child's pid is the role's.
   const command = cpus ? ["taskset", "-c", cpus, ...deno] : deno;
   const child = new Deno.Command(command[0], {
