@@ -29,7 +29,8 @@
  * @module
  */
 import { flag, numberFlag, quantile, writeResult } from "./bench_support.ts";
-import { SCRIPTED_STEP_MS, ScriptedRuntime, startScriptedWorker } from "./scripted_worker.ts";
+import { SCRIPTED_STEP_MS, ScriptedRuntime } from "./scripted_worker.ts";
+import { serveWorkerLink } from "../routes/worker_link_route.ts";
 import { loopSamples, speechFixture } from "../tests/support/speech_fixture.ts";
 import { createSession, speechPackets } from "../tests/support/protocol_client.ts";
 import { type RoleProcess, startRole } from "../tests/support/main_process.ts";
@@ -76,7 +77,7 @@ const packets = speechPackets(
   loopSamples(speechFixture(), turns * FRAMES_PER_MICRO_TURN * SAMPLES_PER_FRAME),
 );
 const runtime = new ScriptedRuntime();
-const worker = startScriptedWorker(runtime);
+const worker = serveWorkerLink(runtime);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
 /** CPU seconds the process has used (user + system), from /proc. */

@@ -7,9 +7,7 @@
  *
  * @module
  */
-import { Hono } from "hono";
-import { type LinkedRuntime, mountWorkerLink } from "../routes/worker_link_route.ts";
-import { createLogger } from "../lib/logger.ts";
+import type { LinkedRuntime } from "../routes/worker_link_route.ts";
 import type { MicroTurn, MicroTurnOutput } from "../protocol/worker_link.ts";
 import { SAMPLES_PER_MICRO_TURN } from "../protocol/media_format.ts";
 import { speechFixture } from "../tests/support/speech_fixture.ts";
@@ -67,18 +65,4 @@ export class ScriptedRuntime implements LinkedRuntime {
   close(sessionId: string): void {
     this.#phases.delete(sessionId);
   }
-}
-
-/** Serves a {@linkcode ScriptedRuntime}'s link on a free 127.0.0.1 port. */
-export function startScriptedWorker(runtime: ScriptedRuntime): {
-  linkUrl: string;
-  close(): Promise<void>;
-} {
-  const app = new Hono();
-  mountWorkerLink(app, runtime, createLogger("scripted-worker", "warn"));
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
-  return {
-    linkUrl: `ws://127.0.0.1:${server.addr.port}/v1/link`,
-    close: () => server.shutdown(),
-  };
 }

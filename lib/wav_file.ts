@@ -1,5 +1,6 @@
 /**
- * Minimal RIFF/WAVE reader for 16-bit PCM, enough for speech fixtures and benchmark input.
+ * Minimal RIFF/WAVE reader and writer for 16-bit PCM: speech fixtures, benchmark input, and the
+ * interactivity benchmark's `output.wav`.
  *
  * @module
  */
@@ -55,4 +56,28 @@ export function readWav(bytes: Uint8Array): WavAudio {
     offset = body + size + (size & 1);
   }
   throw new UnsupportedWavError("no data chunk");
+}
+
+/** Encodes mono or interleaved 16-bit PCM as a WAV file. */
+export function encodeWav(samples: Int16Array, sampleRate: number, channels = 1): Uint8Array {
+  const bytes = new Uint8Array(44 + samples.length * 2);
+  const view = new DataView(bytes.buffer);
+  const tag = (offset: number, text: string) => {
+    for (let i = 0; i < 4; i++) bytes[offset + i] = text.charCodeAt(i);
+  };
+  tag(0, "RIFF");
+  view.setUint32(4, 36 + samples.length * 2, true);
+  tag(8, "WAVE");
+  tag(12, "fmt ");
+  view.setUint32(16, 16, true);
+  view.setUint16(20, 1, true);
+  view.setUint16(22, channels, true);
+  view.setUint32(24, sampleRate, true);
+  view.setUint32(28, sampleRate * channels * 2, true);
+  view.setUint16(32, channels * 2, true);
+  view.setUint16(34, 16, true);
+  tag(36, "data");
+  view.setUint32(40, samples.length * 2, true);
+  for (let i = 0; i < samples.length; i++) view.setInt16(44 + 2 * i, samples[i], true);
+  return bytes;
 }

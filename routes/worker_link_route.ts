@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Hono } from "hono";
+import { Hono } from "hono";
 import { upgradeWebSocket } from "hono/deno";
 import type { WSContext } from "hono/ws";
 import {
@@ -16,7 +16,7 @@ import {
 } from "../protocol/worker_link.ts";
 import { type WorkerRuntime } from "../gpu-worker/worker_runtime.ts";
 import { errorCodeOf } from "../protocol/error_codes.ts";
-import type { Logger } from "../lib/logger.ts";
+import { createLogger, type Logger } from "../lib/logger.ts";
 
 /** Session id used on link frames that concern the link, not a session. */
 export const LINK_SESSION_ID = "00000000-0000-0000-0000-000000000000";
@@ -161,4 +161,22 @@ export interface WorkerLinkRoute {
    * in a pool, or end them.
    */
   closeLinks(reason: string): void;
+}
+
+/**
+ * Serves `runtime`'s link alone on a free port of `hostname`: a worker without a model, for
+ * benchmarks of the edge (bench/scripted_worker.ts) and the interactivity benchmark's scripted
+ * policy (eval/turn_taking_policy.ts).
+ */
+export function serveWorkerLink(
+  runtime: LinkedRuntime,
+  hostname = "127.0.0.1",
+): { linkUrl: string; close(): Promise<void> } {
+  const app = new Hono();
+  mountWorkerLink(app, runtime, createLogger(runtime.modelName, "warn"));
+  const server = Deno.serve({ hostname, port: 0, onListen: () => {} }, app.fetch);
+  return {
+    linkUrl: `ws://${hostname}:${server.addr.port}/v1/link`,
+    close: () => server.shutdown(),
+  };
 }
