@@ -24,8 +24,35 @@ export const ConfigSchema = z.object({
   databaseUrl: z.string().optional(),
   /** PGlite data directory (`memory://` for a throwaway database). */
   pgliteDir: z.string().default(".data/pglite"),
-  /** HMAC secret for session tokens; every edge of a deployment needs the same one. */
+  /**
+   * Dev mode: sessions without an operator credential (owner `dev`), no rate limits or session
+   * caps, random secrets where unset; only on a loopback host. `deno task start` turns it on.
+   */
+  devMode: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
+  /**
+   * HMAC secret for session tokens; every edge of a deployment needs the same one. Required
+   * outside dev mode: at least 32 characters, not a repeated pattern.
+   */
   tokenSecret: z.string().min(16).optional(),
+  /**
+   * Shared secret of the internal links: the worker refuses a link or an HTTP call without it,
+   * edges present it. Required outside dev mode (role `all` makes one up when unset).
+   */
+  workerSecret: z.string().min(16).optional(),
+  /** Operators' JWTs: required issuer (unset: JWTs are not accepted, API keys only). */
+  jwtIssuer: z.string().default(""),
+  /** Operators' JWTs: required audience. */
+  jwtAudience: z.string().default("interaction-serving"),
+  /** Operators' JWTs: a file holding the PEM public key (RS256, ES256, EdDSA) or an HS256 secret. */
+  jwtKeyFile: z.string().default(""),
+  /** Live sessions one edge holds at most; more are answered 503 with Retry-After (0: no cap). */
+  maxLiveSessions: z.coerce.number().int().nonnegative().default(1000),
+  /** Live sessions of one owner on one edge at most; more are answered 429 (0: no cap). */
+  maxSessionsPerOwner: z.coerce.number().int().nonnegative().default(100),
+  /** Session creations per minute per client IP, and per owner (0: no limit). */
+  sessionCreatesPerMinute: z.coerce.number().int().nonnegative().default(60),
+  /** WebSocket connection attempts per minute per client IP (0: no limit). */
+  connectsPerMinute: z.coerce.number().int().nonnegative().default(120),
   /**
    * PEM certificate chain and key files: the edge then serves HTTPS and WSS itself (the Realtime
    * API's clients connect over `wss:` only). Unset: plain HTTP, for TLS at a proxy in front.
@@ -112,7 +139,16 @@ const ENV_NAMES: Record<keyof Config, string> = {
   workerUrl: "WORKER_URL",
   databaseUrl: "DATABASE_URL",
   pgliteDir: "PGLITE_DIR",
+  devMode: "DEV_MODE",
   tokenSecret: "TOKEN_SECRET",
+  workerSecret: "WORKER_SECRET",
+  jwtIssuer: "JWT_ISSUER",
+  jwtAudience: "JWT_AUDIENCE",
+  jwtKeyFile: "JWT_KEY_FILE",
+  maxLiveSessions: "MAX_LIVE_SESSIONS",
+  maxSessionsPerOwner: "MAX_SESSIONS_PER_OWNER",
+  sessionCreatesPerMinute: "SESSION_CREATES_PER_MINUTE",
+  connectsPerMinute: "CONNECTS_PER_MINUTE",
   tokenTtlSeconds: "TOKEN_TTL_SECONDS",
   tlsCertFile: "TLS_CERT_FILE",
   tlsKeyFile: "TLS_KEY_FILE",
@@ -176,8 +212,41 @@ export function loadConfig(
       problems.push(`${ENV_NAMES[key] ?? key} / --${flagName(key)}: ${issue.message}`);
     }
   }
+  if (parsed.success) problems.push(...secretProblems(parsed.data));
   if (problems.length) throw new ConfigError(problems);
   return parsed.data!;
+}
+
+const LOOPBACK_HOSTS = ["127.0.0.1", "::1", "localhost"];
+
+/** Whether `secret` is too weak to sign tokens or guard links: short, or a repeated pattern. */
+export function isWeakSecret(secret: string): boolean {
+  return secret.length < 32 || new Set(secret).size < 10;
+}
+
+/** What dev mode and the secrets' rules refuse in a parsed configuration. */
+function secretProblems(config: Config): string[] {
+  const problems: string[] = [];
+  if (config.devMode) {
+    if (!LOOPBACK_HOSTS.includes(config.host)) {
+      problems.push(`DEV_MODE / --dev-mode: dev mode listens on loopback only, not ${config.host}`);
+    }
+    return problems;
+  }
+  const needs = (key: "tokenSecret" | "workerSecret", what: string) => {
+    const value = config[key];
+    const { env } = settingNames(key);
+    if (!value) problems.push(`${env}: required outside dev mode (${what})`);
+    else if (isWeakSecret(value)) {
+      problems.push(`${env}: too weak (at least 32 characters, not a repeated pattern)`);
+    }
+  };
+  if (config.role !== "worker") needs("tokenSecret", "every edge signs session tokens with it");
+  if (config.role !== "all") needs("workerSecret", "the worker links are authenticated with it");
+  else if (config.workerSecret && isWeakSecret(config.workerSecret)) {
+    problems.push("WORKER_SECRET: too weak (at least 32 characters, not a repeated pattern)");
+  }
+  return problems;
 }
 
 /** The environment variable and flag names, for docs and messages. */

@@ -28,6 +28,16 @@ async function main(): Promise<number> {
   }
   const log = createLogger(config.role, config.logLevel);
   log.info("starting", { role: config.role, pid: Deno.pid });
+  if (config.devMode) {
+    log.warn(
+      "DEV MODE: anyone who can reach this loopback address may create sessions; no rate " +
+        "limits; secrets made up where unset. Never use it where others can connect.",
+    );
+  }
+  const madeUp = () => crypto.randomUUID() + crypto.randomUUID();
+  // Role `all` links its halves in this process: a secret nobody else needs is made up. (In
+  // dev mode, separate roles without WORKER_SECRET leave their link open.)
+  if (!config.workerSecret && config.role === "all") config.workerSecret = madeUp();
   const stops: (() => Promise<void>)[] = [];
 
   if (config.role === "worker") {
@@ -73,13 +83,8 @@ async function main(): Promise<number> {
       location: config.databaseUrl ? "DATABASE_URL" : config.pgliteDir,
       migrationsApplied: applied,
     });
-    let tokenSecret = config.tokenSecret;
-    if (!tokenSecret) {
-      tokenSecret = crypto.randomUUID() + crypto.randomUUID();
-      if (config.role === "edge") {
-        log.warn("TOKEN_SECRET unset: tokens from this edge work only on this edge until restart");
-      }
-    }
+    // Outside dev mode the configuration refused a missing TOKEN_SECRET.
+    const tokenSecret = config.tokenSecret ?? madeUp();
     const edge = startEdge({ ...config, tokenSecret }, {
       port: config.port,
       db,

@@ -9,6 +9,10 @@ import { Registry } from "prom-client";
 import { createEdgeMetrics, registerPoolHeadroom } from "./edge_metrics.ts";
 import { EdgeSession } from "./edge_session.ts";
 import { SessionTokens } from "./session_tokens.ts";
+import { OperatorAuth } from "./operator_auth.ts";
+import { SessionAdmission } from "./session_admission.ts";
+import { ApiKeyStore } from "../store/api_keys.ts";
+import { bodyLimit } from "hono/body-limit";
 import { PooledWorkerLinks, SingleWorkerLinks, type WorkerLinks } from "./worker_links.ts";
 import { takesSessions } from "./worker_placement.ts";
 import { WorkerRegistry } from "../store/worker_registry.ts";
@@ -30,6 +34,9 @@ import type { Database } from "../store/database.ts";
 import type { Config } from "../config.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { Logger } from "../lib/logger.ts";
+
+/** Largest HTTP request body the edge reads, bytes. */
+const MAX_BODY_BYTES = 256 * 1024;
 
 /** A running edge. */
 export interface RunningEdge {
@@ -72,8 +79,16 @@ export function startEdge(
       | "tlsKeyFile"
       | "regionSpillover"
       | "workerHeartbeatSeconds"
+      | "devMode"
+      | "jwtIssuer"
+      | "jwtAudience"
+      | "jwtKeyFile"
+      | "maxLiveSessions"
+      | "maxSessionsPerOwner"
+      | "sessionCreatesPerMinute"
+      | "connectsPerMinute"
     >
-    & { tokenSecret: string },
+    & { tokenSecret: string; workerSecret?: string },
   deps: {
     port: number;
     db: Database;
@@ -88,7 +103,7 @@ export function startEdge(
   const metrics = createEdgeMetrics(registry);
   let workers: WorkerLinks;
   if (deps.workerUrl) {
-    workers = new SingleWorkerLinks(deps.workerUrl, log.child("link"));
+    workers = new SingleWorkerLinks(deps.workerUrl, log.child("link"), config.workerSecret);
   } else {
     const pool = WorkerRegistry.withHeartbeat(db, config.workerHeartbeatSeconds);
     workers = new PooledWorkerLinks({
@@ -101,6 +116,7 @@ export function startEdge(
       },
       clock,
       log: log.child("link"),
+      secret: config.workerSecret,
     });
     registerPoolHeadroom(
       registry,
@@ -145,7 +161,8 @@ export function startEdge(
       // By default the worker's own OpenAI-compatible endpoint serves the background model.
       baseUrl: config.backgroundUrl ||
         (deps.workerUrl ?? "").replace(/^ws/, "http").replace(/\/link$/, ""),
-      apiKey: config.backgroundApiKey || undefined,
+      // The worker's own endpoint takes the internal links' secret.
+      apiKey: config.backgroundApiKey || (config.backgroundUrl ? undefined : config.workerSecret),
       model: config.backgroundModel,
       tools,
     }),
@@ -188,8 +205,40 @@ export function startEdge(
       drainTimeoutMs: 2000,
       resumeWindowMs: config.resumeWindowSeconds * 1000,
     },
+    operators: new OperatorAuth({
+      devMode: config.devMode,
+      apiKeys: new ApiKeyStore(db),
+      jwt: config.jwtIssuer
+        ? {
+          issuer: config.jwtIssuer,
+          audience: config.jwtAudience,
+          key: Deno.readTextFileSync(config.jwtKeyFile).trim(),
+        }
+        : undefined,
+    }),
+    // Dev mode trusts its loopback: no rate limits, no caps.
+    admission: new SessionAdmission(
+      config.devMode
+        ? {
+          maxLiveSessions: 0,
+          maxSessionsPerOwner: 0,
+          sessionCreatesPerMinute: 0,
+          connectsPerMinute: 0,
+        }
+        : config,
+      clock,
+    ),
     log,
   };
+  // No HTTP body on the edge is bigger than a Realtime session's settings.
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) =>
+        c.json({ code: "message_too_big", message: `body over ${MAX_BODY_BYTES} bytes` }, 413),
+    }),
+  );
   mountSessionRoutes(app, sessionRoutes);
   mountRealtimeRoutes(app, sessionRoutes);
   mountDemoPage(app);

@@ -48,6 +48,7 @@ const LINK_PING_MS = 1000;
 export class WorkerLinkClient {
   #url: string;
   #log: Logger;
+  readonly #secret: string | undefined;
   #socket: NodelayWebSocket | undefined;
   #connecting: Promise<NodelayWebSocket> | undefined;
   #sessions = new Map<string, LinkSessionHandlers>();
@@ -57,9 +58,15 @@ export class WorkerLinkClient {
    * @param url the worker's link endpoint, e.g. `ws://127.0.0.1:8001/v1/link`
    * @param log where link events are logged
    */
-  constructor(url: string, log: Logger) {
+  /**
+   * @param url the worker's link endpoint
+   * @param log logger
+   * @param secret the internal links' shared secret, presented as a bearer token
+   */
+  constructor(url: string, log: Logger, secret?: string) {
     this.#url = url;
     this.#log = log;
+    this.#secret = secret;
   }
 
   /** The worker's link endpoint. */
@@ -159,7 +166,10 @@ export class WorkerLinkClient {
   #connect(): Promise<NodelayWebSocket> {
     if (this.connected) return Promise.resolve(this.#socket!);
     this.#connecting ??= new Promise<NodelayWebSocket>((resolve, reject) => {
-      const socket = new NodelayWebSocket(this.#url);
+      const socket = new NodelayWebSocket(
+        this.#url,
+        this.#secret ? { headers: { authorization: `Bearer ${this.#secret}` } } : undefined,
+      );
       socket.binaryType = "arraybuffer";
       const timer = setTimeout(() => socket.close(), LINK_TIMEOUT_MS);
       let answered = true;

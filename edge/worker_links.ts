@@ -67,9 +67,10 @@ export class SingleWorkerLinks implements WorkerLinks {
   /**
    * @param url the worker's link endpoint
    * @param log where link events go
+   * @param secret the internal links' shared secret
    */
-  constructor(url: string, log: Logger) {
-    this.#link = new WorkerLinkClient(url, log);
+  constructor(url: string, log: Logger, secret?: string) {
+    this.#link = new WorkerLinkClient(url, log, secret);
   }
 
   /** There is no other worker. */
@@ -101,6 +102,8 @@ export interface PooledWorkerLinksOptions {
   clock: Clock;
   /** Where link events go. */
   log: Logger;
+  /** The internal links' shared secret. */
+  secret?: string;
 }
 
 /** Sessions placed on the pool's workers through the registry. */
@@ -138,7 +141,11 @@ export class PooledWorkerLinks implements WorkerLinks {
       }
       let link = this.#links.get(chosen.linkUrl);
       if (!link) {
-        link = new WorkerLinkClient(chosen.linkUrl, this.#options.log.child(chosen.id));
+        link = new WorkerLinkClient(
+          chosen.linkUrl,
+          this.#options.log.child(chosen.id),
+          this.#options.secret,
+        );
         this.#links.set(chosen.linkUrl, link);
       }
       return link;

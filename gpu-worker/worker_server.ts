@@ -11,6 +11,8 @@ import { buildReferenceModel, type ReferenceModelOptions } from "./model/referen
 import { WorkerRuntime } from "./worker_runtime.ts";
 import { mountWorkerLink, type SessionNotifier } from "../routes/worker_link_route.ts";
 import { mountOperationalRoutes } from "../routes/operational_routes.ts";
+import { requireSharedSecret } from "../routes/internal_auth.ts";
+import { bodyLimit } from "hono/body-limit";
 import { mountChatCompletions } from "../routes/chat_completions_route.ts";
 import { BackgroundLm } from "./background_lm_runtime.ts";
 import { WorkerAnnouncer } from "./worker_announcer.ts";
@@ -69,6 +71,7 @@ export async function startWorker(
     | "workerCapacity"
     | "maxBatch"
     | "sessionIdleSeconds"
+    | "workerSecret"
   >,
   port: number,
   log: Logger,
@@ -118,6 +121,8 @@ export async function startWorker(
     freeSlots: runtime.freeSlots,
     draining: stopping,
   }));
+  // Everything but the probes takes the internal links' secret, and no body over 8 MiB.
+  app.use("/v1/*", bodyLimit({ maxSize: 8 * 2 ** 20 }), requireSharedSecret(config.workerSecret));
   const links = mountWorkerLink(app, runtime, log);
   notify = links.notify;
   const backgroundLm = await BackgroundLm.load();

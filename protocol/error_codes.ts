@@ -24,6 +24,8 @@ export const ERROR_CODES = {
   message_too_big: 1009,
   /** Missing, forged or expired token. */
   unauthorized: 4401,
+  /** The credential is valid but does not grant this (a key without the scope). */
+  forbidden: 4403,
   /** No such session. */
   unknown_session: 4404,
   /** The session already has a live connection. */
@@ -38,6 +40,8 @@ export const ERROR_CODES = {
   worker_unavailable: 4503,
   /** Every worker that could run the session is full; retry after the error's `retryAfterSeconds`. */
   capacity: 1013,
+  /** Too many attempts, or too many live sessions for this owner; retry after `retryAfterSeconds`. */
+  rate_limited: 4429,
   /** The server is shutting down; reconnect later or elsewhere. */
   shutting_down: 1001,
   /** Anything unexpected on the server's side. */

@@ -19,8 +19,11 @@ import { realtimeError } from "../edge/realtime/realtime_events.ts";
 import { ProtocolError } from "../protocol/error_codes.ts";
 import { isUuid } from "../lib/uuid_bytes.ts";
 import {
+  admitCreation,
+  clientAddress,
   type ConnectionAdapter,
   firstConnection,
+  httpStatusOf,
   type RawSocket,
   resumeConnection,
   type SessionRouteDeps,
@@ -49,6 +52,16 @@ export function mountRealtimeRoutes(app: Hono, deps: SessionRouteDeps): void {
   /** The bridge of each live Realtime session of this edge: a reconnect takes its state over. */
   const bridges = new Map<string, RealtimeBridge>();
   app.post("/v1/realtime/client_secrets", async (c) => {
+    let owner: string;
+    try {
+      owner = await admitCreation(deps, c);
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      if (error.retryAfterSeconds !== undefined) {
+        c.header("Retry-After", String(error.retryAfterSeconds));
+      }
+      return c.json(realtimeError(error.code, error.message), httpStatusOf(error.code));
+    }
     let body: unknown = {};
     const text = await c.req.text();
     try {
@@ -68,7 +81,7 @@ export function mountRealtimeRoutes(app: Hono, deps: SessionRouteDeps): void {
       parsed.data.expires_after?.seconds ?? 600,
       deps.tokenTtlSeconds,
     );
-    const record = await deps.sessions.create({ region: deps.region, model: deps.model });
+    const record = await deps.sessions.create({ owner, region: deps.region, model: deps.model });
     const { token, expiresAt } = await deps.tokens.mint(record.id, ttlSeconds);
     return c.json({
       value: `${KEY_PREFIX}${record.id}.${token}`,
@@ -83,6 +96,7 @@ export function mountRealtimeRoutes(app: Hono, deps: SessionRouteDeps): void {
       const model = c.req.query("model") ?? deps.model;
       try {
         if (deps.draining()) throw new ProtocolError("shutting_down", "edge is shutting down");
+        deps.admission.connect(clientAddress(c));
         const key = bearer(c.req.header("authorization")) ??
           subprotocolKey(c.req.header("sec-websocket-protocol"));
         const { sessionId, token } = parseKey(key);
@@ -137,8 +151,7 @@ export function mountRealtimeRoutes(app: Hono, deps: SessionRouteDeps): void {
         }
         return await firstConnection(
           deps,
-          sessionId,
-          record.createdAt.getTime(),
+          record,
           adapter((raw) => new RealtimeBridge({ ...options, socket: raw })),
         );
       } catch (error) {

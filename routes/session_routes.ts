@@ -17,7 +17,12 @@ import type { ToolHost } from "../background/chat_runner.ts";
 import type { Delegation } from "../edge/session_background.ts";
 import { NoWorkerCapacityError } from "../edge/worker_links.ts";
 import { ERROR_CODES, ProtocolError } from "../protocol/error_codes.ts";
-import type { SessionStore } from "../store/session_store.ts";
+import type { SessionRecord, SessionStore } from "../store/session_store.ts";
+import type { OperatorAuth } from "../edge/operator_auth.ts";
+import type { SessionAdmission } from "../edge/session_admission.ts";
+import type { Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { getConnInfo } from "hono/deno";
 import type { SessionTokens } from "../edge/session_tokens.ts";
 import { isUuid } from "../lib/uuid_bytes.ts";
 import type { Logger } from "../lib/logger.ts";
@@ -28,7 +33,8 @@ import { FRAMES_PER_MICRO_TURN } from "../protocol/media_format.ts";
 /** Most context text a session is rebuilt from (the worker keeps what fits half its window). */
 const MAX_CONTEXT_CHARS = 4096;
 
-const CreateSessionBody = z.object({ owner: z.string().max(200).optional() }).strict();
+/** Nothing yet; the owner comes from the credential, never from the body. */
+const CreateSessionBody = z.object({}).strict();
 
 /** What the session routes need. */
 export interface SessionRouteDeps {
@@ -63,13 +69,76 @@ export interface SessionRouteDeps {
   compactions: { store: CompactionStore; summarizer: Summarizer };
   /** Background tasks: the runner, their store, the model-triggered delegation cooldown. */
   background: Omit<Delegation, "conversation">;
+  /** Operators' credentials: who may create sessions, and whose they are. */
+  operators: OperatorAuth;
+  /** Rate limits and live-session caps. */
+  admission: SessionAdmission;
   /** Logger. */
   log: Logger;
+}
+
+/** The HTTP status of each refusal. */
+export function httpStatusOf(code: ProtocolError["code"]): ContentfulStatusCode {
+  switch (code) {
+    case "unauthorized":
+      return 401;
+    case "forbidden":
+      return 403;
+    case "unknown_session":
+      return 404;
+    case "session_closed":
+      return 410;
+    case "rate_limited":
+      return 429;
+    case "capacity":
+    case "shutting_down":
+    case "worker_unavailable":
+      return 503;
+    default:
+      return 400;
+  }
+}
+
+/** Answers a refusal as JSON with its status, and Retry-After where it has one. */
+export function refusal(c: Context, error: ProtocolError): Response {
+  if (error.retryAfterSeconds !== undefined) {
+    c.header("Retry-After", String(error.retryAfterSeconds));
+  }
+  return c.json({ code: error.code, message: error.message }, httpStatusOf(error.code));
+}
+
+/** The address a request came from. */
+export function clientAddress(c: Context): string {
+  try {
+    return getConnInfo(c).remote.address ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+/**
+ * Authenticates the operator creating a session and applies the creation rate limits: the
+ * owner the new session belongs to. Throws `ProtocolError`.
+ */
+export async function admitCreation(deps: SessionRouteDeps, c: Context): Promise<string> {
+  const operator = await deps.operators.authenticate(
+    c.req.header("authorization"),
+    "sessions:create",
+  );
+  deps.admission.create(clientAddress(c), operator.owner);
+  return operator.owner;
 }
 
 /** Mounts the session routes. */
 export function mountSessionRoutes(app: Hono, deps: SessionRouteDeps): void {
   app.post("/v1/sessions", async (c) => {
+    let owner: string;
+    try {
+      owner = await admitCreation(deps, c);
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      return refusal(c, error);
+    }
     let body: unknown = {};
     const text = await c.req.text();
     try {
@@ -79,10 +148,14 @@ export function mountSessionRoutes(app: Hono, deps: SessionRouteDeps): void {
     }
     const parsed = CreateSessionBody.safeParse(body);
     if (!parsed.success) {
-      return c.json({ code: "invalid_control", message: parsed.error.issues[0].message }, 400);
+      const issue = parsed.error.issues[0];
+      const message = issue.code === "unrecognized_keys" && issue.keys.includes("owner")
+        ? "the owner comes from the credential, not the body"
+        : issue.message;
+      return c.json({ code: "invalid_control", message }, 400);
     }
     const record = await deps.sessions.create({
-      owner: parsed.data.owner,
+      owner,
       region: deps.region,
       model: deps.model,
     });
@@ -124,29 +197,28 @@ export function mountSessionRoutes(app: Hono, deps: SessionRouteDeps): void {
       });
     } catch (error) {
       if (!(error instanceof ProtocolError)) throw error;
-      const status = error.code === "unknown_session"
-        ? 404
-        : error.code === "unauthorized"
-        ? 401
-        : 410;
-      return c.json({ code: error.code, message: error.message }, status);
+      return refusal(c, error);
     }
   });
 
   app.delete("/v1/sessions/:id", async (c) => {
     const sessionId = c.req.param("id");
-    const token = bearerToken(c.req.header("authorization")) ?? c.req.query("token");
+    const authorization = c.req.header("authorization");
+    const token = bearerToken(authorization) ?? c.req.query("token");
     try {
-      if (!isUuid(sessionId) || !await deps.sessions.get(sessionId)) {
-        throw new ProtocolError("unknown_session", `no session ${sessionId}`);
+      const record = isUuid(sessionId) ? await deps.sessions.get(sessionId) : undefined;
+      // Another owner's session is answered as if it did not exist.
+      const unknown = new ProtocolError("unknown_session", `no session ${sessionId}`);
+      if (!record) throw unknown;
+      if (token?.startsWith("v1.")) await deps.tokens.verify(token, sessionId);
+      else {
+        // The session's operator may delete it with its own credential.
+        const operator = await deps.operators.authenticate(authorization, "sessions:delete");
+        if (operator.owner !== record.owner) throw unknown;
       }
-      await deps.tokens.verify(token, sessionId);
     } catch (error) {
       if (!(error instanceof ProtocolError)) throw error;
-      return c.json(
-        { code: error.code, message: error.message },
-        error.code === "unknown_session" ? 404 : 401,
-      );
+      return refusal(c, error);
     }
     const live = deps.live.get(sessionId);
     if (live instanceof EdgeSession) await live.end("session deleted", ERROR_CODES.session_closed);
@@ -162,6 +234,7 @@ export function mountSessionRoutes(app: Hono, deps: SessionRouteDeps): void {
       const resumeToken = c.req.query("resume");
       try {
         if (deps.draining()) throw new ProtocolError("shutting_down", "edge is shutting down");
+        deps.admission.connect(clientAddress(c));
         const record = isUuid(sessionId) ? await deps.sessions.get(sessionId) : undefined;
         if (!record) throw new ProtocolError("unknown_session", `no session ${sessionId}`);
         if (record.status === "closed") {
@@ -180,7 +253,7 @@ export function mountSessionRoutes(app: Hono, deps: SessionRouteDeps): void {
             `session ${sessionId} already has a connection (resume it with its resume token)`,
           );
         }
-        return await firstConnection(deps, sessionId, record.createdAt.getTime());
+        return await firstConnection(deps, record);
       } catch (error) {
         if (!(error instanceof ProtocolError)) throw error;
         return refuse(error);
@@ -245,10 +318,13 @@ function relay(
  */
 export async function firstConnection(
   deps: SessionRouteDeps,
-  sessionId: string,
-  startedAtMs: number,
+  record: Pick<SessionRecord, "id" | "owner" | "createdAt">,
   adapter: ConnectionAdapter = NATIVE,
 ): Promise<WSEvents> {
+  const sessionId = record.id;
+  const startedAtMs = record.createdAt.getTime();
+  // Caps first (this edge's live sessions, the owner's): a refused session claims nothing.
+  const leave = deps.admission.enter(record.owner ?? "", deps.live.size);
   const claim = {} as EdgeSession;
   deps.live.set(sessionId, claim);
   const { eventLog, clock } = deps.sessionOptions;
@@ -265,6 +341,7 @@ export async function firstConnection(
     context = (await sessionContext(deps.compactions.store, sessionId, MAX_CONTEXT_CHARS)).text;
   } catch (error) {
     deps.live.delete(sessionId);
+    leave();
     throw error;
   }
   const releaseAll = () => {
@@ -317,6 +394,7 @@ export async function firstConnection(
       adapter.attached?.(client, started);
       started.ended.then(() => {
         if (deps.live.get(sessionId) === started) deps.live.delete(sessionId);
+        leave();
       });
       started.start(client, resumeToken).catch((error) => {
         const failure = error instanceof ProtocolError
@@ -340,6 +418,7 @@ export async function firstConnection(
         if (deps.live.get(sessionId) === claim) {
           deps.live.delete(sessionId);
           releaseAll();
+          leave();
         }
         return;
       }

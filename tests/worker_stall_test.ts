@@ -14,7 +14,10 @@ Deno.test("a worker that stops answering (its process frozen, its socket open) i
   const db = await openDatabase({ pgliteDataDir: "memory://" });
   await migrate(db);
   const edge = startEdge(
-    { ...ConfigSchema.parse({ logLevel: "error" }), tokenSecret: TEST_TOKEN_SECRET },
+    {
+      ...ConfigSchema.parse({ logLevel: "error", devMode: "true" }),
+      tokenSecret: TEST_TOKEN_SECRET,
+    },
     {
       port: 0,
       db,

@@ -16,7 +16,10 @@ Deno.test("an unreachable worker refuses the session with worker_unavailable; th
   const deadPort = (probe.addr as Deno.NetAddr).port;
   probe.close();
   const edge = startEdge(
-    { ...ConfigSchema.parse({ logLevel: "error" }), tokenSecret: TEST_TOKEN_SECRET },
+    {
+      ...ConfigSchema.parse({ logLevel: "error", devMode: "true" }),
+      tokenSecret: TEST_TOKEN_SECRET,
+    },
     {
       port: 0,
       db,

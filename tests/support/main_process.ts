@@ -21,7 +21,7 @@ export async function startMain(
   env: Record<string, string> = {},
 ): Promise<MainProcess> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "main.ts", "--port=0", "--worker-port=0", ...args],
+    args: ["run", "-A", "main.ts", "--port=0", "--worker-port=0", ...devModeUnlessSet(args)],
     cwd: new URL("../..", import.meta.url),
     env,
     stdout: "piped",
@@ -82,6 +82,7 @@ export async function startRole(
     `--port=${port}`,
     "--log-level=warn",
   ];
+  args = devModeUnlessSet(args);
   // taskset execs Deno in its own process: the child's pid is the role's.
   const command = cpus ? ["taskset", "-c", cpus, ...deno] : deno;
   const child = new Deno.Command(command[0], {
@@ -104,4 +105,9 @@ export async function startRole(
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return { child, url, linkUrl: `ws://127.0.0.1:${port}/v1/link` };
+}
+
+/** `args` with `--dev-mode=true` unless they say otherwise: tests run on loopback. */
+function devModeUnlessSet(args: string[]): string[] {
+  return args.some((a) => a.startsWith("--dev-mode=")) ? args : ["--dev-mode=true", ...args];
 }

@@ -41,6 +41,7 @@ export async function startTestPool(workerIds = ["w-a", "w-b"]): Promise<TestPoo
   const config = ConfigSchema.parse({
     host: "127.0.0.1",
     logLevel: "error",
+    devMode: "true",
     region: "eu",
     workerCapacity: 4,
     workerHeartbeatSeconds: 0.2,

@@ -37,7 +37,12 @@ export async function startTestSystem(
   db: Database,
   options: { clock?: Clock; config?: Record<string, unknown> } = {},
 ): Promise<TestSystem> {
-  const config = ConfigSchema.parse({ host: "127.0.0.1", logLevel: "warn", ...options.config });
+  const config = ConfigSchema.parse({
+    host: "127.0.0.1",
+    logLevel: "warn",
+    devMode: "true",
+    ...options.config,
+  });
   const log = createLogger("test", "warn");
   const worker = await startWorker(config, 0, log);
   const edges: RunningEdge[] = [];

@@ -1,0 +1,28 @@
+/**
+ * The internal links' shared secret as Hono middleware: a request to a worker's guarded routes
+ * (its link, its OpenAI-compatible endpoint) must carry `Authorization: Bearer <secret>`, or is
+ * answered 401 before anything else runs (a WebSocket upgrade included).
+ *
+ * @module
+ */
+import type { MiddlewareHandler } from "hono";
+import { constantTimeEqual } from "../lib/constant_time.ts";
+
+/** Refuses requests without the shared `secret`; lets everything through when it is unset. */
+export function requireSharedSecret(secret: string | undefined): MiddlewareHandler {
+  return async (c, next) => {
+    if (secret) {
+      const presented = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "")?.[1] ?? "";
+      if (!constantTimeEqual(presented, secret)) {
+        return c.json(
+          {
+            code: "unauthorized",
+            message: "the internal link's shared secret is missing or wrong",
+          },
+          401,
+        );
+      }
+    }
+    await next();
+  };
+}

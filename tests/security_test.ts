@@ -1,0 +1,241 @@
+/**
+ * Who may do what, outside dev mode: operators create sessions with an API key or a JWT and
+ * own them; one owner cannot reach another's sessions; the worker's link and endpoints want
+ * the internal secret; bodies, creations and live sessions are limited.
+ */
+import assert from "node:assert/strict";
+import { SignJWT } from "jose";
+import { TEST_DATABASE_TARGETS } from "./support/test_databases.ts";
+import { startTestSystem, type TestSystem } from "./support/test_system.ts";
+import { ProtocolClient } from "./support/protocol_client.ts";
+import { ApiKeyStore } from "../store/api_keys.ts";
+import { SessionStore } from "../store/session_store.ts";
+import { ManualClock } from "../lib/clock.ts";
+import type { Database } from "../store/database.ts";
+
+const WORKER_SECRET = "w0rker-Link-Secret-9f8e7d6c5b4a3210";
+const JWT_SECRET = "jwt-Operator-Secret-0a1b2c3d4e5f6789";
+
+/** A system outside dev mode, with `config` over the defaults. */
+async function secureSystem(db: Database, config: Record<string, unknown> = {}) {
+  const jwtKeyFile = await Deno.makeTempFile();
+  await Deno.writeTextFile(jwtKeyFile, JWT_SECRET);
+  return await startTestSystem(db, {
+    clock: new ManualClock(Date.now()),
+    config: {
+      devMode: "false",
+      workerSecret: WORKER_SECRET,
+      jwtIssuer: "https://operator.example",
+      jwtKeyFile,
+      ...config,
+    },
+  });
+}
+
+async function create(system: TestSystem, credential?: string, body?: unknown) {
+  const response = await fetch(`${system.url}/v1/sessions`, {
+    method: "POST",
+    headers: credential ? { authorization: `Bearer ${credential}` } : {},
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return {
+    status: response.status,
+    retryAfter: response.headers.get("retry-after"),
+    body: await response.json(),
+  };
+}
+
+for (const target of TEST_DATABASE_TARGETS) {
+  Deno.test({
+    name: `[${target.name}] operators' credentials create sessions and own them`,
+    ignore: target.ignore,
+    async fn() {
+      const db = await target.open();
+      const system = await secureSystem(db);
+      try {
+        const keys = new ApiKeyStore(db);
+        const acme = await keys.create({ name: "t", owner: "acme", scopes: ["sessions:create"] });
+        const deleteOnly = await keys.create({
+          name: "t",
+          owner: "acme",
+          scopes: ["sessions:delete"],
+        });
+        assert.equal((await create(system)).status, 401);
+        assert.equal((await create(system, "isk_0000000000000000_" + "0".repeat(64))).status, 401);
+        assert.equal((await create(system, deleteOnly.key)).status, 403);
+        const owned = await create(system, acme.key, { owner: "someone-else" });
+        assert.equal(owned.status, 400);
+        assert.match(owned.body.message, /owner comes from the credential/);
+        const made = await create(system, acme.key);
+        assert.equal(made.status, 201);
+        assert.equal((await new SessionStore(db).get(made.body.sessionId))?.owner, "acme");
+        // The session token opens the session.
+        const client = await ProtocolClient.connect(
+          system.url,
+          made.body.sessionId,
+          made.body.token,
+        );
+        await client.message("ready");
+        client.close();
+        // Revoked: refused from then on.
+        assert.equal(await keys.revoke(acme.record.id), true);
+        assert.equal((await create(system, acme.key)).status, 401);
+
+        // JWTs from the operator's backend: owner from `sub`, grants from `scope`.
+        const secret = new TextEncoder().encode(JWT_SECRET);
+        const jwt = (claims: { aud?: string; exp?: number; scope?: string }) =>
+          new SignJWT({ scope: claims.scope ?? "sessions:create" })
+            .setProtectedHeader({ alg: "HS256" })
+            .setIssuer("https://operator.example")
+            .setAudience(claims.aud ?? "interaction-serving")
+            .setSubject("user-42")
+            .setExpirationTime(claims.exp ?? Math.floor(Date.now() / 1000) + 60)
+            .sign(secret);
+        const byJwt = await create(system, await jwt({}));
+        assert.equal(byJwt.status, 201);
+        assert.equal((await new SessionStore(db).get(byJwt.body.sessionId))?.owner, "user-42");
+        assert.equal((await create(system, await jwt({ aud: "another-service" }))).status, 401);
+        assert.equal(
+          (await create(system, await jwt({ exp: Math.floor(Date.now() / 1000) - 60 }))).status,
+          401,
+        );
+        assert.equal((await create(system, await jwt({ scope: "sessions:delete" }))).status, 403);
+      } finally {
+        await system.close();
+        await db.close();
+      }
+    },
+  });
+
+  Deno.test({
+    name: `[${target.name}] one owner cannot connect to, resume or delete another's session`,
+    ignore: target.ignore,
+    async fn() {
+      const db = await target.open();
+      const system = await secureSystem(db);
+      try {
+        const keys = new ApiKeyStore(db);
+        const scopes = ["sessions:create", "sessions:delete"] as const;
+        const a = await keys.create({ name: "a", owner: "owner-a", scopes });
+        const b = await keys.create({ name: "b", owner: "owner-b", scopes });
+        const sessionA = (await create(system, a.key)).body;
+        const sessionB = (await create(system, b.key)).body;
+        // A's token on B's session: the WebSocket, resume and delete refuse it.
+        const intruder = await ProtocolClient.connect(
+          system.url,
+          sessionB.sessionId,
+          sessionA.token,
+        );
+        assert.equal((await intruder.closedWith()).code, 4401);
+        const resume = await fetch(`${system.url}/v1/sessions/${sessionB.sessionId}/resume`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${sessionA.token}` },
+        });
+        assert.equal(resume.status, 401);
+        await resume.body?.cancel();
+        const remove = (session: string, credential: string) =>
+          fetch(`${system.url}/v1/sessions/${session}`, {
+            method: "DELETE",
+            headers: { authorization: `Bearer ${credential}` },
+          }).then(async (r) => (await r.body?.cancel(), r.status));
+        assert.equal(await remove(sessionB.sessionId, sessionA.token), 401);
+        // A's operator key sees no session of B's; B's deletes it.
+        assert.equal(await remove(sessionB.sessionId, a.key), 404);
+        assert.equal(await remove(sessionB.sessionId, b.key), 204);
+        assert.equal(await remove(sessionA.sessionId, sessionA.token), 204);
+      } finally {
+        await system.close();
+        await db.close();
+      }
+    },
+  });
+
+  Deno.test({
+    name: `[${target.name}] the worker's link and endpoints refuse callers without the secret`,
+    ignore: target.ignore,
+    async fn() {
+      const db = await target.open();
+      const system = await secureSystem(db);
+      try {
+        const workerUrl = system.worker.url;
+        const completions = (authorization?: string) =>
+          fetch(`${workerUrl}/v1/chat/completions`, {
+            method: "POST",
+            headers: authorization ? { authorization, "content-type": "application/json" } : {},
+            body: JSON.stringify({ messages: [{ role: "user", content: "hi" }], max_tokens: 2 }),
+          }).then(async (r) => (await r.body?.cancel(), r.status));
+        assert.equal(await completions(), 401);
+        assert.equal(await completions("Bearer not-the-secret-but-long-enough-0123"), 401);
+        assert.equal(await completions(`Bearer ${WORKER_SECRET}`), 200);
+        const link = await fetch(`${workerUrl}/v1/link`, { headers: { upgrade: "websocket" } });
+        assert.equal(link.status, 401);
+        await link.body?.cancel();
+        // The edge presents it: a session runs.
+        const key = await new ApiKeyStore(db).create({
+          name: "t",
+          owner: "o",
+          scopes: ["sessions:create"],
+        });
+        const session = (await create(system, key.key)).body;
+        const client = await ProtocolClient.connect(system.url, session.sessionId, session.token);
+        await client.message("ready");
+        client.close();
+      } finally {
+        await system.close();
+        await db.close();
+      }
+    },
+  });
+
+  Deno.test({
+    name: `[${target.name}] bodies, creations and live sessions are limited, with Retry-After`,
+    ignore: target.ignore,
+    async fn() {
+      const db = await target.open();
+      const system = await secureSystem(db, {
+        sessionCreatesPerMinute: 3,
+        maxSessionsPerOwner: 1,
+      });
+      try {
+        const key = (await new ApiKeyStore(db).create({
+          name: "t",
+          owner: "o",
+          scopes: ["sessions:create"],
+        })).key;
+        const big = await fetch(`${system.url}/v1/sessions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${key}` },
+          body: "x".repeat(300 * 1024),
+        });
+        assert.equal(big.status, 413);
+        await big.body?.cancel();
+        const first = await create(system, key);
+        const second = await create(system, key);
+        assert.equal(second.status, 201);
+        const third = await create(system, key);
+        assert.equal(third.status, 201);
+        const limited = await create(system, key);
+        assert.equal(limited.status, 429);
+        assert.ok(Number(limited.retryAfter) >= 1);
+        // One live session per owner: the second connection is refused, the first goes on.
+        const one = await ProtocolClient.connect(
+          system.url,
+          first.body.sessionId,
+          first.body.token,
+        );
+        await one.message("ready");
+        const two = await ProtocolClient.connect(
+          system.url,
+          second.body.sessionId,
+          second.body.token,
+        );
+        assert.equal((await two.closedWith()).code, 4429);
+        assert.equal(one.closed, undefined);
+        one.close();
+      } finally {
+        await system.close();
+        await db.close();
+      }
+    },
+  });
+}
