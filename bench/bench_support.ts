@@ -21,13 +21,30 @@ export function quantile(values: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
+function resultsDir(): string {
+  return (Deno.env.get("BENCH_RESULTS_DIR") ?? new URL("./results/", import.meta.url).pathname)
+    .replace(/\/$/, "");
+}
+
 /** Writes `result` as pretty JSON to `fileName` in the results folder. */
 export async function writeResult(fileName: string, result: unknown): Promise<void> {
-  const dir = Deno.env.get("BENCH_RESULTS_DIR") ??
-    new URL("./results/", import.meta.url).pathname;
-  await Deno.mkdir(dir, { recursive: true });
+  await Deno.mkdir(resultsDir(), { recursive: true });
   await Deno.writeTextFile(
-    `${dir.replace(/\/$/, "")}/${fileName}`,
+    `${resultsDir()}/${fileName}`,
     JSON.stringify(result, null, 2) + "\n",
   );
+}
+
+/**
+ * Writes `fields` into `fileName`'s JSON object in the results folder, keeping its other fields
+ * (two commands fill one file: `fuzz` and `soak` write security.json).
+ */
+export async function mergeResult(fileName: string, fields: object): Promise<void> {
+  let previous: Record<string, unknown> = {};
+  try {
+    previous = JSON.parse(await Deno.readTextFile(`${resultsDir()}/${fileName}`));
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  await writeResult(fileName, { ...previous, ...fields });
 }

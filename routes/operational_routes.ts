@@ -4,18 +4,31 @@
  * @module
  */
 import type { Hono } from "hono";
-import type { Registry } from "prom-client";
+import promClient, { type Registry } from "prom-client";
 
 /**
  * Mounts `GET /healthz` (JSON status; 503 `draining` once `status()` says `draining: true`, so a
  * readiness probe takes the process out of rotation while it stops) and `GET /metrics`
- * (Prometheus text).
+ * (Prometheus text, with the process's memory: resident, V8 heap total and used, external).
  */
 export function mountOperationalRoutes(
   app: Hono,
   registry: Registry,
   status: () => Record<string, unknown>,
 ): void {
+  new promClient.Gauge({
+    name: "process_memory_bytes",
+    help: "Memory of this process by kind (Deno.memoryUsage)",
+    labelNames: ["kind"],
+    registers: [registry],
+    collect() {
+      const usage = Deno.memoryUsage();
+      this.set({ kind: "rss" }, usage.rss);
+      this.set({ kind: "heap_total" }, usage.heapTotal);
+      this.set({ kind: "heap_used" }, usage.heapUsed);
+      this.set({ kind: "external" }, usage.external);
+    },
+  });
   app.get("/healthz", (c) => {
     const now = status();
     return now.draining === true

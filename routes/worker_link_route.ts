@@ -17,6 +17,7 @@ import {
 import { type WorkerRuntime } from "../gpu-worker/worker_runtime.ts";
 import { errorCodeOf } from "../protocol/error_codes.ts";
 import { createLogger, type Logger } from "../lib/logger.ts";
+import { requireSharedSecret } from "./internal_auth.ts";
 
 /** Session id used on link frames that concern the link, not a session. */
 export const LINK_SESSION_ID = "00000000-0000-0000-0000-000000000000";
@@ -166,13 +167,15 @@ export interface WorkerLinkRoute {
 /**
  * Serves `runtime`'s link alone on a free port of `hostname`: a worker without a model, for
  * benchmarks of the edge (bench/scripted_worker.ts) and the interactivity benchmark's scripted
- * policy (eval/turn_taking_policy.ts).
+ * policy (eval/turn_taking_policy.ts). With `secret`, links without it are refused.
  */
 export function serveWorkerLink(
   runtime: LinkedRuntime,
   hostname = "127.0.0.1",
+  secret?: string,
 ): { linkUrl: string; close(): Promise<void> } {
   const app = new Hono();
+  app.use("/v1/*", requireSharedSecret(secret));
   mountWorkerLink(app, runtime, createLogger(runtime.modelName, "warn"));
   const server = Deno.serve({ hostname, port: 0, onListen: () => {} }, app.fetch);
   return {

@@ -185,6 +185,12 @@ export class EventLog {
              values ${rows.join(", ")}`,
             params,
           );
+          // Rows locked in one order (by id) in every writer: concurrent flushes of
+          // overlapping sessions wait for each other instead of deadlocking.
+          await tx.query(
+            "select id from sessions where id = any($1::uuid[]) order by id for update",
+            [[...lastActive.keys()]],
+          );
           await tx.query(
             `update sessions s set last_active_at = greatest(s.last_active_at, v.t)
              from (values ${activeRows.join(", ")}) as v(id, t) where s.id = v.id`,

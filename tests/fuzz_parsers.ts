@@ -10,7 +10,7 @@
  */
 import fc from "fast-check";
 import { FUZZ_TARGETS, type FuzzTarget } from "./fuzz_targets.ts";
-import { flag, numberFlag, writeResult } from "../bench/bench_support.ts";
+import { flag, mergeResult, numberFlag } from "../bench/bench_support.ts";
 
 const runs = numberFlag("runs", 250_000);
 const seed = numberFlag("seed", Date.now() % 2 ** 31);
@@ -75,15 +75,7 @@ for (const target of FUZZ_TARGETS.filter((t) => !only || t.name === only)) {
   }
 }
 console.log(`${cases} cases, ${crashes} crashes (seed ${seed})`);
-const resultsFile = `${
-  Deno.env.get("BENCH_RESULTS_DIR") ?? new URL("../bench/results", import.meta.url).pathname
-}/security.json`;
-let previous: Record<string, unknown> = {};
-try {
-  previous = JSON.parse(await Deno.readTextFile(resultsFile));
-} catch { /* first run */ }
-await writeResult("security.json", {
-  ...previous,
+await mergeResult("security.json", {
   fuzz_cases: cases,
   fuzz_crashes: crashes,
   fuzz_seed: seed,
