@@ -51,6 +51,8 @@ export const ConfigSchema = z.object({
   maxSessionsPerOwner: z.coerce.number().int().nonnegative().default(100),
   /** Session creations per minute per client IP, and per owner (0: no limit). */
   sessionCreatesPerMinute: z.coerce.number().int().nonnegative().default(60),
+  /** A native-protocol client connection silent this long is closed, seconds (0: never). */
+  clientIdleSeconds: z.coerce.number().nonnegative().default(30),
   /** WebSocket connection attempts per minute per client IP (0: no limit). */
   connectsPerMinute: z.coerce.number().int().nonnegative().default(120),
   /**
@@ -149,6 +151,7 @@ const ENV_NAMES: Record<keyof Config, string> = {
   maxSessionsPerOwner: "MAX_SESSIONS_PER_OWNER",
   sessionCreatesPerMinute: "SESSION_CREATES_PER_MINUTE",
   connectsPerMinute: "CONNECTS_PER_MINUTE",
+  clientIdleSeconds: "CLIENT_IDLE_SECONDS",
   tokenTtlSeconds: "TOKEN_TTL_SECONDS",
   tlsCertFile: "TLS_CERT_FILE",
   tlsKeyFile: "TLS_KEY_FILE",

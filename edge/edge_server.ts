@@ -87,6 +87,7 @@ export function startEdge(
       | "maxSessionsPerOwner"
       | "sessionCreatesPerMinute"
       | "connectsPerMinute"
+      | "clientIdleSeconds"
     >
     & { tokenSecret: string; workerSecret?: string },
   deps: {
@@ -216,6 +217,7 @@ export function startEdge(
         }
         : undefined,
     }),
+    clientIdleMs: config.clientIdleSeconds * 1000,
     // Dev mode trusts its loopback: no rate limits, no caps.
     admission: new SessionAdmission(
       config.devMode

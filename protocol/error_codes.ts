@@ -28,6 +28,8 @@ export const ERROR_CODES = {
   forbidden: 4403,
   /** No such session. */
   unknown_session: 4404,
+  /** The client sent nothing for `CLIENT_IDLE_SECONDS`: its connection is closed (resume it). */
+  idle_timeout: 4408,
   /** The session already has a live connection. */
   session_in_use: 4409,
   /** The session was closed and cannot take input. */

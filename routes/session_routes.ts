@@ -20,6 +20,7 @@ import { ERROR_CODES, ProtocolError } from "../protocol/error_codes.ts";
 import type { SessionRecord, SessionStore } from "../store/session_store.ts";
 import type { OperatorAuth } from "../edge/operator_auth.ts";
 import type { SessionAdmission } from "../edge/session_admission.ts";
+import { ClientIdleWatch } from "../edge/client_idle_watch.ts";
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { getConnInfo } from "hono/deno";
@@ -73,6 +74,8 @@ export interface SessionRouteDeps {
   operators: OperatorAuth;
   /** Rate limits and live-session caps. */
   admission: SessionAdmission;
+  /** A native-protocol connection silent this long is closed, ms (0: never). */
+  clientIdleMs: number;
   /** Logger. */
   log: Logger;
 }
@@ -359,7 +362,7 @@ export async function firstConnection(
     await eventLog.flush();
     return (await sessionContext(deps.compactions.store, sessionId, MAX_CONTEXT_CHARS)).text;
   };
-  return {
+  return withIdleWatch(deps, adapter, () => client, {
     onOpen: (_event, ws) => {
       raw = ws.raw as RawSocket;
       raw.binaryType = "arraybuffer";
@@ -424,7 +427,7 @@ export async function firstConnection(
       }
       if (client) session.socketClosed(client);
     },
-  };
+  });
 }
 
 /** A reconnect with a resume token: reattaches the live session to this connection. */
@@ -443,7 +446,7 @@ export async function resumeConnection(
   }
   const { token: resumeToken } = await deps.tokens.mint(sessionId, deps.tokenTtlSeconds, "resume");
   let client: ClientSocket | undefined;
-  return {
+  return withIdleWatch(deps, adapter, () => client, {
     onOpen: (_event, ws) => {
       const raw = ws.raw as RawSocket;
       raw.binaryType = "arraybuffer";
@@ -458,6 +461,44 @@ export async function resumeConnection(
       }
     },
     ...relay(() => live, () => client, adapter),
+  });
+}
+
+/**
+ * `events` of a native-protocol connection, watched: one that sends nothing for
+ * `clientIdleMs` (the SDK pings every 2 s) is told `idle_timeout` and closed; its session
+ * waits for a resume as after any dropped connection. (Realtime API clients may be quiet
+ * while their user types; their connections are not watched.)
+ */
+function withIdleWatch(
+  deps: SessionRouteDeps,
+  adapter: ConnectionAdapter,
+  socket: () => ClientSocket | undefined,
+  events: WSEvents,
+): WSEvents {
+  if (adapter !== NATIVE) return events;
+  const watch = new ClientIdleWatch(deps.clientIdleMs, deps.sessionOptions.clock, () => {
+    const error = new ProtocolError(
+      "idle_timeout",
+      `no message from the client for ${deps.clientIdleMs / 1000} s`,
+    );
+    socket()?.send(fatalError(error));
+    socket()?.close(error.closeCode ?? ERROR_CODES.internal_error, error.code);
+  });
+  return {
+    ...events,
+    onOpen: (event, ws) => {
+      events.onOpen?.(event, ws);
+      watch.start();
+    },
+    onMessage: (event, ws) => {
+      watch.touch();
+      events.onMessage?.(event, ws);
+    },
+    onClose: (event, ws) => {
+      watch.stop();
+      events.onClose?.(event, ws);
+    },
   };
 }
 /** The token of an `Authorization: Bearer <token>` header. */

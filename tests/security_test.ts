@@ -17,11 +17,15 @@ const WORKER_SECRET = "w0rker-Link-Secret-9f8e7d6c5b4a3210";
 const JWT_SECRET = "jwt-Operator-Secret-0a1b2c3d4e5f6789";
 
 /** A system outside dev mode, with `config` over the defaults. */
-async function secureSystem(db: Database, config: Record<string, unknown> = {}) {
+async function secureSystem(
+  db: Database,
+  config: Record<string, unknown> = {},
+  clock = new ManualClock(Date.now()),
+) {
   const jwtKeyFile = await Deno.makeTempFile();
   await Deno.writeTextFile(jwtKeyFile, JWT_SECRET);
   return await startTestSystem(db, {
-    clock: new ManualClock(Date.now()),
+    clock,
     config: {
       devMode: "false",
       workerSecret: WORKER_SECRET,
@@ -232,6 +236,44 @@ for (const target of TEST_DATABASE_TARGETS) {
         assert.equal((await two.closedWith()).code, 4429);
         assert.equal(one.closed, undefined);
         one.close();
+      } finally {
+        await system.close();
+        await db.close();
+      }
+    },
+  });
+
+  Deno.test({
+    name: `[${target.name}] a connection that goes quiet is closed; its session waits for a resume`,
+    ignore: target.ignore,
+    async fn() {
+      const db = await target.open();
+      const clock = new ManualClock(Date.now());
+      const system = await secureSystem(db, { clientIdleSeconds: 30 }, clock);
+      try {
+        const key = (await new ApiKeyStore(db).create({
+          name: "t",
+          owner: "o",
+          scopes: ["sessions:create"],
+        })).key;
+        const a = (await create(system, key)).body;
+        const b = (await create(system, key)).body;
+        const quiet = await ProtocolClient.connect(system.url, a.sessionId, a.token);
+        const talking = await ProtocolClient.connect(system.url, b.sessionId, b.token);
+        const ready = await quiet.message("ready");
+        await talking.message("ready");
+        clock.advance(20_000);
+        talking.send(JSON.stringify({ type: "ping", t: 1 }));
+        await talking.message("pong");
+        clock.advance(15_000); // the quiet one: 35 s without a message; the other: 15 s
+        assert.equal((await quiet.closedWith()).code, 4408);
+        assert.ok(quiet.messages.some((m) => m.type === "error" && m.code === "idle_timeout"));
+        assert.equal(talking.closed, undefined);
+        // The session lives on (the resume window): the client comes back to it.
+        const back = await ProtocolClient.resume(system.url, a.sessionId, ready.resumeToken);
+        await back.message("ready");
+        back.close();
+        talking.close();
       } finally {
         await system.close();
         await db.close();
