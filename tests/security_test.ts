@@ -36,6 +36,12 @@ async function secureSystem(
   });
 }
 
+/** A key of owner `o` that may create sessions. */
+async function creatorKey(db: Database): Promise<string> {
+  return (await new ApiKeyStore(db).create({ name: "t", owner: "o", scopes: ["sessions:create"] }))
+    .key;
+}
+
 async function create(system: TestSystem, credential?: string, body?: unknown) {
   const response = await fetch(`${system.url}/v1/sessions`, {
     method: "POST",
@@ -175,12 +181,7 @@ for (const target of TEST_DATABASE_TARGETS) {
         assert.equal(link.status, 401);
         await link.body?.cancel();
         // The edge presents it: a session runs.
-        const key = await new ApiKeyStore(db).create({
-          name: "t",
-          owner: "o",
-          scopes: ["sessions:create"],
-        });
-        const session = (await create(system, key.key)).body;
+        const session = (await create(system, await creatorKey(db))).body;
         const client = await ProtocolClient.connect(system.url, session.sessionId, session.token);
         await client.message("ready");
         client.close();
@@ -201,11 +202,7 @@ for (const target of TEST_DATABASE_TARGETS) {
         maxSessionsPerOwner: 1,
       });
       try {
-        const key = (await new ApiKeyStore(db).create({
-          name: "t",
-          owner: "o",
-          scopes: ["sessions:create"],
-        })).key;
+        const key = await creatorKey(db);
         const big = await fetch(`${system.url}/v1/sessions`, {
           method: "POST",
           headers: { authorization: `Bearer ${key}` },
@@ -251,11 +248,7 @@ for (const target of TEST_DATABASE_TARGETS) {
       const clock = new ManualClock(Date.now());
       const system = await secureSystem(db, { clientIdleSeconds: 30 }, clock);
       try {
-        const key = (await new ApiKeyStore(db).create({
-          name: "t",
-          owner: "o",
-          scopes: ["sessions:create"],
-        })).key;
+        const key = await creatorKey(db);
         const a = (await create(system, key)).body;
         const b = (await create(system, key)).body;
         const quiet = await ProtocolClient.connect(system.url, a.sessionId, a.token);
