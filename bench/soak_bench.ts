@@ -12,7 +12,7 @@
  * deployments do), else to PGlite in its own process.
  *
  *   BENCH_DATABASE_URL=postgres://... deno task soak [--seconds=180] [--connections=200]
- *     [--valid=20]
+ *     [--valid=20] [--settle-seconds=60] [--kinds=0,1,2,3,4,5] [--edge-deno-flags=...]
  *
  * @module
  */
@@ -33,6 +33,8 @@ import { AUDIO_FRAME_MS } from "../protocol/media_format.ts";
 const seconds = numberFlag("seconds", 180);
 const connections = numberFlag("connections", 200);
 const validCount = numberFlag("valid", 20);
+/** Which abuses run (`--kinds=0,3`), by their number in {@linkcode abuser}; default all six. */
+const kinds = (flag("kinds") ?? "0,1,2,3,4,5").split(",").map(Number);
 const SETTLE_MS = numberFlag("settle-seconds", 60) * 1000;
 const WARMUP_MS = 10_000;
 const random = seededRandom(7);
@@ -146,7 +148,7 @@ const memoryAtStart = await memoryByKind();
 /** One abuser: loops over the abuses until the soak ends. */
 async function abuser(): Promise<void> {
   while (measuring) {
-    const kind = Math.floor(random() * 6);
+    const kind = kinds[Math.floor(random() * kinds.length)];
     try {
       if (kind === 0 || kind === 1) {
         // A live session fed garbage binary (random bytes, truncated RTP, oversize) or text.

@@ -223,13 +223,20 @@ export class EventLog {
     }
     for (const sessionId of new Set(batch.map((e) => e.sessionId))) {
       const waiting = this.#waiters.get(sessionId);
-      if (!waiting) continue;
-      const durable = this.#durable.get(sessionId)!;
-      const ready = waiting.filter((w) => w.seq <= durable);
-      const rest = waiting.filter((w) => w.seq > durable);
-      if (rest.length) this.#waiters.set(sessionId, rest);
-      else this.#waiters.delete(sessionId);
-      for (const waiter of ready) waiter.resolve();
+      if (waiting) {
+        const durable = this.#durable.get(sessionId)!;
+        const ready = waiting.filter((w) => w.seq <= durable);
+        const rest = waiting.filter((w) => w.seq > durable);
+        if (rest.length) this.#waiters.set(sessionId, rest);
+        else this.#waiters.delete(sessionId);
+        for (const waiter of ready) waiter.resolve();
+      }
+      // A released session's last events are written: forget it, as release does when
+      // nothing is queued (else every ended session left an entry behind).
+      if (
+        !this.#nextSeq.has(sessionId) && !this.#waiters.has(sessionId) &&
+        !this.#queue.some((e) => e.sessionId === sessionId)
+      ) this.#durable.delete(sessionId);
     }
   }
 }

@@ -152,6 +152,15 @@ chromiumTest(
       "document.documentElement.scrollWidth - innerWidth",
     );
     assert.ok(overflow <= 0, `${overflow} px of sideways overflow at 390 px`);
+    // The message row's buttons keep their words on one line (they once wrapped a letter a line).
+    const buttonHeights: number[] = await page.evaluate(
+      `["#start", "#say button[type=submit]", "#delegate"]
+        .map((s) => document.querySelector(s).getBoundingClientRect().height)`,
+    );
+    assert.ok(
+      buttonHeights.every((h) => h <= buttonHeights[0] * 1.3),
+      `button heights at 390 px: ${buttonHeights}`,
+    );
     await page.screenshot({
       path: new URL("demo-phone.png", ARTIFACTS).pathname,
       fullPage: true,
