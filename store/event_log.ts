@@ -179,17 +179,18 @@ export class EventLog {
       );
       try {
         await this.#db.transaction(async (tx) => {
+          // The sessions' rows locked first, in id order, as every multi-row writer locks them
+          // (lease renewal too): the events' foreign keys would otherwise take shared locks in
+          // batch order that two flushes then both wait to upgrade (a deadlock the soak found).
+          await tx.query(
+            "select id from sessions where id = any($1::uuid[]) order by id for update",
+            [[...lastActive.keys()]],
+          );
           await tx.query(
             `insert into session_events
               (session_id, seq, micro_turn, media_time_ms, wall_time, kind, payload)
              values ${rows.join(", ")}`,
             params,
-          );
-          // Rows locked in one order (by id) in every writer: concurrent flushes of
-          // overlapping sessions wait for each other instead of deadlocking.
-          await tx.query(
-            "select id from sessions where id = any($1::uuid[]) order by id for update",
-            [[...lastActive.keys()]],
           );
           await tx.query(
             `update sessions s set last_active_at = greatest(s.last_active_at, v.t)

@@ -41,9 +41,14 @@ export class SessionLeases {
   /** Extends this edge's leases on `sessionIds`. */
   async renew(sessionIds: string[], nowMs: number): Promise<void> {
     if (sessionIds.length === 0) return;
+    // Rows locked in id order, as the event log's flush locks them: the two never deadlock.
     await this.db.query(
       `update sessions set lease_expires_at = $3::timestamptz
-       where edge_id = $1 and id = any(string_to_array($2, ',')::uuid[])`,
+       where id in (
+         select id from sessions
+         where edge_id = $1 and id = any(string_to_array($2, ',')::uuid[])
+         order by id for update
+       )`,
       [this.edgeId, sessionIds.join(","), new Date(nowMs + this.ttlMs).toISOString()],
     );
   }
