@@ -18,16 +18,14 @@ import { RealtimeBridge } from "../edge/realtime/realtime_bridge.ts";
 import { realtimeError } from "../edge/realtime/realtime_events.ts";
 import { ProtocolError } from "../protocol/error_codes.ts";
 import { isUuid } from "../lib/uuid_bytes.ts";
+import type { SessionRouteDeps } from "./session_routes.ts";
 import {
-  admitCreation,
-  clientAddress,
   type ConnectionAdapter,
   firstConnection,
-  httpStatusOf,
   type RawSocket,
   resumeConnection,
-  type SessionRouteDeps,
-} from "./session_routes.ts";
+} from "./session_connections.ts";
+import { admitCreation, clientAddress, httpStatusOf } from "./http_refusals.ts";
 
 /**
  * Largest Realtime client message, bytes: an append carries base64 audio, and clients send

@@ -1,0 +1,63 @@
+/**
+ * How the session routes answer over HTTP: who is creating a session (the operator's credential,
+ * then the creation rate limits), the status of each refusal, with `Retry-After` where it has one.
+ *
+ * @module
+ */
+import type { Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { getConnInfo } from "hono/deno";
+import type { ProtocolError } from "../protocol/error_codes.ts";
+import type { SessionRouteDeps } from "./session_routes.ts";
+
+/** The HTTP status of each refusal. */
+export function httpStatusOf(code: ProtocolError["code"]): ContentfulStatusCode {
+  switch (code) {
+    case "unauthorized":
+      return 401;
+    case "forbidden":
+      return 403;
+    case "unknown_session":
+      return 404;
+    case "session_closed":
+      return 410;
+    case "rate_limited":
+      return 429;
+    case "capacity":
+    case "shutting_down":
+    case "worker_unavailable":
+      return 503;
+    default:
+      return 400;
+  }
+}
+
+/** Answers a refusal as JSON with its status, and Retry-After where it has one. */
+export function refusal(c: Context, error: ProtocolError): Response {
+  if (error.retryAfterSeconds !== undefined) {
+    c.header("Retry-After", String(error.retryAfterSeconds));
+  }
+  return c.json({ code: error.code, message: error.message }, httpStatusOf(error.code));
+}
+
+/** The address a request came from. */
+export function clientAddress(c: Context): string {
+  try {
+    return getConnInfo(c).remote.address ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+/**
+ * Authenticates the operator creating a session and applies the creation rate limits: the
+ * owner the new session belongs to. Throws `ProtocolError`.
+ */
+export async function admitCreation(deps: SessionRouteDeps, c: Context): Promise<string> {
+  const operator = await deps.operators.authenticate(
+    c.req.header("authorization"),
+    "sessions:create",
+  );
+  deps.admission.create(clientAddress(c), operator.owner);
+  return operator.owner;
+}
