@@ -51,6 +51,11 @@ export const ConfigSchema = z.object({
   maxSessionsPerOwner: z.coerce.number().int().nonnegative().default(100),
   /** Session creations per minute per client IP, and per owner (0: no limit). */
   sessionCreatesPerMinute: z.coerce.number().int().nonnegative().default(60),
+  /**
+   * Proxies in front of the edge (load balancer, ingress) whose `X-Forwarded-For` entries are
+   * trusted for per-client limits; 0: the TCP peer is the client.
+   */
+  trustedProxyHops: z.coerce.number().int().nonnegative().default(0),
   /** A native-protocol client connection silent this long is closed, seconds (0: never). */
   clientIdleSeconds: z.coerce.number().nonnegative().default(30),
   /** WebSocket connection attempts per minute per client IP (0: no limit). */
@@ -152,6 +157,7 @@ const ENV_NAMES: Record<keyof Config, string> = {
   sessionCreatesPerMinute: "SESSION_CREATES_PER_MINUTE",
   connectsPerMinute: "CONNECTS_PER_MINUTE",
   clientIdleSeconds: "CLIENT_IDLE_SECONDS",
+  trustedProxyHops: "TRUSTED_PROXY_HOPS",
   tokenTtlSeconds: "TOKEN_TTL_SECONDS",
   tlsCertFile: "TLS_CERT_FILE",
   tlsKeyFile: "TLS_KEY_FILE",

@@ -88,6 +88,7 @@ export function startEdge(
       | "sessionCreatesPerMinute"
       | "connectsPerMinute"
       | "clientIdleSeconds"
+      | "trustedProxyHops"
     >
     & { tokenSecret: string; workerSecret?: string },
   deps: {
@@ -218,6 +219,7 @@ export function startEdge(
         : undefined,
     }),
     clientIdleMs: config.clientIdleSeconds * 1000,
+    trustedProxyHops: config.trustedProxyHops,
     // Dev mode trusts its loopback: no rate limits, no caps.
     admission: new SessionAdmission(
       config.devMode

@@ -40,8 +40,17 @@ export function refusal(c: Context, error: ProtocolError): Response {
   return c.json({ code: error.code, message: error.message }, httpStatusOf(error.code));
 }
 
-/** The address a request came from. */
-export function clientAddress(c: Context): string {
+/**
+ * The address a request came from: the TCP peer's, or, behind `proxyHops` trusted proxies, the
+ * address the outermost of them saw (that many entries from the end of `X-Forwarded-For`; what
+ * a client writes further left is not trusted).
+ */
+export function clientAddress(c: Context, proxyHops = 0): string {
+  if (proxyHops > 0) {
+    const hops = (c.req.header("x-forwarded-for") ?? "").split(",").map((a) => a.trim())
+      .filter(Boolean);
+    if (hops.length >= proxyHops) return hops[hops.length - proxyHops];
+  }
   try {
     return getConnInfo(c).remote.address ?? "unknown";
   } catch {
@@ -58,6 +67,6 @@ export async function admitCreation(deps: SessionRouteDeps, c: Context): Promise
     c.req.header("authorization"),
     "sessions:create",
   );
-  deps.admission.create(clientAddress(c), operator.owner);
+  deps.admission.create(clientAddress(c, deps.trustedProxyHops), operator.owner);
   return operator.owner;
 }

@@ -94,7 +94,7 @@ export function mountRealtimeRoutes(app: Hono, deps: SessionRouteDeps): void {
       const model = c.req.query("model") ?? deps.model;
       try {
         if (deps.draining()) throw new ProtocolError("shutting_down", "edge is shutting down");
-        deps.admission.connect(clientAddress(c));
+        deps.admission.connect(clientAddress(c, deps.trustedProxyHops));
         const key = bearer(c.req.header("authorization")) ??
           subprotocolKey(c.req.header("sec-websocket-protocol"));
         const { sessionId, token } = parseKey(key);

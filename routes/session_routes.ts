@@ -68,6 +68,8 @@ export interface SessionRouteDeps {
   admission: SessionAdmission;
   /** A native-protocol connection silent this long is closed, ms (0: never). */
   clientIdleMs: number;
+  /** Proxies in front of the edge whose `X-Forwarded-For` entries are trusted (0: none). */
+  trustedProxyHops: number;
   /** Logger. */
   log: Logger;
 }
@@ -177,7 +179,7 @@ export function mountSessionRoutes(app: Hono, deps: SessionRouteDeps): void {
       const resumeToken = c.req.query("resume");
       try {
         if (deps.draining()) throw new ProtocolError("shutting_down", "edge is shutting down");
-        deps.admission.connect(clientAddress(c));
+        deps.admission.connect(clientAddress(c, deps.trustedProxyHops));
         const record = isUuid(sessionId) ? await deps.sessions.get(sessionId) : undefined;
         if (!record) throw new ProtocolError("unknown_session", `no session ${sessionId}`);
         if (record.status === "closed") {

@@ -42,10 +42,18 @@ async function creatorKey(db: Database): Promise<string> {
     .key;
 }
 
-async function create(system: TestSystem, credential?: string, body?: unknown) {
+async function create(
+  system: TestSystem,
+  credential?: string,
+  body?: unknown,
+  forwardedFor?: string,
+) {
+  const headers: Record<string, string> = {};
+  if (credential) headers.authorization = `Bearer ${credential}`;
+  if (forwardedFor) headers["x-forwarded-for"] = forwardedFor;
   const response = await fetch(`${system.url}/v1/sessions`, {
     method: "POST",
-    headers: credential ? { authorization: `Bearer ${credential}` } : {},
+    headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   return {
@@ -267,6 +275,35 @@ for (const target of TEST_DATABASE_TARGETS) {
         await back.message("ready");
         back.close();
         talking.close();
+      } finally {
+        await system.close();
+        await db.close();
+      }
+    },
+  });
+
+  Deno.test({
+    name: `[${target.name}] behind trusted proxies the limits are per client, not per proxy`,
+    ignore: target.ignore,
+    async fn() {
+      const db = await target.open();
+      const system = await secureSystem(db, {
+        sessionCreatesPerMinute: 1,
+        trustedProxyHops: 1,
+      });
+      try {
+        const keys = new ApiKeyStore(db);
+        const scopes = ["sessions:create"] as const;
+        const a = (await keys.create({ name: "a", owner: "a", scopes })).key;
+        const b = (await keys.create({ name: "b", owner: "b", scopes })).key;
+        const c = (await keys.create({ name: "c", owner: "c", scopes })).key;
+        // Two clients behind the same proxy: each has its own budget.
+        assert.equal((await create(system, a, undefined, "198.51.100.7")).status, 201);
+        assert.equal((await create(system, b, undefined, "203.0.113.9")).status, 201);
+        // What a client writes left of the proxy's entry does not buy it another budget (a
+        // fresh owner, so only the address's limit can refuse it).
+        const spoofed = await create(system, c, undefined, "192.0.2.1, 198.51.100.7");
+        assert.equal(spoofed.status, 429);
       } finally {
         await system.close();
         await db.close();
