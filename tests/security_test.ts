@@ -36,6 +36,23 @@ async function secureSystem(
   });
 }
 
+/** Runs `body` against a fresh system outside dev mode on `target`'s database, then closes both. */
+async function withSecureSystem(
+  target: (typeof TEST_DATABASE_TARGETS)[number],
+  config: Record<string, unknown>,
+  body: (system: TestSystem, db: Database, clock: ManualClock) => Promise<void>,
+): Promise<void> {
+  const db = await target.open();
+  const clock = new ManualClock(Date.now());
+  const system = await secureSystem(db, config, clock);
+  try {
+    await body(system, db, clock);
+  } finally {
+    await system.close();
+    await db.close();
+  }
+}
+
 /** A key of owner `o` that may create sessions. */
 async function creatorKey(db: Database): Promise<string> {
   return (await new ApiKeyStore(db).create({ name: "t", owner: "o", scopes: ["sessions:create"] }))
@@ -67,10 +84,8 @@ for (const target of TEST_DATABASE_TARGETS) {
   Deno.test({
     name: `[${target.name}] operators' credentials create sessions and own them`,
     ignore: target.ignore,
-    async fn() {
-      const db = await target.open();
-      const system = await secureSystem(db);
-      try {
+    fn: () =>
+      withSecureSystem(target, {}, async (system, db) => {
         const keys = new ApiKeyStore(db);
         const acme = await keys.create({ name: "t", owner: "acme", scopes: ["sessions:create"] });
         const deleteOnly = await keys.create({
@@ -118,20 +133,14 @@ for (const target of TEST_DATABASE_TARGETS) {
           401,
         );
         assert.equal((await create(system, await jwt({ scope: "sessions:delete" }))).status, 403);
-      } finally {
-        await system.close();
-        await db.close();
-      }
-    },
+      }),
   });
 
   Deno.test({
     name: `[${target.name}] one owner cannot connect to, resume or delete another's session`,
     ignore: target.ignore,
-    async fn() {
-      const db = await target.open();
-      const system = await secureSystem(db);
-      try {
+    fn: () =>
+      withSecureSystem(target, {}, async (system, db) => {
         const keys = new ApiKeyStore(db);
         const scopes = ["sessions:create", "sessions:delete"] as const;
         const a = await keys.create({ name: "a", owner: "owner-a", scopes });
@@ -161,20 +170,14 @@ for (const target of TEST_DATABASE_TARGETS) {
         assert.equal(await remove(sessionB.sessionId, a.key), 404);
         assert.equal(await remove(sessionB.sessionId, b.key), 204);
         assert.equal(await remove(sessionA.sessionId, sessionA.token), 204);
-      } finally {
-        await system.close();
-        await db.close();
-      }
-    },
+      }),
   });
 
   Deno.test({
     name: `[${target.name}] the worker's link and endpoints refuse callers without the secret`,
     ignore: target.ignore,
-    async fn() {
-      const db = await target.open();
-      const system = await secureSystem(db);
-      try {
+    fn: () =>
+      withSecureSystem(target, {}, async (system, db) => {
         const workerUrl = system.worker.url;
         const completions = (authorization?: string) =>
           fetch(`${workerUrl}/v1/chat/completions`, {
@@ -193,23 +196,17 @@ for (const target of TEST_DATABASE_TARGETS) {
         const client = await ProtocolClient.connect(system.url, session.sessionId, session.token);
         await client.message("ready");
         client.close();
-      } finally {
-        await system.close();
-        await db.close();
-      }
-    },
+      }),
   });
 
   Deno.test({
     name: `[${target.name}] bodies, creations and live sessions are limited, with Retry-After`,
     ignore: target.ignore,
-    async fn() {
-      const db = await target.open();
-      const system = await secureSystem(db, {
+    fn: () =>
+      withSecureSystem(target, {
         sessionCreatesPerMinute: 3,
         maxSessionsPerOwner: 1,
-      });
-      try {
+      }, async (system, db) => {
         const key = await creatorKey(db);
         const big = await fetch(`${system.url}/v1/sessions`, {
           method: "POST",
@@ -241,21 +238,14 @@ for (const target of TEST_DATABASE_TARGETS) {
         assert.equal((await two.closedWith()).code, 4429);
         assert.equal(one.closed, undefined);
         one.close();
-      } finally {
-        await system.close();
-        await db.close();
-      }
-    },
+      }),
   });
 
   Deno.test({
     name: `[${target.name}] a connection that goes quiet is closed; its session waits for a resume`,
     ignore: target.ignore,
-    async fn() {
-      const db = await target.open();
-      const clock = new ManualClock(Date.now());
-      const system = await secureSystem(db, { clientIdleSeconds: 30 }, clock);
-      try {
+    fn: () =>
+      withSecureSystem(target, { clientIdleSeconds: 30 }, async (system, db, clock) => {
         const key = await creatorKey(db);
         const a = (await create(system, key)).body;
         const b = (await create(system, key)).body;
@@ -275,23 +265,17 @@ for (const target of TEST_DATABASE_TARGETS) {
         await back.message("ready");
         back.close();
         talking.close();
-      } finally {
-        await system.close();
-        await db.close();
-      }
-    },
+      }),
   });
 
   Deno.test({
     name: `[${target.name}] behind trusted proxies the limits are per client, not per proxy`,
     ignore: target.ignore,
-    async fn() {
-      const db = await target.open();
-      const system = await secureSystem(db, {
+    fn: () =>
+      withSecureSystem(target, {
         sessionCreatesPerMinute: 1,
         trustedProxyHops: 1,
-      });
-      try {
+      }, async (system, db) => {
         const keys = new ApiKeyStore(db);
         const scopes = ["sessions:create"] as const;
         const a = (await keys.create({ name: "a", owner: "a", scopes })).key;
@@ -304,10 +288,6 @@ for (const target of TEST_DATABASE_TARGETS) {
         // fresh owner, so only the address's limit can refuse it).
         const spoofed = await create(system, c, undefined, "192.0.2.1, 198.51.100.7");
         assert.equal(spoofed.status, 429);
-      } finally {
-        await system.close();
-        await db.close();
-      }
-    },
+      }),
   });
 }
