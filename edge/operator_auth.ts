@@ -9,6 +9,7 @@
 import { importSPKI, jwtVerify } from "jose";
 import { API_KEY_SCOPES, type ApiKeyScope, type ApiKeyStore, isApiKey } from "../store/api_keys.ts";
 import { ProtocolError } from "../protocol/error_codes.ts";
+import { bearerCredential } from "../lib/bearer_credential.ts";
 
 /** An authenticated operator (or, in dev mode, the developer). */
 export interface Operator {
@@ -62,7 +63,7 @@ export class OperatorAuth {
    * `ProtocolError` `unauthorized` (no or bad credential) or `forbidden` (no such grant).
    */
   async authenticate(authorization: string | undefined, scope: ApiKeyScope): Promise<Operator> {
-    const credential = /^Bearer\s+(\S+)$/i.exec(authorization ?? "")?.[1];
+    const credential = bearerCredential(authorization);
     let operator: Operator;
     if (!credential) {
       if (!this.#devMode) {

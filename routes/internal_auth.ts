@@ -7,12 +7,13 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { constantTimeEqual } from "../lib/constant_time.ts";
+import { bearerCredential } from "../lib/bearer_credential.ts";
 
 /** Refuses requests without the shared `secret`; lets everything through when it is unset. */
 export function requireSharedSecret(secret: string | undefined): MiddlewareHandler {
   return async (c, next) => {
     if (secret) {
-      const presented = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "")?.[1] ?? "";
+      const presented = bearerCredential(c.req.header("authorization")) ?? "";
       if (!constantTimeEqual(presented, secret)) {
         return c.json(
           {

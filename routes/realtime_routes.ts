@@ -18,6 +18,7 @@ import { RealtimeBridge } from "../edge/realtime/realtime_bridge.ts";
 import { realtimeError } from "../edge/realtime/realtime_events.ts";
 import { ProtocolError } from "../protocol/error_codes.ts";
 import { isUuid } from "../lib/uuid_bytes.ts";
+import { bearerCredential } from "../lib/bearer_credential.ts";
 import type { SessionRouteDeps } from "./session_routes.ts";
 import {
   type ConnectionAdapter,
@@ -95,7 +96,7 @@ export function mountRealtimeRoutes(app: Hono, deps: SessionRouteDeps): void {
       try {
         if (deps.draining()) throw new ProtocolError("shutting_down", "edge is shutting down");
         deps.admission.connect(clientAddress(c, deps.trustedProxyHops));
-        const key = bearer(c.req.header("authorization")) ??
+        const key = bearerCredential(c.req.header("authorization")) ??
           subprotocolKey(c.req.header("sec-websocket-protocol"));
         const { sessionId, token } = parseKey(key);
         const record = await deps.sessions.get(sessionId);
@@ -163,11 +164,6 @@ export function mountRealtimeRoutes(app: Hono, deps: SessionRouteDeps): void {
       }
     }),
   );
-}
-
-function bearer(header: string | undefined): string | undefined {
-  const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-  return match?.[1];
 }
 
 /** The key in a browser's `openai-insecure-api-key.<key>` subprotocol. */

@@ -6,6 +6,7 @@
  */
 import type { Queryable } from "./database.ts";
 import { constantTimeEqual } from "../lib/constant_time.ts";
+import { hex, sha256Hex } from "../lib/hex.ts";
 
 /** What a key may do. */
 export const API_KEY_SCOPES = ["sessions:create", "sessions:delete"] as const;
@@ -30,14 +31,6 @@ export interface ApiKeyRecord {
 }
 
 const PREFIX = "isk_";
-
-function hex(bytes: ArrayBuffer | Uint8Array): string {
-  return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-async function sha256(text: string): Promise<string> {
-  return hex(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
-}
 
 interface Row {
   id: string;
@@ -71,7 +64,7 @@ export class ApiKeyStore {
     const [row] = await this.db.query<Row>(
       `insert into api_keys (id, secret_sha256, name, owner, scopes)
        values ($1, $2, $3, $4, $5) returning ${COLUMNS}`,
-      [id, await sha256(secret), fields.name, fields.owner, fields.scopes.join(",")],
+      [id, await sha256Hex(secret), fields.name, fields.owner, fields.scopes.join(",")],
     );
     return { key: `${PREFIX}${id}_${secret}`, record: record(row) };
   }
@@ -100,7 +93,7 @@ export class ApiKeyStore {
     const [row] = await this.db.query<Row>(`select ${COLUMNS} from api_keys where id = $1`, [
       match[1],
     ]);
-    if (!row || row.revokedAt || !constantTimeEqual(row.secretSha256, await sha256(match[2]))) {
+    if (!row || row.revokedAt || !constantTimeEqual(row.secretSha256, await sha256Hex(match[2]))) {
       return undefined;
     }
     return record(row);

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Database } from "./database.ts";
+import { sha256Hex } from "../lib/hex.ts";
 
 /** Raised when an applied migration's file no longer matches what was applied. */
 export class MigrationChecksumError extends Error {
@@ -75,9 +76,4 @@ export async function migrate(db: Database, migrations?: Migration[]): Promise<s
     }
     return done;
   });
-}
-
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

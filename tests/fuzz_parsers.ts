@@ -10,6 +10,7 @@
  */
 import fc from "fast-check";
 import { FUZZ_TARGETS, type FuzzTarget } from "./fuzz_targets.ts";
+import { sha256Hex } from "../lib/hex.ts";
 import { flag, mergeResult, numberFlag } from "../bench/bench_support.ts";
 
 const runs = numberFlag("runs", 250_000);
@@ -59,10 +60,7 @@ for (const target of FUZZ_TARGETS.filter((t) => !only || t.name === only)) {
   if (result.failed) {
     crashes++;
     const [bytes] = result.counterexample!;
-    const hash = Array.from(
-      new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>)),
-      (b) => b.toString(16).padStart(2, "0"),
-    ).join("").slice(0, 12);
+    const hash = (await sha256Hex(bytes)).slice(0, 12);
     const file = new URL(`./fixtures/fuzz/${target.name}-${hash}.bin`, import.meta.url);
     await Deno.writeFile(file, bytes);
     found.push(file.pathname);
