@@ -21,7 +21,8 @@ export function quantile(values: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
-function resultsDir(): string {
+/** The folder results go to: `BENCH_RESULTS_DIR`, else bench/results/. */
+export function resultsDir(): string {
   return (Deno.env.get("BENCH_RESULTS_DIR") ?? new URL("./results/", import.meta.url).pathname)
     .replace(/\/$/, "");
 }
@@ -47,4 +48,10 @@ export async function mergeResult(fileName: string, fields: object): Promise<voi
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
   await writeResult(fileName, { ...previous, ...fields });
+}
+
+/** Resident memory of process `pid`, MiB (from /proc). */
+export async function residentMiB(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
 }

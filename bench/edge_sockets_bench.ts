@@ -28,7 +28,7 @@
  *
  * @module
  */
-import { flag, numberFlag, quantile, writeResult } from "./bench_support.ts";
+import { flag, numberFlag, quantile, residentMiB, writeResult } from "./bench_support.ts";
 import { SCRIPTED_STEP_MS, ScriptedRuntime } from "./scripted_worker.ts";
 import { serveWorkerLink } from "../routes/worker_link_route.ts";
 import { loopSamples, speechFixture } from "../tests/support/speech_fixture.ts";
@@ -84,12 +84,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.
 async function cpuSeconds(pid: number): Promise<number> {
   const fields = (await Deno.readTextFile(`/proc/${pid}/stat`)).split(") ")[1].split(" ");
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ
-}
-
-/** Resident memory of the process, MiB. */
-async function residentMiB(pid: number): Promise<number> {
-  const status = await Deno.readTextFile(`/proc/${pid}/status`);
-  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
 }
 
 interface BenchClient {

@@ -18,11 +18,11 @@
  */
 // @deno-types="@types/ws"
 import { WebSocket as NodelayWebSocket } from "ws";
-import { flag, mergeResult, numberFlag } from "./bench_support.ts";
+import { flag, mergeResult, numberFlag, residentMiB } from "./bench_support.ts";
 import { ScriptedRuntime } from "./scripted_worker.ts";
 import { serveWorkerLink } from "../routes/worker_link_route.ts";
 import { startRole } from "../tests/support/main_process.ts";
-import { speechPackets } from "../tests/support/protocol_client.ts";
+import { createSession as createWith, speechPackets } from "../tests/support/protocol_client.ts";
 import { loopSamples, speechFixture } from "../tests/support/speech_fixture.ts";
 import { openDatabase } from "../store/database.ts";
 import { migrate } from "../store/migrations.ts";
@@ -74,11 +74,8 @@ edge.child.status.then(() => {
   if (!stopping) died = true;
 });
 const wsUrl = edge.url.replace("http", "ws");
-
-async function residentMiB(): Promise<number> {
-  const status = await Deno.readTextFile(`/proc/${edge.child.pid}/status`);
-  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
-}
+const createSession = () => createWith(edge.url, key);
+const edgeMiB = () => residentMiB(edge.child.pid);
 
 /** The edge's own account of its memory (process_memory_bytes), MiB by kind. */
 async function memoryByKind(): Promise<Record<string, number>> {
@@ -88,15 +85,6 @@ async function memoryByKind(): Promise<Record<string, number>> {
     kinds[kind] = Math.round(Number(bytes) / 2 ** 20);
   }
   return kinds;
-}
-
-async function createSession(): Promise<{ sessionId: string; token: string }> {
-  const response = await fetch(`${edge.url}/v1/sessions`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${key}` },
-  });
-  if (response.status !== 201) throw new Error(`create session: ${response.status}`);
-  return await response.json();
 }
 
 /** Opens a session's socket; resolves once `ready` came (or rejects when it closed first). */
@@ -142,7 +130,7 @@ const validPacer = (async () => {
 })();
 
 await sleep(WARMUP_MS);
-const rssStart = await residentMiB();
+const rssStart = await edgeMiB();
 const memoryAtStart = await memoryByKind();
 
 /** One abuser: loops over the abuses until the soak ends. */
@@ -214,14 +202,14 @@ const chaosStart = performance.now();
 const abusers = Array.from({ length: connections - validCount }, abuser);
 // Resident memory every 10 s, through the abuse and the settle after it.
 const rssSamples: number[] = [];
-const sampler = setInterval(async () => rssSamples.push(Math.round(await residentMiB())), 10_000);
+const sampler = setInterval(async () => rssSamples.push(Math.round(await edgeMiB())), 10_000);
 await sleep(seconds * 1000);
 measuring = false;
 const chaosSeconds = (performance.now() - chaosStart) / 1000;
 await Promise.all(abusers);
 await sleep(SETTLE_MS);
 clearInterval(sampler);
-const rssEnd = await residentMiB();
+const rssEnd = await edgeMiB();
 const memory = await memoryByKind();
 stopping = true;
 await validPacer;

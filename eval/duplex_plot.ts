@@ -8,6 +8,7 @@
  */
 import { chromium } from "playwright-core";
 import type { DuplexRow } from "./duplex_eval.ts";
+import { resultsDir } from "../bench/bench_support.ts";
 
 const WIDTH = 900;
 const HEIGHT = 420;
@@ -97,10 +98,8 @@ export function duplexSvg(rows: DuplexRow[]): string {
  * or bench/results/).
  */
 export async function writeDuplexPlot(rows: DuplexRow[], pngName: string): Promise<void> {
-  const dir = Deno.env.get("BENCH_RESULTS_DIR") ??
-    new URL("../bench/results/", import.meta.url).pathname;
   const svg = duplexSvg(rows);
-  const base = `${dir.replace(/\/$/, "")}/${pngName.replace(/\.png$/, "")}`;
+  const base = `${resultsDir()}/${pngName.replace(/\.png$/, "")}`;
   await Deno.writeTextFile(`${base}.svg`, svg + "\n");
   let browser;
   try {

@@ -32,12 +32,19 @@ export function httpStatusOf(code: ProtocolError["code"]): ContentfulStatusCode 
   }
 }
 
-/** Answers a refusal as JSON with its status, and Retry-After where it has one. */
-export function refusal(c: Context, error: ProtocolError): Response {
+/**
+ * Answers a refusal as JSON (`body`, default `{code, message}`) with its status, and Retry-After
+ * where it has one.
+ */
+export function refusal(
+  c: Context,
+  error: ProtocolError,
+  body: object = { code: error.code, message: error.message },
+): Response {
   if (error.retryAfterSeconds !== undefined) {
     c.header("Retry-After", String(error.retryAfterSeconds));
   }
-  return c.json({ code: error.code, message: error.message }, httpStatusOf(error.code));
+  return c.json(body, httpStatusOf(error.code));
 }
 
 /**

@@ -26,7 +26,7 @@ import {
   type RawSocket,
   resumeConnection,
 } from "./session_connections.ts";
-import { admitCreation, clientAddress, httpStatusOf } from "./http_refusals.ts";
+import { admitCreation, clientAddress, refusal } from "./http_refusals.ts";
 
 /**
  * Largest Realtime client message, bytes: an append carries base64 audio, and clients send
@@ -56,10 +56,7 @@ export function mountRealtimeRoutes(app: Hono, deps: SessionRouteDeps): void {
       owner = await admitCreation(deps, c);
     } catch (error) {
       if (!(error instanceof ProtocolError)) throw error;
-      if (error.retryAfterSeconds !== undefined) {
-        c.header("Retry-After", String(error.retryAfterSeconds));
-      }
-      return c.json(realtimeError(error.code, error.message), httpStatusOf(error.code));
+      return refusal(c, error, realtimeError(error.code, error.message));
     }
     let body: unknown = {};
     const text = await c.req.text();

@@ -22,9 +22,12 @@ export interface CreatedSession {
   token: string;
 }
 
-/** Creates a session on the edge at `baseUrl`. */
-export async function createSession(baseUrl: string): Promise<CreatedSession> {
-  const response = await fetch(`${baseUrl}/v1/sessions`, { method: "POST" });
+/** Creates a session on the edge at `baseUrl`, with an operator `credential` outside dev mode. */
+export async function createSession(baseUrl: string, credential?: string): Promise<CreatedSession> {
+  const response = await fetch(`${baseUrl}/v1/sessions`, {
+    method: "POST",
+    headers: credential ? { authorization: `Bearer ${credential}` } : {},
+  });
   if (response.status !== 201) throw new Error(`create session: ${response.status}`);
   return await response.json();
 }
