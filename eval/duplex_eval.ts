@@ -51,6 +51,9 @@ export const DUPLEX_NETWORKS: Record<string, NetworkProfile> = {
   "handover": NETWORK_PROFILES[3],
 };
 
+/** Seconds to the millisecond, as the results carry them. */
+const round = (x: number) => Number(x.toFixed(3));
+
 /** What serving may add to the scripted policy's p50 latencies, s, per network. */
 const SERVING_TARGET_S: Record<string, number> = { "good-wifi": 0.25, "4g": 0.4 };
 
@@ -114,7 +117,6 @@ async function vadBias(vad: SileroVad): Promise<{ onset_s: number; offset_s: num
   const signal = new Int16Array(SAMPLE_RATE_HZ + cut + SAMPLE_RATE_HZ);
   signal.set(reply.subarray(0, cut), SAMPLE_RATE_HZ);
   const segments = await vad.segments(signal);
-  const round = (x: number) => Number(x.toFixed(3));
   return {
     onset_s: round(segments[0].start - 1),
     offset_s: round(segments.at(-1)!.end - (1 + cut / SAMPLE_RATE_HZ)),
@@ -227,7 +229,6 @@ function servingShare(
   bias: { onset_s: number; offset_s: number },
 ): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
-  const round = (x: number) => Number(x.toFixed(3));
   for (const row of rows) {
     if (row.backend !== "policy") continue;
     const target = SERVING_TARGET_S[row.network];
