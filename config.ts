@@ -79,9 +79,15 @@ export const ConfigSchema = z.object({
   workerLinkUrl: z.string().default(""),
   /** Seconds between a pooled worker's heartbeats; an announcement lives three of them. */
   workerHeartbeatSeconds: z.coerce.number().positive().default(2),
-  /** An ONNX interaction model file; unset builds the minimal reference model. */
+  /** An ONNX interaction model file; unset serves the built-in model that `model` names. */
   modelPath: z.string().optional(),
-  /** Size of the built-in reference model when no MODEL_PATH is given. */
+  /**
+   * The built-in model when no MODEL_PATH is given: `reference` (random weights built from a
+   * seed, for tests and benchmarks) or `trained` (models/interaction-trained.onnx, what
+   * `deno task start` serves).
+   */
+  model: z.enum(["reference", "trained"]).default("reference"),
+  /** Size of the built-in reference model. */
   modelSize: z.enum(["tiny", "base"]).default("tiny"),
   /** Sessions without a micro-turn for this long are reclaimed by the worker, seconds. */
   sessionIdleSeconds: z.coerce.number().positive().default(60),
@@ -163,6 +169,7 @@ const ENV_NAMES: Record<keyof Config, string> = {
   tlsKeyFile: "TLS_KEY_FILE",
   region: "REGION",
   modelPath: "MODEL_PATH",
+  model: "MODEL",
   executionProvider: "ORT_EP",
   modelSize: "MODEL_SIZE",
   sessionIdleSeconds: "SESSION_IDLE_SECONDS",

@@ -62,12 +62,11 @@ async function main(): Promise<number> {
     });
   } else {
     let workerUrl = config.workerUrl;
-    let model = config.modelPath ?? "minimal";
+    const model = config.modelPath ?? (config.model === "trained" ? "trained" : "minimal");
     if (config.role === "all") {
       const worker = await startWorker(config, config.workerPort, log.child("worker"));
       stops.push(worker.close);
       workerUrl ??= worker.linkUrl;
-      model = config.modelPath ?? "minimal";
     }
     if (!workerUrl && !config.databaseUrl) {
       log.error(

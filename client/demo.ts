@@ -26,7 +26,7 @@ const delegateButton = $<HTMLButtonElement>("delegate");
 
 let client: InteractionClient | undefined;
 let line: HTMLLIElement | undefined;
-let lineStarted = 0;
+let lastText = 0;
 const history: { rtt: number; buffer: number }[] = [];
 
 function addLine(who: "model" | "you", text: string): HTMLLIElement {
@@ -44,11 +44,14 @@ function addLine(who: "model" | "you", text: string): HTMLLIElement {
 
 function modelText(text: string): void {
   if (!text) return;
-  // A new line after a pause of 3 s or a sentence end, so the transcript reads in turns.
-  if (!line || Date.now() - lineStarted > 3000 || /[.!?]\s*$/.test(line.lastChild!.textContent!)) {
+  // The model writes a byte per micro-turn: a new line after 3 s without text or a sentence
+  // end, so the transcript reads in turns and a slow sentence stays on one line.
+  const now = Date.now();
+  if (!line || now - lastText > 3000 || /[.!?]\s*$/.test(line.lastChild!.textContent!)) {
     line = addLine("model", "");
-    lineStarted = Date.now();
+    text = text.trimStart();
   }
+  lastText = now;
   line.lastChild!.textContent += text;
 }
 

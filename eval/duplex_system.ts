@@ -3,8 +3,10 @@
  * the edge is its own `main.ts --role=edge` process (embedded PGlite in memory, or the
  * Postgres at `databaseUrl`), linked over a real WebSocket to a worker with the backend:
  *
- * - `reference`: a `main.ts --role=worker` process with the reference interaction model (or
- *   `MODEL_PATH` from the environment: a trained model plugs in here by contract);
+ * - `reference`: a `main.ts --role=worker` process with the random reference interaction model
+ *   (or `MODEL_PATH` from the environment: any model plugs in here by contract);
+ * - `trained`: the same worker process serving the project's trained model
+ *   (models/interaction-trained.onnx, train/);
  * - `policy`: the scripted turn-taking policy (eval/turn_taking_policy.ts) behind the real
  *   worker link, served from this process.
  *
@@ -13,9 +15,10 @@
 import { startRole } from "../tests/support/main_process.ts";
 import { serveWorkerLink } from "../routes/worker_link_route.ts";
 import { TurnTakingPolicy } from "./turn_taking_policy.ts";
+import { TRAINED_MODEL_PATH } from "../gpu-worker/model/trained_model.ts";
 
 /** The backends the benchmark compares. */
-export const DUPLEX_BACKENDS = ["policy", "reference"] as const;
+export const DUPLEX_BACKENDS = ["policy", "reference", "trained"] as const;
 
 /** One of {@linkcode DUPLEX_BACKENDS}. */
 export type DuplexBackend = typeof DUPLEX_BACKENDS[number];
@@ -34,7 +37,7 @@ export async function startDuplexSystem(
   { databaseUrl }: { databaseUrl?: string } = {},
 ): Promise<DuplexSystem> {
   const env: Record<string, string> = {};
-  const modelPath = Deno.env.get("MODEL_PATH");
+  const modelPath = backend === "trained" ? TRAINED_MODEL_PATH : Deno.env.get("MODEL_PATH");
   if (modelPath) env.MODEL_PATH = modelPath;
   const stops: (() => Promise<void>)[] = [];
   const stopProcess = (child: Deno.ChildProcess) => async () => {

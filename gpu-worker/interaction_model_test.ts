@@ -6,6 +6,7 @@ import {
   type TurnOutput,
 } from "./interaction_model.ts";
 import { buildReferenceModel } from "./model/reference_model.ts";
+import { TRAINED_MODEL_PATH } from "./model/trained_model.ts";
 import { OnnxGraphBuilder } from "./model/onnx_graph_builder.ts";
 import { layerTensorName, MODEL_INPUTS, MODEL_OUTPUTS } from "./model/model_contract.ts";
 import type { KvCacheSlots } from "./kv_cache_slots.ts";
@@ -82,18 +83,26 @@ Deno.test("the reference model builds deterministically from its seed and declar
   assert.ok(built.parameters > 100_000 && built.parameters < 2_000_000, `${built.parameters}`);
 });
 
-Deno.test("streaming equivalence: micro-turn by micro-turn equals one call over the whole sequence", async () => {
-  const turns = session(1, 8);
-  const cache = model.createCache(2);
-  const stepwise = await streamed(model, turns, cache);
-  const slot = cache.acquire();
-  const [whole] = await model.step([{ slot, turns }], cache);
-  assertSameOutputs(whole.turns, stepwise, "whole");
-  // The audio is a real function of the input: another session's differs.
-  const other = await streamed(model, session(2, 8), cache);
-  assert.ok(maxDifference(other[7].audio, stepwise[7].audio) > 0.01);
-  cache.release();
-});
+/** The models the contract's guarantees are checked on: the seeded reference and the trained one. */
+const subjects: [string, InteractionModel][] = [
+  ["reference", model],
+  ["trained", await InteractionModel.load(TRAINED_MODEL_PATH, { name: "trained" })],
+];
+
+for (const [label, subject] of subjects) {
+  Deno.test(`streaming equivalence (${label}): micro-turn by micro-turn equals one call over the whole sequence`, async () => {
+    const turns = session(1, 8);
+    const cache = subject.createCache(2);
+    const stepwise = await streamed(subject, turns, cache);
+    const slot = cache.acquire();
+    const [whole] = await subject.step([{ slot, turns }], cache);
+    assertSameOutputs(whole.turns, stepwise, "whole");
+    // The audio is a real function of the input: another session's differs.
+    const other = await streamed(subject, session(2, 8), cache);
+    assert.ok(maxDifference(other[7].audio, stepwise[7].audio) > 0.01);
+    cache.release();
+  });
+}
 
 Deno.test("every part of a micro-turn reaches the outputs: dMel, text, camera frame, time and noise", async () => {
   const random = seededRandom(20);
@@ -119,29 +128,31 @@ Deno.test("every part of a micro-turn reaches the outputs: dMel, text, camera fr
   cache.release();
 });
 
-Deno.test("batch invariance: sessions stepped together equal each stepped alone, and sessions left out of a step are untouched", async () => {
-  const sessions = [session(3, 3), session(4, 3), session(5, 3), session(6, 3)];
-  const cache = model.createCache(8);
-  const alone: TurnOutput[][] = [];
-  for (const turns of sessions) alone.push(await streamed(model, turns, cache));
-  const owned = sessions.map(() => cache.acquire());
-  for (let t = 0; t < 3; t++) {
-    // Session 3 sits out turn 1 and catches up after: the others' steps must not touch it.
-    const stepping = t === 1 ? [0, 1, 2] : [0, 1, 2, 3];
-    const outputs = await model.step(
-      stepping.map((s) => ({ slot: owned[s], turns: [sessions[s][t]] })),
-      cache,
-    );
-    outputs.forEach((out, i) =>
-      assertSameOutputs(out.turns, [alone[stepping[i]][t]], `s${i} t${t}`)
-    );
-    if (t === 1) {
-      const [late] = await model.step([{ slot: owned[3], turns: [sessions[3][1]] }], cache);
-      assertSameOutputs(late.turns, [alone[3][1]], "late");
+for (const [label, subject] of subjects) {
+  Deno.test(`batch invariance (${label}): sessions stepped together equal each stepped alone, and sessions left out of a step are untouched`, async () => {
+    const sessions = [session(3, 3), session(4, 3), session(5, 3), session(6, 3)];
+    const cache = subject.createCache(8);
+    const alone: TurnOutput[][] = [];
+    for (const turns of sessions) alone.push(await streamed(subject, turns, cache));
+    const owned = sessions.map(() => cache.acquire());
+    for (let t = 0; t < 3; t++) {
+      // Session 3 sits out turn 1 and catches up after: the others' steps must not touch it.
+      const stepping = t === 1 ? [0, 1, 2] : [0, 1, 2, 3];
+      const outputs = await subject.step(
+        stepping.map((s) => ({ slot: owned[s], turns: [sessions[s][t]] })),
+        cache,
+      );
+      outputs.forEach((out, i) =>
+        assertSameOutputs(out.turns, [alone[stepping[i]][t]], `s${i} t${t}`)
+      );
+      if (t === 1) {
+        const [late] = await subject.step([{ slot: owned[3], turns: [sessions[3][1]] }], cache);
+        assertSameOutputs(late.turns, [alone[3][1]], "late");
+      }
     }
-  }
-  cache.release();
-});
+    cache.release();
+  });
+}
 
 Deno.test("the ring wraps: a session streamed past its cache's length equals the same model with a longer ring", async () => {
   // The tiny ring holds 240 positions (24 micro-turns); 40 micro-turns wrap it, and slide the

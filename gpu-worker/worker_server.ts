@@ -7,6 +7,7 @@
 import { Hono } from "hono";
 import { Registry } from "prom-client";
 import { type ExecutionProvider, InteractionModel } from "./interaction_model.ts";
+import { TRAINED_MODEL_PATH } from "./model/trained_model.ts";
 import { buildReferenceModel, type ReferenceModelOptions } from "./model/reference_model.ts";
 import { WorkerRuntime } from "./worker_runtime.ts";
 import { mountWorkerLink, type SessionNotifier } from "../routes/worker_link_route.ts";
@@ -66,6 +67,7 @@ export async function startWorker(
     Config,
     | "host"
     | "modelPath"
+    | "model"
     | "modelSize"
     | "executionProvider"
     | "workerCapacity"
@@ -78,9 +80,11 @@ export async function startWorker(
   pool?: WorkerPoolMembership,
 ): Promise<RunningWorker> {
   const started = performance.now();
-  const model = config.modelPath
-    ? await InteractionModel.load(config.modelPath, {
-      name: config.modelPath,
+  const modelPath = config.modelPath ??
+    (config.model === "trained" ? TRAINED_MODEL_PATH : undefined);
+  const model = modelPath
+    ? await InteractionModel.load(modelPath, {
+      name: modelPath,
       executionProvider: config.executionProvider,
     })
     : await (() => {

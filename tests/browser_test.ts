@@ -13,6 +13,8 @@ import {
 import type { EdgeSession } from "../edge/edge_session.ts";
 import type { JitterStats } from "../pipeline/jitter_buffer.ts";
 import type { ClientStats } from "../client/sdk/interaction_client.ts";
+import { encodeWav } from "../lib/wav_file.ts";
+import { SAMPLE_RATE_HZ } from "../protocol/media_format.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const hasChromium = (() => {
@@ -26,8 +28,8 @@ const ARTIFACTS = new URL("./artifacts/", import.meta.url);
 /** The demo page's client counters, as a page expression. */
 const STATS = "demo.client?.stats";
 
-/** Debian's Chromium, headless, with a fake microphone playing the fixture and a fake camera. */
-function launchChromium() {
+/** Debian's Chromium, headless, with a fake microphone playing `audio` (looped) and a fake camera. */
+function launchChromium(audio = SPEECH_FIXTURE_PATH) {
   return chromium.launch({
     executablePath: CHROMIUM,
     args: [
@@ -41,7 +43,7 @@ function launchChromium() {
       "--disable-sync",
       "--use-fake-ui-for-media-stream",
       "--use-fake-device-for-media-stream",
-      `--use-file-for-fake-audio-capture=${SPEECH_FIXTURE_PATH}`,
+      `--use-file-for-fake-audio-capture=${audio}`,
       "--autoplay-policy=no-user-gesture-required",
     ],
   });
@@ -55,6 +57,7 @@ function chromiumTest(
   name: string,
   viewport: { width: number; height: number } | undefined,
   body: (context: { page: Page; system: TestSystem; db: Database }) => Promise<void>,
+  { config, audio }: { config?: Record<string, unknown>; audio?: string } = {},
 ): void {
   Deno.test({
     name,
@@ -64,8 +67,8 @@ function chromiumTest(
     sanitizeResources: false,
     async fn() {
       const db = await TEST_DATABASE_TARGETS[0].open();
-      const system = await startTestSystem(db);
-      const browser = await launchChromium();
+      const system = await startTestSystem(db, { config });
+      const browser = await launchChromium(audio);
       try {
         const page = await browser.newPage(viewport ? { viewport } : {});
         const errors: string[] = [];
@@ -211,4 +214,56 @@ chromiumTest(
     assert.equal(jitter.received, client.packetsSent, "every wasm-encoded frame arrived");
     assert.ok(Math.max(...levels) > 1, "the edge decoded speech, not silence");
   },
+);
+
+/** The trained model's lines (train/speech_corpus.ts): what its transcript may say. */
+const TRAINED_MODEL_LINES = [
+  "Good question, let me think about it.",
+  "I see. Tell me more about that.",
+];
+
+/** The speech fixture, then 4 s of silence: a person who speaks and waits for the answer. */
+async function speakThenWait(): Promise<string> {
+  const speech = speechFixture();
+  const samples = new Int16Array(speech.length + 4 * SAMPLE_RATE_HZ);
+  samples.set(speech);
+  await Deno.mkdir(ARTIFACTS, { recursive: true });
+  const path = new URL("speak-then-wait.wav", ARTIFACTS).pathname;
+  await Deno.writeFile(path, encodeWav(samples, SAMPLE_RATE_HZ));
+  return path;
+}
+
+chromiumTest(
+  "in Chromium with the trained model: the demo reads like a conversation on a phone and on a desktop",
+  { width: 390, height: 844 },
+  async ({ page, system }) => {
+    await page.goto(system.url);
+    await page.click("#start");
+    // The person speaks and waits; the model answers in words: its line, a byte per micro-turn.
+    const modelLines = `[...document.querySelectorAll("#transcript li.model span")]
+      .map((s) => s.textContent.trim()).filter((t) => t.length > 0)`;
+    await page.waitForFunction(`${modelLines}.some((t) => t.length >= 12)`, undefined, {
+      timeout: 40_000,
+    });
+    await page.fill("#say-text", "how are you today?");
+    await page.click("#say button");
+    await page.waitForSelector("#transcript li.you");
+    await page.waitForTimeout(3_000);
+    await page.screenshot({
+      path: new URL("demo-trained-phone.png", ARTIFACTS).pathname,
+      fullPage: true,
+    });
+    await page.setViewportSize({ width: 1200, height: 820 });
+    await page.screenshot({ path: new URL("demo-trained-desktop.png", ARTIFACTS).pathname });
+    const lines: string[] = await page.evaluate(modelLines);
+    // Its transcript is its lines (whole, or cut off where it stopped), not random bytes.
+    const spoken = lines.join(" ").replace(/\s+/g, " ");
+    const known = TRAINED_MODEL_LINES.join(" ");
+    const words = spoken.split(" ").filter((w) => w.length > 0);
+    const inLines = words.filter((w) => known.includes(w)).length;
+    assert.ok(inLines >= 0.8 * words.length, `model transcript: ${JSON.stringify(lines)}`);
+    assert.ok(words.length >= 3, `model transcript: ${JSON.stringify(lines)}`);
+    await page.evaluate("demo.client.stop()");
+  },
+  { config: { model: "trained" }, audio: await speakThenWait() },
 );
