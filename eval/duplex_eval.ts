@@ -204,6 +204,8 @@ async function main(): Promise<void> {
     console.table(rows);
     const serving = servingShare(rows, bias);
     if (serving.length) console.table(serving);
+    const trained = trainedModelTargets(rows);
+    if (trained.length) console.table(trained);
     await writeResult(flag("out") ?? "duplex.json", {
       machine: `${Deno.build.os}-${Deno.build.arch}, ${navigator.hardwareConcurrency} cores`,
       samples_dir: root,
@@ -212,6 +214,7 @@ async function main(): Promise<void> {
       vad_bias: bias,
       rows,
       serving_added: serving,
+      ...(trained.length ? { trained_model_targets: trained } : {}),
     });
     await writeDuplexPlot(rows, (flag("out") ?? "duplex.json").replace(/\.json$/, ".png"));
   } finally {
@@ -255,6 +258,28 @@ function servingShare(
     );
   }
   return out;
+}
+
+/** The trained model's targets on good wifi (issue 17), each row's measured value against it. */
+const TRAINED_MODEL_TARGETS = [
+  { task: "pause_handling", metric: "tor", at_most: 0.3 },
+  { task: "smooth_turn_taking", metric: "tor", at_least: 0.8 },
+  { task: "smooth_turn_taking", metric: "latency_p50_s", at_most: 0.6 },
+  { task: "user_interruption", metric: "stop_latency_p50_s", at_most: 0.4 },
+] as const;
+
+/** The trained backend's good-wifi rows checked against {@linkcode TRAINED_MODEL_TARGETS}. */
+function trainedModelTargets(rows: DuplexRow[]): Record<string, unknown>[] {
+  return TRAINED_MODEL_TARGETS.flatMap((target) => {
+    const row = rows.find((r) =>
+      r.backend === "trained" && r.network === "good-wifi" && r.task === target.task
+    );
+    if (!row) return [];
+    const measured = row[target.metric];
+    const meets = measured !== null &&
+      ("at_most" in target ? measured <= target.at_most : measured >= target.at_least);
+    return [{ ...target, measured, meets_target: meets }];
+  });
 }
 
 if (import.meta.main) await main();

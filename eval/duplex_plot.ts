@@ -13,7 +13,7 @@ import { resultsDir } from "../bench/bench_support.ts";
 const WIDTH = 900;
 const HEIGHT = 420;
 const MARGIN = { left: 60, right: 20, top: 50, bottom: 70 };
-const COLORS = ["#2b6cb0", "#90cdf4", "#c05621", "#fbd38d"];
+const COLORS = ["#2b6cb0", "#90cdf4", "#c05621", "#fbd38d", "#2f855a", "#9ae6b4"];
 
 /** The chart as SVG text. */
 export function duplexSvg(rows: DuplexRow[]): string {

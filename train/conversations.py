@@ -16,7 +16,7 @@ model decides once per micro-turn:
   of one turn), 2.8 s after an unfinished sentence nobody completes, 0.4 s
   after a typed message; the answer line after a question, the acknowledging line otherwise;
 - when the user starts speaking while it speaks, it is silent from the micro-turn in which
-  50 ms of that speech has arrived, and answers the cut-in when it ends;
+  20 ms of that speech has arrived, and answers the cut-in when it ends;
 - in a long turn (3 s of speech since the turn began or since its last backchannel) it says
   "mm hmm" in a gap between sentences, without stopping the user;
 - its text is its line's bytes, one per micro-turn from when it starts speaking, cut off where
@@ -37,7 +37,7 @@ FRAME_SECONDS = 0.01
 
 SILENT, SPEAK = 0, 1
 ANSWER_AFTER = {"question": 0.3, "statement": 0.5, "completion": 0.5, "abandoned": 2.8, "typed": 0.4}
-STOP_AFTER_FRAMES = 5  # 50 ms of the user's speech stops the assistant
+STOP_AFTER_FRAMES = 2  # 20 ms of the user's speech stops the assistant
 BACKCHANNEL_AFTER_SPEECH = 3.0
 TYPED_MESSAGES = [
     "hello there",

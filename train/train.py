@@ -71,12 +71,14 @@ def losses(model, batch, bank, rng):
     start = (elapsed_start / 0.02).long()
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=codes.is_cuda):
         x, text_logits, control_logits = model(codes, typed, elapsed, start)
-    # The micro-turns where the assistant starts or stops count five times: their timing is
-    # what the interactivity benchmark measures.
+    # The micro-turns where the assistant starts count five times, where it stops ten: their
+    # timing is what the interactivity benchmark measures.
     control = batch["control"]
     changes = torch.zeros_like(control, dtype=torch.bool)
     changes[:, 1:] = control[:, 1:] != control[:, :-1]
-    weights = 1 + 4 * changes.float()
+    stops = torch.zeros_like(changes)
+    stops[:, 1:] = changes[:, 1:] & (control[:, 1:] == 0)
+    weights = 1 + 4 * changes.float() + 5 * stops.float()
     per_turn = F.cross_entropy(control_logits.float().reshape(-1, 3), control.reshape(-1), reduction="none")
     control_loss = (per_turn * weights.reshape(-1)).sum() / weights.sum()
     text_loss = F.cross_entropy(text_logits.float().reshape(-1, 256), batch["text"].reshape(-1))
