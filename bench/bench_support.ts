@@ -55,3 +55,13 @@ export async function residentMiB(pid: number): Promise<number> {
   const status = await Deno.readTextFile(`/proc/${pid}/status`);
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
 }
+
+/** A process's own account of its memory (`/metrics`' process_memory_bytes), MiB by kind. */
+export async function reportedMemoryMiB(baseUrl: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  const kinds: Record<string, number> = {};
+  for (const [, kind, bytes] of text.matchAll(/^process_memory_bytes\{kind="(\w+)"\} (\S+)$/gm)) {
+    kinds[kind] = Math.round((Number(bytes) / 2 ** 20) * 10) / 10;
+  }
+  return kinds;
+}

@@ -18,7 +18,7 @@
  */
 // @deno-types="@types/ws"
 import { WebSocket as NodelayWebSocket } from "ws";
-import { flag, mergeResult, numberFlag, residentMiB } from "./bench_support.ts";
+import { flag, mergeResult, numberFlag, reportedMemoryMiB, residentMiB } from "./bench_support.ts";
 import { ScriptedRuntime } from "./scripted_worker.ts";
 import { serveWorkerLink } from "../routes/worker_link_route.ts";
 import { startRole } from "../tests/support/main_process.ts";
@@ -77,16 +77,6 @@ const wsUrl = edge.url.replace("http", "ws");
 const createSession = () => createWith(edge.url, key);
 const edgeMiB = () => residentMiB(edge.child.pid);
 
-/** The edge's own account of its memory (process_memory_bytes), MiB by kind. */
-async function memoryByKind(): Promise<Record<string, number>> {
-  const text = await (await fetch(`${edge.url}/metrics`)).text();
-  const kinds: Record<string, number> = {};
-  for (const [, kind, bytes] of text.matchAll(/^process_memory_bytes\{kind="(\w+)"\} (\S+)$/gm)) {
-    kinds[kind] = Math.round(Number(bytes) / 2 ** 20);
-  }
-  return kinds;
-}
-
 /** Opens a session's socket; resolves once `ready` came (or rejects when it closed first). */
 function open(session: { sessionId: string; token: string }, token = session.token) {
   const socket = new NodelayWebSocket(
@@ -131,7 +121,7 @@ const validPacer = (async () => {
 
 await sleep(WARMUP_MS);
 const rssStart = await edgeMiB();
-const memoryAtStart = await memoryByKind();
+const memoryAtStart = await reportedMemoryMiB(edge.url);
 
 /** One abuser: loops over the abuses until the soak ends. */
 async function abuser(): Promise<void> {
@@ -210,7 +200,7 @@ await Promise.all(abusers);
 await sleep(SETTLE_MS);
 clearInterval(sampler);
 const rssEnd = await edgeMiB();
-const memory = await memoryByKind();
+const memory = await reportedMemoryMiB(edge.url);
 stopping = true;
 await validPacer;
 for (const socket of valid) socket.close();
