@@ -13,6 +13,10 @@
  *
  *   BENCH_DATABASE_URL=postgres://... deno task soak [--seconds=180] [--connections=200]
  *     [--valid=20] [--settle-seconds=60] [--kinds=0,1,2,3,4,5] [--edge-deno-flags=...]
+ *     [--inspect-port=9229]
+ *
+ * With `--inspect-port` the edge runs with its V8 inspector there, and at the end the bench asks
+ * it for a full garbage collection and reads the memory again: what stays is still referenced.
  *
  * @module
  */
@@ -20,6 +24,7 @@
 import { WebSocket as NodelayWebSocket } from "ws";
 import { flag, mergeResult, numberFlag, reportedMemoryMiB, residentMiB } from "./bench_support.ts";
 import { ScriptedRuntime } from "./scripted_worker.ts";
+import { collectGarbage } from "./v8_inspector.ts";
 import { serveWorkerLink } from "../routes/worker_link_route.ts";
 import { startRole } from "../tests/support/main_process.ts";
 import { createSession as createWith, speechPackets } from "../tests/support/protocol_client.ts";
@@ -36,6 +41,7 @@ const validCount = numberFlag("valid", 20);
 /** Which abuses run (`--kinds=0,3`), by their number in {@linkcode abuser}; default all six. */
 const kinds = (flag("kinds") ?? "0,1,2,3,4,5").split(",").map(Number);
 const SETTLE_MS = numberFlag("settle-seconds", 60) * 1000;
+const inspectPort = flag("inspect-port");
 const WARMUP_MS = 10_000;
 const random = seededRandom(7);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -67,7 +73,12 @@ const edge = await startRole([
   ...(databaseUrl ? { DATABASE_URL: databaseUrl } : { PGLITE_DIR: pgliteDir }),
   TOKEN_SECRET: crypto.randomUUID() + crypto.randomUUID(),
   WORKER_SECRET: workerSecret,
-}, { denoFlags: flag("edge-deno-flags")?.split(" ") });
+}, {
+  denoFlags: [
+    ...(flag("edge-deno-flags")?.split(" ") ?? []),
+    ...(inspectPort ? [`--inspect=127.0.0.1:${inspectPort}`] : []),
+  ],
+});
 let stopping = false;
 let died = false;
 edge.child.status.then(() => {
@@ -201,6 +212,11 @@ await sleep(SETTLE_MS);
 clearInterval(sampler);
 const rssEnd = await edgeMiB();
 const memory = await reportedMemoryMiB(edge.url);
+let afterGc: { rss_mb: number; memory_mb: Record<string, number> } | undefined;
+if (inspectPort) {
+  await collectGarbage(`http://127.0.0.1:${inspectPort}`);
+  afterGc = { rss_mb: Math.round(await edgeMiB()), memory_mb: await reportedMemoryMiB(edge.url) };
+}
 stopping = true;
 await validPacer;
 for (const socket of valid) socket.close();
@@ -221,6 +237,7 @@ const soak = {
   rss_every_10s_mb: rssSamples,
   memory_at_start_mb: memoryAtStart,
   memory_at_end_mb: memory,
+  ...(afterGc ? { after_full_gc: afterGc } : {}),
   process_deaths: died ? 1 : 0,
 };
 console.log(soak);
