@@ -1,7 +1,7 @@
 /**
  * Where each role's resident memory goes, idle and per added session: every role started as
  * its own `main.ts` process (dev mode, PGlite in memory), its memory read from the kernel
- * (`/proc/PID/smaps_rollup` and `/proc/PID/smaps`, resident kB by mapping: the Deno binary,
+ * (`/proc/PID/status` and `/proc/PID/smaps`, resident kB by mapping: the Deno binary,
  * each shared library, anonymous memory) and from V8 (`/metrics`' process_memory_bytes: heap
  * total and used, external ArrayBuffers), then again with `--sessions` sessions streaming the
  * speech fixture through an edge and its worker.
@@ -14,7 +14,7 @@
  * @module
  */
 import { WebSocket as NodelayWebSocket } from "ws";
-import { flag, numberFlag, reportedMemoryMiB, writeResult } from "./bench_support.ts";
+import { flag, numberFlag, reportedMemoryMiB, residentMiB, writeResult } from "./bench_support.ts";
 import { startRole } from "../tests/support/main_process.ts";
 import { createSession, speechPackets } from "../tests/support/protocol_client.ts";
 import { loopSamples, speechFixture } from "../tests/support/speech_fixture.ts";
@@ -55,10 +55,9 @@ async function mappings(pid: number): Promise<Record<string, number>> {
 }
 
 async function read(pid: number, url: string): Promise<MemoryReading> {
-  const rollup = await Deno.readTextFile(`/proc/${pid}/smaps_rollup`);
-  const rss = Number(rollup.match(/^Rss:\s+(\d+) kB/m)![1]);
+  const rss = Math.round((await residentMiB(pid)) * 10) / 10;
   const { rss: _, ...v8 } = await reportedMemoryMiB(url);
-  return { rss: mib(rss), mappings: await mappings(pid), v8 };
+  return { rss, mappings: await mappings(pid), v8 };
 }
 
 const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -202,8 +202,6 @@ def compose(corpus, rng, turns=150):
             break
         wait = ANSWER_AFTER["typed" if kind.startswith("typed") else kind]
         first = first_turn_ending_after(turn_end + int(wait / FRAME_SECONDS))
-        if kind.startswith("typed"):
-            first = turn_end // FRAMES_PER_TURN + 1
         if first >= turns:
             break
         line = corpus.line("answer" if kind in ("question", "typed-question") else "acknowledge")
