@@ -29,7 +29,7 @@ const ARTIFACTS = new URL("./artifacts/", import.meta.url);
 const STATS = "demo.client?.stats";
 
 /** Debian's Chromium, headless, with a fake microphone playing `audio` (looped) and a fake camera. */
-function launchChromium(audio = SPEECH_FIXTURE_PATH) {
+function launchChromium(audio: string) {
   return chromium.launch({
     executablePath: CHROMIUM,
     args: [
@@ -57,7 +57,11 @@ function chromiumTest(
   name: string,
   viewport: { width: number; height: number } | undefined,
   body: (context: { page: Page; system: TestSystem; db: Database }) => Promise<void>,
-  { config, audio }: { config?: Record<string, unknown>; audio?: string } = {},
+  { config, audio }: {
+    config?: Record<string, unknown>;
+    /** Writes the fake microphone's WAV file and returns its path; the speech fixture if absent. */
+    audio?: () => Promise<string>;
+  } = {},
 ): void {
   Deno.test({
     name,
@@ -68,7 +72,7 @@ function chromiumTest(
     async fn() {
       const db = await TEST_DATABASE_TARGETS[0].open();
       const system = await startTestSystem(db, { config });
-      const browser = await launchChromium(audio);
+      const browser = await launchChromium(audio ? await audio() : SPEECH_FIXTURE_PATH);
       try {
         const page = await browser.newPage(viewport ? { viewport } : {});
         const errors: string[] = [];
@@ -256,14 +260,17 @@ chromiumTest(
     await page.setViewportSize({ width: 1200, height: 820 });
     await page.screenshot({ path: new URL("demo-trained-desktop.png", ARTIFACTS).pathname });
     const lines: string[] = await page.evaluate(modelLines);
-    // Its transcript is its lines (whole, or cut off where it stopped), not random bytes.
+    // Its transcript is its lines (whole, or cut off where it stopped), not random bytes. The
+    // model writes a byte per micro-turn and gets some wrong ("aGout", or "GoodI see." when it
+    // changes its mind between lines), so the test reads character trigrams: at least half of
+    // the transcript's trigrams occur in its lines (random bytes: none).
     const spoken = lines.join(" ").replace(/\s+/g, " ");
+    assert.ok(spoken.length >= 12, `model transcript: ${JSON.stringify(lines)}`);
     const known = TRAINED_MODEL_LINES.join(" ");
-    const words = spoken.split(" ").filter((w) => w.length > 0);
-    const inLines = words.filter((w) => known.includes(w)).length;
-    assert.ok(inLines >= 0.8 * words.length, `model transcript: ${JSON.stringify(lines)}`);
-    assert.ok(words.length >= 3, `model transcript: ${JSON.stringify(lines)}`);
+    const trigrams = Array.from({ length: spoken.length - 2 }, (_, i) => spoken.slice(i, i + 3));
+    const inLines = trigrams.filter((t) => known.includes(t)).length;
+    assert.ok(inLines >= 0.5 * trigrams.length, `model transcript: ${JSON.stringify(lines)}`);
     await page.evaluate("demo.client.stop()");
   },
-  { config: { model: "trained" }, audio: await speakThenWait() },
+  { config: { model: "trained" }, audio: speakThenWait },
 );
