@@ -127,6 +127,11 @@ export const ConfigSchema = z.object({
   delegateCooldownSeconds: z.coerce.number().nonnegative().default(0),
   /** MCP servers for background tools, JSON: [{"name", "command", "args"} | {"name", "url"}]. */
   mcpServers: z.string().default("[]"),
+  /**
+   * Seconds between returns of freed native memory to the system (glibc's `malloc_trim`, on
+   * Linux with FFI allowed; 0: never). Without them a process stays at its peak resident size.
+   */
+  nativeMemoryTrimSeconds: z.coerce.number().nonnegative().default(30),
   /** Log level. */
   logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
 });
@@ -192,6 +197,7 @@ const ENV_NAMES: Record<keyof Config, string> = {
   backgroundTimeoutSeconds: "BACKGROUND_TIMEOUT_SECONDS",
   delegateCooldownSeconds: "DELEGATE_COOLDOWN_SECONDS",
   mcpServers: "MCP_SERVERS",
+  nativeMemoryTrimSeconds: "NATIVE_MEMORY_TRIM_SECONDS",
   logLevel: "LOG_LEVEL",
 };
 

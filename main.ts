@@ -14,6 +14,7 @@ import { migrate } from "./store/migrations.ts";
 import { WorkerRegistry } from "./store/worker_registry.ts";
 import { createLogger } from "./lib/logger.ts";
 import { systemClock } from "./lib/clock.ts";
+import { trimNativeMemoryEvery } from "./lib/native_memory_trim.ts";
 
 async function main(): Promise<number> {
   let config;
@@ -39,6 +40,8 @@ async function main(): Promise<number> {
   // dev mode, separate roles without WORKER_SECRET leave their link open.)
   if (!config.workerSecret && config.role === "all") config.workerSecret = madeUp();
   const stops: (() => Promise<void>)[] = [];
+  const running = new AbortController();
+  trimNativeMemoryEvery(config.nativeMemoryTrimSeconds, running.signal, log);
 
   if (config.role === "worker") {
     // With a database the edges share, the worker joins the pool: it announces itself there.
@@ -105,6 +108,7 @@ async function main(): Promise<number> {
     if (stopping) return;
     stopping = true;
     log.info("stopping", { signal });
+    running.abort();
     (async () => {
       for (const close of stops) await close();
     })().then(stopped.resolve, (error) => {

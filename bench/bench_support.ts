@@ -56,6 +56,33 @@ export async function residentMiB(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
 }
 
+const mib = (kB: number) => Math.round((kB / 1024) * 10) / 10;
+
+/**
+ * A process's resident memory by mapping, MiB, from `/proc/PID/smaps`: the 8 largest (a file's
+ * name, `[heap]`, `anonymous`...) and `other`.
+ */
+export async function residentByMapping(pid: number): Promise<Record<string, number>> {
+  const text = await Deno.readTextFile(`/proc/${pid}/smaps`);
+  const byName = new Map<string, number>();
+  let name = "anonymous";
+  for (const line of text.split("\n")) {
+    const header = line.match(/^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/);
+    if (header) {
+      const path = header[1].trim();
+      name = path === "" ? "anonymous" : path.startsWith("[") ? path : path.split("/").at(-1)!;
+      continue;
+    }
+    const rss = line.match(/^Rss:\s+(\d+) kB/);
+    if (rss) byName.set(name, (byName.get(name) ?? 0) + Number(rss[1]));
+  }
+  const sorted = [...byName.entries()].sort((a, b) => b[1] - a[1]);
+  const out: Record<string, number> = {};
+  for (const [key, kB] of sorted.slice(0, 8)) out[key] = mib(kB);
+  out.other = mib(sorted.slice(8).reduce((sum, [, kB]) => sum + kB, 0));
+  return out;
+}
+
 /** A process's own account of its memory (`/metrics`' process_memory_bytes), MiB by kind. */
 export async function reportedMemoryMiB(baseUrl: string): Promise<Record<string, number>> {
   const text = await (await fetch(`${baseUrl}/metrics`)).text();

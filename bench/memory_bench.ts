@@ -14,7 +14,14 @@
  * @module
  */
 import { WebSocket as NodelayWebSocket } from "ws";
-import { flag, numberFlag, reportedMemoryMiB, residentMiB, writeResult } from "./bench_support.ts";
+import {
+  flag,
+  numberFlag,
+  reportedMemoryMiB,
+  residentByMapping,
+  residentMiB,
+  writeResult,
+} from "./bench_support.ts";
 import { startRole } from "../tests/support/main_process.ts";
 import { createSession, speechPackets } from "../tests/support/protocol_client.ts";
 import { loopSamples, speechFixture } from "../tests/support/speech_fixture.ts";
@@ -30,34 +37,10 @@ interface MemoryReading {
   v8: Record<string, number>;
 }
 
-const mib = (kB: number) => Math.round((kB / 1024) * 10) / 10;
-
-/** Resident memory by mapping name from `/proc/PID/smaps`. */
-async function mappings(pid: number): Promise<Record<string, number>> {
-  const text = await Deno.readTextFile(`/proc/${pid}/smaps`);
-  const byName = new Map<string, number>();
-  let name = "anonymous";
-  for (const line of text.split("\n")) {
-    const header = line.match(/^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/);
-    if (header) {
-      const path = header[1].trim();
-      name = path === "" ? "anonymous" : path.startsWith("[") ? path : path.split("/").at(-1)!;
-      continue;
-    }
-    const rss = line.match(/^Rss:\s+(\d+) kB/);
-    if (rss) byName.set(name, (byName.get(name) ?? 0) + Number(rss[1]));
-  }
-  const sorted = [...byName.entries()].sort((a, b) => b[1] - a[1]);
-  const out: Record<string, number> = {};
-  for (const [key, kB] of sorted.slice(0, 8)) out[key] = mib(kB);
-  out.other = mib(sorted.slice(8).reduce((sum, [, kB]) => sum + kB, 0));
-  return out;
-}
-
 async function read(pid: number, url: string): Promise<MemoryReading> {
   const rss = Math.round((await residentMiB(pid)) * 10) / 10;
   const { rss: _, ...v8 } = await reportedMemoryMiB(url);
-  return { rss, mappings: await mappings(pid), v8 };
+  return { rss, mappings: await residentByMapping(pid), v8 };
 }
 
 const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -22,7 +22,14 @@
  */
 // @deno-types="@types/ws"
 import { WebSocket as NodelayWebSocket } from "ws";
-import { flag, mergeResult, numberFlag, reportedMemoryMiB, residentMiB } from "./bench_support.ts";
+import {
+  flag,
+  mergeResult,
+  numberFlag,
+  reportedMemoryMiB,
+  residentByMapping,
+  residentMiB,
+} from "./bench_support.ts";
 import { ScriptedRuntime } from "./scripted_worker.ts";
 import { collectGarbage } from "./v8_inspector.ts";
 import { serveWorkerLink } from "../routes/worker_link_route.ts";
@@ -133,6 +140,7 @@ const validPacer = (async () => {
 await sleep(WARMUP_MS);
 const rssStart = await edgeMiB();
 const memoryAtStart = await reportedMemoryMiB(edge.url);
+const mappingsAtStart = await residentByMapping(edge.child.pid);
 
 /** One abuser: loops over the abuses until the soak ends. */
 async function abuser(): Promise<void> {
@@ -212,10 +220,17 @@ await sleep(SETTLE_MS);
 clearInterval(sampler);
 const rssEnd = await edgeMiB();
 const memory = await reportedMemoryMiB(edge.url);
-let afterGc: { rss_mb: number; memory_mb: Record<string, number> } | undefined;
+const mappingsAtEnd = await residentByMapping(edge.child.pid);
+let afterGc:
+  | { rss_mb: number; memory_mb: Record<string, number>; mappings_mb: Record<string, number> }
+  | undefined;
 if (inspectPort) {
   await collectGarbage(`http://127.0.0.1:${inspectPort}`);
-  afterGc = { rss_mb: Math.round(await edgeMiB()), memory_mb: await reportedMemoryMiB(edge.url) };
+  afterGc = {
+    rss_mb: Math.round(await edgeMiB()),
+    memory_mb: await reportedMemoryMiB(edge.url),
+    mappings_mb: await residentByMapping(edge.child.pid),
+  };
 }
 stopping = true;
 await validPacer;
@@ -237,6 +252,8 @@ const soak = {
   rss_every_10s_mb: rssSamples,
   memory_at_start_mb: memoryAtStart,
   memory_at_end_mb: memory,
+  mappings_at_start_mb: mappingsAtStart,
+  mappings_at_end_mb: mappingsAtEnd,
   ...(afterGc ? { after_full_gc: afterGc } : {}),
   process_deaths: died ? 1 : 0,
 };

@@ -54,25 +54,47 @@ const events = JSON.parse(await Deno.readTextFile(`${dir}/${file}`)) as {
   cat: string;
   name: string;
   dur: number;
-  args?: { op_name?: string; provider?: string };
+  args?: { op_name?: string; provider?: string; shapes?: string };
 }[];
-const byOp = new Map<string, { us: number; count: number }>();
-for (const event of events) {
-  if (event.cat !== "Node" || !event.name.endsWith("_kernel_time")) continue;
-  const key = `${event.args?.op_name} @ ${event.args?.provider}`;
-  const entry = byOp.get(key) ?? { us: 0, count: 0 };
-  entry.us += event.dur;
-  entry.count++;
-  byOp.set(key, entry);
+/** Sums durations (µs) by key and prints the costliest, per step. */
+function printTotals(title: string, entries: { key: string; us: number }[], rowsShown = 20) {
+  const totals = new Map<string, { us: number; count: number }>();
+  for (const { key, us } of entries) {
+    const entry = totals.get(key) ?? { us: 0, count: 0 };
+    entry.us += us;
+    entry.count++;
+    totals.set(key, entry);
+  }
+  const sum = entries.reduce((total, e) => total + e.us, 0);
+  console.log(`${title}: ${(sum / 1000 / steps).toFixed(2)} ms/step in all`);
+  const rows = [...totals].sort((a, b) => b[1].us - a[1].us).slice(0, rowsShown);
+  for (const [key, { us, count }] of rows) {
+    console.log(
+      `${(us / 1000 / steps).toFixed(2).padStart(9)} ms/step  ${
+        String(count / steps).padStart(4)
+      } kernels  ${key}`,
+    );
+  }
 }
 console.log(
   `${built.name} on ${ep}, batch ${batch}: step wall ms ${wall.map((w) => w.toFixed(1)).join(" ")}`,
 );
-const rows = [...byOp].sort((a, b) => b[1].us - a[1].us).slice(0, 20);
-for (const [key, { us, count }] of rows) {
-  console.log(
-    `${(us / 1000 / steps).toFixed(2).padStart(9)} ms/step  ${
-      String(count / steps).padStart(4)
-    } nodes  ${key}`,
+// Node events: the host's time in each kernel (on a GPU provider, mostly recording the dispatch).
+printTotals(
+  "host time per operator",
+  events.filter((e) => e.cat === "Node" && e.name.endsWith("_kernel_time")).map((e) => ({
+    key: `${e.args?.op_name} @ ${e.args?.provider}`,
+    us: e.dur,
+  })),
+);
+// Api events: the WebGPU provider's GPU timestamps around each dispatched program.
+const gpu = events.filter((e) => e.cat === "Api" && e.args?.shapes !== undefined);
+if (gpu.length > 0) {
+  const program = (name: string) => name.split("&").at(-1)!.replace(/_\d+$/, "");
+  printTotals("GPU time per program", gpu.map((e) => ({ key: program(e.name), us: e.dur })));
+  printTotals(
+    "GPU time per program and shapes",
+    gpu.map((e) => ({ key: `${program(e.name)} ${e.args!.shapes}`, us: e.dur })),
+    30,
   );
 }
