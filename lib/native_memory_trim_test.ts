@@ -4,10 +4,7 @@ import { NativeMemoryTrimmer } from "./native_memory_trim.ts";
 const isGlibc = Deno.build.target.endsWith("-linux-gnu");
 
 /** This process's resident memory, MiB. */
-function residentMiB(): number {
-  const status = Deno.readTextFileSync("/proc/self/status");
-  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
-}
+const residentMiB = () => Deno.memoryUsage().rss / 2 ** 20;
 
 Deno.test({
   name: "memory freed inside the C heap goes back to the system when trimmed",
