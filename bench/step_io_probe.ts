@@ -25,8 +25,8 @@ import { OnnxGraphBuilder } from "../gpu-worker/model/onnx_graph_builder.ts";
 import { checkContract } from "../gpu-worker/model/contract_check.ts";
 import {
   layerTensorName,
-  MODEL_INPUTS,
-  MODEL_OUTPUTS,
+  modelInputs,
+  modelOutputs,
   type TensorSpec,
 } from "../gpu-worker/model/model_contract.ts";
 import {
@@ -90,6 +90,8 @@ function prepare(
     logSeverity: Number(flag("log-severity") ?? 2) as 0 | 1 | 2 | 3 | 4,
   });
   sizes["cache:head_size"] = geometry.headSize;
+  sizes["cache:key_features"] = geometry.heads * geometry.headSize;
+  sizes["cache:cache_length"] = geometry.cacheLength;
   const owned: OrtTensor[] = [];
   const tensor = (spec: TensorSpec, where: "host" | "device") => {
     const type = (spec.type === "cache" ? geometry.cacheType : spec.type) as ElementTypeName;
@@ -101,16 +103,16 @@ function prepare(
     return made;
   };
   const cache = new Map(
-    expand(MODEL_INPUTS).filter((spec) => spec.type === "cache").map((
+    expand(modelInputs(geometry.keyLayout)).filter((spec) => spec.type === "cache").map((
       spec,
     ) => [spec.name, tensor(spec, "device")]),
   );
   const bindings = forms.map((form) => {
     const binding = ort.binding();
-    const inputs = expand(MODEL_INPUTS).map((spec) =>
+    const inputs = expand(modelInputs(geometry.keyLayout)).map((spec) =>
       [spec.name, cache.get(spec.name) ?? tensor(spec, FORMS[form].inputs)] as const
     );
-    const outputs = expand(MODEL_OUTPUTS).map((spec) => {
+    const outputs = expand(modelOutputs(geometry.keyLayout)).map((spec) => {
       const past = cache.get(spec.name.replace("present_", "past_"));
       const host = FORMS[form].outputs === "host" || spec.name === "control_logits";
       return [spec.name, past ?? tensor(spec, host ? "host" : "device")] as const;

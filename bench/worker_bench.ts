@@ -20,6 +20,7 @@
  *   deno task bench:worker [--full] [--ep=cpu|webgpu] [--out=worker-cpu.json]
  *     [--models=tiny,base] [--bandwidth-gbps=N] [--precision=float32|float16] [--anchor=FILE]
  *     [--sessions=1,2,4] [--step-batches=1,64,256] [--attention=fused|operators]
+ *     [--provider-options=storageBufferCacheMode=simple] [--weights=int8] [--flatness-turn=1000]
  *
  * The quick run (default) stays under a minute on this machine: fewer session counts and
  * shorter runs for `base`, whose flatness is then measured at turn 200 instead of 1000 (past
@@ -46,7 +47,12 @@ const models = (flag("models") ?? "tiny,base").split(",") as ReferenceModelSizeN
 const precision = (flag("precision") ?? "float32") as "float32" | "float16";
 const anchorFile = flag("anchor");
 const attention = (flag("attention") ?? "fused") as "fused" | "operators";
+const weightBits = flag("weights") === "int8" ? 8 : undefined;
 const listFlag = (name: string) => flag(name)?.split(",").map(Number);
+/** `--provider-options=key=value,key=value`: the execution provider's options (e.g. WebGPU's). */
+const providerOptions = Object.fromEntries(
+  (flag("provider-options") ?? "").split(",").filter(Boolean).map((pair) => pair.split("=")),
+);
 const DEADLINE_MS = MICRO_TURN_MS;
 
 const random = seededRandom(1);
@@ -181,10 +187,11 @@ function cpuBandwidthGbps(): number {
 const bandwidthGbps = Number(flag("bandwidth-gbps") ?? cpuBandwidthGbps());
 const results = [];
 for (const size of models) {
-  const built = buildReferenceModel(size, 1, { precision, attention });
+  const built = buildReferenceModel(size, 1, { precision, attention, weightBits });
   const model = await InteractionModel.load(built.bytes, {
     name: built.name,
     executionProvider: ep,
+    providerOptions,
   });
   const quickBase = size === "base" && !full && ep === "cpu";
   const counts = listFlag("sessions") ??
@@ -225,24 +232,23 @@ for (const size of models) {
     console.log(size, ep, JSON.stringify(row));
     if (row.p99_ms > 4 * DEADLINE_MS) break; // far past the deadline: larger N only get worse
   }
-  const tailTurn = quickBase ? 200 : 1000;
+  const tailTurn = Number(flag("flatness-turn") ?? (quickBase ? 200 : 1000));
   const flat = await interleaved(runtime, tailTurn, quickBase ? 15 : 30);
   const head = median(flat.short);
   const tail = median(flat.long);
   const kvBytes = runtime.cacheBytes / capacity;
   const floorMs = ((built.parameters * (precision === "float16" ? 2 : 4) + kvBytes) /
     (bandwidthGbps * 1e9)) * 1000;
-  // The anchor script prints one JSON object per line.
-  const anchor = anchorFile
-    ? (await Deno.readTextFile(anchorFile)).split("\n").filter((line) => line.trim())
-      .map((line) =>
-        JSON.parse(line) as {
-          sessions: number;
-          graphs: boolean;
-          p50_ms: number;
-        }
-      ).filter((r) => r.graphs)
-    : [];
+  // The anchor script prints one JSON object per line, or writes them as one array to a file.
+  type AnchorRow = { sessions: number; graphs: boolean; p50_ms: number };
+  const anchorText = anchorFile ? (await Deno.readTextFile(anchorFile)).trim() : "";
+  const anchor = (anchorText.startsWith("[")
+    ? JSON.parse(anchorText) as AnchorRow[]
+    : anchorText.split("\n").filter((line) =>
+      line.trim()
+    ).map((line) => JSON.parse(line) as AnchorRow)).filter((r) =>
+      r.graphs
+    );
   const overAnchor = (n: number) => {
     const ours = stepRows.find((r) => r.sessions === n)?.step_p50_ms;
     const theirs = anchor.find((r) => r.sessions === n)?.p50_ms;

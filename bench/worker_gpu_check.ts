@@ -1,7 +1,8 @@
 /**
  * The worker's numerical guarantees on a GPU provider (run on the device, not in CI): the same
  * micro-turns through the runner on `--ep` and on the CPU, streamed with sessions sitting out
- * some steps; float16 on the GPU against float32 on the CPU; the provider's memory across 1000
+ * some steps; float16 on the GPU (and float16 with 8-bit projection weights) against float32 on
+ * the CPU; the provider's memory across 1000
  * session open/close cycles (nvidia-smi's reading, where there is one). Prints one JSON line.
  *
  *   deno run -A bench/worker_gpu_check.ts --ep=webgpu [--attention=fused|operators]
@@ -37,8 +38,9 @@ async function run(
   precision: "float32" | "float16",
   on: ExecutionProvider,
   count: number,
+  weightBits?: 8,
 ) {
-  const built = buildReferenceModel(size, 1, { precision, attention });
+  const built = buildReferenceModel(size, 1, { precision, attention, weightBits });
   const model = await InteractionModel.load(built.bytes, {
     name: built.name,
     executionProvider: on,
@@ -104,10 +106,13 @@ const tinyCpu = await run("tiny", "float32", "cpu", 40);
 const tinyGpu = await run("tiny", "float32", ep, 40);
 const baseCpu = await run("base", "float32", "cpu", 4);
 const baseGpu = await run("base", "float16", ep, 4);
+const baseInt8Gpu = await run("base", "float16", ep, 4, 8);
 console.log(JSON.stringify({
   ep,
+  attention,
   tiny_float32_gpu_vs_cpu: difference(tinyGpu.outputs, tinyCpu.outputs),
   base_float16_gpu_vs_float32_cpu: difference(baseGpu.outputs, baseCpu.outputs),
+  base_float16_int8_weights_gpu_vs_float32_cpu: difference(baseInt8Gpu.outputs, baseCpu.outputs),
   device_memory_mib_across_1000_cycles: tinyGpu.churnMiB,
   device_memory_mib_across_1000_cycles_base: baseGpu.churnMiB,
 }));

@@ -5,11 +5,12 @@
  * CPU fallbacks and slow kernels on a GPU provider.
  *
  *   deno run -A bench/worker_profile.ts [--model=base] [--ep=webgpu] [--batch=1] [--steps=5]
- *     [--precision=float32|float16] [--attention=fused|operators]
+ *     [--precision=float32|float16] [--attention=fused|operators] [--weights=int8]
  *
  * @module
  */
 import { flag } from "./bench_support.ts";
+import { gpuDispatches, readOrtProfile } from "./ort_profile.ts";
 import { type ExecutionProvider, InteractionModel } from "../gpu-worker/interaction_model.ts";
 import {
   buildReferenceModel,
@@ -20,11 +21,12 @@ import { flowNoise } from "../gpu-worker/worker_runtime.ts";
 const size = (flag("model") ?? "base") as ReferenceModelSizeName;
 const ep = (flag("ep") ?? "cpu") as ExecutionProvider;
 const batch = Number(flag("batch") ?? "1");
-const steps = Number(flag("steps") ?? "5");
+const steps = Math.max(2, Number(flag("steps") ?? "5"));
 const precision = (flag("precision") ?? "float32") as "float32" | "float16";
 const attention = (flag("attention") ?? "fused") as "fused" | "operators";
 
-const built = buildReferenceModel(size, 1, { precision, attention });
+const weightBits = flag("weights") === "int8" ? 8 : undefined;
+const built = buildReferenceModel(size, 1, { precision, attention, weightBits });
 const prefix = await Deno.makeTempFile({ prefix: "ort-profile-" });
 const model = await InteractionModel.load(built.bytes, {
   name: built.name,
@@ -47,17 +49,14 @@ for (let i = 0; i < steps; i++) {
 }
 cache.release();
 await model.close(); // writes the profile
-const dir = prefix.slice(0, prefix.lastIndexOf("/"));
-const base = prefix.slice(prefix.lastIndexOf("/") + 1);
-const file = [...Deno.readDirSync(dir)].find((e) => e.name.startsWith(`${base}_`))!.name;
-const events = JSON.parse(await Deno.readTextFile(`${dir}/${file}`)) as {
-  cat: string;
-  name: string;
-  dur: number;
-  args?: { op_name?: string; provider?: string; shapes?: string };
-}[];
-/** Sums durations (µs) by key and prints the costliest, per step. */
-function printTotals(title: string, entries: { key: string; us: number }[], rowsShown = 20) {
+const events = readOrtProfile(prefix);
+// The first step compiles the shaders and fills the buffer caches: only the others are counted.
+const counted = steps - 1;
+/** The entries of every step but the first (each step dispatches the same kernels, in order). */
+const afterFirstStep = <T>(entries: T[]) => entries.slice(entries.length / steps);
+/** Sums durations (µs) by key and prints the costliest, per counted step. */
+function printTotals(title: string, all: { key: string; us: number }[], rowsShown = 20) {
+  const entries = afterFirstStep(all);
   const totals = new Map<string, { us: number; count: number }>();
   for (const { key, us } of entries) {
     const entry = totals.get(key) ?? { us: 0, count: 0 };
@@ -66,12 +65,12 @@ function printTotals(title: string, entries: { key: string; us: number }[], rows
     totals.set(key, entry);
   }
   const sum = entries.reduce((total, e) => total + e.us, 0);
-  console.log(`${title}: ${(sum / 1000 / steps).toFixed(2)} ms/step in all`);
+  console.log(`${title}: ${(sum / 1000 / counted).toFixed(2)} ms/step in all`);
   const rows = [...totals].sort((a, b) => b[1].us - a[1].us).slice(0, rowsShown);
   for (const [key, { us, count }] of rows) {
     console.log(
-      `${(us / 1000 / steps).toFixed(2).padStart(9)} ms/step  ${
-        String(count / steps).padStart(4)
+      `${(us / 1000 / counted).toFixed(2).padStart(9)} ms/step  ${
+        String(count / counted).padStart(4)
       } kernels  ${key}`,
     );
   }
@@ -88,13 +87,12 @@ printTotals(
   })),
 );
 // Api events: the WebGPU provider's GPU timestamps around each dispatched program.
-const gpu = events.filter((e) => e.cat === "Api" && e.args?.shapes !== undefined);
+const gpu = gpuDispatches(events);
 if (gpu.length > 0) {
-  const program = (name: string) => name.split("&").at(-1)!.replace(/_\d+$/, "");
-  printTotals("GPU time per program", gpu.map((e) => ({ key: program(e.name), us: e.dur })));
+  printTotals("GPU time per program", gpu.map((d) => ({ key: d.program, us: d.ms * 1000 })));
   printTotals(
     "GPU time per program and shapes",
-    gpu.map((e) => ({ key: `${program(e.name)} ${e.args!.shapes}`, us: e.dur })),
+    gpu.map((d) => ({ key: `${d.program} ${d.shapes}`, us: d.ms * 1000 })),
     30,
   );
 }

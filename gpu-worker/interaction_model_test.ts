@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import onnxProto from "onnx-proto";
 import {
   InteractionModel,
   ModelContractError,
@@ -8,7 +9,7 @@ import {
 import { buildReferenceModel } from "./model/reference_model.ts";
 import { TRAINED_MODEL_PATH } from "./model/trained_model.ts";
 import { OnnxGraphBuilder } from "./model/onnx_graph_builder.ts";
-import { layerTensorName, MODEL_INPUTS, MODEL_OUTPUTS } from "./model/model_contract.ts";
+import { layerTensorName, modelInputs, modelOutputs } from "./model/model_contract.ts";
 import type { KvCacheSlots } from "./kv_cache_slots.ts";
 import { flowNoise } from "./worker_runtime.ts";
 import { seededRandom } from "../lib/seeded_random.ts";
@@ -79,6 +80,7 @@ Deno.test("the reference model builds deterministically from its seed and declar
     cacheLength: 240,
     headSize: 16,
     cacheType: "float32",
+    keyLayout: "positions",
   });
   assert.ok(built.parameters > 100_000 && built.parameters < 2_000_000, `${built.parameters}`);
 });
@@ -175,6 +177,7 @@ Deno.test("attention from plain operators computes what the fused kernel does, b
   const operators = buildReferenceModel("tiny", 42, { attention: "operators" });
   assert.notDeepEqual(operators.bytes, built.bytes);
   const other = await InteractionModel.load(operators.bytes, { name: operators.name });
+  assert.equal(other.geometry.keyLayout, "features"); // keys x queries reads rings by feature
   const sessions = [session(12, 20), session(13, 20)];
   const results = [];
   for (const m of [model, other]) {
@@ -197,6 +200,33 @@ Deno.test("attention from plain operators computes what the fused kernel does, b
   assertSameOutputs(results[1][0], results[0][0], "operators, session 0");
   assertSameOutputs(results[1][1], results[0][1], "operators, session 1");
   await other.close();
+});
+
+Deno.test("8-bit projection weights: outputs track the float weights, and streaming still equals one call", async () => {
+  const quantized = buildReferenceModel("tiny", 42, { attention: "operators", weightBits: 8 });
+  const float = buildReferenceModel("tiny", 42, { attention: "operators" });
+  assert.equal(quantized.parameters, float.parameters);
+  const models = await Promise.all(
+    [quantized, float].map((m) => InteractionModel.load(m.bytes, { name: m.name })),
+  );
+  const turns = session(14, 30);
+  const [ours, theirs] = await Promise.all(models.map((m) => streamed(m, turns, m.createCache(1))));
+  let agreeing = 0;
+  ours.forEach((out, i) => {
+    const difference = maxDifference(out.audio, theirs[i].audio);
+    assert.ok(difference < 0.02, `turn ${i} audio differs by ${difference}`);
+    agreeing += (out.textByte === theirs[i].textByte ? 1 : 0) +
+      (out.control === theirs[i].control ? 1 : 0);
+  });
+  assert.ok(agreeing >= 0.9 * 2 * ours.length, `${agreeing} of ${2 * ours.length} choices agree`);
+  const cache = models[0].createCache(1);
+  const [whole] = await models[0].step(
+    [{ slot: cache.acquire(), turns: turns.slice(0, 8) }],
+    cache,
+  );
+  assertSameOutputs(whole.turns, ours.slice(0, 8), "8-bit whole");
+  cache.release();
+  for (const m of models) await m.close();
 });
 
 Deno.test("a reused slot starts empty: a new session in a released slot equals one in a fresh cache", async () => {
@@ -242,6 +272,17 @@ Deno.test("a model that does not match the contract is refused with the mismatch
       error instanceof ModelContractError &&
       /input "past_values_1" has shape \[cache_rows, 32\]/.test(error.message),
   );
+  // Keys stored by feature are this contract's: a model that says interaction-v3 may not.
+  const operators = buildReferenceModel("tiny", 42, { attention: "operators" }).bytes;
+  await assert.rejects(
+    InteractionModel.load(withMetadata(operators, { contract: "interaction-v3" }), { name: "v3" }),
+    (error) =>
+      error instanceof ModelContractError && /need contract "interaction-v4"/.test(error.message),
+  );
+  await assert.rejects(
+    InteractionModel.load(withMetadata(operators, { key_layout: "columns" }), { name: "columns" }),
+    (error) => error instanceof ModelContractError && /"key_layout" must be/.test(error.message),
+  );
   // A model made for a previous contract says so in its metadata.
   const previous = new OnnxGraphBuilder("previous").build({ contract: "interaction-v2" });
   await assert.rejects(
@@ -250,11 +291,20 @@ Deno.test("a model that does not match the contract is refused with the mismatch
   );
 });
 
+/** `model` with metadata entries replaced. */
+function withMetadata(model: Uint8Array, entries: Record<string, string>): Uint8Array {
+  const decoded = onnxProto.onnx.ModelProto.decode(model);
+  for (const entry of decoded.metadataProps) {
+    if (entry.key && entry.key in entries) entry.value = entries[entry.key];
+  }
+  return onnxProto.onnx.ModelProto.encode(decoded).finish();
+}
+
 /** A graph declaring every contract tensor, whose `past_values_1` has head size 32, not 16. */
 function mismatchedHeadSizeModel(): Uint8Array {
   const g = new OnnxGraphBuilder("mismatched_head_size");
   const cache: Record<string, number> = { "cache:head_size": 16 };
-  const declare = (specs: typeof MODEL_INPUTS, as: "input" | "output") => {
+  const declare = (specs: ReturnType<typeof modelInputs>, as: "input" | "output") => {
     for (const spec of specs) {
       for (let l = 0; l < (spec.name.includes("{layer}") ? 2 : 1); l++) {
         const name = layerTensorName(spec.name, l);
@@ -274,7 +324,7 @@ function mismatchedHeadSizeModel(): Uint8Array {
       }
     }
   };
-  declare(MODEL_INPUTS, "input");
-  declare(MODEL_OUTPUTS, "output");
+  declare(modelInputs(), "input");
+  declare(modelOutputs(), "output");
   return g.build({ heads: "4", window: "160", cache_length: "240" });
 }

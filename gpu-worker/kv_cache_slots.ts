@@ -13,7 +13,7 @@
  *
  * @module
  */
-import type { CacheGeometry } from "./model/model_contract.ts";
+import { type CacheGeometry, keyTensorDims, valueTensorDims } from "./model/model_contract.ts";
 import type { OrtModelSession, OrtTensor } from "./ort/ort_session.ts";
 import { DeviceOutOfMemoryError } from "./ort/ort_session.ts";
 import { tensorBytes } from "./ort/ort_api.ts";
@@ -78,13 +78,13 @@ export class KvCacheSlots {
     this.capacity = capacity;
     this.geometry = geometry;
     this.#session = session;
-    const { layers, heads, cacheLength, headSize, cacheType } = geometry;
-    const rowsDims = [capacity * heads * cacheLength, headSize];
-    this.slotBytes = 2 * layers * tensorBytes(cacheType, [heads * cacheLength, headSize]);
+    const { layers, cacheType } = geometry;
+    this.slotBytes = layers * (tensorBytes(cacheType, keyTensorDims(geometry, 1)) +
+      tensorBytes(cacheType, valueTensorDims(geometry, 1)));
     try {
       for (let l = 0; l < layers; l++) {
-        this.#keys.push(session.deviceTensor(cacheType, rowsDims));
-        this.#values.push(session.deviceTensor(cacheType, rowsDims));
+        this.#keys.push(session.deviceTensor(cacheType, keyTensorDims(geometry, capacity)));
+        this.#values.push(session.deviceTensor(cacheType, valueTensorDims(geometry, capacity)));
       }
     } catch (error) {
       const allocated = (this.#keys.length + this.#values.length) / (2 * layers);
@@ -210,10 +210,13 @@ export class KvCacheSlots {
     if (span === this.capacity) return { keys: this.#keys, values: this.#values };
     if (this.#views?.span === span) return this.#views;
     this.#releaseViews();
-    const rows = span * this.geometry.heads * this.geometry.cacheLength;
-    const view = (tensor: OrtTensor) =>
-      this.#session.prefixView(tensor, [rows, ...tensor.dims.slice(1)]);
-    this.#views = { span, keys: this.#keys.map(view), values: this.#values.map(view) };
+    const keyDims = keyTensorDims(this.geometry, span);
+    const valueDims = valueTensorDims(this.geometry, span);
+    this.#views = {
+      span,
+      keys: this.#keys.map((tensor) => this.#session.prefixView(tensor, keyDims)),
+      values: this.#values.map((tensor) => this.#session.prefixView(tensor, valueDims)),
+    };
     return this.#views;
   }
 

@@ -37,14 +37,16 @@ export interface RunningWorker {
 
 /**
  * How the worker builds the reference model for a provider (bench/results/worker-gpu*.json):
- * float32 with the fused attention kernel on the CPU; float16 on a GPU, and on WebGPU attention
- * from MatMul and Softmax, because WebGPU's `MultiHeadAttention` (like its reductions) slows to
- * ~25 GB/s once a step's rings pass ~100 sessions (bench/attention_probe.ts) while its MatMul
- * keeps ~200 GB/s.
+ * float32 with the fused attention kernel on the CPU; float16 on a GPU. On WebGPU attention
+ * from MatMul and Softmax over keys stored by feature (its `MultiHeadAttention` reads the rings
+ * at ~90 GB/s, its MatMul at ~700: bench/attention_probe.ts), and the projections' weights in
+ * 8 bits (`MatMulNBits`, the only WebGPU kernel that reaches an NVIDIA GPU's tensor cores:
+ * bench/matmul_probe.ts; outputs within 0.012 of float32 on the CPU, worker-gpu-check.json).
  */
 function referenceOptionsFor(provider: ExecutionProvider): ReferenceModelOptions {
   if (provider === "cpu") return { precision: "float32", attention: "fused" };
-  return { precision: "float16", attention: provider === "webgpu" ? "operators" : "fused" };
+  if (provider === "webgpu") return { precision: "float16", attention: "operators", weightBits: 8 };
+  return { precision: "float16", attention: "fused" };
 }
 
 /** How a worker joins a pool: the registry it heartbeats into, and what it announces. */

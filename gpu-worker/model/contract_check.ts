@@ -8,10 +8,12 @@
 import onnxProto from "onnx-proto";
 import {
   type CacheGeometry,
+  type KeyLayout,
   layerTensorName,
+  LOADABLE_MODEL_CONTRACTS,
   MODEL_CONTRACT_VERSION,
-  MODEL_INPUTS,
-  MODEL_OUTPUTS,
+  modelInputs,
+  modelOutputs,
   POSITIONS_PER_MICRO_TURN,
   type TensorSpec,
 } from "./model_contract.ts";
@@ -51,8 +53,19 @@ export function checkContract(modelBytes: Uint8Array): CacheGeometry {
   }
   const metadata = new Map((model.metadataProps ?? []).map((p) => [p.key ?? "", p.value ?? ""]));
   const contract = metadata.get("contract");
-  if (contract !== undefined && contract !== MODEL_CONTRACT_VERSION) {
+  if (contract !== undefined && !LOADABLE_MODEL_CONTRACTS.includes(contract)) {
     throw new ModelContractError(`its metadata says contract "${contract}"`);
+  }
+  const keyLayout = (metadata.get("key_layout") ?? "positions") as KeyLayout;
+  if (keyLayout !== "positions" && keyLayout !== "features") {
+    throw new ModelContractError(
+      `metadata "key_layout" must be "positions" or "features", got "${keyLayout}"`,
+    );
+  }
+  if (keyLayout === "features" && contract !== MODEL_CONTRACT_VERSION) {
+    throw new ModelContractError(
+      `keys stored by feature need contract "${MODEL_CONTRACT_VERSION}" in its metadata`,
+    );
   }
   const graph = model.graph;
   if (!graph) throw new ModelContractError("it has no graph");
@@ -135,8 +148,8 @@ export function checkContract(modelBytes: Uint8Array): CacheGeometry {
       });
     }
   };
-  check("input", MODEL_INPUTS, inputs);
-  check("output", MODEL_OUTPUTS, outputs);
+  check("input", modelInputs(keyLayout), inputs);
+  check("output", modelOutputs(keyLayout), outputs);
   const heads = Number(metadata.get("heads"));
   if (!Number.isInteger(heads) || heads <= 0) {
     throw new ModelContractError(
@@ -159,12 +172,30 @@ export function checkContract(modelBytes: Uint8Array): CacheGeometry {
       }), got "${metadata.get("cache_length") ?? ""}"`,
     );
   }
+  const headSize = fixed.get("cache:head_size")!;
+  if (keyLayout === "features") {
+    const keyFeatures = fixed.get("cache:key_features")!;
+    if (keyFeatures !== heads * headSize) {
+      throw new ModelContractError(
+        `its key rings hold ${keyFeatures} features a position, not heads x head size (${
+          heads * headSize
+        })`,
+      );
+    }
+    if (fixed.get("cache:cache_length") !== cacheLength) {
+      throw new ModelContractError(
+        `its key rings hold ${fixed.get("cache:cache_length")} positions, metadata ` +
+          `"cache_length" says ${cacheLength}`,
+      );
+    }
+  }
   return {
     layers,
     heads,
-    headSize: fixed.get("cache:head_size")!,
+    headSize,
     window,
     cacheLength,
     cacheType: cacheType as "float32" | "float16",
+    keyLayout,
   };
 }

@@ -1,16 +1,20 @@
 /**
- * The interaction-model contract (`interaction-v3`): the names, element types and shapes the
+ * The interaction-model contract (`interaction-v4`): the names, element types and shapes the
  * worker feeds and reads. Any ONNX file with these inputs and outputs can be served; the
  * project's reference model (reference_model.ts) is one. docs/model-contract.md explains
  * every tensor.
  *
  * The key/value cache lives with the runtime, in the execution provider's memory, for the life
  * of the worker: one `past_keys_{l}`/`past_values_{l}` tensor per layer holding every session
- * slot's ring of `cache_length` positions per head, heads-first (`[slots * heads * cache_length,
- * head_size]`, row `(slot * heads + head) * cache_length + ring index`: the layout fused
- * attention reads as `[slots, heads, cache_length, head_size]` without rearranging it). The
- * model writes a step's new keys and values into the rings itself and returns the same tensors
- * as `present_keys_{l}`/`present_values_{l}`; the runtime binds each present to its past's
+ * slot's ring of `cache_length` positions per head. Values are stored a position per row,
+ * heads-first (`[slots * heads * cache_length, head_size]`, row
+ * `(slot * heads + head) * cache_length + ring index`: the layout fused attention reads as
+ * `[slots, heads, cache_length, head_size]` without rearranging it). Keys are stored the same
+ * way (`key_layout` "positions", the only layout of `interaction-v3`) or a feature per row
+ * (`key_layout` "features": `[slots, heads * head_size, cache_length]`, the layout a
+ * queries x keys product reads without transposing it). The model writes a step's new keys and
+ * values into the rings itself and returns the same tensors as
+ * `present_keys_{l}`/`present_values_{l}`; the runtime binds each present to its past's
  * buffer, so the write happens in place and no step copies a cache. A step's `batch` rows are
  * the sessions it advances; `slots` is how many slots the bound cache holds (the sessions not
  * in the step keep their rings untouched).
@@ -19,12 +23,12 @@
  * streaming; more for a prefill), `positions` = 10 x turns (one position per 20 ms), `images`
  * camera frames in the call (at least 1: a blank one when no micro-turn brings a frame), `slots`,
  * `cache_rows` = slots x heads x cache_length. The head size is read from the model's cache
- * inputs; `heads`, `window` (positions a query attends to) and `cache_length` (ring positions
- * per slot, at least window + 10) from its metadata. Integer inputs are int32 (GPU providers
- * have no native 64-bit integers). A step's small inputs travel packed in four tensors
- * ({@linkcode TURN_INTS}, {@linkcode TURN_FLOATS}, {@linkcode ROW_STATE},
- * {@linkcode SLOT_STATE} name their columns): a GPU provider pays a fixed cost per input it
- * copies to the device, not per byte.
+ * inputs; `heads`, `window` (positions a query attends to), `cache_length` (ring positions
+ * per slot, at least window + 10) and `key_layout` (default "positions") from its metadata.
+ * Integer inputs are int32 (GPU providers have no native 64-bit integers). A step's small
+ * inputs travel packed in four tensors ({@linkcode TURN_INTS}, {@linkcode TURN_FLOATS},
+ * {@linkcode ROW_STATE}, {@linkcode SLOT_STATE} name their columns): a GPU provider pays a
+ * fixed cost per input it copies to the device, not per byte.
  *
  * @module
  */
@@ -39,7 +43,19 @@ import {
 } from "../../protocol/media_format.ts";
 
 /** Contract version, stored in the model's metadata as `contract`. */
-export const MODEL_CONTRACT_VERSION = "interaction-v3";
+export const MODEL_CONTRACT_VERSION = "interaction-v4";
+
+/**
+ * Contract versions of the model files this worker loads: `interaction-v3` is this contract
+ * with keys stored by position only.
+ */
+export const LOADABLE_MODEL_CONTRACTS: readonly string[] = [
+  "interaction-v3",
+  MODEL_CONTRACT_VERSION,
+];
+
+/** How a model stores its key rings (metadata `key_layout`). */
+export type KeyLayout = "positions" | "features";
 
 /** Positions a micro-turn appends to the context: one per 20 ms audio frame. */
 export const POSITIONS_PER_MICRO_TURN = FRAMES_PER_MICRO_TURN;
@@ -64,6 +80,7 @@ export interface TensorSpec {
 }
 
 const KV: OnnxDim[] = ["cache_rows", "cache:head_size"];
+const KEYS_BY_FEATURE: OnnxDim[] = ["slots", "cache:key_features", "cache:cache_length"];
 
 const DMEL_CODES = DMEL_FRAMES_PER_MICRO_TURN * DMEL_BINS;
 
@@ -100,29 +117,37 @@ export const ROW_STATE = { position: 0, slot: 1, cacheHead: 2, size: 3 } as cons
  */
 export const SLOT_STATE = { row: 0, newest: 1, filled: 2, size: 3 } as const;
 
-/** Inputs, in the order docs/model-contract.md lists them. */
-export const MODEL_INPUTS: readonly TensorSpec[] = [
-  { name: "turn_ints", type: "int32", dims: ["batch", "turns", TURN_INTS.size] },
-  { name: "turn_floats", type: "float32", dims: ["batch", "turns", TURN_FLOATS.size] },
-  {
-    name: "patches",
-    type: "uint8",
-    dims: ["images", PATCHES_PER_FRAME, PATCH_SIDE, PATCH_SIDE, 3],
-  },
-  { name: "row_state", type: "int32", dims: ["batch", ROW_STATE.size] },
-  { name: "slot_state", type: "int32", dims: ["slots", SLOT_STATE.size] },
-  { name: "past_keys_{layer}", type: "cache", dims: KV },
-  { name: "past_values_{layer}", type: "cache", dims: KV },
-];
+/** Inputs, in the order docs/model-contract.md lists them, for a model of `keyLayout`. */
+export function modelInputs(keyLayout: KeyLayout = "positions"): readonly TensorSpec[] {
+  return [
+    { name: "turn_ints", type: "int32", dims: ["batch", "turns", TURN_INTS.size] },
+    { name: "turn_floats", type: "float32", dims: ["batch", "turns", TURN_FLOATS.size] },
+    {
+      name: "patches",
+      type: "uint8",
+      dims: ["images", PATCHES_PER_FRAME, PATCH_SIDE, PATCH_SIDE, 3],
+    },
+    { name: "row_state", type: "int32", dims: ["batch", ROW_STATE.size] },
+    { name: "slot_state", type: "int32", dims: ["slots", SLOT_STATE.size] },
+    { name: "past_keys_{layer}", type: "cache", dims: keyDims(keyLayout) },
+    { name: "past_values_{layer}", type: "cache", dims: KV },
+  ];
+}
 
-/** Outputs. */
-export const MODEL_OUTPUTS: readonly TensorSpec[] = [
-  { name: "audio", type: "float32", dims: ["batch", "turns", SAMPLES_PER_MICRO_TURN] },
-  { name: "text_logits", type: "float32", dims: ["batch", "turns", TEXT_VOCABULARY] },
-  { name: "control_logits", type: "float32", dims: ["batch", "turns", CONTROL_CLASSES.length] },
-  { name: "present_keys_{layer}", type: "cache", dims: KV },
-  { name: "present_values_{layer}", type: "cache", dims: KV },
-];
+/** Outputs, for a model of `keyLayout`. */
+export function modelOutputs(keyLayout: KeyLayout = "positions"): readonly TensorSpec[] {
+  return [
+    { name: "audio", type: "float32", dims: ["batch", "turns", SAMPLES_PER_MICRO_TURN] },
+    { name: "text_logits", type: "float32", dims: ["batch", "turns", TEXT_VOCABULARY] },
+    { name: "control_logits", type: "float32", dims: ["batch", "turns", CONTROL_CLASSES.length] },
+    { name: "present_keys_{layer}", type: "cache", dims: keyDims(keyLayout) },
+    { name: "present_values_{layer}", type: "cache", dims: KV },
+  ];
+}
+
+function keyDims(keyLayout: KeyLayout): OnnxDim[] {
+  return keyLayout === "features" ? KEYS_BY_FEATURE : KV;
+}
 
 /** The name of a per-layer tensor. */
 export function layerTensorName(template: string, layer: number): string {
@@ -143,6 +168,21 @@ export interface CacheGeometry {
   headSize: number;
   /** Element type of the cache. */
   cacheType: "float32" | "float16";
+  /** How the key rings are stored. */
+  keyLayout: KeyLayout;
+}
+
+/** Dimensions of one layer's key tensor for `slots` session slots. */
+export function keyTensorDims(geometry: CacheGeometry, slots: number): number[] {
+  const { heads, headSize, cacheLength } = geometry;
+  return geometry.keyLayout === "features"
+    ? [slots, heads * headSize, cacheLength]
+    : [slots * heads * cacheLength, headSize];
+}
+
+/** Dimensions of one layer's value tensor for `slots` session slots. */
+export function valueTensorDims(geometry: CacheGeometry, slots: number): number[] {
+  return [slots * geometry.heads * geometry.cacheLength, geometry.headSize];
 }
 
 /** Positions one call may append to a session: what the ring holds beyond the window. */

@@ -93,6 +93,15 @@ export class OnnxGraphBuilder {
     return this.#tensor(name, ELEMENT_TYPES[type], dims, new Uint8Array(data.buffer));
   }
 
+  /**
+   * Adds a learned initializer stored as raw bytes (block-quantized weights: `parameters` is the
+   * number of weights the bytes hold, counted toward {@linkcode parameterCount}).
+   */
+  packedWeight(name: string, bytes: Uint8Array, dims: number[], parameters: number): string {
+    this.#parameterCount += parameters;
+    return this.#tensor(name, ELEMENT_TYPES.uint8, dims, bytes);
+  }
+
   /** Adds an int32 constant (indices). */
   int32s(name: string, values: number[], dims: number[] = [values.length]): string {
     const data = Int32Array.from(values);

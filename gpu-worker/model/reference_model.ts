@@ -29,6 +29,7 @@
  * @module
  */
 import { ELEMENT_TYPES, MICROSOFT_DOMAIN, OnnxGraphBuilder } from "./onnx_graph_builder.ts";
+import { RingAttention } from "./ring_attention.ts";
 import {
   CONTROL_CLASSES,
   MODEL_CONTRACT_VERSION,
@@ -131,6 +132,13 @@ export interface ReferenceModelOptions {
    * kernel is slow at some sizes).
    */
   attention?: "fused" | "operators";
+  /**
+   * Weights of the transformer's attention projections and first feed-forward layer
+   * block-quantized to 8 bits (ONNX Runtime's `MatMulNBits`: tensor cores through WebGPU on
+   * GPUs with subgroup matrices); default the model's precision. The second feed-forward layer
+   * stays at the model's precision (its 3072-deep product measured slower quantized).
+   */
+  weightBits?: 8;
 }
 
 /** Builds the reference model of `size` deterministically from `seed`. */
@@ -142,6 +150,7 @@ export function buildReferenceModel(
   const size: ReferenceModelSize = { ...REFERENCE_MODEL_SIZES[sizeName], ...options.overrides };
   const precision = options.precision ?? "float32";
   const attention = options.attention ?? "fused";
+  const weightBits = options.weightBits;
   const { width: d, layers, heads, window } = size;
   const cacheLength = window + size.headroom;
   const headSize = d / heads;
@@ -218,15 +227,6 @@ export function buildReferenceModel(
   const slotRows = asInt(column(slotStateFloat, SLOT_STATE.row));
   const cacheNewest = asInt(column(slotStateFloat, SLOT_STATE.newest));
   const cacheFilled = asInt(column(slotStateFloat, SLOT_STATE.filled));
-  const kvDims = ["cache_rows", headSize];
-  const pastKeys = Array.from(
-    { length: layers },
-    (_, l) => g.input(`past_keys_${l}`, precision, kvDims),
-  );
-  const pastValues = Array.from(
-    { length: layers },
-    (_, l) => g.input(`past_values_${l}`, precision, kvDims),
-  );
   // ---- Early fusion --------------------------------------------------------------------
   // dMel: one-hot codes [b, m, 20, 80 * 16] x table [1280, d] sums a row per bin. The one-hot
   // is an int32 comparison (ONNX `OneHot` has no GPU kernel in ONNX Runtime's WebGPU provider).
@@ -315,138 +315,69 @@ export function buildReferenceModel(
     g.op("Unsqueeze", [g.op("Cast", [absolute], { to: 1 }), ints([-1])]),
     inverseFrequencies,
   ]); // [b, T, dh/2]
-  const cos = toModel(g.op("Unsqueeze", [g.op("Cos", [angles]), ints([2])])); // [b, T, 1, dh/2]
-  const sin = toModel(g.op("Unsqueeze", [g.op("Sin", [angles]), ints([2])]));
-  const halves = ints([headSize / 2, headSize / 2]);
-  /** Rotates [b, T, H, dh] by each position's angles. */
-  const rotate = (t: string) => {
-    const [first, second] = g.node("Split", [t, halves], { axis: -1 }, 2);
-    return g.op("Concat", [
-      g.op("Sub", [g.op("Mul", [first, cos]), g.op("Mul", [second, sin])]),
-      g.op("Add", [g.op("Mul", [first, sin]), g.op("Mul", [second, cos])]),
-    ], { axis: -1 });
-  };
-  const toHeads = (t: string) => g.op("Reshape", [t, ints([0, 0, heads, headSize])]); // [b, T, H, dh]
-
-  // ---- The cache: where this call's positions go, and what each query may see ---------
-  // Ring row of new position t of head h of batch row b, heads-first:
-  // (slot * heads + h) * cacheLength + (ring index + t) mod cacheLength.
-  const ringAt = g.op("Add", [g.op("Unsqueeze", [cacheHead, ints([1])]), stepsInt]); // [b, T]
-  const wrapped = g.op("Where", [
-    g.op("Less", [ringAt, int32(cacheLength)]),
-    ringAt,
-    g.op("Sub", [ringAt, int32(cacheLength)]),
-  ]);
-  const slotStart = g.op("Mul", [stepSlots, int32(heads * cacheLength)]); // [b]
-  const headStart = g.int32s(
-    "head_ring_starts",
-    Array.from({ length: heads }, (_, h) => h * cacheLength),
-    [1, heads, 1],
-  );
-  const writeRows = g.op("Add", [
-    g.op("Add", [g.op("Unsqueeze", [slotStart, ints([1, 2])]), headStart]),
-    g.op("Unsqueeze", [wrapped, ints([1])]),
-  ]); // [b, H, T]
-  const flatRows = g.op("Reshape", [writeRows, ints([-1, 1])]);
-  const writeIndex = g.op("Expand", [
-    flatRows,
-    g.op("Concat", [
-      g.op("Slice", [g.op("Shape", [flatRows]), ints([0]), ints([1])]),
-      ints([
-        headSize,
-      ]),
-    ], { axis: 0 }),
-  ]); // [b * H * T, dh]: ScatterElements wants an index per element
-  // Age of ring position r in each slot after this call's write: newest - r, mod the ring.
-  const ring = g.op("Cast", [g.op("Range", [scalar(0), scalar(cacheLength), scalar(1)])], {
-    to: ELEMENT_TYPES.int32,
-  });
-  const difference = g.op("Sub", [g.op("Unsqueeze", [cacheNewest, ints([1])]), ring]); // [s, L]
-  const age = g.op("Where", [
-    g.op("Less", [difference, int32(0)]),
-    g.op("Add", [difference, int32(cacheLength)]),
-    difference,
-  ]);
-  // Query t sees ages in [T-1-t, min(filled, window + T-1-t)): itself, earlier positions of its
-  // call, and the window's older positions that are filled.
-  const lag = g.op("Sub", [
-    g.op("Sub", [g.op("Cast", [count], { to: ELEMENT_TYPES.int32 }), int32(1)]),
-    stepsInt,
-  ]);
-  const lagColumn = g.op("Unsqueeze", [lag, ints([0, 2])]); // [1, T, 1]
-  const ageRow = g.op("Unsqueeze", [age, ints([1])]); // [s, 1, L]
-  const reach = g.op("Min", [
-    g.op("Unsqueeze", [cacheFilled, ints([1, 2])]),
-    g.op("Add", [lagColumn, int32(window)]),
-  ]); // [s, T, 1]
-  const visible = g.op("And", [
-    g.op("GreaterOrEqual", [ageRow, lagColumn]),
-    g.op("Less", [ageRow, reach]),
-  ]); // [s, T, L]
-  const attentionBias = g.op("Unsqueeze", [
-    g.op("Where", [visible, float(0), float(-10_000)]),
-    ints([1]),
-  ]); // [s, 1, T, L]
-  /** Batch rows in slot order (a zero row for slots not in the call): [s, T, width]. */
-  const toSlots = (t: string) =>
-    g.op("Gather", [
-      g.op("Concat", [t, g.op("Mul", [g.op("Slice", [t, ints([0]), ints([1])]), float(0)])], {
-        axis: 0,
-      }),
-      slotRows,
-    ], { axis: 0 });
-  const residualScale = 1 / Math.sqrt(2 * layers);
-  /** Attention of queries [s, T, H, dh] over rings [s, H, L, dh] under the bias: [s, T, d]. */
-  const attend = (queries: string, keys: string, values: string) => {
-    if (attention === "fused") {
-      return g.node(
-        "MultiHeadAttention",
-        [g.op("Reshape", [queries, ints([0, 0, d])]), keys, values, "", "", attentionBias],
-        { num_heads: heads },
+  // One row of angles per position of the call, [b * T, dh/2]: ONNX Runtime's RotaryEmbedding
+  // with position id 0 reads position p's angles from row p (rotate-half, not interleaved).
+  const cosRows = toModel(g.op("Reshape", [g.op("Cos", [angles]), ints([-1, headSize / 2])]));
+  const sinRows = toModel(g.op("Reshape", [g.op("Sin", [angles]), ints([-1, headSize / 2])]));
+  const firstPosition = g.ints("rotary_first_position", [0], [1]);
+  /** Rotates [b, T, n * dh] (n heads side by side) by each position's angles. */
+  const rotate = (t: string, n: number) =>
+    g.op("Reshape", [
+      g.node(
+        "RotaryEmbedding",
+        [g.op("Reshape", [t, ints([1, -1, n * headSize])]), firstPosition, cosRows, sinRows],
+        {},
         1,
         MICROSOFT_DOMAIN,
-      )[0];
-    }
-    // keys x queries reads the rings in their stored layout ([s, H, L, dh] x [s, H, dh, T]);
-    // only the small score matrix is transposed.
-    const scaled = g.op("Mul", [
-      g.op("Transpose", [queries], { perm: [0, 2, 3, 1] }),
-      float(1 / Math.sqrt(headSize)),
+      )[0],
+      shapeLike(t, 0, 2, [n * headSize]),
     ]);
-    const scores = g.op("Transpose", [g.op("MatMul", [keys, scaled])], { perm: [0, 1, 3, 2] });
-    const weights = g.op("Softmax", [g.op("Add", [scores, attentionBias])], { axis: -1 });
-    return g.op("Reshape", [
-      g.op("Transpose", [g.op("MatMul", [weights, values])], { perm: [0, 2, 1, 3] }),
-      ints([0, 0, d]),
-    ]);
-  };
+  const toHeads = (t: string) => g.op("Reshape", [t, ints([0, 0, heads, headSize])]); // [b, T, H, dh]
+
+  // ---- The cache and attention over it ------------------------------------------------
+  const rings = new RingAttention(g, seeded, {
+    layers,
+    heads,
+    headSize,
+    window,
+    cacheLength,
+    precision,
+    attention,
+  }, { count, steps: stepsInt, stepSlots, cacheHead, slotRows, cacheNewest, cacheFilled });
+  const residualScale = 1 / Math.sqrt(2 * layers);
 
   // ---- Transformer ---------------------------------------------------------------------
   for (let layer = 0; layer < layers; layer++) {
     const h = layerNorm(x);
-    const q = rotate(toHeads(g.op("MatMul", [h, matrix(d, d)])));
-    const k = rotate(toHeads(g.op("MatMul", [h, matrix(d, d)])));
-    const v = toHeads(g.op("MatMul", [h, matrix(d, d)]));
-    /** [b, T, H, dh] to rows in write order: [b * H * T, dh]. */
-    const flat = (t: string) =>
-      g.op("Reshape", [g.op("Transpose", [t], { perm: [0, 2, 1, 3] }), ints([-1, headSize])]);
-    // In place: the runtime binds present_* to the buffers of past_*.
-    const [keys] = g.node("ScatterElements", [pastKeys[layer], writeIndex, flat(k)], { axis: 0 }, [
-      `present_keys_${layer}`,
-    ]);
-    const [values] = g.node(
-      "ScatterElements",
-      [pastValues[layer], writeIndex, flat(v)],
-      { axis: 0 },
-      [`present_values_${layer}`],
+    // Queries, keys and values in one product: their three d x d draws side by side.
+    const [wq, wk, wv] = [0, 1, 2].map(() => seeded.draw(d, d));
+    const wqkv = new Float32Array(d * 3 * d);
+    for (let row = 0; row < d; row++) {
+      [wq, wk, wv].forEach((w, i) =>
+        wqkv.set(w.subarray(row * d, (row + 1) * d), (3 * row + i) * d)
+      );
+    }
+    const [queriesKeys, vd] = g.node(
+      "Split",
+      [seeded.project(h, wqkv, d, 3 * d, weightBits), ints([2 * d, d])],
+      { axis: -1 },
+      2,
     );
-    /** The rings as the attention's keys or values: [slots, H, L, dh] (BNSH, no copy). */
-    const perSlot = (t: string) => g.op("Reshape", [t, ints([-1, heads, cacheLength, headSize])]);
-    const attendedSlots = attend(toSlots(q), perSlot(keys), perSlot(values));
+    // Queries and keys rotated together, as 2 x heads heads.
+    const [qd, kd] = g.node("Split", [rotate(queriesKeys, 2 * heads), ints([d, d])], {
+      axis: -1,
+    }, 2);
+    const q = toHeads(qd);
+    const k = toHeads(kd);
+    const v = toHeads(vd);
+    const attendedSlots = rings.attend(layer, rings.toSlots(q), k, v);
     const attended = g.op("Gather", [attendedSlots, stepSlots], { axis: 0 }); // [b, T, d]
-    x = g.op("Add", [x, g.op("MatMul", [attended, matrix(d, d, residualScale)])]);
+    x = g.op("Add", [
+      x,
+      seeded.project(attended, seeded.draw(d, d, residualScale), d, d, weightBits),
+    ]);
     const m = layerNorm(x);
-    const hidden = silu(linear(m, d, size.feedForward));
+    const hidden = silu(linear(m, d, size.feedForward, 1, weightBits));
     x = g.op("Add", [x, linear(hidden, size.feedForward, d, residualScale)]);
   }
   x = layerNorm(x);
@@ -498,14 +429,11 @@ export function buildReferenceModel(
   g.output("audio", "float32", ["batch", "turns", SAMPLES_PER_MICRO_TURN]);
   g.output("text_logits", "float32", ["batch", "turns", TEXT_VOCABULARY]);
   g.output("control_logits", "float32", ["batch", "turns", CONTROL_CLASSES.length]);
-  for (let layer = 0; layer < layers; layer++) {
-    g.output(`present_keys_${layer}`, precision, kvDims);
-    g.output(`present_values_${layer}`, precision, kvDims);
-  }
+  rings.declareOutputs();
 
   const name = `reference-${sizeName}-s${seed}${precision === "float16" ? "-fp16" : ""}${
     attention === "operators" ? "-ops" : ""
-  }`;
+  }${weightBits ? `-w${weightBits}` : ""}`;
   const bytes = g.build({
     contract: MODEL_CONTRACT_VERSION,
     name,
@@ -513,6 +441,7 @@ export function buildReferenceModel(
     window: String(window),
     cache_length: String(cacheLength),
     heads: String(heads),
+    key_layout: rings.keyLayout,
   });
   return { bytes, name, parameters: g.parameterCount };
 }

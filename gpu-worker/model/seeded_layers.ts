@@ -5,7 +5,8 @@
  *
  * @module
  */
-import type { OnnxGraphBuilder } from "./onnx_graph_builder.ts";
+import { MICROSOFT_DOMAIN, type OnnxGraphBuilder } from "./onnx_graph_builder.ts";
+import { type QuantizationBits, quantizeBlockwise } from "./block_quantization.ts";
 import { seededRandom } from "../../lib/seeded_random.ts";
 
 /** Seeded weights, constants and shared layers for one graph. */
@@ -34,12 +35,59 @@ export class SeededLayers {
     this.#type = type;
   }
 
-  /** A learned matrix, uniform with the variance of 1/rows (times `scale`). */
-  matrix(rows: number, cols: number, scale = 1): string {
+  /** The draws of a learned matrix (row-major), uniform with the variance of 1/rows (x `scale`). */
+  draw(rows: number, cols: number, scale = 1): Float32Array {
     const bound = Math.sqrt(3 / rows) * scale;
     const values = new Float32Array(rows * cols);
     for (let i = 0; i < values.length; i++) values[i] = (2 * this.#random() - 1) * bound;
-    return this.#g.weight(this.#name("w"), values, [rows, cols], this.#type);
+    return values;
+  }
+
+  /** A learned matrix, uniform with the variance of 1/rows (times `scale`). */
+  matrix(rows: number, cols: number, scale = 1): string {
+    return this.#g.weight(this.#name("w"), this.draw(rows, cols, scale), [rows, cols], this.#type);
+  }
+
+  /**
+   * `x @ W` for drawn weights `values` (`rows` x `cols`): a `MatMul` over a weight of the layers'
+   * type, or with `bits`, ONNX Runtime's `MatMulNBits` over the weights block-quantized (32 rows
+   * a block, a scale each; on GPUs whose WebGPU adapter has subgroup matrices, tensor cores).
+   */
+  project(
+    x: string,
+    values: Float32Array,
+    rows: number,
+    cols: number,
+    bits?: QuantizationBits,
+  ): string {
+    if (bits === undefined) {
+      return this.#g.op("MatMul", [
+        x,
+        this.#g.weight(this.#name("w"), values, [rows, cols], this.#type),
+      ]);
+    }
+    const quantized = quantizeBlockwise(values, rows, cols, bits);
+    return this.#g.node(
+      "MatMulNBits",
+      [
+        x,
+        this.#g.packedWeight(
+          this.#name("q"),
+          quantized.packed,
+          quantized.packedDims,
+          values.length,
+        ),
+        this.#g.floats(
+          this.#name("s"),
+          Array.from(quantized.scales),
+          [cols, rows / 32],
+          this.#type,
+        ),
+      ],
+      { K: rows, N: cols, bits, block_size: 32 },
+      1,
+      MICROSOFT_DOMAIN,
+    )[0];
   }
 
   /** A learned vector, initialised to `value`. */
@@ -72,10 +120,10 @@ export class SeededLayers {
     return this.#g.floats(this.#name("c"), values, dims, this.#type);
   }
 
-  /** `x @ W + b`, W scaled by `scale`. */
-  linear(x: string, rows: number, cols: number, scale = 1): string {
+  /** `x @ W + b`, W scaled by `scale` (block-quantized to `bits` when given). */
+  linear(x: string, rows: number, cols: number, scale = 1, bits?: QuantizationBits): string {
     return this.#g.op("Add", [
-      this.#g.op("MatMul", [x, this.matrix(rows, cols, scale)]),
+      this.project(x, this.draw(rows, cols, scale), rows, cols, bits),
       this.vector(cols),
     ]);
   }
