@@ -38,7 +38,11 @@ import { type ElementTypeName, OrtCallError, tensorBytes } from "../gpu-worker/o
 
 const ep = (flag("ep") ?? "webgpu") as ExecutionProvider;
 const counts = (flag("sessions") ?? "1,64,256").split(",").map(Number);
-const built = buildReferenceModel("base", 1, { precision: "float16", attention: "operators" });
+const built = buildReferenceModel("base", 1, {
+  precision: "float16",
+  attention: "operators",
+  weightBits: 8,
+});
 const geometry = checkContract(built.bytes);
 
 /** The contract's tensors with their layers spelled out. */

@@ -22,6 +22,13 @@ import {
   TURN_INTS,
 } from "./model/model_contract.ts";
 import { checkContract } from "./model/contract_check.ts";
+import {
+  PACKED_INPUT_NAME,
+  PACKED_OUTPUT,
+  PACKED_OUTPUT_NAME,
+  PACKED_TURN,
+  packStepIo,
+} from "./model/step_packing.ts";
 import { KvCacheSlots } from "./kv_cache_slots.ts";
 import {
   type ExecutionProvider,
@@ -35,7 +42,6 @@ import {
   PATCH_BYTES,
   PATCH_SIDE,
   PATCHES_PER_FRAME,
-  SAMPLES_PER_MICRO_TURN,
 } from "../protocol/media_format.ts";
 import type { ControlAction } from "../protocol/worker_link.ts";
 
@@ -116,6 +122,7 @@ export class ModelClosedError extends Error {
 export class InteractionModel {
   readonly #session: OrtModelSession;
   readonly #binding: OrtIoBinding;
+  readonly #blankFrame: OrtTensor;
   /** Steps running now (settled either way). */
   readonly #running = new Set<Promise<void>>();
   #closed = false;
@@ -131,6 +138,11 @@ export class InteractionModel {
   private constructor(session: OrtModelSession, geometry: CacheGeometry, name: string) {
     this.#session = session;
     this.#binding = session.binding();
+    // The blank frame of a step no micro-turn brings one to, kept where the model reads it
+    // (a device tensor starts zeroed): most steps then copy no frame at all.
+    this.#blankFrame = session.hasDeviceMemory
+      ? session.deviceTensor("uint8", FRAME_DIMS)
+      : session.hostTensor(new Uint8Array(IMAGE_SIZE), "uint8", FRAME_DIMS);
     this.geometry = geometry;
     this.name = name;
     this.executionProvider = session.executionProvider;
@@ -148,7 +160,7 @@ export class InteractionModel {
   ): Promise<InteractionModel> {
     const bytes = typeof source === "string" ? await Deno.readFile(source) : source;
     const geometry = checkContract(bytes);
-    const session = OrtModelSession.create(bytes, {
+    const session = OrtModelSession.create(packStepIo(bytes), {
       executionProvider: options.executionProvider,
       providerOptions: options.providerOptions,
       libraryPath: options.libraryPath,
@@ -200,12 +212,9 @@ export class InteractionModel {
       input.turns.flatMap((turn) => turn.patches?.length === IMAGE_SIZE ? [turn.patches] : [])
     );
     const images = Math.max(1, frames.length);
-    const patches = new Uint8Array(images * IMAGE_SIZE);
-    frames.forEach((frame, i) => patches.set(frame, i * IMAGE_SIZE));
     let nextImage = 0;
-    const turnInts = new Int32Array(rows * TURN_INTS.size);
-    const turnFloats = new Float32Array(rows * TURN_FLOATS.size);
-    const rowState = new Int32Array(batch * ROW_STATE.size);
+    const packed = new Float32Array(rows * PACKED_TURN.size);
+    const rowState = new Float32Array(ROW_STATE.size);
     // Slots not in the step read the zero row after the batch's rows.
     const slotState = new Int32Array(span * SLOT_STATE.size);
     const setSlot = (slot: number, row: number, newest: number, filled: number) => {
@@ -227,21 +236,23 @@ export class InteractionModel {
       if (slot >= span || slotState[slot * SLOT_STATE.size + SLOT_STATE.row] !== batch) {
         throw new RangeError(`slot ${slot} is not in use or is stepped twice`);
       }
+      rowState[ROW_STATE.position] = cache.position(slot);
+      rowState[ROW_STATE.slot] = slot;
+      rowState[ROW_STATE.cacheHead] = cache.head(slot);
       input.turns.forEach((turn, t) => {
-        const ints = (b * turns + t) * TURN_INTS.size;
-        turnInts.set(turn.dmel.subarray(0, DMEL_SIZE), ints + TURN_INTS.dmel);
-        turnInts.set(turn.text.subarray(0, TEXT_BYTES_PER_MICRO_TURN), ints + TURN_INTS.text);
-        turnInts[ints + TURN_INTS.imageIndex] = turn.patches?.length === IMAGE_SIZE
+        const at = (b * turns + t) * PACKED_TURN.size;
+        const ints = at + PACKED_TURN.ints;
+        packed.set(turn.dmel.subarray(0, DMEL_SIZE), ints + TURN_INTS.dmel);
+        packed.set(turn.text.subarray(0, TEXT_BYTES_PER_MICRO_TURN), ints + TURN_INTS.text);
+        packed[ints + TURN_INTS.imageIndex] = turn.patches?.length === IMAGE_SIZE
           ? nextImage++
-          : frames.length;
-        const floats = (b * turns + t) * TURN_FLOATS.size;
-        turnFloats[floats + TURN_FLOATS.elapsedSeconds] = turn.elapsedSeconds;
-        turnFloats.set(turn.noise, floats + TURN_FLOATS.noise);
+          : images; // past the last frame: no frame
+
+        const floats = at + PACKED_TURN.floats;
+        packed[floats + TURN_FLOATS.elapsedSeconds] = turn.elapsedSeconds;
+        packed.set(turn.noise, floats + TURN_FLOATS.noise);
+        packed.set(rowState, at + PACKED_TURN.rowState);
       });
-      const at = b * ROW_STATE.size;
-      rowState[at + ROW_STATE.position] = cache.position(slot);
-      rowState[at + ROW_STATE.slot] = slot;
-      rowState[at + ROW_STATE.cacheHead] = cache.head(slot);
       setSlot(
         slot,
         b,
@@ -249,30 +260,30 @@ export class InteractionModel {
         Math.min(cacheLength, cache.ringFilled(slot) + positions),
       );
     });
-    const audio = new Float32Array(rows * SAMPLES_PER_MICRO_TURN);
-    const textLogits = new Float32Array(rows * TEXT_VOCABULARY);
-    const controlLogits = new Float32Array(rows * CONTROL_CLASSES.length);
+    const outputs = new Float32Array(rows * PACKED_OUTPUT.size);
     const s = this.#session;
     const owned: OrtTensor[] = [
-      s.hostTensor(turnInts, "int32", [batch, turns, TURN_INTS.size]),
-      s.hostTensor(turnFloats, "float32", [batch, turns, TURN_FLOATS.size]),
-      s.hostTensor(patches, "uint8", [images, PATCHES_PER_FRAME, PATCH_SIDE, PATCH_SIDE, 3]),
-      s.hostTensor(rowState, "int32", [batch, ROW_STATE.size]),
+      s.hostTensor(packed, "float32", [batch, turns, PACKED_TURN.size]),
       s.hostTensor(slotState, "int32", [span, SLOT_STATE.size]),
     ];
-    const outputs: OrtTensor[] = [
-      s.hostTensor(audio, "float32", [batch, turns, SAMPLES_PER_MICRO_TURN]),
-      s.hostTensor(textLogits, "float32", [batch, turns, TEXT_VOCABULARY]),
-      s.hostTensor(controlLogits, "float32", [batch, turns, CONTROL_CLASSES.length]),
-    ];
+    if (frames.length > 0) {
+      const patches = new Uint8Array(images * IMAGE_SIZE);
+      frames.forEach((frame, i) => patches.set(frame, i * IMAGE_SIZE));
+      owned.push(
+        s.hostTensor(patches, "uint8", [images, PATCHES_PER_FRAME, PATCH_SIDE, PATCH_SIDE, 3]),
+      );
+    }
+    const output = s.hostTensor(outputs, "float32", [batch, turns, PACKED_OUTPUT.size]);
     const generations = inputs.map((input) => cache.generation(input.slot));
     const binding = this.#binding;
     try {
       binding.clear();
       // Off the event loop: a device provider copies each host input to the device as it is
       // bound, and the worker's other sessions go on meanwhile.
-      for (const [i, name] of INPUT_ORDER.entries()) await binding.inputAsync(name, owned[i]);
-      OUTPUT_ORDER.forEach((name, i) => binding.output(name, outputs[i]));
+      await binding.inputAsync(PACKED_INPUT_NAME, owned[0]);
+      await binding.inputAsync("slot_state", owned[1]);
+      await binding.inputAsync("patches", owned[2] ?? this.#blankFrame);
+      binding.output(PACKED_OUTPUT_NAME, output);
       const { keys, values } = cache.views(span);
       for (let l = 0; l < this.geometry.layers; l++) {
         binding.input(layerTensorName("past_keys_{layer}", l), keys[l]);
@@ -283,16 +294,17 @@ export class InteractionModel {
       await binding.run();
     } finally {
       binding.clear();
-      for (const tensor of [...owned, ...outputs]) tensor.release();
+      for (const tensor of [...owned, output]) tensor.release();
     }
+    const at = (row: number) => row * PACKED_OUTPUT.size;
     return inputs.map((input, b) => ({
       turns: Array.from({ length: turns }, (_, t) => {
         const row = b * turns + t;
         return {
-          audio: audio.slice(row * SAMPLES_PER_MICRO_TURN, (row + 1) * SAMPLES_PER_MICRO_TURN),
-          textByte: argmax(textLogits, row * TEXT_VOCABULARY, TEXT_VOCABULARY),
+          audio: outputs.slice(at(row) + PACKED_OUTPUT.audio, at(row) + PACKED_OUTPUT.textLogits),
+          textByte: argmax(outputs, at(row) + PACKED_OUTPUT.textLogits, TEXT_VOCABULARY),
           control: CONTROL_CLASSES[
-            argmax(controlLogits, row * CONTROL_CLASSES.length, CONTROL_CLASSES.length)
+            argmax(outputs, at(row) + PACKED_OUTPUT.controlLogits, CONTROL_CLASSES.length)
           ],
         };
       }),
@@ -310,12 +322,12 @@ export class InteractionModel {
     this.#closed = true;
     await Promise.all(this.#running);
     this.#binding.release();
+    this.#blankFrame.release();
     this.#session.release();
   }
 }
 
-const INPUT_ORDER = ["turn_ints", "turn_floats", "patches", "row_state", "slot_state"];
-const OUTPUT_ORDER = ["audio", "text_logits", "control_logits"];
+const FRAME_DIMS = [1, PATCHES_PER_FRAME, PATCH_SIDE, PATCH_SIDE, 3];
 
 function argmax(values: Float32Array, offset: number, length: number): number {
   let best = 0;
