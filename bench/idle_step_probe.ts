@@ -12,8 +12,8 @@
  * @module
  */
 import { flag, quantile, writeResult } from "./bench_support.ts";
-import { gpuDispatches, readOrtProfile } from "./ort_profile.ts";
-import { type ExecutionProvider, InteractionModel } from "../gpu-worker/interaction_model.ts";
+import { gpuDispatches, profiledBatch, readOrtProfile } from "./ort_profile.ts";
+import type { ExecutionProvider } from "../gpu-worker/interaction_model.ts";
 import { buildReferenceModel } from "../gpu-worker/model/reference_model.ts";
 
 const ep = (flag("ep") ?? "webgpu") as ExecutionProvider;
@@ -29,20 +29,7 @@ const STEPS = 10;
 const median = (values: number[]) => quantile(values, 0.5);
 const rows: { sessions: number; pace: string; wall_ms: number; gpu_ms: number }[] = [];
 for (const batch of counts) {
-  const prefix = await Deno.makeTempFile({ prefix: "idle-step-" });
-  const model = await InteractionModel.load(built.bytes, {
-    name: built.name,
-    executionProvider: ep,
-    profilePrefix: prefix,
-  });
-  const cache = model.createCache(batch);
-  const slots = Array.from({ length: batch }, () => cache.acquire());
-  const turn = {
-    dmel: new Uint8Array(1600),
-    text: new Uint8Array(0),
-    elapsedSeconds: 1,
-    noise: new Float32Array(3200),
-  };
+  const profiled = await profiledBatch(built, ep, batch);
   const plan = [
     ...Array(WARMUP).fill(0),
     ...PACES.flatMap(([, gap]) => Array(STEPS).fill(gap)),
@@ -51,13 +38,12 @@ for (const batch of counts) {
   for (const gap of plan) {
     if (gap) await new Promise((resolve) => setTimeout(resolve, gap));
     const started = performance.now();
-    await model.step(slots.map((slot) => ({ slot, turns: [turn] })), cache);
+    await profiled.step();
     walls.push(performance.now() - started);
   }
-  cache.release();
-  await model.close(); // writes the profile
+  await profiled.close(); // writes the profile
   // Every step dispatches the same programs, in order.
-  const dispatches = gpuDispatches(readOrtProfile(prefix));
+  const dispatches = gpuDispatches(readOrtProfile(profiled.prefix));
   const perStep = dispatches.length / plan.length;
   const gpu = plan.map((_, i) =>
     dispatches.slice(i * perStep, (i + 1) * perStep).reduce((sum, d) => sum + d.ms, 0)

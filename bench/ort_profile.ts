@@ -5,6 +5,52 @@
  *
  * @module
  */
+import { type ExecutionProvider, InteractionModel } from "../gpu-worker/interaction_model.ts";
+import type { BuiltModel } from "../gpu-worker/model/reference_model.ts";
+import { flowNoise } from "../gpu-worker/worker_runtime.ts";
+
+/** A model loaded with ONNX Runtime's profiler on, and a full batch of sessions to step. */
+export interface ProfiledBatch {
+  /** The model (closing it writes the profile). */
+  model: InteractionModel;
+  /** The profile's prefix, for {@linkcode readOrtProfile} once the model is closed. */
+  prefix: string;
+  /** One step of every session, each bringing one silent micro-turn. */
+  step(): Promise<unknown>;
+  /** Releases the cache and closes the model (writing the profile). */
+  close(): Promise<void>;
+}
+
+/** Loads `built` on `ep` with the profiler on and opens `batch` sessions in its cache. */
+export async function profiledBatch(
+  built: BuiltModel,
+  ep: ExecutionProvider,
+  batch: number,
+): Promise<ProfiledBatch> {
+  const prefix = await Deno.makeTempFile({ prefix: "ort-profile-" });
+  const model = await InteractionModel.load(built.bytes, {
+    name: built.name,
+    executionProvider: ep,
+    profilePrefix: prefix,
+  });
+  const cache = model.createCache(batch);
+  const slots = Array.from({ length: batch }, () => cache.acquire());
+  const turn = {
+    dmel: new Uint8Array(1600),
+    text: new Uint8Array(0),
+    elapsedSeconds: 1,
+    noise: flowNoise(1, 0),
+  };
+  return {
+    model,
+    prefix,
+    step: () => model.step(slots.map((slot) => ({ slot, turns: [turn] })), cache),
+    async close() {
+      cache.release();
+      await model.close();
+    },
+  };
+}
 
 /** One event of ONNX Runtime's profile (Chrome trace format). */
 export interface OrtProfileEvent {

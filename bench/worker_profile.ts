@@ -10,13 +10,12 @@
  * @module
  */
 import { flag } from "./bench_support.ts";
-import { gpuDispatches, readOrtProfile } from "./ort_profile.ts";
-import { type ExecutionProvider, InteractionModel } from "../gpu-worker/interaction_model.ts";
+import { gpuDispatches, profiledBatch, readOrtProfile } from "./ort_profile.ts";
+import type { ExecutionProvider } from "../gpu-worker/interaction_model.ts";
 import {
   buildReferenceModel,
   type ReferenceModelSizeName,
 } from "../gpu-worker/model/reference_model.ts";
-import { flowNoise } from "../gpu-worker/worker_runtime.ts";
 
 const size = (flag("model") ?? "base") as ReferenceModelSizeName;
 const ep = (flag("ep") ?? "cpu") as ExecutionProvider;
@@ -27,29 +26,15 @@ const attention = (flag("attention") ?? "fused") as "fused" | "operators";
 
 const weightBits = flag("weights") === "int8" ? 8 : undefined;
 const built = buildReferenceModel(size, 1, { precision, attention, weightBits });
-const prefix = await Deno.makeTempFile({ prefix: "ort-profile-" });
-const model = await InteractionModel.load(built.bytes, {
-  name: built.name,
-  executionProvider: ep,
-  profilePrefix: prefix,
-});
-const cache = model.createCache(batch);
-const slots = Array.from({ length: batch }, () => cache.acquire());
-const turn = {
-  dmel: new Uint8Array(1600),
-  text: new Uint8Array(0),
-  elapsedSeconds: 1,
-  noise: flowNoise(1, 0),
-};
+const profiled = await profiledBatch(built, ep, batch);
 const wall: number[] = [];
 for (let i = 0; i < steps; i++) {
   const started = performance.now();
-  await model.step(slots.map((slot) => ({ slot, turns: [turn] })), cache);
+  await profiled.step();
   wall.push(performance.now() - started);
 }
-cache.release();
-await model.close(); // writes the profile
-const events = readOrtProfile(prefix);
+await profiled.close(); // writes the profile
+const events = readOrtProfile(profiled.prefix);
 // The first step compiles the shaders and fills the buffer caches: only the others are counted.
 const counted = steps - 1;
 /** The entries of every step but the first (each step dispatches the same kernels, in order). */

@@ -247,7 +247,6 @@ export class InteractionModel {
         packed[ints + TURN_INTS.imageIndex] = turn.patches?.length === IMAGE_SIZE
           ? nextImage++
           : images; // past the last frame: no frame
-
         const floats = at + PACKED_TURN.floats;
         packed[floats + TURN_FLOATS.elapsedSeconds] = turn.elapsedSeconds;
         packed.set(turn.noise, floats + TURN_FLOATS.noise);
