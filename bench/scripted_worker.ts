@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { LinkedRuntime } from "../routes/worker_link_route.ts";
+import { type LinkedRuntime, StatelessLinkedRuntime } from "../routes/worker_link_route.ts";
 import type { MicroTurn, MicroTurnOutput } from "../protocol/worker_link.ts";
 import { SAMPLES_PER_MICRO_TURN } from "../protocol/media_format.ts";
 import { speechFixture } from "../tests/support/speech_fixture.ts";
@@ -18,7 +18,7 @@ const SPEAK_TURNS = 5;
 export const SCRIPTED_STEP_MS = 0;
 
 /** Answers micro-turns with scripted output and tells who asked when. */
-export class ScriptedRuntime implements LinkedRuntime {
+export class ScriptedRuntime extends StatelessLinkedRuntime implements LinkedRuntime {
   readonly modelName = "scripted";
   readonly #phases = new Map<string, number>();
   readonly #blocks: Int16Array[];
@@ -28,6 +28,7 @@ export class ScriptedRuntime implements LinkedRuntime {
   onTurn: (turn: MicroTurn, arrivedAt: number) => void = () => {};
 
   constructor() {
+    super();
     const speech = speechFixture();
     this.#blocks = Array.from(
       { length: Math.floor(speech.length / SAMPLES_PER_MICRO_TURN) },
@@ -37,14 +38,6 @@ export class ScriptedRuntime implements LinkedRuntime {
 
   open(sessionId: string): Promise<void> {
     this.#phases.set(sessionId, this.#opened++ % (2 * SPEAK_TURNS));
-    return Promise.resolve();
-  }
-
-  rebuild(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  replay(): Promise<void> {
     return Promise.resolve();
   }
 

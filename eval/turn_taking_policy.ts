@@ -17,7 +17,7 @@
  *
  * @module
  */
-import type { LinkedRuntime } from "../routes/worker_link_route.ts";
+import { type LinkedRuntime, StatelessLinkedRuntime } from "../routes/worker_link_route.ts";
 import type { MicroTurn, MicroTurnOutput } from "../protocol/worker_link.ts";
 import {
   DMEL_BINS,
@@ -60,7 +60,7 @@ interface PolicySession {
 }
 
 /** The scripted policy: one state per session, decisions per micro-turn. */
-export class TurnTakingPolicy implements LinkedRuntime {
+export class TurnTakingPolicy extends StatelessLinkedRuntime implements LinkedRuntime {
   /** Reported as the worker's model. */
   readonly modelName = "turn-taking-policy";
   readonly #sessions = new Map<string, PolicySession>();
@@ -75,15 +75,6 @@ export class TurnTakingPolicy implements LinkedRuntime {
       playing: undefined,
       floor: Infinity,
     });
-    return Promise.resolve();
-  }
-
-  /** The policy keeps no context: a rebuilt session starts listening afresh. */
-  rebuild(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  replay(): Promise<void> {
     return Promise.resolve();
   }
 

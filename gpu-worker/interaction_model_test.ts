@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import onnxProto from "onnx-proto";
 import {
   InteractionModel,
+  ModelClosedError,
   ModelContractError,
   type TurnInput,
   type TurnOutput,
@@ -328,3 +329,18 @@ function mismatchedHeadSizeModel(): Uint8Array {
   declare(modelOutputs(), "output");
   return g.build({ heads: "4", window: "160", cache_length: "240" });
 }
+
+// Last: closes the models this module shared across its tests.
+Deno.test("a closed model refuses to step, and closing it again changes nothing", async () => {
+  for (const [, subject] of subjects) {
+    const cache = subject.createCache(1);
+    const slot = cache.acquire();
+    cache.release();
+    await subject.close();
+    await subject.close();
+    await assert.rejects(
+      subject.step([{ slot, turns: session(15, 1) }], cache),
+      ModelClosedError,
+    );
+  }
+});

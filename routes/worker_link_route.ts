@@ -35,6 +35,22 @@ export type LinkedRuntime = Pick<
 >;
 
 /**
+ * The part of a {@linkcode LinkedRuntime} a scripted one that keeps no context has in common:
+ * a session rebuilt or moved to it has nothing to rebuild and nothing to replay.
+ */
+export abstract class StatelessLinkedRuntime {
+  /** Nothing to rebuild: a rebuilt session starts afresh. */
+  rebuild(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Nothing to replay into. */
+  replay(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/**
  * Mounts `/v1/link` on the worker's app. Returns how to tell a session's edge about an event
  * (context full, idle reclaim), and how to close every link when the worker stops.
  */

@@ -110,8 +110,7 @@ class StreamingStep(nn.Module):
 def load(checkpoint):
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     model = InteractionModel(ModelSize(**state["size"]))
-    # Weights may arrive as float16 (the GPU machine sends them so); the model is float32.
-    model.load_state_dict({k: v.float() for k, v in state["model"].items()})
+    model.load_float32(state["model"])
     model.eval()
     return model, state
 

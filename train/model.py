@@ -135,6 +135,10 @@ class InteractionModel(nn.Module):
     def head_size(self):
         return self.size.width // self.size.heads
 
+    def load_float32(self, weights):
+        """Loads a state dict whose tensors may be float16 (the GPU machine sends them so): the model is float32."""
+        self.load_state_dict({k: v.float() for k, v in weights.items()})
+
     def image_embedding(self, patches):
         """[images, 12, 40, 40, 3] uint8 -> [images, width]: hMLP stem, mean over patches."""
         pixels = patches.to(torch.float32) * (1 / 255)

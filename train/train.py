@@ -147,7 +147,7 @@ def main():
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
     if args.init:
         initial = torch.load(args.init, map_location=device, weights_only=False)
-        model.load_state_dict({k: v.float() for k, v in initial["model"].items()})
+        model.load_float32(initial["model"])
         step = initial["steps"]
         print(f"fine-tuning from step {step}", flush=True)
     if state:
