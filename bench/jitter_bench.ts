@@ -1,6 +1,6 @@
 /**
  * Jitter buffer against an oracle on arrival traces of four synthetic network profiles (good
- * wifi, 4G, congested 3G with bursty sender loss, a mobile handover with stalls) and of four
+ * wifi, 4G, congested 3G with bursty sender loss, a mobile handover with stalls) and of six
  * recorded cellular uplinks, each with audio alone and with the camera on the same socket
  * (bench/cellular_uplink.ts). Writes bench/results/jitter.json.
  *
@@ -14,11 +14,12 @@
  * arrived (sender clock + the trace's minimum network latency). Printed per profile: our
  * mean added delay, the oracle's, their ratio, late-frame and concealment rates.
  *
- *   deno task bench:jitter [--seconds=120] [--seeds=5]
+ *   deno task bench:jitter [--seconds=120] [--seeds=5] [--forget-factor=F] [--base-window-ms=MS]
+ *     [--out=jitter.json]
  *
  * @module
  */
-import { numberFlag, writeResult } from "./bench_support.ts";
+import { flag, numberFlag, writeResult } from "./bench_support.ts";
 import { JitterBuffer } from "../pipeline/jitter_buffer.ts";
 import type { RtpPacket } from "../pipeline/rtp_packet.ts";
 import { type Arrival, arrivalTrace, NETWORK_PROFILES } from "../tests/support/arrival_traces.ts";
@@ -32,6 +33,12 @@ import {
 } from "../protocol/media_format.ts";
 
 const seconds = numberFlag("seconds", 120);
+/** Estimator settings other than the defaults, to try them: `--forget-factor`, `--base-window-ms`. */
+const estimatorOptions = {
+  forgetFactor: flag("forget-factor") === undefined ? undefined : numberFlag("forget-factor", 0),
+  baseWindowMs: flag("base-window-ms") === undefined ? undefined : numberFlag("base-window-ms", 0),
+};
+const out = flag("out") ?? "jitter.json";
 const seeds = numberFlag("seeds", 5);
 const packets = (seconds * 1000) / AUDIO_FRAME_MS;
 const PAYLOAD = new Uint8Array([0xf8, 0xff, 0xfe]);
@@ -65,7 +72,7 @@ function ours(trace: Arrival[]): Outcome {
   const first = trace[0].packet;
   const base = idealBase(trace, first);
   const turns = turnsOf(trace, first);
-  const buffer = new JitterBuffer(trace[0].atMs - 60);
+  const buffer = new JitterBuffer(trace[0].atMs - 60, estimatorOptions);
   const closedAt: number[] = [];
   const record = (now: number) => {
     for (const turn of buffer.poll(now)) closedAt[turn.index] = turn.closedAtMs;
@@ -151,6 +158,8 @@ const UPLINKS = [
   ["TMobile-UMTS-driving", "T-Mobile UMTS, driving"],
   ["Verizon-EVDO-driving", "Verizon EV-DO, driving"],
   ["Verizon-LTE-short", "Verizon LTE"],
+  ["ATT-LTE-driving-2016", "AT&T LTE 2016, driving"],
+  ["TMobile-LTE-short", "T-Mobile LTE"],
 ] as const;
 const real: Profile[] = [];
 for (const [file, name] of UPLINKS) {
@@ -198,4 +207,4 @@ const profiles = [...synthetic, ...real].map((profile) => {
 
 const result = { profiles };
 console.table(profiles.map(({ traces: _t, trace_seconds: _s, kind: _k, ...row }) => row));
-await writeResult("jitter.json", result);
+await writeResult(out, { ...result, estimator: estimatorOptions });
