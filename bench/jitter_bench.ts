@@ -1,8 +1,9 @@
 /**
  * Jitter buffer against an oracle on arrival traces of four synthetic network profiles (good
- * wifi, 4G, congested 3G with bursty sender loss, a mobile handover with stalls) and of six
- * recorded cellular uplinks, each with audio alone and with the camera on the same socket
- * (bench/cellular_uplink.ts). Writes bench/results/jitter.json.
+ * wifi, 4G, congested 3G with bursty sender loss, a mobile handover with stalls), two that
+ * change mid-call (3G then wifi, wifi then 3G), and six recorded cellular uplinks, each with
+ * audio alone and with the camera on the same socket (bench/cellular_uplink.ts). Writes
+ * bench/results/jitter.json.
  *
  * Both sides close micro-turn k at the earlier of "its audio is complete" and a deadline:
  * - ours: the {@linkcode JitterBuffer} as the edge runs it (completion known from sequence
@@ -22,7 +23,12 @@
 import { flag, numberFlag, writeResult } from "./bench_support.ts";
 import { JitterBuffer } from "../pipeline/jitter_buffer.ts";
 import type { RtpPacket } from "../pipeline/rtp_packet.ts";
-import { type Arrival, arrivalTrace, NETWORK_PROFILES } from "../tests/support/arrival_traces.ts";
+import {
+  type Arrival,
+  arrivalTrace,
+  NETWORK_PROFILES,
+  type NetworkProfile,
+} from "../tests/support/arrival_traces.ts";
 import { liveStartMs, readUplinkTrace, uplinkArrivals } from "./cellular_uplink.ts";
 import {
   AUDIO_FRAME_MS,
@@ -146,11 +152,48 @@ interface Profile {
   trace(run: number): Arrival[];
 }
 
-const synthetic: Profile[] = NETWORK_PROFILES.map((profile) => ({
-  name: profile.name,
-  kind: "synthetic",
-  trace: (run) => arrivalTrace(profile, packets, 100 + run, 0),
-}));
+/**
+ * A network that changes mid-call: `before`'s arrivals for the first `switchMs` of media, then
+ * `after`'s, in order (one TCP stream).
+ */
+function switchedTrace(
+  before: NetworkProfile,
+  after: NetworkProfile,
+  switchMs: number,
+  seed: number,
+) {
+  const first = arrivalTrace(before, packets, seed, 0);
+  const second = arrivalTrace(after, packets, seed + 1000, 0);
+  const switchPacket = switchMs / AUDIO_FRAME_MS;
+  let lastAt = -Infinity;
+  return [
+    ...first.filter((a) => a.packet < switchPacket),
+    ...second.filter((a) => a.packet >= switchPacket),
+  ].map((a) => {
+    lastAt = Math.max(lastAt, a.atMs);
+    return { packet: a.packet, atMs: lastAt };
+  });
+}
+
+const [wifi, , congested3g] = NETWORK_PROFILES;
+const synthetic: Profile[] = [
+  ...NETWORK_PROFILES.map((profile): Profile => ({
+    name: profile.name,
+    kind: "synthetic",
+    trace: (run) => arrivalTrace(profile, packets, 100 + run, 0),
+  })),
+  // How fast the target follows a network that gets better, and one that gets worse.
+  {
+    name: "congested 3G for 30 s, then good wifi",
+    kind: "synthetic",
+    trace: (run) => switchedTrace(congested3g, wifi, 30_000, 200 + run),
+  },
+  {
+    name: "good wifi for 30 s, then congested 3G",
+    kind: "synthetic",
+    trace: (run) => switchedTrace(wifi, congested3g, 30_000, 300 + run),
+  },
+];
 
 /** Real uplinks: calls start at spread-out points of each recording, camera off and on. */
 const UPLINKS = [
