@@ -19,7 +19,7 @@ export interface WorkerAnnouncement {
   linkUrl: string;
   /** The model it runs. */
   model: string;
-  /** The model contract it speaks (`interaction-v3`). */
+  /** The model contract it speaks (`interaction-v4`). */
   contract: string;
   /** Session slots it has. */
   capacity: number;
