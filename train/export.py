@@ -1,5 +1,6 @@
 """Exports a trained checkpoint to the worker's model contract (`interaction-v3`: keys stored
-by position, which interaction-v4 workers load as they are; docs/model-contract.md) with torch.onnx.export, then stores the weights as float16.
+by position, which interaction-v4 workers load as they are; docs/model-contract.md) with
+torch.onnx.export, then stores the weights as float16.
 
     python3 train/export.py CHECKPOINT OUT.onnx [--reference-out=FILE.json]
 
