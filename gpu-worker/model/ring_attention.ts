@@ -19,12 +19,19 @@ import type { SeededLayers } from "./seeded_layers.ts";
 
 /** The cache's geometry and the attention's form. */
 export interface RingAttentionShape {
+  /** Transformer layers: one key and one value tensor each. */
   layers: number;
+  /** Attention heads. */
   heads: number;
+  /** Size of one head's key or value. */
   headSize: number;
+  /** Positions a query attends to. */
   window: number;
+  /** Ring positions per session slot. */
   cacheLength: number;
+  /** Element type of the cache. */
   precision: "float32" | "float16";
+  /** Attention form; `operators` stores keys by feature. */
   attention: "fused" | "operators";
 }
 
@@ -51,7 +58,7 @@ export class RingAttention {
   /** How the key rings are stored. */
   readonly keyLayout: KeyLayout;
   readonly #g: OnnxGraphBuilder;
-  readonly #layers: SeededLayers;
+  readonly #seeded: SeededLayers;
   readonly #shape: RingAttentionShape;
   readonly #state: RingAttentionState;
   readonly #pastKeys: string[];
@@ -62,18 +69,18 @@ export class RingAttention {
 
   /**
    * @param g the model's graph
-   * @param layers its seeded layers (for constants)
+   * @param seeded its seeded layers (for constants)
    * @param shape cache geometry and attention form
    * @param state the step's addressing tensors
    */
   constructor(
     g: OnnxGraphBuilder,
-    layers: SeededLayers,
+    seeded: SeededLayers,
     shape: RingAttentionShape,
     state: RingAttentionState,
   ) {
     this.#g = g;
-    this.#layers = layers;
+    this.#seeded = seeded;
     this.#shape = shape;
     this.#state = state;
     this.keyLayout = shape.attention === "operators" ? "features" : "positions";
@@ -100,7 +107,7 @@ export class RingAttention {
   attend(layer: number, queries: string, keys: string, values: string): string {
     const g = this.#g;
     const { heads, headSize, cacheLength } = this.#shape;
-    const ints = (v: number[]) => this.#layers.ints(v);
+    const ints = (v: number[]) => this.#seeded.ints(v);
     /** [b, T, H, dh] to rows in write order: [b * H * T, dh]. */
     const flat = (t: string) =>
       g.op("Reshape", [g.op("Transpose", [t], { perm: [0, 2, 1, 3] }), ints([-1, headSize])]);
@@ -138,7 +145,7 @@ export class RingAttention {
     const keyRings = this.#writeKeysByFeature(layer, keys);
     const scaled = g.op("Mul", [
       g.op("Transpose", [queries], { perm: [0, 2, 1, 3] }),
-      this.#layers.float(1 / Math.sqrt(headSize)),
+      this.#seeded.float(1 / Math.sqrt(headSize)),
     ]); // [s, H, T, dh]
     const scores = g.op("MatMul", [
       scaled,
@@ -158,11 +165,11 @@ export class RingAttention {
    */
   toSlots(t: string): string {
     const g = this.#g;
-    const ints = (v: number[]) => this.#layers.ints(v);
+    const ints = (v: number[]) => this.#seeded.ints(v);
     return g.op("Gather", [
       g.op("Concat", [
         t,
-        g.op("Mul", [g.op("Slice", [t, ints([0]), ints([1])]), this.#layers.float(0)]),
+        g.op("Mul", [g.op("Slice", [t, ints([0]), ints([1])]), this.#seeded.float(0)]),
       ], {
         axis: 0,
       }),
@@ -181,14 +188,14 @@ export class RingAttention {
     const g = this.#g;
     const { heads, headSize, cacheLength } = this.#shape;
     const { count, steps, stepSlots, slotRows, cacheNewest } = this.#state;
-    const ints = (v: number[]) => this.#layers.ints(v);
+    const ints = (v: number[]) => this.#seeded.ints(v);
     const newKeys = g.op("Reshape", [
       g.op("Transpose", [this.toSlots(keys)], { perm: [0, 2, 3, 1] }),
       ints([0, heads * headSize, -1]),
     ]); // [s, H * dh, T]
     const inCall = g.op("Less", [
       slotRows,
-      g.op("Cast", [g.op("Gather", [g.op("Shape", [stepSlots]), this.#layers.scalar(0)])], {
+      g.op("Cast", [g.op("Gather", [g.op("Shape", [stepSlots]), this.#seeded.scalar(0)])], {
         to: ELEMENT_TYPES.int32,
       }),
     ]); // [s]
@@ -243,7 +250,7 @@ export class RingAttention {
     const g = this.#g;
     const { heads, headSize, cacheLength } = this.#shape;
     const { steps, stepSlots, cacheHead } = this.#state;
-    const ints = (v: number[]) => this.#layers.ints(v);
+    const ints = (v: number[]) => this.#seeded.ints(v);
     const ringAt = g.op("Add", [g.op("Unsqueeze", [cacheHead, ints([1])]), steps]); // [b, T]
     const wrapped = g.op("Where", [
       g.op("Less", [ringAt, this.#int32(cacheLength)]),
@@ -280,8 +287,8 @@ export class RingAttention {
     const g = this.#g;
     const { window, cacheLength } = this.#shape;
     const { count, steps, cacheNewest, cacheFilled } = this.#state;
-    const ints = (v: number[]) => this.#layers.ints(v);
-    const scalar = (v: number) => this.#layers.scalar(v);
+    const ints = (v: number[]) => this.#seeded.ints(v);
+    const scalar = (v: number) => this.#seeded.scalar(v);
     const ring = g.op("Cast", [g.op("Range", [scalar(0), scalar(cacheLength), scalar(1)])], {
       to: ELEMENT_TYPES.int32,
     });
@@ -306,7 +313,7 @@ export class RingAttention {
       g.op("Less", [ageRow, reach]),
     ]); // [s, T, L]
     return g.op("Unsqueeze", [
-      g.op("Where", [visible, this.#layers.float(0), this.#layers.float(-10_000)]),
+      g.op("Where", [visible, this.#seeded.float(0), this.#seeded.float(-10_000)]),
       ints([1]),
     ]);
   }
