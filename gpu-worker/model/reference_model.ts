@@ -3,21 +3,12 @@
  * deterministic weights from a seed, to the interaction contract (model_contract.ts).
  *
  * Architecture (the design's): each micro-turn appends 10 positions (one per 20 ms), fused
- * early from
- * - dMel codes through a table per mel bin (one-hot x table, summed over bins), two 10 ms hops
- *   per position;
- * - the micro-turn's newest camera frame: 12 patches of 40x40x3 through an hMLP stem
- *   (Touvron et al. 2022: a linear layer per 8x8 sub-patch, then one over the 5x5 grid of
- *   them), averaged;
- * - byte-level text through an embedding (mean of the micro-turn's bytes);
- * - elapsed wall time (log-scaled sinusoids), so the model knows how much time passed;
- * into one pre-norm causal transformer with rotary positions. The key/value cache is the
- * runtime's, bound in place: each layer writes its new keys and values into the session
- * slots' rings (`ScatterElements`, in place) and attends over the rings with ONNX Runtime's
- * fused `MultiHeadAttention`, a bias masking what a query may not see (empty ring positions,
- * positions older than the window, later positions of the same call). The rings are stored
- * heads-first (slot, head, ring position), the layout the attention reads, so no step
- * rearranges a cache.
+ * early from its dMel codes, camera frame, text and elapsed time (early_fusion.ts), into one
+ * pre-norm causal transformer with rotary positions (ONNX Runtime's `RotaryEmbedding`, queries
+ * and keys together) and queries, keys and values from one product. The key/value cache is the
+ * runtime's, bound in place: each layer writes its new keys and values into the session slots'
+ * rings and attends over them under a bias masking what a query may not see (ring_attention.ts:
+ * `MultiHeadAttention` over keys stored by position, or operators over keys stored by feature).
  * Sessions in the step are gathered into slot order for attention and back; sessions not in
  * the step cost their ring's read, never a copy. Heads: text (byte logits) and
  * control (silent/speak/delegate) read each micro-turn's last position; the flow head turns
@@ -30,6 +21,7 @@
  */
 import { ELEMENT_TYPES, MICROSOFT_DOMAIN, OnnxGraphBuilder } from "./onnx_graph_builder.ts";
 import { RingAttention } from "./ring_attention.ts";
+import { earlyFusion } from "./early_fusion.ts";
 import {
   CONTROL_CLASSES,
   MODEL_CONTRACT_VERSION,
@@ -44,7 +36,6 @@ import { SeededLayers } from "./seeded_layers.ts";
 import {
   DMEL_BINS,
   DMEL_FRAMES_PER_MICRO_TURN,
-  DMEL_LEVELS,
   PATCH_SIDE,
   PATCHES_PER_FRAME,
   SAMPLES_PER_FRAME,
@@ -112,11 +103,6 @@ export interface BuiltModel {
   parameters: number;
 }
 
-/** Sub-patch side of the hMLP stem's first level (40 = 5 x 8). */
-const SUB_PATCH = 8;
-const GRID = PATCH_SIDE / SUB_PATCH;
-const TIME_FREQUENCIES = 16;
-
 /** Options of {@linkcode buildReferenceModel}. */
 export interface ReferenceModelOptions {
   /**
@@ -181,14 +167,7 @@ export function buildReferenceModel(
   const ints = (values: number[]) => seeded.ints(values);
   const scalar = seeded.scalar.bind(seeded);
   const float = seeded.float.bind(seeded);
-  let int32Count = 0;
-  /** An int32 scalar constant. */
-  const int32 = (value: number) => g.int32s(`i32_${int32Count++}`, [value], []);
-  /** `shape(t)[from:to]` concatenated with fixed dims. */
-  const shapeLike = (t: string, from: number, to: number, rest: number[]) =>
-    g.op("Concat", [g.op("Slice", [g.op("Shape", [t]), ints([from]), ints([to])]), ints(rest)], {
-      axis: 0,
-    });
+  const shapeLike = seeded.shapeLike.bind(seeded);
 
   const turnInts = g.input("turn_ints", "int32", ["batch", "turns", TURN_INTS.size]);
   const turnFloats = g.input("turn_floats", "float32", ["batch", "turns", TURN_FLOATS.size]);
@@ -227,80 +206,14 @@ export function buildReferenceModel(
   const slotRows = asInt(column(slotStateFloat, SLOT_STATE.row));
   const cacheNewest = asInt(column(slotStateFloat, SLOT_STATE.newest));
   const cacheFilled = asInt(column(slotStateFloat, SLOT_STATE.filled));
-  // ---- Early fusion --------------------------------------------------------------------
-  // dMel: one-hot codes [b, m, 20, 80 * 16] x table [1280, d] sums a row per bin. The one-hot
-  // is an int32 comparison (ONNX `OneHot` has no GPU kernel in ONNX Runtime's WebGPU provider).
-  const levels = g.int32s("dmel_levels", Array.from({ length: DMEL_LEVELS }, (_, i) => i));
-  const oneHot = g.op("Cast", [g.op("Equal", [g.op("Unsqueeze", [codes, ints([-1])]), levels])], {
-    to: ELEMENT_TYPES[precision],
-  });
-  const flatCodes = g.op("Reshape", [
-    oneHot,
-    shapeLike(codes, 0, 2, [DMEL_FRAMES_PER_MICRO_TURN, DMEL_BINS * DMEL_LEVELS]),
-  ]);
-  const hops = g.op("MatMul", [flatCodes, matrix(DMEL_BINS * DMEL_LEVELS, d)]);
-  const pairs = g.op("Reshape", [hops, shapeLike(codes, 0, 2, [POSITIONS_PER_MICRO_TURN, 2 * d])]);
-  const audioEmbedding = linear(pairs, 2 * d, d); // [b, m, 10, d]
-
-  // Text: mean embedding of the micro-turn's bytes (0 is padding).
-  const byteRows = g.op("Gather", [matrix(TEXT_VOCABULARY, d), text]); // [b, m, 32, d]
-  const present = g.op("Cast", [g.op("Greater", [text, int32(0)])], {
-    to: ELEMENT_TYPES[precision],
-  });
-  const masked = g.op("Mul", [byteRows, g.op("Unsqueeze", [present, ints([-1])])]);
-  const byteSum = g.op("ReduceSum", [masked, ints([2])], { keepdims: 0 });
-  const byteCount = g.op("ReduceSum", [present, ints([2])], { keepdims: 1 });
-  const textEmbedding = g.op("Div", [byteSum, g.op("Max", [byteCount, float(1)])]);
-
-  // Image: hMLP stem over 8x8 sub-patches, then over the 5x5 grid; mean of the 12 patches;
-  // each micro-turn takes its frame's (index `images`, past the last frame, is a zero row).
-  const pixels = g.op("Mul", [
-    g.op("Cast", [patches], { to: ELEMENT_TYPES[precision] }),
-    float(1 / 255),
-  ]);
-  const subGrid = g.op("Reshape", [pixels, ints([-1, GRID, SUB_PATCH, GRID, SUB_PATCH, 3])]);
-  const subPatches = g.op("Reshape", [
-    g.op("Transpose", [subGrid], { perm: [0, 1, 3, 2, 4, 5] }),
-    ints([-1, GRID * GRID, SUB_PATCH * SUB_PATCH * 3]),
-  ]);
-  const level1 = silu(linear(subPatches, SUB_PATCH * SUB_PATCH * 3, size.stemWidth));
-  const level2 = linear(
-    g.op("Reshape", [level1, ints([-1, GRID * GRID * size.stemWidth])]),
-    GRID * GRID * size.stemWidth,
-    d,
-  );
-  const perPatch = g.op("Reshape", [level2, shapeLike(patches, 0, 1, [PATCHES_PER_FRAME, d])]);
-  const perImage = g.op("ReduceMean", [perPatch], { axes: [1], keepdims: 0 }); // [images, d]
-  const imageEmbedding = g.op("Gather", [
-    g.op("Concat", [
-      perImage,
-      g.op("Mul", [
-        g.op("Slice", [perImage, ints([0]), ints([1])]),
-        float(0),
-      ]),
-    ], { axis: 0 }),
+  // ---- Early fusion: the positions' embeddings ----------------------------------------
+  let x = earlyFusion(g, seeded, { width: d, stemWidth: size.stemWidth, precision }, {
+    codes,
+    text,
     imageIndex,
-  ], { axis: 0 }); // [b, m, d]
-
-  // Time: log-scaled sinusoids of elapsed seconds.
-  const logTime = g.op("Log", [
-    g.op("Add", [g.op("Unsqueeze", [elapsed, ints([-1])]), g.floats("one_second", [1], [])]),
-  ]);
-  const phases = g.op("Mul", [
-    logTime,
-    g.floats(
-      "time_frequencies",
-      Array.from({ length: TIME_FREQUENCIES }, (_, i) => Math.pow(2, i / 2)),
-    ),
-  ]);
-  const timeFeatures = g.op("Concat", [g.op("Sin", [phases]), g.op("Cos", [phases])], {
-    axis: -1,
-  });
-  const timeEmbedding = g.op("MatMul", [toModel(timeFeatures), matrix(2 * TIME_FREQUENCIES, d)]);
-
-  const perTurn = g.op("Add", [g.op("Add", [textEmbedding, imageEmbedding]), timeEmbedding]);
-  const fused = g.op("Add", [audioEmbedding, g.op("Unsqueeze", [perTurn, ints([2])])]);
-  let x = g.op("Reshape", [fused, shapeLike(codes, 0, 1, [-1, d])]); // [b, T, d]
+    elapsed,
+    patches,
+  }); // [b, T, d]
 
   // ---- Rotary positions (float32, then the model's precision) ---------------------------
   const count = g.op("Gather", [g.op("Shape", [x]), scalar(1)]); // T, a scalar

@@ -105,6 +105,15 @@ export class SeededLayers {
     return this.#g.ints(this.#name("c"), values, dims);
   }
 
+  /** `shape(t)[from:to]` concatenated with fixed dims: a Reshape target that keeps `t`'s leading dims. */
+  shapeLike(t: string, from: number, to: number, rest: number[]): string {
+    const g = this.#g;
+    return g.op("Concat", [
+      g.op("Slice", [g.op("Shape", [t]), this.ints([from]), this.ints([to])]),
+      this.ints(rest),
+    ], { axis: 0 });
+  }
+
   /** An int64 scalar constant. */
   scalar(value: number): string {
     return this.ints([value], []);
