@@ -13,7 +13,12 @@
  *
  * @module
  */
-import { ELEMENT_TYPES, MICROSOFT_DOMAIN, type OnnxGraphBuilder } from "./onnx_graph_builder.ts";
+import {
+  ELEMENT_TYPES,
+  MICROSOFT_DOMAIN,
+  type OnnxDim,
+  type OnnxGraphBuilder,
+} from "./onnx_graph_builder.ts";
 import type { KeyLayout } from "./model_contract.ts";
 import type { SeededLayers } from "./seeded_layers.ts";
 
@@ -63,8 +68,16 @@ export class RingAttention {
   readonly #state: RingAttentionState;
   readonly #pastKeys: string[];
   readonly #pastValues: string[];
+  /** Dimensions of a layer's key and value tensors, as declared. */
+  readonly #keyDims: OnnxDim[];
+  readonly #valueDims: OnnxDim[];
+  /** Positions per session in this call, an int32 scalar. */
+  readonly #callLength: string;
   readonly #bias: string;
-  readonly #valueWriteIndex: string;
+  /** Where each layer writes its new rows (values; keys stored by position), [b * H * T, dh]. */
+  readonly #rowWriteIndex: string;
+  /** Where each layer writes its new key columns (keys stored by feature), [s, H * dh, T]. */
+  readonly #columnWriteIndex: string | undefined;
   #int32Count = 0;
 
   /**
@@ -85,18 +98,22 @@ export class RingAttention {
     this.#state = state;
     this.keyLayout = shape.attention === "operators" ? "features" : "positions";
     const { heads, headSize, cacheLength, precision } = shape;
-    const keyDims = this.keyLayout === "features"
+    this.#valueDims = ["cache_rows", headSize];
+    this.#keyDims = this.keyLayout === "features"
       ? ["slots", heads * headSize, cacheLength]
-      : ["cache_rows", headSize];
+      : this.#valueDims;
     this.#pastKeys = Array.from(
       { length: shape.layers },
-      (_, l) => g.input(`past_keys_${l}`, precision, keyDims),
+      (_, l) => g.input(`past_keys_${l}`, precision, this.#keyDims),
     );
     this.#pastValues = Array.from(
       { length: shape.layers },
-      (_, l) => g.input(`past_values_${l}`, precision, ["cache_rows", headSize]),
+      (_, l) => g.input(`past_values_${l}`, precision, this.#valueDims),
     );
-    this.#valueWriteIndex = this.#positionWriteIndex();
+    // What every layer's writes and attention share is computed once, not once a layer.
+    this.#callLength = g.op("Cast", [state.count], { to: ELEMENT_TYPES.int32 });
+    this.#rowWriteIndex = this.#positionWriteIndex();
+    this.#columnWriteIndex = this.keyLayout === "features" ? this.#featureWriteIndex() : undefined;
     this.#bias = this.#attentionBias();
   }
 
@@ -114,7 +131,7 @@ export class RingAttention {
     // In place: the runtime binds present_* to the buffers of past_*.
     const [valueRings] = g.node(
       "ScatterElements",
-      [this.#pastValues[layer], this.#valueWriteIndex, flat(values)],
+      [this.#pastValues[layer], this.#rowWriteIndex, flat(values)],
       { axis: 0 },
       [`present_values_${layer}`],
     );
@@ -123,7 +140,7 @@ export class RingAttention {
     if (this.keyLayout === "positions") {
       const [keyRings] = g.node(
         "ScatterElements",
-        [this.#pastKeys[layer], this.#valueWriteIndex, flat(keys)],
+        [this.#pastKeys[layer], this.#rowWriteIndex, flat(keys)],
         { axis: 0 },
         [`present_keys_${layer}`],
       );
@@ -179,20 +196,35 @@ export class RingAttention {
 
   /**
    * Keys stored by feature: one `ScatterElements` over the whole bound cache (in place) writes
-   * T columns of every bound slot's ring: a slot in the call gets its new keys at its new
-   * positions; any other slot gets zeros in the T columns after its newest, which its window
-   * cannot see (they are older than the window, or not yet filled) and which its next call
-   * overwrites first.
+   * T columns of every bound slot's ring, at the columns `#featureWriteIndex` computed once.
    */
   #writeKeysByFeature(layer: number, keys: string): string {
     const g = this.#g;
-    const { heads, headSize, cacheLength } = this.#shape;
-    const { count, steps, stepSlots, slotRows, cacheNewest } = this.#state;
-    const ints = (v: number[]) => this.#seeded.ints(v);
+    const { heads, headSize } = this.#shape;
     const newKeys = g.op("Reshape", [
       g.op("Transpose", [this.toSlots(keys)], { perm: [0, 2, 3, 1] }),
-      ints([0, heads * headSize, -1]),
+      this.#seeded.ints([0, heads * headSize, -1]),
     ]); // [s, H * dh, T]
+    return g.node(
+      "ScatterElements",
+      [this.#pastKeys[layer], this.#columnWriteIndex!, newKeys],
+      { axis: 2 },
+      [`present_keys_${layer}`],
+    )[0];
+  }
+
+  /**
+   * The ring columns a step writes, for every element of the key rings' new columns
+   * ([s, H * dh, T]): a slot in the call gets its new keys at its new positions; any other slot
+   * gets zeros (its rows of the slot-ordered keys) in the T columns after its newest, which its
+   * window cannot see (they are older than the window, or not yet filled) and which its next
+   * call overwrites first.
+   */
+  #featureWriteIndex(): string {
+    const g = this.#g;
+    const { heads, headSize, cacheLength } = this.#shape;
+    const { steps, stepSlots, slotRows, cacheNewest } = this.#state;
+    const ints = (v: number[]) => this.#seeded.ints(v);
     const inCall = g.op("Less", [
       slotRows,
       g.op("Cast", [g.op("Gather", [g.op("Shape", [stepSlots]), this.#seeded.scalar(0)])], {
@@ -201,10 +233,9 @@ export class RingAttention {
     ]); // [s]
     // First column: newest - (T - 1) for a slot in the call (newest is after this call's
     // write), newest + 1 for the others.
-    const calls = g.op("Cast", [count], { to: ELEMENT_TYPES.int32 });
     const first = g.op("Where", [
       inCall,
-      g.op("Sub", [cacheNewest, g.op("Sub", [calls, this.#int32(1)])]),
+      g.op("Sub", [cacheNewest, g.op("Sub", [this.#callLength, this.#int32(1)])]),
       g.op("Add", [cacheNewest, this.#int32(1)]),
     ]); // [s]
     const columns = g.op("Add", [g.op("Unsqueeze", [first, ints([1])]), steps]); // [s, T]
@@ -217,27 +248,19 @@ export class RingAttention {
         g.op("Sub", [columns, this.#int32(cacheLength)]),
       ]),
     ]);
-    const index = g.op("Expand", [
+    // [s, 1, T] broadcast to every feature row.
+    return g.op("Expand", [
       g.op("Unsqueeze", [wrapped, ints([1])]),
-      g.op("Shape", [newKeys]),
-    ]); // [s, H * dh, T]
-    return g.node("ScatterElements", [this.#pastKeys[layer], index, newKeys], { axis: 2 }, [
-      `present_keys_${layer}`,
-    ])[0];
+      ints([1, heads * headSize, 1]),
+    ]);
   }
 
   /** Declares the `present_*` outputs (after the model's other outputs). */
   declareOutputs(): void {
-    const { layers, heads, headSize, cacheLength, precision } = this.#shape;
+    const { layers, precision } = this.#shape;
     for (let layer = 0; layer < layers; layer++) {
-      this.#g.output(
-        `present_keys_${layer}`,
-        precision,
-        this.keyLayout === "features"
-          ? ["slots", heads * headSize, cacheLength]
-          : ["cache_rows", headSize],
-      );
-      this.#g.output(`present_values_${layer}`, precision, ["cache_rows", headSize]);
+      this.#g.output(`present_keys_${layer}`, precision, this.#keyDims);
+      this.#g.output(`present_values_${layer}`, precision, this.#valueDims);
     }
   }
 
@@ -286,7 +309,7 @@ export class RingAttention {
   #attentionBias(): string {
     const g = this.#g;
     const { window, cacheLength } = this.#shape;
-    const { count, steps, cacheNewest, cacheFilled } = this.#state;
+    const { steps, cacheNewest, cacheFilled } = this.#state;
     const ints = (v: number[]) => this.#seeded.ints(v);
     const scalar = (v: number) => this.#seeded.scalar(v);
     const ring = g.op("Cast", [g.op("Range", [scalar(0), scalar(cacheLength), scalar(1)])], {
@@ -298,10 +321,7 @@ export class RingAttention {
       g.op("Add", [difference, this.#int32(cacheLength)]),
       difference,
     ]);
-    const lag = g.op("Sub", [
-      g.op("Sub", [g.op("Cast", [count], { to: ELEMENT_TYPES.int32 }), this.#int32(1)]),
-      steps,
-    ]);
+    const lag = g.op("Sub", [g.op("Sub", [this.#callLength, this.#int32(1)]), steps]);
     const lagColumn = g.op("Unsqueeze", [lag, ints([0, 2])]); // [1, T, 1]
     const ageRow = g.op("Unsqueeze", [age, ints([1])]); // [s, 1, L]
     const reach = g.op("Min", [
