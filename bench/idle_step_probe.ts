@@ -15,14 +15,11 @@ import { flag, quantile, writeResult } from "./bench_support.ts";
 import { gpuDispatches, profiledBatch, readOrtProfile } from "./ort_profile.ts";
 import type { ExecutionProvider } from "../gpu-worker/interaction_model.ts";
 import { buildReferenceModel } from "../gpu-worker/model/reference_model.ts";
+import { referenceOptionsFor } from "../gpu-worker/worker_server.ts";
 
 const ep = (flag("ep") ?? "webgpu") as ExecutionProvider;
 const counts = (flag("sessions") ?? "1,64").split(",").map(Number);
-const built = buildReferenceModel("base", 1, {
-  precision: "float16",
-  attention: "operators",
-  weightBits: 8,
-});
+const built = buildReferenceModel("base", 1, referenceOptionsFor("webgpu"));
 const PACES = [["back_to_back", 0], ["every_200_ms", 200], ["every_50_ms", 50]] as const;
 const WARMUP = 5;
 const STEPS = 10;

@@ -21,6 +21,7 @@
  */
 import { flag, quantile, writeResult } from "./bench_support.ts";
 import { buildReferenceModel } from "../gpu-worker/model/reference_model.ts";
+import { referenceOptionsFor } from "../gpu-worker/worker_server.ts";
 import { OnnxGraphBuilder } from "../gpu-worker/model/onnx_graph_builder.ts";
 import { checkContract } from "../gpu-worker/model/contract_check.ts";
 import {
@@ -38,11 +39,7 @@ import { type ElementTypeName, OrtCallError, tensorBytes } from "../gpu-worker/o
 
 const ep = (flag("ep") ?? "webgpu") as ExecutionProvider;
 const counts = (flag("sessions") ?? "1,64,256").split(",").map(Number);
-const built = buildReferenceModel("base", 1, {
-  precision: "float16",
-  attention: "operators",
-  weightBits: 8,
-});
+const built = buildReferenceModel("base", 1, referenceOptionsFor("webgpu"));
 const geometry = checkContract(built.bytes);
 
 /** The contract's tensors with their layers spelled out. */

@@ -242,13 +242,10 @@ for (const size of models) {
   // The anchor script prints one JSON object per line, or writes them as one array to a file.
   type AnchorRow = { sessions: number; graphs: boolean; p50_ms: number };
   const anchorText = anchorFile ? (await Deno.readTextFile(anchorFile)).trim() : "";
-  const anchor = (anchorText.startsWith("[")
-    ? JSON.parse(anchorText) as AnchorRow[]
-    : anchorText.split("\n").filter((line) =>
-      line.trim()
-    ).map((line) => JSON.parse(line) as AnchorRow)).filter((r) =>
-      r.graphs
-    );
+  const anchorRows: AnchorRow[] = anchorText.startsWith("[")
+    ? JSON.parse(anchorText)
+    : anchorText.split("\n").filter((line) => line.trim()).map((line) => JSON.parse(line));
+  const anchor = anchorRows.filter((r) => r.graphs);
   const overAnchor = (n: number) => {
     const ours = stepRows.find((r) => r.sessions === n)?.step_p50_ms;
     const theirs = anchor.find((r) => r.sessions === n)?.p50_ms;

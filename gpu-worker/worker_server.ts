@@ -43,7 +43,7 @@ export interface RunningWorker {
  * 8 bits (`MatMulNBits`, the only WebGPU kernel that reaches an NVIDIA GPU's tensor cores:
  * bench/matmul_probe.ts; outputs within 0.012 of float32 on the CPU, worker-gpu-check.json).
  */
-function referenceOptionsFor(provider: ExecutionProvider): ReferenceModelOptions {
+export function referenceOptionsFor(provider: ExecutionProvider): ReferenceModelOptions {
   if (provider === "cpu") return { precision: "float32", attention: "fused" };
   if (provider === "webgpu") return { precision: "float16", attention: "operators", weightBits: 8 };
   return { precision: "float16", attention: "fused" };
