@@ -39,10 +39,12 @@ import {
 } from "../protocol/media_format.ts";
 
 const seconds = numberFlag("seconds", 120);
+/** The number given as `--name=value`, or undefined (the estimator's default). */
+const optionalNumber = (name: string) => flag(name) === undefined ? undefined : Number(flag(name));
 /** Estimator settings other than the defaults, to try them: `--forget-factor`, `--base-window-ms`. */
 const estimatorOptions = {
-  forgetFactor: flag("forget-factor") === undefined ? undefined : numberFlag("forget-factor", 0),
-  baseWindowMs: flag("base-window-ms") === undefined ? undefined : numberFlag("base-window-ms", 0),
+  forgetFactor: optionalNumber("forget-factor"),
+  baseWindowMs: optionalNumber("base-window-ms"),
 };
 const out = flag("out") ?? "jitter.json";
 const seeds = numberFlag("seeds", 5);

@@ -21,9 +21,6 @@
  * @module
  */
 
-/** How long after its start a spike may go on below its threshold (a stall's draining burst). */
-const SPIKE_DRAIN_MS = 500;
-
 /** Tuning of {@linkcode ArrivalDelayEstimator}; every field has a default. */
 export interface ArrivalDelayOptions {
   /** Fraction of packets the target delay should cover. Default 0.97. */
@@ -44,6 +41,11 @@ export interface ArrivalDelayOptions {
   spikeThresholdMs?: number;
   /** Spikes closer together than this are recurring and count, in ms. Default 20000. */
   spikeMemoryMs?: number;
+  /**
+   * How long after its start a spike may go on below its threshold, down to the target (the
+   * burst that drains a stall), in ms. Default 500.
+   */
+  spikeDrainMs?: number;
 }
 
 /** What the estimator has seen. */
@@ -66,6 +68,7 @@ export class ArrivalDelayEstimator {
   readonly #warmup: number;
   readonly #spikeThresholdMs: number;
   readonly #spikeMemoryMs: number;
+  readonly #spikeDrainMs: number;
   readonly #buckets: Float64Array;
   #weight = 1;
   #total = 0;
@@ -93,6 +96,7 @@ export class ArrivalDelayEstimator {
     this.#warmup = options.warmupPackets ?? 25;
     this.#spikeThresholdMs = options.spikeThresholdMs ?? 250;
     this.#spikeMemoryMs = options.spikeMemoryMs ?? 20_000;
+    this.#spikeDrainMs = options.spikeDrainMs ?? 500;
     this.#buckets = new Float64Array(Math.ceil((options.maxDelayMs ?? 4000) / this.#bucketMs));
     this.#target = this.#initialTargetMs;
     this.#base = initialBaseMs;
@@ -133,7 +137,7 @@ export class ArrivalDelayEstimator {
     // A spike starts `spikeThresholdMs` above the target and, for up to `spikeDrainMs`, lasts
     // until the delay is back within the target: the burst that drains a stall is part of it.
     // A network that stays slower ends it there, and its next spike recurs and counts.
-    const draining = this.#inSpike && arrivalMs - this.#lastSpikeAtMs < SPIKE_DRAIN_MS;
+    const draining = this.#inSpike && arrivalMs - this.#lastSpikeAtMs < this.#spikeDrainMs;
     const spike = this.#observed > this.#warmup &&
       delay > this.#target + (draining ? 0 : this.#spikeThresholdMs);
     if (!spike) {
