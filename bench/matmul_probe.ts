@@ -19,11 +19,11 @@
  */
 import { flag, quantile, writeResult } from "./bench_support.ts";
 import { gpuDispatches, readOrtProfile } from "./ort_profile.ts";
-import { MICROSOFT_DOMAIN, OnnxGraphBuilder } from "../gpu-worker/model/onnx_graph_builder.ts";
+import { OnnxGraphBuilder } from "../gpu-worker/model/onnx_graph_builder.ts";
 import { type ExecutionProvider, OrtModelSession } from "../gpu-worker/ort/ort_session.ts";
 import {
+  blockQuantizedMatMul,
   type QuantizationBits,
-  quantizeBlockwise,
 } from "../gpu-worker/model/block_quantization.ts";
 import { seededRandom } from "../lib/seeded_random.ts";
 
@@ -49,18 +49,13 @@ function graph(form: Form, k: number, n: number): Uint8Array {
     g.node("MatMul", [input, g.weight("w", weights, [k, n], "float16")], {}, ["output"]);
   } else {
     const bits: QuantizationBits = form.startsWith("int8") ? 8 : 4;
-    const quantized = quantizeBlockwise(weights, k, n, bits);
-    g.node(
-      "MatMulNBits",
-      [
-        input,
-        g.packedWeight("w", quantized.packed, quantized.packedDims, k * n),
-        g.weight("scales", quantized.scales, [n, k / 32], "float16"),
-      ],
-      { K: k, N: n, bits, block_size: 32, accuracy_level: form.endsWith("acc4") ? 4 : 0 },
-      ["output"],
-      MICROSOFT_DOMAIN,
-    );
+    blockQuantizedMatMul(g, input, weights, k, n, {
+      bits,
+      type: "float16",
+      names: { codes: "w", scales: "scales" },
+      accuracyLevel: form.endsWith("acc4") ? 4 : 0,
+      output: "output",
+    });
   }
   g.output("output", "float16", ["rows", n]);
   return g.build();

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { MICROSOFT_DOMAIN, type OnnxGraphBuilder } from "./onnx_graph_builder.ts";
 
 /** Bits per weight `MatMulNBits` accepts here. */
 export type QuantizationBits = 4 | 8;
@@ -86,4 +87,44 @@ export function dequantizeBlockwise(
     }
   }
   return weights;
+}
+
+/** How {@linkcode blockQuantizedMatMul} builds its node. */
+export interface BlockQuantizedMatMulOptions {
+  /** Bits per weight. */
+  bits: QuantizationBits;
+  /** Element type of the activations (and so of the scales). */
+  type: "float32" | "float16";
+  /** Names of the codes and scales initializers. */
+  names: { codes: string; scales: string };
+  /** `MatMulNBits`'s accuracy level (4: activations quantized to int8 too). Default 0. */
+  accuracyLevel?: number;
+  /** Name of the output (generated when not given). */
+  output?: string;
+}
+
+/**
+ * `x @ W` through ONNX Runtime's `MatMulNBits` over `weights` (`rows` x `cols`, row-major)
+ * block-quantized here (32 rows a block); returns the output's name.
+ */
+export function blockQuantizedMatMul(
+  g: OnnxGraphBuilder,
+  x: string,
+  weights: Float32Array,
+  rows: number,
+  cols: number,
+  { bits, type, names, accuracyLevel = 0, output }: BlockQuantizedMatMulOptions,
+): string {
+  const quantized = quantizeBlockwise(weights, rows, cols, bits);
+  return g.node(
+    "MatMulNBits",
+    [
+      x,
+      g.packedWeight(names.codes, quantized.packed, quantized.packedDims, weights.length),
+      g.floats(names.scales, Array.from(quantized.scales), [cols, rows / 32], type),
+    ],
+    { K: rows, N: cols, bits, block_size: 32, accuracy_level: accuracyLevel },
+    output === undefined ? 1 : [output],
+    MICROSOFT_DOMAIN,
+  )[0];
 }

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
-import { dequantizeBlockwise, quantizeBlockwise } from "./block_quantization.ts";
-import { MICROSOFT_DOMAIN, OnnxGraphBuilder } from "./onnx_graph_builder.ts";
+import {
+  blockQuantizedMatMul,
+  dequantizeBlockwise,
+  quantizeBlockwise,
+} from "./block_quantization.ts";
+import { OnnxGraphBuilder } from "./onnx_graph_builder.ts";
 import { OrtModelSession } from "../ort/ort_session.ts";
 import { seededRandom } from "../../lib/seeded_random.ts";
 
@@ -25,17 +29,12 @@ for (const bits of [8, 4] as const) {
     const quantized = quantizeBlockwise(weights, ROWS, COLS, bits);
     const g = new OnnxGraphBuilder("matmul_nbits");
     const x = g.input("x", "float32", [3, ROWS]);
-    g.node(
-      "MatMulNBits",
-      [
-        x,
-        g.packedWeight("w", quantized.packed, quantized.packedDims, ROWS * COLS),
-        g.weight("scales", quantized.scales, [COLS, ROWS / 32]),
-      ],
-      { K: ROWS, N: COLS, bits, block_size: 32 },
-      ["y"],
-      MICROSOFT_DOMAIN,
-    );
+    blockQuantizedMatMul(g, x, weights, ROWS, COLS, {
+      bits,
+      type: "float32",
+      names: { codes: "w", scales: "scales" },
+      output: "y",
+    });
     g.output("y", "float32", [3, COLS]);
     const session = OrtModelSession.create(g.build());
     const input = Float32Array.from({ length: 3 * ROWS }, () => 2 * random() - 1);

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { MICROSOFT_DOMAIN, type OnnxGraphBuilder } from "./onnx_graph_builder.ts";
-import { type QuantizationBits, quantizeBlockwise } from "./block_quantization.ts";
+import type { OnnxGraphBuilder } from "./onnx_graph_builder.ts";
+import { blockQuantizedMatMul, type QuantizationBits } from "./block_quantization.ts";
 import { seededRandom } from "../../lib/seeded_random.ts";
 
 /** Seeded weights, constants and shared layers for one graph. */
@@ -66,28 +66,11 @@ export class SeededLayers {
         this.#g.weight(this.#name("w"), values, [rows, cols], this.#type),
       ]);
     }
-    const quantized = quantizeBlockwise(values, rows, cols, bits);
-    return this.#g.node(
-      "MatMulNBits",
-      [
-        x,
-        this.#g.packedWeight(
-          this.#name("q"),
-          quantized.packed,
-          quantized.packedDims,
-          values.length,
-        ),
-        this.#g.floats(
-          this.#name("s"),
-          Array.from(quantized.scales),
-          [cols, rows / 32],
-          this.#type,
-        ),
-      ],
-      { K: rows, N: cols, bits, block_size: 32 },
-      1,
-      MICROSOFT_DOMAIN,
-    )[0];
+    return blockQuantizedMatMul(this.#g, x, values, rows, cols, {
+      bits,
+      type: this.#type,
+      names: { codes: this.#name("q"), scales: this.#name("s") },
+    });
   }
 
   /** A learned vector, initialised to `value`. */
