@@ -10,7 +10,10 @@
  * - Step time against batch: B sessions stepped together in one model step (the anchor's
  *   measure, `bench/results/worker-gpu.json`'s `step_rows`); with `--anchor=FILE` (the JSON of
  *   `shared/device/torch_step_anchor.py`, run in the same lease) `step_over_anchor` at 64 and
- *   256 sessions.
+ *   256 sessions. With static steps on (`--static-steps`, default `captured` on WebGPU, see
+ *   gpu-worker/static_steps.ts), each row also times the same cache stepped with dynamic
+ *   shapes, the two interleaved step by step: `static_over_dynamic` is their medians' ratio
+ *   (`--compare-dynamic`: only at these batches).
  * - Flatness: a session with a long context (turn 1000, its window full and sliding) and a
  *   fresh one stepped alternately, one micro-turn each; median latency of the long over the
  *   short. Interleaving makes the ratio immune to a machine that speeds up or slows down.
@@ -21,6 +24,7 @@
  *     [--models=tiny,base] [--bandwidth-gbps=N] [--precision=float32|float16] [--anchor=FILE]
  *     [--sessions=1,2,4] [--step-batches=1,64,256] [--attention=fused|operators]
  *     [--provider-options=storageBufferCacheMode=simple] [--weights=int8] [--flatness-turn=1000]
+ *     [--static-steps=off|fixed|captured] [--compare-dynamic=1,64,256]
  *
  * The quick run (default) stays under a minute on this machine: fewer session counts and
  * shorter runs for `base`, whose flatness is then measured at turn 200 instead of 1000 (past
@@ -30,7 +34,11 @@
  */
 import { flag, quantile, writeResult } from "./bench_support.ts";
 import { Registry } from "prom-client";
-import { type ExecutionProvider, InteractionModel } from "../gpu-worker/interaction_model.ts";
+import {
+  type ExecutionProvider,
+  InteractionModel,
+  type StaticStepMode,
+} from "../gpu-worker/interaction_model.ts";
 import {
   buildReferenceModel,
   type ReferenceModelSizeName,
@@ -48,7 +56,9 @@ const precision = (flag("precision") ?? "float32") as "float32" | "float16";
 const anchorFile = flag("anchor");
 const attention = (flag("attention") ?? "fused") as "fused" | "operators";
 const weightBits = flag("weights") === "int8" ? 8 : undefined;
+const staticSteps = flag("static-steps") as StaticStepMode | undefined;
 const listFlag = (name: string) => flag(name)?.split(",").map(Number);
+const compareDynamic = listFlag("compare-dynamic");
 /** `--provider-options=key=value,key=value`: the execution provider's options (e.g. WebGPU's). */
 const providerOptions = Object.fromEntries(
   (flag("provider-options") ?? "").split(",").filter(Boolean).map((pair) => pair.split("=")),
@@ -147,9 +157,18 @@ async function interleaved(runtime: WorkerRuntime, longTurn: number, samples: nu
   return times;
 }
 
-/** Step time with `batch` sessions in every step (the anchor's measure): median of `steps`. */
-async function batchStep(model: InteractionModel, batch: number, steps: number) {
-  const cache = model.createCache(batch);
+/**
+ * Step time with `batch` sessions in every step (the anchor's measure): median of `steps`;
+ * with `dynamic` (the same model, static steps off), each step is followed by one of it on the
+ * same cache, its median the second figure.
+ */
+async function batchStep(
+  model: InteractionModel,
+  dynamic: InteractionModel | undefined,
+  batch: number,
+  steps: number,
+) {
+  const cache = model.createCache(batch, { staticBuckets: [batch] });
   const slots = Array.from({ length: batch }, () => cache.acquire());
   const input = turn("", 0);
   const turns = [{
@@ -159,16 +178,22 @@ async function batchStep(model: InteractionModel, batch: number, steps: number) 
     noise: new Float32Array(3200),
   }];
   const times: number[] = [];
+  const dynamicTimes: number[] = [];
+  const timed = async (by: InteractionModel, into: number[], warm: boolean) => {
+    const started = performance.now();
+    await by.step(slots.map((slot) => ({ slot, turns })), cache);
+    if (!warm) into.push(performance.now() - started);
+  };
   try {
+    await model.cacheReady(cache);
     for (let i = 0; i < steps + 3; i++) {
-      const started = performance.now();
-      await model.step(slots.map((slot) => ({ slot, turns })), cache);
-      if (i >= 3) times.push(performance.now() - started);
+      await timed(model, times, i < 3);
+      if (dynamic) await timed(dynamic, dynamicTimes, i < 3);
     }
   } finally {
     cache.release();
   }
-  return median(times);
+  return { static: median(times), dynamic: dynamic ? median(dynamicTimes) : undefined };
 }
 
 /** Memory bandwidth of this machine's CPU: bytes read + written by a large copy, GB/s. */
@@ -188,11 +213,16 @@ const bandwidthGbps = Number(flag("bandwidth-gbps") ?? cpuBandwidthGbps());
 const results = [];
 for (const size of models) {
   const built = buildReferenceModel(size, 1, { precision, attention, weightBits });
-  const model = await InteractionModel.load(built.bytes, {
-    name: built.name,
-    executionProvider: ep,
-    providerOptions,
-  });
+  const load = (steps?: StaticStepMode) =>
+    InteractionModel.load(built.bytes, {
+      name: built.name,
+      executionProvider: ep,
+      providerOptions,
+      staticSteps: steps,
+    });
+  const model = await load(staticSteps);
+  // The same model with dynamic shapes, stepping the same caches (one device, shared memory).
+  const dynamic = model.staticSteps === "off" ? undefined : await load("off");
   const quickBase = size === "base" && !full && ep === "cpu";
   const counts = listFlag("sessions") ??
     (size === "tiny"
@@ -201,9 +231,23 @@ for (const size of models) {
       ? [1, 2, 4, 8]
       : [1, 2, 4, 8, 16, 32, 64]);
   const stepBatches = listFlag("step-batches") ?? (quickBase ? [1, 4] : [1, 4, 16, 64]);
-  const stepRows: { sessions: number; step_p50_ms: number }[] = [];
+  const stepRows: {
+    sessions: number;
+    step_p50_ms: number;
+    dynamic_step_p50_ms?: number;
+    static_over_dynamic?: number;
+  }[] = [];
   for (const batch of stepBatches) {
-    const row = { sessions: batch, step_p50_ms: round(await batchStep(model, batch, 10), 3) };
+    const compared = compareDynamic?.includes(batch) ?? true;
+    const times = await batchStep(model, compared ? dynamic : undefined, batch, 10);
+    const row = {
+      sessions: batch,
+      step_p50_ms: round(times.static, 3),
+      ...(times.dynamic === undefined ? {} : {
+        dynamic_step_p50_ms: round(times.dynamic, 3),
+        static_over_dynamic: round(times.static / times.dynamic, 3),
+      }),
+    };
     stepRows.push(row);
     console.log(size, ep, "step", JSON.stringify(row));
   }
@@ -214,6 +258,7 @@ for (const size of models) {
     capacity,
     maxBatch: Math.max(64, capacity),
   });
+  await runtime.ready;
   await sequential(runtime, 3); // warm-up
   const geometry = model.geometry;
   const rows = [];
@@ -257,6 +302,7 @@ for (const size of models) {
       ? `${Deno.build.os}-${Deno.build.arch} CPU, ${navigator.hardwareConcurrency} cores`
       : flag("device") ?? ep,
     execution_provider: ep,
+    static_steps: model.staticSteps,
     model: built.name,
     precision,
     params: built.parameters,
@@ -286,6 +332,7 @@ for (const size of models) {
   console.log(JSON.stringify({ ...result, rows: undefined }));
   results.push(result);
   await model.close();
+  await dynamic?.close();
 }
 
 // The ~100M model is the headline; every model's numbers are under `models`.

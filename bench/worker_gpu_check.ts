@@ -2,15 +2,20 @@
  * The worker's numerical guarantees on a GPU provider (run on the device, not in CI): the same
  * micro-turns through the runner on `--ep` and on the CPU, streamed with sessions sitting out
  * some steps; float16 on the GPU (and float16 with 8-bit projection weights) against float32 on
- * the CPU; the provider's memory across 1000
- * session open/close cycles (nvidia-smi's reading, where there is one). Prints one JSON line.
+ * the CPU; the captured static steps (the GPU's default, gpu-worker/static_steps.ts) against
+ * dynamic shapes on the same GPU; the provider's memory across 1000 session open/close cycles
+ * (nvidia-smi's reading, where there is one). Prints one JSON line.
  *
  *   deno run -A bench/worker_gpu_check.ts --ep=webgpu [--attention=fused|operators]
  *
  * @module
  */
 import { flag } from "./bench_support.ts";
-import { type ExecutionProvider, InteractionModel } from "../gpu-worker/interaction_model.ts";
+import {
+  type ExecutionProvider,
+  InteractionModel,
+  type StaticStepMode,
+} from "../gpu-worker/interaction_model.ts";
 import type { TurnOutput } from "../gpu-worker/interaction_model.ts";
 import {
   buildReferenceModel,
@@ -38,12 +43,14 @@ async function run(
   precision: "float32" | "float16",
   on: ExecutionProvider,
   count: number,
-  weightBits?: 8,
+  options: { weightBits?: 8; staticSteps?: StaticStepMode } = {},
 ) {
+  const { weightBits, staticSteps } = options;
   const built = buildReferenceModel(size, 1, { precision, attention, weightBits });
   const model = await InteractionModel.load(built.bytes, {
     name: built.name,
     executionProvider: on,
+    staticSteps,
   });
   const cache = model.createCache(5);
   cache.acquire(); // slot 0 idle: the sessions use 1..3, so the binding is a prefix view
@@ -81,9 +88,10 @@ async function run(
       if (i % 250 === 249) churnMiB.push(await used());
     }
   }
+  const stepCounts = { ...model.stepCounts };
   cache.release();
   await model.close();
-  return { outputs, churnMiB };
+  return { outputs, churnMiB, stepCounts };
 }
 
 const difference = (a: TurnOutput[][], b: TurnOutput[][]) => {
@@ -104,15 +112,26 @@ const difference = (a: TurnOutput[][], b: TurnOutput[][]) => {
 
 const tinyCpu = await run("tiny", "float32", "cpu", 40);
 const tinyGpu = await run("tiny", "float32", ep, 40);
+const tinyDynamicGpu = await run("tiny", "float32", ep, 40, { staticSteps: "off" });
 const baseCpu = await run("base", "float32", "cpu", 4);
 const baseGpu = await run("base", "float16", ep, 4);
-const baseInt8Gpu = await run("base", "float16", ep, 4, 8);
+const baseInt8Gpu = await run("base", "float16", ep, 4, { weightBits: 8 });
+const baseInt8DynamicGpu = await run("base", "float16", ep, 4, {
+  weightBits: 8,
+  staticSteps: "off",
+});
 console.log(JSON.stringify({
   ep,
   attention,
   tiny_float32_gpu_vs_cpu: difference(tinyGpu.outputs, tinyCpu.outputs),
+  tiny_float32_gpu_static_vs_dynamic: difference(tinyGpu.outputs, tinyDynamicGpu.outputs),
   base_float16_gpu_vs_float32_cpu: difference(baseGpu.outputs, baseCpu.outputs),
   base_float16_int8_weights_gpu_vs_float32_cpu: difference(baseInt8Gpu.outputs, baseCpu.outputs),
+  base_float16_int8_weights_gpu_static_vs_dynamic: difference(
+    baseInt8Gpu.outputs,
+    baseInt8DynamicGpu.outputs,
+  ),
+  gpu_step_counts: { static_path: tinyGpu.stepCounts, dynamic_path: tinyDynamicGpu.stepCounts },
   device_memory_mib_across_1000_cycles: tinyGpu.churnMiB,
   device_memory_mib_across_1000_cycles_base: baseGpu.churnMiB,
 }));

@@ -10,16 +10,10 @@
  */
 import {
   type CacheGeometry,
-  CONTROL_CLASSES,
   layerTensorName,
   maxPositionsPerCall,
   POSITIONS_PER_MICRO_TURN,
-  ROW_STATE,
   SLOT_STATE,
-  TEXT_BYTES_PER_MICRO_TURN,
-  TEXT_VOCABULARY,
-  TURN_FLOATS,
-  TURN_INTS,
 } from "./model/model_contract.ts";
 import { checkContract } from "./model/contract_check.ts";
 import {
@@ -30,66 +24,34 @@ import {
   packStepIo,
 } from "./model/step_packing.ts";
 import { KvCacheSlots } from "./kv_cache_slots.ts";
+import { staticBucketSizes, StaticSteps } from "./static_steps.ts";
+import {
+  FRAME_BYTES,
+  hasFrame,
+  readTurnRow,
+  type SessionStep,
+  type SessionStepOutput,
+  writeSlotState,
+  writeTurnRow,
+} from "./step_rows.ts";
 import {
   type ExecutionProvider,
   type OrtIoBinding,
   OrtModelSession,
   type OrtTensor,
 } from "./ort/ort_session.ts";
-import {
-  DMEL_BINS,
-  DMEL_FRAMES_PER_MICRO_TURN,
-  PATCH_BYTES,
-  PATCH_SIDE,
-  PATCHES_PER_FRAME,
-} from "../protocol/media_format.ts";
-import type { ControlAction } from "../protocol/worker_link.ts";
+import { PATCH_SIDE, PATCHES_PER_FRAME } from "../protocol/media_format.ts";
 
 export { ModelContractError } from "./model/contract_check.ts";
 export type { ExecutionProvider } from "./ort/ort_session.ts";
+export type { SessionStep, SessionStepOutput, TurnInput, TurnOutput } from "./step_rows.ts";
 
-/** One micro-turn of input. */
-export interface TurnInput {
-  /** dMel codes: at least `DMEL_FRAMES_PER_MICRO_TURN * DMEL_BINS` bytes (extra are ignored). */
-  dmel: Uint8Array;
-  /** Up to `TEXT_BYTES_PER_MICRO_TURN` UTF-8 bytes of user text. */
-  text: Uint8Array;
-  /** The micro-turn's camera frame as `PATCHES_PER_FRAME` patches, or none. */
-  patches?: Uint8Array;
-  /** Wall-clock seconds since the session started. */
-  elapsedSeconds: number;
-  /** The flow head's starting noise: `SAMPLES_PER_MICRO_TURN` values. */
-  noise: Float32Array;
-}
-
-/** One session's share of a step. */
-export interface SessionStep {
-  /** The session's cache slot. */
-  slot: number;
-  /** Micro-turns to append (every session of a batch must bring the same number). */
-  turns: TurnInput[];
-}
-
-/** What one micro-turn produced. */
-export interface TurnOutput {
-  /** 200 ms of 16 kHz audio in [-1, 1]. */
-  audio: Float32Array;
-  /** The text head's chosen byte (0: no text). */
-  textByte: number;
-  /** The control head's decision. */
-  control: ControlAction;
-}
-
-/** One session's result of a step. */
-export interface SessionStepOutput {
-  /** Per micro-turn. */
-  turns: TurnOutput[];
-  /**
-   * Whether the session's window is now full (older context slides out); false when its slot
-   * was emptied while the step ran.
-   */
-  contextFull: boolean;
-}
+/**
+ * How streaming steps (one micro-turn per session) run: with the shapes of each step (`off`),
+ * or over every slot of a fixed-size bucket (gpu-worker/static_steps.ts), with static shapes
+ * (`fixed`) and, on WebGPU, a captured graph replayed (`captured`).
+ */
+export type StaticStepMode = "off" | "fixed" | "captured";
 
 /** Options of {@linkcode InteractionModel.load}. */
 export interface InteractionModelOptions {
@@ -105,10 +67,23 @@ export interface InteractionModelOptions {
   threads?: number;
   /** Write ONNX Runtime's per-kernel profile to `<prefix>_<date>.json` when closed. */
   profilePrefix?: string;
+  /** Streaming steps; default `captured` on WebGPU, `off` elsewhere ({@linkcode StaticStepMode}). */
+  staticSteps?: StaticStepMode;
 }
 
-const DMEL_SIZE = DMEL_FRAMES_PER_MICRO_TURN * DMEL_BINS;
-const IMAGE_SIZE = PATCHES_PER_FRAME * PATCH_BYTES;
+/** Options of {@linkcode InteractionModel.createCache}. */
+export interface CacheOptions {
+  /** Slots of each static-step bucket; default {@linkcode staticBucketSizes} of the capacity. */
+  staticBuckets?: readonly number[];
+}
+
+/** Steps a model ran, by path. */
+export interface StepCounts {
+  /** Streaming steps over a fixed-shape bucket. */
+  static: number;
+  /** Steps with the shapes of their inputs. */
+  dynamic: number;
+}
 
 /** Raised for a step asked of a model that was closed. */
 export class ModelClosedError extends Error {
@@ -123,8 +98,12 @@ export class InteractionModel {
   readonly #session: OrtModelSession;
   readonly #binding: OrtIoBinding;
   readonly #blankFrame: OrtTensor;
-  /** Steps running now (settled either way). */
-  readonly #running = new Set<Promise<void>>();
+  /** The packed model and how its sessions are made, for the static steps' buckets. */
+  readonly #bytes: Uint8Array;
+  readonly #options: InteractionModelOptions;
+  readonly #staticSteps = new WeakMap<KvCacheSlots, StaticSteps>();
+  /** Settles once the last step asked for has (steps run one at a time, in order). */
+  #tail: Promise<void> = Promise.resolve();
   #closed = false;
   /** The key/value cache geometry the model declares. */
   readonly geometry: CacheGeometry;
@@ -134,17 +113,30 @@ export class InteractionModel {
   readonly executionProvider: ExecutionProvider;
   /** Positions one call may append to a session. */
   readonly maxPositionsPerCall: number;
+  /** How streaming steps run ({@linkcode StaticStepMode}). */
+  readonly staticSteps: StaticStepMode;
+  /** Steps run so far, by path. */
+  readonly stepCounts: StepCounts = { static: 0, dynamic: 0 };
 
-  private constructor(session: OrtModelSession, geometry: CacheGeometry, name: string) {
+  private constructor(
+    session: OrtModelSession,
+    geometry: CacheGeometry,
+    bytes: Uint8Array,
+    options: InteractionModelOptions,
+  ) {
     this.#session = session;
     this.#binding = session.binding();
     // The blank frame of a step no micro-turn brings one to, kept where the model reads it
     // (a device tensor starts zeroed): most steps then copy no frame at all.
     this.#blankFrame = session.hasDeviceMemory
       ? session.deviceTensor("uint8", FRAME_DIMS)
-      : session.hostTensor(new Uint8Array(IMAGE_SIZE), "uint8", FRAME_DIMS);
+      : session.hostTensor(new Uint8Array(FRAME_BYTES), "uint8", FRAME_DIMS);
+    this.#bytes = bytes;
+    this.#options = options;
+    this.staticSteps = options.staticSteps ??
+      (session.executionProvider === "webgpu" ? "captured" : "off");
     this.geometry = geometry;
-    this.name = name;
+    this.name = options.name;
     this.executionProvider = session.executionProvider;
     this.maxPositionsPerCall = maxPositionsPerCall(geometry);
   }
@@ -160,39 +152,86 @@ export class InteractionModel {
   ): Promise<InteractionModel> {
     const bytes = typeof source === "string" ? await Deno.readFile(source) : source;
     const geometry = checkContract(bytes);
-    const session = OrtModelSession.create(packStepIo(bytes), {
+    const packed = packStepIo(bytes);
+    const session = OrtModelSession.create(packed, {
       executionProvider: options.executionProvider,
       providerOptions: options.providerOptions,
       libraryPath: options.libraryPath,
       threads: options.threads,
       profilePrefix: options.profilePrefix,
     });
-    return new InteractionModel(session, geometry, options.name);
+    return new InteractionModel(session, geometry, packed, options);
   }
 
   /**
-   * Allocates the cache of `capacity` sessions in the provider's memory. Throws
-   * `CacheCapacityError` (saying how many fit) when the device cannot hold it.
+   * Allocates the cache of `capacity` sessions in the provider's memory, and, unless static
+   * steps are off, the fixed-shape sessions of its buckets (their graphs recorded before the
+   * first step runs). Throws `CacheCapacityError` (saying how many fit) when the device cannot
+   * hold the cache.
    */
-  createCache(capacity: number): KvCacheSlots {
-    return new KvCacheSlots(this.#session, capacity, this.geometry);
+  createCache(capacity: number, options: CacheOptions = {}): KvCacheSlots {
+    const cache = new KvCacheSlots(this.#session, capacity, this.geometry);
+    if (this.staticSteps === "off") return cache;
+    try {
+      const steps = new StaticSteps(
+        this.#bytes,
+        cache,
+        options.staticBuckets ?? staticBucketSizes(capacity),
+        {
+          executionProvider: this.executionProvider,
+          providerOptions: this.#options.providerOptions,
+          libraryPath: this.#options.libraryPath,
+          threads: this.#options.threads,
+          capture: this.staticSteps === "captured",
+        },
+      );
+      cache.releaseFirst(steps);
+      this.#staticSteps.set(cache, steps);
+      // No step touches the cache before the buckets' first runs, which write every slot.
+      this.#tail = this.#tail.then(() => steps.ready).catch(() => {});
+    } catch (error) {
+      cache.release();
+      throw error;
+    }
+    return cache;
+  }
+
+  /**
+   * Settles once `cache`'s static-step buckets have run (on WebGPU: recorded their graphs),
+   * or rejects with why they could not; at once for a cache without them.
+   */
+  cacheReady(cache: KvCacheSlots): Promise<void> {
+    return this.#staticSteps.get(cache)?.ready ?? Promise.resolve();
   }
 
   /**
    * Runs one batched step: each session's micro-turns are appended to its slot in `cache`
    * (in place) and their outputs returned. Every session must bring the same number of
-   * micro-turns, at most {@linkcode maxPositionsPerCall} positions' worth.
+   * micro-turns, at most {@linkcode maxPositionsPerCall} positions' worth. Steps run one at a
+   * time, in the order they were asked for.
    */
   step(inputs: SessionStep[], cache: KvCacheSlots): Promise<SessionStepOutput[]> {
     if (this.#closed) return Promise.reject(new ModelClosedError());
-    const running = this.#step(inputs, cache);
-    const settled = running.then(() => {}, () => {});
-    this.#running.add(settled);
-    settled.finally(() => this.#running.delete(settled));
+    // A slot emptied before its step runs is not advanced by it.
+    const generations = inputs.map((input) => cache.generation(input.slot));
+    const running = this.#tail.then(() => {
+      const steps = this.#staticSteps.get(cache);
+      if (steps && inputs.every((input) => input.turns.length === 1) && steps.covers(cache.span)) {
+        this.stepCounts.static++;
+        return steps.step(inputs, cache, generations);
+      }
+      this.stepCounts.dynamic++;
+      return this.#step(inputs, cache, generations);
+    });
+    this.#tail = running.then(() => {}, () => {});
     return running;
   }
 
-  async #step(inputs: SessionStep[], cache: KvCacheSlots): Promise<SessionStepOutput[]> {
+  async #step(
+    inputs: SessionStep[],
+    cache: KvCacheSlots,
+    generations: readonly number[],
+  ): Promise<SessionStepOutput[]> {
     const batch = inputs.length;
     const turns = inputs[0].turns.length;
     if (inputs.some((input) => input.turns.length !== turns)) {
@@ -204,60 +243,26 @@ export class InteractionModel {
         `a call appends at most ${this.maxPositionsPerCall} positions, not ${positions}`,
       );
     }
-    const { cacheLength } = this.geometry;
     const span = cache.span;
     const rows = batch * turns;
     // Only the micro-turns that bring a frame send one; the rest point past the last frame.
-    const frames = inputs.flatMap((input) =>
-      input.turns.flatMap((turn) => turn.patches?.length === IMAGE_SIZE ? [turn.patches] : [])
-    );
+    const frames = inputs.flatMap((input) => input.turns.filter(hasFrame).map((t) => t.patches));
     const images = Math.max(1, frames.length);
     let nextImage = 0;
     const packed = new Float32Array(rows * PACKED_TURN.size);
-    const rowState = new Float32Array(ROW_STATE.size);
     // Slots not in the step read the zero row after the batch's rows.
     const slotState = new Int32Array(span * SLOT_STATE.size);
-    const setSlot = (slot: number, row: number, newest: number, filled: number) => {
-      const at = slot * SLOT_STATE.size;
-      slotState[at + SLOT_STATE.row] = row;
-      slotState[at + SLOT_STATE.newest] = newest;
-      slotState[at + SLOT_STATE.filled] = filled;
-    };
-    for (let slot = 0; slot < span; slot++) {
-      setSlot(
-        slot,
-        batch,
-        (cache.head(slot) + cacheLength - 1) % cacheLength,
-        cache.ringFilled(slot),
-      );
-    }
+    for (let slot = 0; slot < span; slot++) writeSlotState(slotState, slot, batch, cache, 0);
     inputs.forEach((input, b) => {
       const { slot } = input;
       if (slot >= span || slotState[slot * SLOT_STATE.size + SLOT_STATE.row] !== batch) {
         throw new RangeError(`slot ${slot} is not in use or is stepped twice`);
       }
-      rowState[ROW_STATE.position] = cache.position(slot);
-      rowState[ROW_STATE.slot] = slot;
-      rowState[ROW_STATE.cacheHead] = cache.head(slot);
       input.turns.forEach((turn, t) => {
-        const at = (b * turns + t) * PACKED_TURN.size;
-        const ints = at + PACKED_TURN.ints;
-        packed.set(turn.dmel.subarray(0, DMEL_SIZE), ints + TURN_INTS.dmel);
-        packed.set(turn.text.subarray(0, TEXT_BYTES_PER_MICRO_TURN), ints + TURN_INTS.text);
-        packed[ints + TURN_INTS.imageIndex] = turn.patches?.length === IMAGE_SIZE
-          ? nextImage++
-          : images; // past the last frame: no frame
-        const floats = at + PACKED_TURN.floats;
-        packed[floats + TURN_FLOATS.elapsedSeconds] = turn.elapsedSeconds;
-        packed.set(turn.noise, floats + TURN_FLOATS.noise);
-        packed.set(rowState, at + PACKED_TURN.rowState);
+        const image = hasFrame(turn) ? nextImage++ : images; // past the last frame: no frame
+        writeTurnRow(packed, b * turns + t, turn, cache, slot, image);
       });
-      setSlot(
-        slot,
-        b,
-        (cache.head(slot) + positions - 1) % cacheLength,
-        Math.min(cacheLength, cache.ringFilled(slot) + positions),
-      );
+      writeSlotState(slotState, slot, b, cache, positions);
     });
     const outputs = new Float32Array(rows * PACKED_OUTPUT.size);
     const s = this.#session;
@@ -266,14 +271,11 @@ export class InteractionModel {
       s.hostTensor(slotState, "int32", [span, SLOT_STATE.size]),
     ];
     if (frames.length > 0) {
-      const patches = new Uint8Array(images * IMAGE_SIZE);
-      frames.forEach((frame, i) => patches.set(frame, i * IMAGE_SIZE));
-      owned.push(
-        s.hostTensor(patches, "uint8", [images, PATCHES_PER_FRAME, PATCH_SIDE, PATCH_SIDE, 3]),
-      );
+      const patches = new Uint8Array(images * FRAME_BYTES);
+      frames.forEach((frame, i) => patches.set(frame, i * FRAME_BYTES));
+      owned.push(s.hostTensor(patches, "uint8", [images, ...FRAME_DIMS.slice(1)]));
     }
     const output = s.hostTensor(outputs, "float32", [batch, turns, PACKED_OUTPUT.size]);
-    const generations = inputs.map((input) => cache.generation(input.slot));
     const binding = this.#binding;
     try {
       binding.clear();
@@ -295,31 +297,21 @@ export class InteractionModel {
       binding.clear();
       for (const tensor of [...owned, output]) tensor.release();
     }
-    const at = (row: number) => row * PACKED_OUTPUT.size;
     return inputs.map((input, b) => ({
-      turns: Array.from({ length: turns }, (_, t) => {
-        const row = b * turns + t;
-        return {
-          audio: outputs.slice(at(row) + PACKED_OUTPUT.audio, at(row) + PACKED_OUTPUT.textLogits),
-          textByte: argmax(outputs, at(row) + PACKED_OUTPUT.textLogits, TEXT_VOCABULARY),
-          control: CONTROL_CLASSES[
-            argmax(outputs, at(row) + PACKED_OUTPUT.controlLogits, CONTROL_CLASSES.length)
-          ],
-        };
-      }),
+      turns: Array.from({ length: turns }, (_, t) => readTurnRow(outputs, b * turns + t)),
       contextFull: cache.advance(input.slot, positions, generations[b]),
     }));
   }
 
   /**
-   * Releases the session once the steps running now have finished (their native calls run off
+   * Releases the session once the steps asked for have finished (their native calls run off
    * the event loop and use it); later steps are refused. Release caches made by
    * {@linkcode createCache} first.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.all(this.#running);
+    await this.#tail;
     this.#binding.release();
     this.#blankFrame.release();
     this.#session.release();
@@ -327,9 +319,3 @@ export class InteractionModel {
 }
 
 const FRAME_DIMS = [1, PATCHES_PER_FRAME, PATCH_SIDE, PATCH_SIDE, 3];
-
-function argmax(values: Float32Array, offset: number, length: number): number {
-  let best = 0;
-  for (let i = 1; i < length; i++) if (values[offset + i] > values[offset + best]) best = i;
-  return best;
-}

@@ -69,6 +69,8 @@ export class KvCacheSlots {
   /** Free slots, highest first, so `pop` returns the lowest. */
   #free: number[];
   #views: { span: number; keys: OrtTensor[]; values: OrtTensor[] } | undefined;
+  /** What holds views of the cache and must go before its memory does. */
+  readonly #dependents: { release(): void }[] = [];
 
   /**
    * Allocates the cache of `capacity` sessions on the session's provider. Throws
@@ -138,6 +140,7 @@ export class KvCacheSlots {
   release(): void;
   release(slot?: number): void {
     if (slot === undefined) {
+      for (const dependent of this.#dependents.splice(0)) dependent.release();
       this.#releaseViews();
       for (const tensor of [...this.#keys, ...this.#values]) tensor.release();
       return;
@@ -204,20 +207,33 @@ export class KvCacheSlots {
 
   /**
    * The keys and values tensors of layer by layer, viewing the first `span` slots (the same
-   * device memory, a shorter shape), so a step reads no slot beyond the highest in use.
+   * device memory, a shorter shape), so a step reads no slot beyond the highest in use. The
+   * cache keeps the views of the last span asked for.
    */
   views(span: number): { keys: OrtTensor[]; values: OrtTensor[] } {
     if (span === this.capacity) return { keys: this.#keys, values: this.#values };
     if (this.#views?.span === span) return this.#views;
     this.#releaseViews();
+    this.#views = { span, ...this.ownedViews(span) };
+    return this.#views;
+  }
+
+  /**
+   * Views of the first `span` slots, as {@linkcode views}, that the caller keeps and releases
+   * (before the cache: see {@linkcode releaseFirst}).
+   */
+  ownedViews(span: number): { keys: OrtTensor[]; values: OrtTensor[] } {
     const keyDims = keyTensorDims(this.geometry, span);
     const valueDims = valueTensorDims(this.geometry, span);
-    this.#views = {
-      span,
+    return {
       keys: this.#keys.map((tensor) => this.#session.prefixView(tensor, keyDims)),
       values: this.#values.map((tensor) => this.#session.prefixView(tensor, valueDims)),
     };
-    return this.#views;
+  }
+
+  /** Has {@linkcode release} release `dependent` (something using the cache's memory) first. */
+  releaseFirst(dependent: { release(): void }): void {
+    this.#dependents.push(dependent);
   }
 
   #releaseViews(): void {

@@ -166,6 +166,21 @@ export class WorkerRuntime {
       help: "Session slots this worker has",
       registers,
     }).set(this.#slots.capacity);
+    const steps = model.stepCounts;
+    const counted = { static: 0, dynamic: 0 };
+    new promClient.Counter({
+      name: "worker_model_steps_total",
+      help: "Model steps by path: static (a fixed-shape bucket; a replayed graph on WebGPU) " +
+        "or dynamic (the step's own shapes)",
+      labelNames: ["path"],
+      registers,
+      collect() {
+        for (const path of ["static", "dynamic"] as const) {
+          this.inc({ path }, steps[path] - counted[path]);
+          counted[path] = steps[path];
+        }
+      },
+    });
     const freeSlots = () => this.freeSlots;
     new promClient.Gauge({
       name: "worker_free_slots",
@@ -195,6 +210,14 @@ export class WorkerRuntime {
   /** Session slots there are. */
   get capacity(): number {
     return this.#slots.capacity;
+  }
+
+  /**
+   * Settles once the model is ready to step the cache (on WebGPU, each static-step bucket's
+   * graph recorded); steps asked for earlier wait for it.
+   */
+  get ready(): Promise<void> {
+    return this.#model.cacheReady(this.#slots);
   }
 
   /** Session slots free now. */

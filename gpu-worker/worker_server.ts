@@ -111,11 +111,20 @@ export async function startWorker(
     onSessionsChanged: () => sessionsChanged(),
     registry,
   });
+  // Announced only once it can step at speed (WebGPU: every bucket's graph recorded).
+  try {
+    await runtime.ready;
+  } catch (error) {
+    await runtime.release();
+    await model.close();
+    throw error;
+  }
   log.info("model loaded", {
     model: model.name,
     executionProvider: config.executionProvider,
     cache: model.geometry,
     cacheMiB: Math.round(runtime.cacheBytes / 2 ** 20),
+    staticSteps: model.staticSteps,
     ms: Math.round(performance.now() - started),
   });
   const app = new Hono();

@@ -1,0 +1,340 @@
+/**
+ * Fixed-shape steps: a streaming step (one micro-turn per session) over every slot of a
+ * bucket, so that each bucket's session has static shapes (ONNX Runtime folds the shape
+ * computations away) and, on WebGPU, a captured graph: the first runs record the step's GPU
+ * commands, later runs replay them without ONNX Runtime touching a kernel on the host
+ * (bench/step_io_probe.ts: at 256 sessions 38 ms a step against 66 ms for the same model
+ * with dynamic shapes). Each bucket holds the first `slots` slots of the cache; a step takes
+ * the smallest bucket that holds every slot in use.
+ *
+ * Every slot of the bucket is a row of the step, in slot order (row = slot). A slot whose
+ * session brings no micro-turn this step (idle, or free) steps a blank row whose output is
+ * discarded and whose bookkeeping is not advanced: its writes land in the ring indices after
+ * its newest position, which its window cannot see and its next step overwrites first, the
+ * contract's write rule for a slot not in the step (docs/model-contract.md).
+ *
+ * A captured graph replays with the buffers it was recorded with, so each bucket's inputs and
+ * outputs are device tensors bound once: a step writes its rows into them with one copy (two
+ * with camera frames) and reads its outputs with one ({@linkcode DeviceCopy}). On the CPU
+ * provider those tensors are host memory the step writes and reads directly.
+ *
+ * @module
+ */
+import {
+  layerTensorName,
+  POSITIONS_PER_MICRO_TURN,
+  SLOT_STATE,
+  TURN_INTS,
+} from "./model/model_contract.ts";
+import {
+  PACKED_INPUT_NAME,
+  PACKED_OUTPUT,
+  PACKED_OUTPUT_NAME,
+  PACKED_TURN,
+} from "./model/step_packing.ts";
+import type { KvCacheSlots } from "./kv_cache_slots.ts";
+import { DeviceCopy } from "./device_copy.ts";
+import {
+  FRAME_BYTES,
+  hasFrame,
+  readTurnRow,
+  type SessionStep,
+  type SessionStepOutput,
+  writeRowState,
+  writeSlotState,
+  writeTurnRow,
+} from "./step_rows.ts";
+import {
+  type ExecutionProvider,
+  type OrtIoBinding,
+  OrtModelSession,
+  type OrtTensor,
+} from "./ort/ort_session.ts";
+import { PATCH_SIDE, PATCHES_PER_FRAME } from "../protocol/media_format.ts";
+
+/** How the buckets' sessions are made. */
+export interface StaticStepOptions {
+  /** Execution provider (the model's). */
+  executionProvider: ExecutionProvider;
+  /** Provider options (the model's). */
+  providerOptions?: Record<string, string>;
+  /** The ONNX Runtime library. */
+  libraryPath?: string;
+  /** CPU provider threads (0: ONNX Runtime's default). */
+  threads?: number;
+  /** Record each bucket's graph once and replay it (WebGPU's `enableGraphCapture`). */
+  capture: boolean;
+}
+
+/**
+ * The bucket sizes for a cache of `capacity` slots: powers of two from 8 up to a stride, then
+ * multiples of the stride (64 slots for every 512 of capacity), then the capacity. A step pays
+ * for every slot of its bucket, stepping or not, so the stride bounds what a large worker
+ * wastes (at most 1/8 of its capacity) at about a dozen buckets.
+ */
+export function staticBucketSizes(capacity: number): number[] {
+  const stride = 64 * Math.max(1, Math.floor(capacity / 512));
+  const sizes: number[] = [];
+  for (let size = 8; size < Math.min(stride, capacity); size *= 2) sizes.push(size);
+  for (let size = stride; size < capacity; size += stride) sizes.push(size);
+  sizes.push(capacity);
+  return sizes;
+}
+
+const FRAME_DIMS = [PATCHES_PER_FRAME, PATCH_SIDE, PATCH_SIDE, 3];
+
+/** One bucket: a fixed-shape session over the cache's first `slots` slots, bound once. */
+class StaticBucket {
+  readonly slots: number;
+  readonly #session: OrtModelSession;
+  readonly #binding: OrtIoBinding;
+  /** Bound to the session: the step's rows, slot state, frames and outputs; the cache's views. */
+  readonly turns: OrtTensor;
+  readonly slotState: OrtTensor;
+  readonly patches: OrtTensor;
+  readonly outputs: OrtTensor;
+  readonly #views: OrtTensor[];
+  /** What the host writes and reads: the bound tensors' own memory on the CPU provider. */
+  readonly hostTurns: Float32Array;
+  readonly hostSlotState: Int32Array;
+  readonly hostOutputs: Float32Array;
+  /** Host tensors over those arrays, for the copies (a device provider only). */
+  readonly #hostTensors: OrtTensor[] = [];
+
+  constructor(modelBytes: Uint8Array, cache: KvCacheSlots, slots: number, o: StaticStepOptions) {
+    const { layers, heads, cacheLength } = cache.geometry;
+    this.slots = slots;
+    this.#session = OrtModelSession.create(modelBytes, {
+      executionProvider: o.executionProvider,
+      providerOptions: o.capture
+        ? { ...o.providerOptions, enableGraphCapture: "1" }
+        : o.providerOptions,
+      libraryPath: o.libraryPath,
+      threads: o.threads,
+      fixedDimensions: {
+        batch: slots,
+        turns: 1,
+        images: slots,
+        slots,
+        cache_rows: slots * heads * cacheLength,
+      },
+    });
+    const s = this.#session;
+    this.turns = s.deviceTensor("float32", [slots, 1, PACKED_TURN.size]);
+    this.slotState = s.deviceTensor("int32", [slots, SLOT_STATE.size]);
+    this.patches = s.deviceTensor("uint8", [slots, ...FRAME_DIMS]);
+    this.outputs = s.deviceTensor("float32", [slots, 1, PACKED_OUTPUT.size]);
+    const { keys, values } = cache.ownedViews(slots);
+    this.#views = [...keys, ...values];
+    const hosted = <T>(tensor: OrtTensor, make: (buffer: ArrayBufferLike) => T): T => {
+      if (tensor.host) return make(tensor.host.buffer);
+      const host = make(new ArrayBuffer(tensor.bytes));
+      this.#hostTensors.push(s.hostTensor(host as ArrayBufferView, tensor.type, tensor.dims));
+      return host;
+    };
+    this.hostTurns = hosted(this.turns, (b) => new Float32Array(b));
+    this.hostSlotState = hosted(this.slotState, (b) => new Int32Array(b));
+    this.hostOutputs = hosted(this.outputs, (b) => new Float32Array(b));
+    const binding = this.#binding = s.binding();
+    binding.input(PACKED_INPUT_NAME, this.turns);
+    binding.input("slot_state", this.slotState);
+    binding.input("patches", this.patches);
+    binding.output(PACKED_OUTPUT_NAME, this.outputs);
+    for (let l = 0; l < layers; l++) {
+      binding.input(layerTensorName("past_keys_{layer}", l), keys[l]);
+      binding.input(layerTensorName("past_values_{layer}", l), values[l]);
+      binding.output(layerTensorName("present_keys_{layer}", l), keys[l]);
+      binding.output(layerTensorName("present_values_{layer}", l), values[l]);
+    }
+  }
+
+  /** The host-side tensors of the rows and slot state, then of the outputs (device only). */
+  get hostTensors(): { turns: OrtTensor; slotState: OrtTensor; outputs: OrtTensor } {
+    const [turns, slotState, outputs] = this.#hostTensors;
+    return { turns, slotState, outputs };
+  }
+
+  /** Whether the bound tensors live in device memory (copies needed). */
+  get onDevice(): boolean {
+    return this.#hostTensors.length > 0;
+  }
+
+  /** A tensor over the first `count` frames of the bound frames. */
+  framesView(count: number): OrtTensor {
+    return this.#session.prefixView(this.patches, [count, ...FRAME_DIMS]);
+  }
+
+  /** A host tensor over `frames` (`count` frames). */
+  hostFrames(frames: Uint8Array, count: number): OrtTensor {
+    return this.#session.hostTensor(frames, "uint8", [count, ...FRAME_DIMS]);
+  }
+
+  /** Runs (or replays) the step on what is bound. */
+  run(): Promise<void> {
+    return this.#binding.run();
+  }
+
+  release(): void {
+    this.#binding.release();
+    for (
+      const tensor of [
+        ...this.#views,
+        ...this.#hostTensors,
+        this.turns,
+        this.slotState,
+        this.patches,
+        this.outputs,
+      ]
+    ) {
+      tensor.release();
+    }
+    this.#session.release();
+  }
+}
+
+/** The buckets of one cache and the copies that feed them; see the module doc. */
+export class StaticSteps {
+  readonly #buckets: StaticBucket[] = [];
+  readonly #copies:
+    | { rows: DeviceCopy; frames: DeviceCopy; outputs: DeviceCopy }
+    | undefined;
+  /** Settles once every bucket has run (and, capturing, recorded its graph). */
+  readonly ready: Promise<void>;
+
+  /**
+   * Makes a session per bucket size over `cache` (its capacity at least the largest), then
+   * runs each with every row blank until its graph is recorded ({@linkcode ready}); the cache
+   * must have no slot in use until then.
+   */
+  constructor(
+    modelBytes: Uint8Array,
+    cache: KvCacheSlots,
+    sizes: readonly number[],
+    options: StaticStepOptions,
+  ) {
+    try {
+      for (const size of [...new Set(sizes)].sort((a, b) => a - b)) {
+        if (size < 1 || size > cache.capacity) {
+          throw new RangeError(`a bucket of ${size} slots in a cache of ${cache.capacity}`);
+        }
+        this.#buckets.push(new StaticBucket(modelBytes, cache, size, options));
+      }
+      if (this.#buckets.some((bucket) => bucket.onDevice)) {
+        const copy = (shape: ConstructorParameters<typeof DeviceCopy>[1]) =>
+          new DeviceCopy(options.executionProvider, shape, options);
+        this.#copies = {
+          rows: copy([{ type: "float32", rank: 3 }, { type: "int32", rank: 2 }]),
+          frames: copy([{ type: "uint8", rank: 5 }]),
+          outputs: copy([{ type: "float32", rank: 3 }]),
+        };
+      }
+    } catch (error) {
+      this.release();
+      throw error;
+    }
+    // ONNX Runtime records a graph on a run after the first (which allocates).
+    const warmRuns = options.capture ? 3 : 1;
+    this.ready = (async () => {
+      for (const bucket of this.#buckets) {
+        for (let i = 0; i < warmRuns; i++) await this.#run(bucket, [], cache, []);
+      }
+    })();
+    this.ready.catch(() => {}); // reported by the steps that wait for it
+  }
+
+  /** The smallest bucket holding the first `span` slots, if any does. */
+  covers(span: number): boolean {
+    return this.#bucketFor(span) !== undefined;
+  }
+
+  /**
+   * Steps `inputs` (one micro-turn each) in the smallest bucket holding every slot in use,
+   * once {@linkcode ready}. `generations` are the slots' generations when the step was asked
+   * for: a slot emptied since is written but not advanced.
+   */
+  async step(
+    inputs: SessionStep[],
+    cache: KvCacheSlots,
+    generations: readonly number[],
+  ): Promise<SessionStepOutput[]> {
+    await this.ready;
+    const bucket = this.#bucketFor(cache.span);
+    if (!bucket) throw new RangeError(`no static bucket holds ${cache.span} slots`);
+    return this.#run(bucket, inputs, cache, generations);
+  }
+
+  async #run(
+    bucket: StaticBucket,
+    inputs: SessionStep[],
+    cache: KvCacheSlots,
+    generations: readonly number[],
+  ): Promise<SessionStepOutput[]> {
+    const { slots } = bucket;
+    const rows = bucket.hostTurns;
+    const slotState = bucket.hostSlotState;
+    const blank = slots; // past the last frame: no frame
+    rows.fill(0);
+    for (let slot = 0; slot < slots; slot++) {
+      writeRowState(rows, slot, cache, slot);
+      rows[slot * PACKED_TURN.size + PACKED_TURN.ints + TURN_INTS.imageIndex] = blank;
+      writeSlotState(slotState, slot, slot, cache, POSITIONS_PER_MICRO_TURN);
+    }
+    const stepping = new Uint8Array(slots);
+    const frames: Uint8Array[] = [];
+    for (const { slot, turns } of inputs) {
+      if (slot >= slots || stepping[slot] || turns.length !== 1) {
+        throw new RangeError(
+          `slot ${slot} is not in use, is stepped twice or brings other than one micro-turn`,
+        );
+      }
+      stepping[slot] = 1;
+      const [turn] = turns;
+      const image = hasFrame(turn) ? frames.push(turn.patches) - 1 : blank;
+      writeTurnRow(rows, slot, turn, cache, slot, image);
+    }
+    await this.#writeFrames(bucket, frames);
+    if (this.#copies && bucket.onDevice) {
+      const host = bucket.hostTensors;
+      await this.#copies.rows.run([host.turns, host.slotState], [bucket.turns, bucket.slotState]);
+      await bucket.run();
+      await this.#copies.outputs.run([bucket.outputs], [host.outputs]);
+    } else {
+      await bucket.run();
+    }
+    const outputs = bucket.hostOutputs;
+    return inputs.map(({ slot }, i) => ({
+      turns: [readTurnRow(outputs, slot)],
+      contextFull: cache.advance(slot, POSITIONS_PER_MICRO_TURN, generations[i]),
+    }));
+  }
+
+  /** Puts the step's frames first in the bucket's bound frames. */
+  async #writeFrames(bucket: StaticBucket, frames: Uint8Array[]): Promise<void> {
+    if (frames.length === 0) return;
+    if (!bucket.onDevice) {
+      const bound = bucket.patches.host as Uint8Array;
+      frames.forEach((frame, i) => bound.set(frame, i * FRAME_BYTES));
+      return;
+    }
+    const host = new Uint8Array(frames.length * FRAME_BYTES);
+    frames.forEach((frame, i) => host.set(frame, i * FRAME_BYTES));
+    const from = bucket.hostFrames(host, frames.length);
+    const to = bucket.framesView(frames.length);
+    try {
+      await this.#copies!.frames.run([from], [to]);
+    } finally {
+      from.release();
+      to.release();
+    }
+  }
+
+  #bucketFor(span: number): StaticBucket | undefined {
+    return this.#buckets.find((bucket) => bucket.slots >= Math.max(1, span));
+  }
+
+  /** Releases every bucket's session and tensors (before the cache's memory). */
+  release(): void {
+    for (const bucket of this.#buckets.splice(0)) bucket.release();
+    if (this.#copies) { for (const copy of Object.values(this.#copies)) copy.release(); }
+  }
+}
