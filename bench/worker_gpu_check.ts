@@ -3,8 +3,10 @@
  * micro-turns through the runner on `--ep` and on the CPU, streamed with sessions sitting out
  * some steps; float16 on the GPU (and float16 with 8-bit projection weights) against float32 on
  * the CPU; the captured static steps (the GPU's default, gpu-worker/static_steps.ts) against
- * dynamic shapes on the same GPU; the provider's memory across 1000 session open/close cycles
- * (nvidia-smi's reading, where there is one). Prints one JSON line.
+ * dynamic shapes on the same GPU; sessions moved to other slots mid-stream (slot compaction,
+ * gpu-worker/slot_compaction.ts) against the same sessions unmoved, and the time a move takes;
+ * the provider's memory across 1000 session open/close cycles (nvidia-smi's reading, where
+ * there is one). Prints one JSON line.
  *
  *   deno run -A bench/worker_gpu_check.ts --ep=webgpu [--attention=fused|operators]
  *
@@ -37,30 +39,39 @@ function turnsOf(seed: number, count: number) {
   }));
 }
 
-/** Streams 3 sessions together for `count` micro-turns (session 2 sits out every third step). */
+/**
+ * Streams 3 sessions together for `count` micro-turns (session 2 sits out every third step);
+ * with `moveAt`, the three move to other slots before that step.
+ */
 async function run(
   size: ReferenceModelSizeName,
   precision: "float32" | "float16",
   on: ExecutionProvider,
   count: number,
-  options: { weightBits?: 8; staticSteps?: StaticStepMode } = {},
+  options: { weightBits?: 8; staticSteps?: StaticStepMode; moveAt?: number } = {},
 ) {
-  const { weightBits, staticSteps } = options;
+  const { weightBits, staticSteps, moveAt } = options;
   const built = buildReferenceModel(size, 1, { precision, attention, weightBits });
   const model = await InteractionModel.load(built.bytes, {
     name: built.name,
     executionProvider: on,
     staticSteps,
   });
-  const cache = model.createCache(5);
+  const cache = model.createCache(8);
   cache.acquire(); // slot 0 idle: the sessions use 1..3, so the binding is a prefix view
-  const slots = [cache.acquire(), cache.acquire(), cache.acquire()];
+  let slots = [cache.acquire(), cache.acquire(), cache.acquire()];
   const sessions = [turnsOf(1, count), turnsOf(2, count), turnsOf(3, count)];
   const outputs: TurnOutput[][] = [[], [], []];
   const next = [0, 0, 0];
   for (let step = 0; next.some((k) => k < count); step++) {
     const stepping = [0, 1, 2].filter((s) => next[s] < count && !(s === 2 && step % 3 === 1));
     if (stepping.length === 0) continue;
+    if (step === moveAt) {
+      const moves = slots.map((from) => ({ from, to: cache.acquire() }));
+      await model.moveSlots(cache, moves);
+      for (const { from, to } of moves) cache.transfer(from, to);
+      slots = moves.map(({ to }) => to);
+    }
     const results = await model.step(
       stepping.map((s) => ({ slot: slots[s], turns: [sessions[s][next[s]++]] })),
       cache,
@@ -94,6 +105,32 @@ async function run(
   return { outputs, churnMiB, stepCounts };
 }
 
+/** Median time of moving 1, 16 and 64 sessions' rings at once in a cache of 128 (base). */
+async function moveTimes(on: ExecutionProvider) {
+  const built = buildReferenceModel("base", 1, { precision: "float16", attention, weightBits: 8 });
+  const model = await InteractionModel.load(built.bytes, {
+    name: built.name,
+    executionProvider: on,
+  });
+  const cache = model.createCache(128);
+  for (let i = 0; i < 128; i++) cache.acquire();
+  const times: Record<string, number> = {};
+  for (const count of [1, 16, 64]) {
+    const moves = Array.from({ length: count }, (_, i) => ({ from: 64 + i, to: i }));
+    await model.moveSlots(cache, moves); // the mover's session is made on the first move
+    const ms: number[] = [];
+    for (let i = 0; i < 9; i++) {
+      const start = performance.now();
+      await model.moveSlots(cache, moves);
+      ms.push(performance.now() - start);
+    }
+    times[`move_${count}_ms_p50`] = ms.sort((a, b) => a - b)[4];
+  }
+  cache.release();
+  await model.close();
+  return { ...times, slot_mib: cache.slotBytes / 2 ** 20 };
+}
+
 const difference = (a: TurnOutput[][], b: TurnOutput[][]) => {
   let audio = 0, text = 0, control = 0, turns = 0;
   a.forEach((session, s) =>
@@ -113,6 +150,7 @@ const difference = (a: TurnOutput[][], b: TurnOutput[][]) => {
 const tinyCpu = await run("tiny", "float32", "cpu", 40);
 const tinyGpu = await run("tiny", "float32", ep, 40);
 const tinyDynamicGpu = await run("tiny", "float32", ep, 40, { staticSteps: "off" });
+const tinyMovedGpu = await run("tiny", "float32", ep, 40, { moveAt: 20 });
 const baseCpu = await run("base", "float32", "cpu", 4);
 const baseGpu = await run("base", "float16", ep, 4);
 const baseInt8Gpu = await run("base", "float16", ep, 4, { weightBits: 8 });
@@ -120,6 +158,7 @@ const baseInt8DynamicGpu = await run("base", "float16", ep, 4, {
   weightBits: 8,
   staticSteps: "off",
 });
+const baseInt8MovedGpu = await run("base", "float16", ep, 4, { weightBits: 8, moveAt: 2 });
 console.log(JSON.stringify({
   ep,
   attention,
@@ -131,6 +170,12 @@ console.log(JSON.stringify({
     baseInt8Gpu.outputs,
     baseInt8DynamicGpu.outputs,
   ),
+  tiny_float32_gpu_moved_vs_unmoved: difference(tinyMovedGpu.outputs, tinyGpu.outputs),
+  base_float16_int8_weights_gpu_moved_vs_unmoved: difference(
+    baseInt8MovedGpu.outputs,
+    baseInt8Gpu.outputs,
+  ),
+  base_float16_int8_weights_slot_moves: await moveTimes(ep),
   gpu_step_counts: { static_path: tinyGpu.stepCounts, dynamic_path: tinyDynamicGpu.stepCounts },
   device_memory_mib_across_1000_cycles: tinyGpu.churnMiB,
   device_memory_mib_across_1000_cycles_base: baseGpu.churnMiB,

@@ -25,6 +25,7 @@ import {
 } from "./model/step_packing.ts";
 import { KvCacheSlots } from "./kv_cache_slots.ts";
 import { staticBucketSizes, StaticSteps } from "./static_steps.ts";
+import { type SlotMove, SlotMover } from "./slot_mover.ts";
 import {
   FRAME_BYTES,
   hasFrame,
@@ -102,6 +103,7 @@ export class InteractionModel {
   readonly #bytes: Uint8Array;
   readonly #options: InteractionModelOptions;
   readonly #staticSteps = new WeakMap<KvCacheSlots, StaticSteps>();
+  readonly #slotMovers = new WeakMap<KvCacheSlots, SlotMover>();
   /** Settles once the last step asked for has (steps run one at a time, in order). */
   #tail: Promise<void> = Promise.resolve();
   #closed = false;
@@ -205,6 +207,41 @@ export class InteractionModel {
   }
 
   /**
+   * Slots a step over the first `span` slots of `cache` computes: its static bucket's, or
+   * `span` itself where no bucket holds it (or static steps are off). What a worker keeps low
+   * by moving its sessions into its lowest slots ({@linkcode moveSlots}).
+   */
+  stepSlots(cache: KvCacheSlots, span: number): number {
+    return this.#staticSteps.get(cache)?.bucketSlots(span) ?? span;
+  }
+
+  /**
+   * Copies each move's key/value rings over its destination slot's in `cache`, in the
+   * provider's memory, in order with the steps asked for before and after. The cache's
+   * bookkeeping is the caller's ({@linkcode KvCacheSlots.transfer}).
+   */
+  moveSlots(cache: KvCacheSlots, moves: readonly SlotMove[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new ModelClosedError());
+    const running = this.#tail.then(() => this.#slotMover(cache).move(moves));
+    this.#tail = running.then(() => {}, () => {});
+    return running;
+  }
+
+  #slotMover(cache: KvCacheSlots): SlotMover {
+    let mover = this.#slotMovers.get(cache);
+    if (!mover) {
+      mover = new SlotMover(cache, {
+        executionProvider: this.executionProvider,
+        providerOptions: this.#options.providerOptions,
+        libraryPath: this.#options.libraryPath,
+      });
+      cache.releaseFirst(mover);
+      this.#slotMovers.set(cache, mover);
+    }
+    return mover;
+  }
+
+  /**
    * Runs one batched step: each session's micro-turns are appended to its slot in `cache`
    * (in place) and their outputs returned. Every session must bring the same number of
    * micro-turns, at most {@linkcode maxPositionsPerCall} positions' worth. Steps run one at a
@@ -216,7 +253,10 @@ export class InteractionModel {
     const generations = inputs.map((input) => cache.generation(input.slot));
     const running = this.#tail.then(() => {
       const steps = this.#staticSteps.get(cache);
-      if (steps && inputs.every((input) => input.turns.length === 1) && steps.covers(cache.span)) {
+      if (
+        steps && inputs.every((input) => input.turns.length === 1) &&
+        steps.bucketSlots(cache.span) !== undefined
+      ) {
         this.stepCounts.static++;
         return steps.step(inputs, cache, generations);
       }

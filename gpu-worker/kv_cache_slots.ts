@@ -163,6 +163,21 @@ export class KvCacheSlots {
     this.#position[slot] = 0;
   }
 
+  /**
+   * Hands slot `from`'s bookkeeping (ring head, filled and absolute positions) to slot `to`,
+   * taken for it, once its rings have been copied there (gpu-worker/slot_mover.ts), and
+   * returns `from` to the pool.
+   */
+  transfer(from: number, to: number): void {
+    if (!this.#used[from] || !this.#used[to] || from === to) {
+      throw new RangeError(`cannot move slot ${from} to slot ${to}: both must be in use`);
+    }
+    this.#head[to] = this.#head[from];
+    this.#filled[to] = this.#filled[from];
+    this.#position[to] = this.#position[from];
+    this.release(from);
+  }
+
   /** Absolute position the slot's next micro-turn starts at. */
   position(slot: number): number {
     return this.#position[slot];

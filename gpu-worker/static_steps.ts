@@ -242,9 +242,9 @@ export class StaticSteps {
     this.ready.catch(() => {}); // reported by the steps that wait for it
   }
 
-  /** The smallest bucket holding the first `span` slots, if any does. */
-  covers(span: number): boolean {
-    return this.#bucketFor(span) !== undefined;
+  /** Slots of the smallest bucket holding the first `span` slots, if any does. */
+  bucketSlots(span: number): number | undefined {
+    return this.#bucketFor(span)?.slots;
   }
 
   /**

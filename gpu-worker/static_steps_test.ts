@@ -7,6 +7,7 @@ import { TRAINED_MODEL_PATH } from "./model/trained_model.ts";
 import { flowNoise, WorkerRuntime } from "./worker_runtime.ts";
 import { Registry } from "prom-client";
 import { seededRandom } from "../lib/seeded_random.ts";
+import { randomMicroTurn } from "../tests/support/micro_turns.ts";
 import { PATCH_BYTES, PATCHES_PER_FRAME } from "../protocol/media_format.ts";
 
 /** Tolerance for float32 results computed in another order (documented in the model contract). */
@@ -186,19 +187,7 @@ Deno.test("a worker on static steps waits for its buckets and counts its steps b
     await runtime.open("a", 0, "earlier: " + "hello ".repeat(20));
     const random = seededRandom(3);
     for (let index = 0; index < 3; index++) {
-      await runtime.run({
-        sessionId: "a",
-        index,
-        wallClockMs: index * 200,
-        flags: 0,
-        dmelFrames: 20,
-        dmel: Uint8Array.from({ length: 1600 }, () => Math.floor(random() * 16)),
-        frameOrigins: new Uint8Array(10),
-        lateMediaMs: [],
-        text: "",
-        patchCount: 0,
-        patches: new Uint8Array(0),
-      });
+      await runtime.run(randomMicroTurn("a", index, random));
     }
     const metrics = await registry.metrics();
     assert.match(metrics, /worker_model_steps_total\{path="static"\} 3\n/);

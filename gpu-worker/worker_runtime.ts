@@ -9,10 +9,11 @@
  *
  * @module
  */
-import { type Counter, type Gauge, type Histogram, type Registry } from "prom-client";
-import promClient from "prom-client";
+import type { Registry } from "prom-client";
 import type { InteractionModel, SessionStep, TurnInput, TurnOutput } from "./interaction_model.ts";
 import { MicroTurnBatcher } from "./micro_turn_batcher.ts";
+import { compactSlots } from "./slot_compaction.ts";
+import { WorkerMetrics } from "./worker_metrics.ts";
 import type { KvCacheSlots } from "./kv_cache_slots.ts";
 import { POSITIONS_PER_MICRO_TURN, TEXT_BYTES_PER_MICRO_TURN } from "./model/model_contract.ts";
 import { PATCHES_PER_FRAME, SAMPLES_PER_MICRO_TURN } from "../protocol/media_format.ts";
@@ -99,16 +100,10 @@ export class WorkerRuntime {
   readonly #idleTimeoutMs: number;
   readonly #onEvent: (sessionId: string, event: WorkerSessionEvent) => void;
   readonly #onSessionsChanged: () => void;
-  readonly #stepSeconds: Histogram;
+  readonly #metrics: WorkerMetrics;
   /** The last steps' durations, a ring. */
   readonly #recentStepsMs = new Float64Array(256);
   #stepCount = 0;
-  readonly #batchSize: Histogram;
-  readonly #queueWaitSeconds: Histogram;
-  readonly #deadlineMisses: Counter;
-  readonly #microTurns: Counter;
-  readonly #replayedMicroTurns: Counter;
-  readonly #sessionGauge: Gauge;
 
   /**
    * @param model the loaded interaction model
@@ -122,82 +117,18 @@ export class WorkerRuntime {
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
     this.#onEvent = options.onEvent ?? (() => {});
     this.#onSessionsChanged = options.onSessionsChanged ?? (() => {});
-    const registers = [options.registry];
-    this.#stepSeconds = new promClient.Histogram({
-      name: "worker_step_seconds",
-      help: "Time of one batched model step",
-      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5],
-      registers,
-    });
-    this.#batchSize = new promClient.Histogram({
-      name: "worker_step_batch_size",
-      help: "Micro-turns in one model step",
-      buckets: [1, 2, 4, 8, 16, 32, 64, 128],
-      registers,
-    });
-    this.#queueWaitSeconds = new promClient.Histogram({
-      name: "worker_queue_wait_seconds",
-      help: "Time a micro-turn waited for its model step",
-      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5],
-      registers,
-    });
-    this.#deadlineMisses = new promClient.Counter({
-      name: "worker_deadline_misses_total",
-      help: "Micro-turns whose output was ready after their deadline",
-      registers,
-    });
-    this.#microTurns = new promClient.Counter({
-      name: "worker_micro_turns_total",
-      help: "Micro-turns the worker ran",
-      registers,
-    });
-    this.#replayedMicroTurns = new promClient.Counter({
-      name: "worker_replayed_micro_turns_total",
-      help: "Recent micro-turns replayed into rebuilt sessions (moved here, or compacted)",
-      registers,
-    });
-    this.#sessionGauge = new promClient.Gauge({
-      name: "worker_sessions",
-      help: "Sessions open on this worker",
-      registers,
-    });
-    new promClient.Gauge({
-      name: "worker_capacity",
-      help: "Session slots this worker has",
-      registers,
-    }).set(this.#slots.capacity);
-    const steps = model.stepCounts;
-    const counted = { static: 0, dynamic: 0 };
-    new promClient.Counter({
-      name: "worker_model_steps_total",
-      help: "Model steps by path: static (a fixed-shape bucket; a replayed graph on WebGPU) " +
-        "or dynamic (the step's own shapes)",
-      labelNames: ["path"],
-      registers,
-      collect() {
-        for (const path of ["static", "dynamic"] as const) {
-          this.inc({ path }, steps[path] - counted[path]);
-          counted[path] = steps[path];
-        }
-      },
-    });
-    const freeSlots = () => this.freeSlots;
-    new promClient.Gauge({
-      name: "worker_free_slots",
-      help: "Session slots free on this worker",
-      registers,
-      collect() {
-        this.set(freeSlots());
-      },
+    this.#metrics = new WorkerMetrics(options.registry, {
+      capacity: this.#slots.capacity,
+      stepCounts: model.stepCounts,
+      stepSlots: () => model.stepSlots(this.#slots, this.#slots.span),
+      freeSlots: () => this.freeSlots,
     });
     this.#batcher = new MicroTurnBatcher((batch) => this.#step(batch), {
       maxBatch: options.maxBatch,
       bulk: (item) => item.step.turns.length > 1 || item.reset === true,
       onStep: (size, ms, waits) => {
         this.#recentStepsMs[this.#stepCount++ % this.#recentStepsMs.length] = ms;
-        this.#stepSeconds.observe(ms / 1000);
-        this.#batchSize.observe(size);
-        for (const wait of waits) this.#queueWaitSeconds.observe(wait / 1000);
+        this.#metrics.observeStep(size, ms, waits);
       },
     });
   }
@@ -268,7 +199,7 @@ export class WorkerRuntime {
       contextFullReported: false,
       rebuiltTurns: 0,
     });
-    this.#sessionGauge.set(this.#sessions.size);
+    this.#metrics.sessions.set(this.#sessions.size);
     this.#onSessionsChanged();
     return context ? this.rebuild(sessionId, context) : Promise.resolve();
   }
@@ -327,7 +258,7 @@ export class WorkerRuntime {
         slot: session.slot,
       },
     });
-    this.#replayedMicroTurns.inc(replayed.length);
+    this.#metrics.replayedMicroTurns.inc(replayed.length);
   }
 
   /** Positions a session's context holds (at most the window). */
@@ -353,9 +284,9 @@ export class WorkerRuntime {
         slot: session.slot,
       },
     });
-    this.#microTurns.inc();
+    this.#metrics.microTurns.inc();
     const stepMs = performance.now() - arrived;
-    if (stepMs > this.#deadlineMs) this.#deadlineMisses.inc();
+    if (stepMs > this.#deadlineMs) this.#metrics.deadlineMisses.inc();
     const audio = new Int16Array(output.audio.length);
     for (let i = 0; i < audio.length; i++) {
       audio[i] = Math.round(Math.max(-1, Math.min(1, output.audio[i])) * 32767);
@@ -401,7 +332,7 @@ export class WorkerRuntime {
     if (!session) return;
     this.#sessions.delete(sessionId);
     this.#slots.release(session.slot);
-    this.#sessionGauge.set(this.#sessions.size);
+    this.#metrics.sessions.set(this.#sessions.size);
     this.#onSessionsChanged();
   }
 
@@ -419,6 +350,7 @@ export class WorkerRuntime {
    * separate model calls, and a prefill longer than one call holds runs in chunks.
    */
   async #step(batch: StepItem[]): Promise<TurnOutput[]> {
+    this.#metrics.slotMoves.inc(await compactSlots(this.#model, this.#slots, this.#sessions));
     const results = new Map<StepItem, TurnOutput>();
     // Closed while queued (or during an earlier chunk): its slot may be someone else's now.
     const live = (item: StepItem) => this.#sessions.get(item.sessionId) === item.session;

@@ -6,24 +6,13 @@ import type { KvCacheSlots } from "./kv_cache_slots.ts";
 import { WorkerRuntime, type WorkerSessionEvent } from "./worker_runtime.ts";
 import { seededRandom } from "../lib/seeded_random.ts";
 import type { MicroTurn, MicroTurnOutput } from "../protocol/worker_link.ts";
+import { randomMicroTurn } from "../tests/support/micro_turns.ts";
 
 const built = buildReferenceModel("tiny", 5);
 const model = await InteractionModel.load(built.bytes, { name: built.name });
 
 function microTurn(sessionId: string, index: number, random: () => number): MicroTurn {
-  return {
-    sessionId,
-    index,
-    wallClockMs: 1_000_000 + index * 200,
-    flags: 0,
-    dmelFrames: 20,
-    dmel: Uint8Array.from({ length: 1600 }, () => Math.floor(random() * 16)),
-    frameOrigins: new Uint8Array(10),
-    lateMediaMs: [],
-    text: index % 7 === 3 ? "hi" : "",
-    patchCount: 0,
-    patches: new Uint8Array(0),
-  };
+  return randomMicroTurn(sessionId, index, random, index % 7 === 3 ? "hi" : "");
 }
 
 const runtimeWith = (
