@@ -28,10 +28,14 @@ export async function profiledBatch(
   batch: number,
 ): Promise<ProfiledBatch> {
   const prefix = await Deno.makeTempFile({ prefix: "ort-profile-" });
+  // Dynamic shapes: the profiler sees the model's own session, not the static steps' buckets
+  // (whose captured graphs replay without ONNX Runtime dispatching a kernel); a step dispatches
+  // the same kernels either way.
   const model = await InteractionModel.load(built.bytes, {
     name: built.name,
     executionProvider: ep,
     profilePrefix: prefix,
+    staticSteps: "off",
   });
   const cache = model.createCache(batch);
   const slots = Array.from({ length: batch }, () => cache.acquire());
