@@ -95,8 +95,8 @@ export const ConfigSchema = z.object({
   executionProvider: z.enum(["cpu", "webgpu", "cuda"]).default("cpu"),
   /** Sessions a worker holds at most. */
   workerCapacity: z.coerce.number().int().positive().default(64),
-  /** Micro-turns per model step at most. */
-  maxBatch: z.coerce.number().int().positive().default(64),
+  /** Micro-turns per model step at most; unset, the worker's capacity. */
+  maxBatch: z.coerce.number().int().positive().optional(),
   /** Largest client message, bytes. */
   maxMessageBytes: z.coerce.number().int().positive().default(64 * 1024),
   /** Queued bytes on a client socket above which output audio is skipped. */

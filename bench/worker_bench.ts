@@ -256,7 +256,6 @@ for (const size of models) {
   const runtime = new WorkerRuntime(model, {
     registry: new Registry(),
     capacity,
-    maxBatch: Math.max(64, capacity),
   });
   await runtime.ready;
   await sequential(runtime, 3); // warm-up

@@ -73,7 +73,11 @@ export interface WorkerSessionEvent {
 export interface WorkerRuntimeOptions {
   /** Sessions this worker holds at most. Default 64. */
   capacity?: number;
-  /** Micro-turns in one model step at most. Default 64. */
+  /**
+   * Micro-turns in one model step at most. Default: the capacity. A lower bound splits a round
+   * of every session's micro-turns into several steps, and with static steps each computes its
+   * whole bucket (every slot up to the highest in use), so the round costs several buckets.
+   */
   maxBatch?: number;
   /** A micro-turn's output is due this long after it arrived. Default 200 ms. */
   deadlineMs?: number;
@@ -124,7 +128,7 @@ export class WorkerRuntime {
       freeSlots: () => this.freeSlots,
     });
     this.#batcher = new MicroTurnBatcher((batch) => this.#step(batch), {
-      maxBatch: options.maxBatch,
+      maxBatch: options.maxBatch ?? this.#slots.capacity,
       bulk: (item) => item.step.turns.length > 1 || item.reset === true,
       onStep: (size, ms, waits) => {
         this.#recentStepsMs[this.#stepCount++ % this.#recentStepsMs.length] = ms;

@@ -104,6 +104,25 @@ Deno.test({
   },
 });
 
+Deno.test("a round of every session's micro-turns is one step unless maxBatch splits it", async () => {
+  // A step computes every slot up to the highest in use (with static steps, its whole bucket):
+  // by default nothing splits a round, so a round costs one step.
+  const steps = async (runtime: WorkerRuntime) => {
+    const ids = Array.from({ length: 80 }, (_, i) => `00000000-0000-4000-8000-${i}`);
+    for (const id of ids) await runtime.open(id, 0);
+    const random = seededRandom(5);
+    await runtime.run(microTurn(ids[0], 0, random)); // the step the first arrival starts alone
+    const before = model.stepCounts.dynamic;
+    await Promise.all(ids.map((id) => runtime.run(microTurn(id, 1, random))));
+    await runtime.release();
+    return model.stepCounts.dynamic - before;
+  };
+  const registry = () => new Registry();
+  assert.equal(await steps(new WorkerRuntime(model, { registry: registry(), capacity: 80 })), 2);
+  const split = new WorkerRuntime(model, { registry: registry(), capacity: 80, maxBatch: 32 });
+  assert.equal(await steps(split), 4); // 1, 32, 32, 15
+});
+
 Deno.test("a full context window is reported once and the session goes on", async () => {
   const events: WorkerSessionEvent[] = [];
   const runtime = runtimeWith({ onEvent: (_id, event) => events.push(event) });
