@@ -118,6 +118,21 @@ async function concurrent(runtime: WorkerRuntime, n: number, seconds: number) {
   return latencies.sort((a, b) => a - b);
 }
 
+/** The runtime's steps so far: how many, their seconds and their micro-turns, summed. */
+async function stepTotals(registry: Registry) {
+  const total = async (name: string, suffix: string) => {
+    const { values } = await registry.getSingleMetric(name)!.get() as {
+      values: { value: number; metricName?: string }[];
+    };
+    return values.find((v) => v.metricName === `${name}_${suffix}`)?.value ?? 0;
+  };
+  return {
+    steps: await total("worker_step_seconds", "count"),
+    seconds: await total("worker_step_seconds", "sum"),
+    microTurns: await total("worker_step_batch_size", "sum"),
+  };
+}
+
 /** One session, `turns` micro-turns back to back; latency of each. */
 async function sequential(runtime: WorkerRuntime, turns: number): Promise<number[]> {
   const id = sessionId(999_999);
@@ -253,16 +268,17 @@ for (const size of models) {
   }
   const seconds = quickBase ? 3 : full ? 10 : 4;
   const capacity = Math.max(...counts) + 1;
-  const runtime = new WorkerRuntime(model, {
-    registry: new Registry(),
-    capacity,
-  });
+  const registry = new Registry();
+  const runtime = new WorkerRuntime(model, { registry, capacity });
   await runtime.ready;
   await sequential(runtime, 3); // warm-up
   const geometry = model.geometry;
   const rows = [];
   for (const n of counts) {
+    const before = await stepTotals(registry);
     const latencies = await concurrent(runtime, n, seconds);
+    const after = await stepTotals(registry);
+    const steps = after.steps - before.steps;
     const row = {
       sessions: n,
       p50_ms: round(quantile(latencies, 0.5)),
@@ -271,6 +287,11 @@ for (const size of models) {
         latencies.filter((l) => l > DEADLINE_MS).length / latencies.length,
         4,
       ),
+      // The steps under this load: how many, their mean time and micro-turns, the slowest.
+      steps,
+      step_mean_ms: round((after.seconds - before.seconds) * 1000 / steps),
+      step_recent_p99_ms: round(runtime.recentStepP99Ms),
+      batch_mean: round((after.microTurns - before.microTurns) / steps, 1),
     };
     rows.push(row);
     console.log(size, ep, JSON.stringify(row));
