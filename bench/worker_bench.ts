@@ -118,18 +118,25 @@ async function concurrent(runtime: WorkerRuntime, n: number, seconds: number) {
   return latencies.sort((a, b) => a - b);
 }
 
-/** The runtime's steps so far: how many, their seconds and their micro-turns, summed. */
+/** The runtime's steps so far: how many, their seconds, micro-turns and static phases, summed. */
 async function stepTotals(registry: Registry) {
-  const total = async (name: string, suffix: string) => {
-    const { values } = await registry.getSingleMetric(name)!.get() as {
-      values: { value: number; metricName?: string }[];
-    };
-    return values.find((v) => v.metricName === `${name}_${suffix}`)?.value ?? 0;
-  };
+  const values = async (name: string) =>
+    ((await registry.getSingleMetric(name)!.get()) as {
+      values: { value: number; metricName?: string; labels: Record<string, string> }[];
+    }).values;
+  const sum = (all: Awaited<ReturnType<typeof values>>, metric: string) =>
+    all.find((v) => v.metricName === metric)?.value ?? 0;
+  const stepSeconds = await values("worker_step_seconds");
+  const phases = await values("worker_static_step_phase_seconds");
   return {
-    steps: await total("worker_step_seconds", "count"),
-    seconds: await total("worker_step_seconds", "sum"),
-    microTurns: await total("worker_step_batch_size", "sum"),
+    at: performance.now(),
+    steps: sum(stepSeconds, "worker_step_seconds_count"),
+    seconds: sum(stepSeconds, "worker_step_seconds_sum"),
+    microTurns: sum(await values("worker_step_batch_size"), "worker_step_batch_size_sum"),
+    phaseSeconds: Object.fromEntries(
+      phases.filter((v) => v.metricName?.endsWith("_sum")).map((v) => [v.labels.phase, v.value]),
+    ),
+    staticSteps: phases.find((v) => v.metricName?.endsWith("_count"))?.value ?? 0,
   };
 }
 
@@ -287,11 +294,22 @@ for (const size of models) {
         latencies.filter((l) => l > DEADLINE_MS).length / latencies.length,
         4,
       ),
-      // The steps under this load: how many, their mean time and micro-turns, the slowest.
+      // The steps under this load: how many, their mean time and micro-turns, the slowest, the
+      // share of the row's time a step ran, and the static steps' phases (mean ms).
       steps,
       step_mean_ms: round((after.seconds - before.seconds) * 1000 / steps),
       step_recent_p99_ms: round(runtime.recentStepP99Ms),
       batch_mean: round((after.microTurns - before.microTurns) / steps, 1),
+      busy_share: round((after.seconds - before.seconds) * 1000 / (after.at - before.at), 3),
+      static_phase_mean_ms: Object.fromEntries(
+        Object.entries(after.phaseSeconds).map(([phase, seconds]) => [
+          phase,
+          round(
+            (seconds - (before.phaseSeconds[phase] ?? 0)) * 1000 /
+              Math.max(1, after.staticSteps - before.staticSteps),
+          ),
+        ]),
+      ),
     };
     rows.push(row);
     console.log(size, ep, JSON.stringify(row));

@@ -24,7 +24,7 @@ import {
   packStepIo,
 } from "./model/step_packing.ts";
 import { KvCacheSlots } from "./kv_cache_slots.ts";
-import { staticBucketSizes, StaticSteps } from "./static_steps.ts";
+import { staticBucketSizes, type StaticStepPhases, StaticSteps } from "./static_steps.ts";
 import { type SlotMove, SlotMover } from "./slot_mover.ts";
 import {
   FRAME_BYTES,
@@ -76,6 +76,8 @@ export interface InteractionModelOptions {
 export interface CacheOptions {
   /** Slots of each static-step bucket; default {@linkcode staticBucketSizes} of the capacity. */
   staticBuckets?: readonly number[];
+  /** Told where each static step's time went. */
+  onStepPhases?: (phases: StaticStepPhases) => void;
 }
 
 /** Steps a model ran, by path. */
@@ -185,6 +187,7 @@ export class InteractionModel {
           libraryPath: this.#options.libraryPath,
           threads: this.#options.threads,
           capture: this.staticSteps === "captured",
+          onPhases: options.onStepPhases,
         },
       );
       cache.releaseFirst(steps);

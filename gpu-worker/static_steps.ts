@@ -64,6 +64,28 @@ export interface StaticStepOptions {
   threads?: number;
   /** Record each bucket's graph once and replay it (WebGPU's `enableGraphCapture`). */
   capture: boolean;
+  /** Told where each static step's time went. */
+  onPhases?: (phases: StaticStepPhases) => void;
+}
+
+/**
+ * Where one static step's time went, milliseconds of wall time in order: writing its rows on
+ * the host, copying them (and camera frames) to the device, launching the bucket's run (on
+ * WebGPU, submitting the captured graph), waiting for the device to finish and copying the
+ * outputs back, and reading them on the host. Without device memory (the CPU provider) the
+ * copies are nothing and the run is all of the compute.
+ */
+export interface StaticStepPhases {
+  /** Writing the rows on the host. */
+  write: number;
+  /** Copying rows and frames to the device. */
+  upload: number;
+  /** The bucket's run call. */
+  launch: number;
+  /** Waiting for the device and copying outputs back. */
+  download: number;
+  /** Reading the outputs on the host. */
+  read: number;
 }
 
 /**
@@ -198,6 +220,7 @@ export class StaticSteps {
   readonly #copies:
     | { rows: DeviceCopy; frames: DeviceCopy; outputs: DeviceCopy }
     | undefined;
+  readonly #onPhases: ((phases: StaticStepPhases) => void) | undefined;
   /** Settles once every bucket has run (and, capturing, recorded its graph). */
   readonly ready: Promise<void>;
 
@@ -212,6 +235,7 @@ export class StaticSteps {
     sizes: readonly number[],
     options: StaticStepOptions,
   ) {
+    this.#onPhases = options.onPhases;
     try {
       for (const size of [...new Set(sizes)].sort((a, b) => a - b)) {
         if (size < 1 || size > cache.capacity) {
@@ -269,6 +293,7 @@ export class StaticSteps {
     cache: KvCacheSlots,
     generations: readonly number[],
   ): Promise<SessionStepOutput[]> {
+    const started = performance.now();
     const { slots } = bucket;
     const rows = bucket.hostTurns;
     const slotState = bucket.hostSlotState;
@@ -292,20 +317,33 @@ export class StaticSteps {
       const image = hasFrame(turn) ? frames.push(turn.patches) - 1 : blank;
       writeTurnRow(rows, slot, turn, cache, slot, image);
     }
+    const written = performance.now();
     await this.#writeFrames(bucket, frames);
-    if (this.#copies && bucket.onDevice) {
-      const host = bucket.hostTensors;
-      await this.#copies.rows.run([host.turns, host.slotState], [bucket.turns, bucket.slotState]);
-      await bucket.run();
-      await this.#copies.outputs.run([bucket.outputs], [host.outputs]);
-    } else {
-      await bucket.run();
+    const host = bucket.hostTensors;
+    const onDevice = this.#copies !== undefined && bucket.onDevice;
+    if (onDevice) {
+      await this.#copies!.rows.run([host.turns, host.slotState], [bucket.turns, bucket.slotState]);
     }
+    const uploaded = performance.now();
+    await bucket.run();
+    const launched = performance.now();
+    if (onDevice) await this.#copies!.outputs.run([bucket.outputs], [host.outputs]);
+    const downloaded = performance.now();
     const outputs = bucket.hostOutputs;
-    return inputs.map(({ slot }, i) => ({
+    const results = inputs.map(({ slot }, i) => ({
       turns: [readTurnRow(outputs, slot)],
       contextFull: cache.advance(slot, POSITIONS_PER_MICRO_TURN, generations[i]),
     }));
+    if (inputs.length > 0) {
+      this.#onPhases?.({
+        write: written - started,
+        upload: uploaded - written,
+        launch: launched - uploaded,
+        download: downloaded - launched,
+        read: performance.now() - downloaded,
+      });
+    }
+    return results;
   }
 
   /** Puts the step's frames first in the bucket's bound frames. */

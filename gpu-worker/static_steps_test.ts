@@ -191,6 +191,13 @@ Deno.test("a worker on static steps waits for its buckets and counts its steps b
     }
     const metrics = await registry.metrics();
     assert.match(metrics, /worker_model_steps_total\{path="static"\} 3\n/);
+    // Each static step reports where its time went, phase by phase.
+    for (const phase of ["write", "upload", "launch", "download", "read"]) {
+      assert.match(
+        metrics,
+        new RegExp(`worker_static_step_phase_seconds_count\\{phase="${phase}"\\} 3\\n`),
+      );
+    }
     assert.match(metrics, /worker_model_steps_total\{path="dynamic"\} [1-9]/);
   } finally {
     await runtime.release();

@@ -7,6 +7,7 @@
 import { type Counter, type Gauge, type Histogram, type Registry } from "prom-client";
 import promClient from "prom-client";
 import type { StepCounts } from "./interaction_model.ts";
+import type { StaticStepPhases } from "./static_steps.ts";
 
 /** What the metrics read when they are collected. */
 export interface WorkerMetricSources {
@@ -35,6 +36,7 @@ export class WorkerMetrics {
   readonly #stepSeconds: Histogram;
   readonly #batchSize: Histogram;
   readonly #queueWaitSeconds: Histogram;
+  readonly #phaseSeconds: Histogram;
 
   /** Registers the metrics in `registry`; gauges and step counts read `sources` when collected. */
   constructor(registry: Registry, sources: WorkerMetricSources) {
@@ -55,6 +57,14 @@ export class WorkerMetrics {
       name: "worker_queue_wait_seconds",
       help: "Time a micro-turn waited for its model step",
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5],
+      registers,
+    });
+    this.#phaseSeconds = new promClient.Histogram({
+      name: "worker_static_step_phase_seconds",
+      help: "Where a static step's time goes: write (rows on the host), upload (to the device), " +
+        "launch (the run call), download (waiting for the device, outputs back), read",
+      labelNames: ["phase"],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
       registers,
     });
     this.deadlineMisses = new promClient.Counter({
@@ -118,6 +128,13 @@ export class WorkerMetrics {
         this.set(sources.freeSlots());
       },
     });
+  }
+
+  /** Records where one static step's time went. */
+  observePhases(phases: StaticStepPhases): void {
+    for (const [phase, ms] of Object.entries(phases)) {
+      this.#phaseSeconds.observe({ phase }, ms / 1000);
+    }
   }
 
   /** Records one model step: its micro-turns, duration and each micro-turn's queue wait. */

@@ -115,7 +115,9 @@ export class WorkerRuntime {
    */
   constructor(model: InteractionModel, options: WorkerRuntimeOptions) {
     this.#model = model;
-    this.#slots = model.createCache(options.capacity ?? 64);
+    this.#slots = model.createCache(options.capacity ?? 64, {
+      onStepPhases: (phases) => this.#metrics.observePhases(phases),
+    });
     this.#deadlineMs = options.deadlineMs ?? 200;
     this.#clock = options.clock ?? systemClock;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
