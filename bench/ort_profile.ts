@@ -7,7 +7,7 @@
  */
 import { type ExecutionProvider, InteractionModel } from "../gpu-worker/interaction_model.ts";
 import type { BuiltModel } from "../gpu-worker/model/reference_model.ts";
-import { flowNoise } from "../gpu-worker/worker_runtime.ts";
+import { flowNoise } from "../gpu-worker/flow_noise.ts";
 
 /** A model loaded with ONNX Runtime's profiler on, and a full batch of sessions to step. */
 export interface ProfiledBatch {

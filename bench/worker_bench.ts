@@ -44,6 +44,7 @@ import {
   type ReferenceModelSizeName,
 } from "../gpu-worker/model/reference_model.ts";
 import { WorkerRuntime } from "../gpu-worker/worker_runtime.ts";
+import { flowNoise } from "../gpu-worker/flow_noise.ts";
 import { seededRandom } from "../lib/seeded_random.ts";
 import type { MicroTurn } from "../protocol/worker_link.ts";
 import { MICRO_TURN_MS } from "../protocol/media_format.ts";
@@ -197,7 +198,7 @@ async function batchStep(
     dmel: input.dmel,
     text: new Uint8Array(0),
     elapsedSeconds: 1,
-    noise: new Float32Array(3200),
+    noise: flowNoise(1, 0), // a row of the bank, as the worker's: static steps take it
   }];
   const times: number[] = [];
   const dynamicTimes: number[] = [];
@@ -208,9 +209,14 @@ async function batchStep(
   };
   try {
     await model.cacheReady(cache);
+    const staticBefore = model.stepCounts.static;
     for (let i = 0; i < steps + 3; i++) {
       await timed(model, times, i < 3);
       if (dynamic) await timed(dynamic, dynamicTimes, i < 3);
+    }
+    // The figure is the static path's only if every step took it.
+    if (model.staticSteps !== "off" && model.stepCounts.static - staticBefore !== steps + 3) {
+      throw new Error(`a ${batch}-session step fell back to dynamic shapes`);
     }
   } finally {
     cache.release();

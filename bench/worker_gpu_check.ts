@@ -23,7 +23,7 @@ import {
   buildReferenceModel,
   type ReferenceModelSizeName,
 } from "../gpu-worker/model/reference_model.ts";
-import { flowNoise } from "../gpu-worker/worker_runtime.ts";
+import { flowNoise } from "../gpu-worker/flow_noise.ts";
 import { seededRandom } from "../lib/seeded_random.ts";
 
 const ep = (flag("ep") ?? "webgpu") as ExecutionProvider;

@@ -26,6 +26,8 @@ import {
 import { KvCacheSlots } from "./kv_cache_slots.ts";
 import { staticBucketSizes, type StaticStepPhases, StaticSteps } from "./static_steps.ts";
 import { type SlotMove, SlotMover } from "./slot_mover.ts";
+import { DeviceCopy } from "./device_copy.ts";
+import { FLOW_NOISE_BANK_ROWS, flowNoiseBank } from "./flow_noise.ts";
 import {
   FRAME_BYTES,
   hasFrame,
@@ -41,7 +43,7 @@ import {
   OrtModelSession,
   type OrtTensor,
 } from "./ort/ort_session.ts";
-import { PATCH_SIDE, PATCHES_PER_FRAME } from "../protocol/media_format.ts";
+import { PATCH_SIDE, PATCHES_PER_FRAME, SAMPLES_PER_MICRO_TURN } from "../protocol/media_format.ts";
 
 export { ModelContractError } from "./model/contract_check.ts";
 export type { ExecutionProvider } from "./ort/ort_session.ts";
@@ -101,7 +103,11 @@ export class InteractionModel {
   readonly #session: OrtModelSession;
   readonly #binding: OrtIoBinding;
   readonly #blankFrame: OrtTensor;
-  /** The packed model and how its sessions are made, for the static steps' buckets. */
+  /** The flow noise bank where the static steps read it, once a cache has them. */
+  #noiseBank:
+    | { tensor: OrtTensor; filled: Promise<void>; owned: { release(): void }[] }
+    | undefined;
+  /** The contract model and how its sessions are made, for the static steps' buckets. */
   readonly #bytes: Uint8Array;
   readonly #options: InteractionModelOptions;
   readonly #staticSteps = new WeakMap<KvCacheSlots, StaticSteps>();
@@ -164,7 +170,7 @@ export class InteractionModel {
       threads: options.threads,
       profilePrefix: options.profilePrefix,
     });
-    return new InteractionModel(session, geometry, packed, options);
+    return new InteractionModel(session, geometry, bytes, options);
   }
 
   /**
@@ -177,6 +183,7 @@ export class InteractionModel {
     const cache = new KvCacheSlots(this.#session, capacity, this.geometry);
     if (this.staticSteps === "off") return cache;
     try {
+      const bank = this.#flowNoiseBank();
       const steps = new StaticSteps(
         this.#bytes,
         cache,
@@ -188,6 +195,8 @@ export class InteractionModel {
           threads: this.#options.threads,
           capture: this.staticSteps === "captured",
           onPhases: options.onStepPhases,
+          noiseBank: bank.tensor,
+          noiseBankFilled: bank.filled,
         },
       );
       cache.releaseFirst(steps);
@@ -199,6 +208,29 @@ export class InteractionModel {
       throw error;
     }
     return cache;
+  }
+
+  /**
+   * The flow noise bank in the provider's memory, made (and on a device filled, by a copy kept
+   * until close: a copy must outlive its queued work) for the first cache with static steps.
+   */
+  #flowNoiseBank(): { tensor: OrtTensor; filled: Promise<void> } {
+    if (this.#noiseBank) return this.#noiseBank;
+    const s = this.#session;
+    const host = s.hostTensor(flowNoiseBank(), "float32", NOISE_BANK_DIMS);
+    if (!s.hasDeviceMemory) {
+      this.#noiseBank = { tensor: host, filled: Promise.resolve(), owned: [host] };
+      return this.#noiseBank;
+    }
+    const tensor = s.deviceTensor("float32", NOISE_BANK_DIMS);
+    const copy = new DeviceCopy(this.executionProvider, [{ type: "float32", rank: 2 }], {
+      providerOptions: this.#options.providerOptions,
+      libraryPath: this.#options.libraryPath,
+    });
+    const filled = this.#tail.then(() => copy.run([host], [tensor]));
+    this.#tail = filled.catch(() => {});
+    this.#noiseBank = { tensor, filled, owned: [tensor, host, copy] };
+    return this.#noiseBank;
   }
 
   /**
@@ -256,10 +288,7 @@ export class InteractionModel {
     const generations = inputs.map((input) => cache.generation(input.slot));
     const running = this.#tail.then(() => {
       const steps = this.#staticSteps.get(cache);
-      if (
-        steps && inputs.every((input) => input.turns.length === 1) &&
-        steps.bucketSlots(cache.span) !== undefined
-      ) {
+      if (steps?.takes(inputs, cache.span)) {
         this.stepCounts.static++;
         return steps.step(inputs, cache, generations);
       }
@@ -357,8 +386,10 @@ export class InteractionModel {
     await this.#tail;
     this.#binding.release();
     this.#blankFrame.release();
+    for (const owned of this.#noiseBank?.owned ?? []) owned.release();
     this.#session.release();
   }
 }
 
 const FRAME_DIMS = [1, PATCHES_PER_FRAME, PATCH_SIDE, PATCH_SIDE, 3];
+const NOISE_BANK_DIMS = [FLOW_NOISE_BANK_ROWS, SAMPLES_PER_MICRO_TURN];

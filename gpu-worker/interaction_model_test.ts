@@ -12,7 +12,7 @@ import { TRAINED_MODEL_PATH } from "./model/trained_model.ts";
 import { OnnxGraphBuilder } from "./model/onnx_graph_builder.ts";
 import { layerTensorName, modelInputs, modelOutputs } from "./model/model_contract.ts";
 import type { KvCacheSlots } from "./kv_cache_slots.ts";
-import { flowNoise } from "./worker_runtime.ts";
+import { flowNoise } from "./flow_noise.ts";
 import { seededRandom } from "../lib/seeded_random.ts";
 import { PATCH_BYTES, PATCHES_PER_FRAME } from "../protocol/media_format.ts";
 

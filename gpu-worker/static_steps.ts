@@ -27,11 +27,14 @@ import {
   TURN_INTS,
 } from "./model/model_contract.ts";
 import {
+  BANKED_PACKED_TURN,
+  NOISE_BANK_NAME,
   PACKED_INPUT_NAME,
   PACKED_OUTPUT,
   PACKED_OUTPUT_NAME,
-  PACKED_TURN,
+  packStepIo,
 } from "./model/step_packing.ts";
+import { flowNoiseBankRow } from "./flow_noise.ts";
 import type { KvCacheSlots } from "./kv_cache_slots.ts";
 import { DeviceCopy } from "./device_copy.ts";
 import {
@@ -66,6 +69,13 @@ export interface StaticStepOptions {
   capture: boolean;
   /** Told where each static step's time went. */
   onPhases?: (phases: StaticStepPhases) => void;
+  /**
+   * The flow noise bank in the provider's memory (gpu-worker/flow_noise.ts), which every bucket
+   * reads; owned by the caller, and filled once `noiseBankFilled` settles.
+   */
+  noiseBank: OrtTensor;
+  /** Settles once the noise bank holds the bank. */
+  noiseBankFilled: Promise<void>;
 }
 
 /**
@@ -104,6 +114,8 @@ export function staticBucketSizes(capacity: number): number[] {
 }
 
 const FRAME_DIMS = [PATCHES_PER_FRAME, PATCH_SIDE, PATCH_SIDE, 3];
+/** A static step's rows carry their noise as a row of the bank bound beside them. */
+const LAYOUT = BANKED_PACKED_TURN;
 
 /** One bucket: a fixed-shape session over the cache's first `slots` slots, bound once. */
 class StaticBucket {
@@ -142,7 +154,7 @@ class StaticBucket {
       },
     });
     const s = this.#session;
-    this.turns = s.deviceTensor("float32", [slots, 1, PACKED_TURN.size]);
+    this.turns = s.deviceTensor("float32", [slots, 1, LAYOUT.size]);
     this.slotState = s.deviceTensor("int32", [slots, SLOT_STATE.size]);
     this.patches = s.deviceTensor("uint8", [slots, ...FRAME_DIMS]);
     this.outputs = s.deviceTensor("float32", [slots, 1, PACKED_OUTPUT.size]);
@@ -191,6 +203,11 @@ class StaticBucket {
     return this.#session.hostTensor(frames, "uint8", [count, ...FRAME_DIMS]);
   }
 
+  /** Binds the noise bank (every bucket of a cache reads the same one). */
+  bindNoiseBank(bank: OrtTensor): void {
+    this.#binding.input(NOISE_BANK_NAME, bank);
+  }
+
   /** Runs (or replays) the step on what is bound. */
   run(): Promise<void> {
     return this.#binding.run();
@@ -225,9 +242,10 @@ export class StaticSteps {
   readonly ready: Promise<void>;
 
   /**
-   * Makes a session per bucket size over `cache` (its capacity at least the largest), then
-   * runs each with every row blank until its graph is recorded ({@linkcode ready}); the cache
-   * must have no slot in use until then.
+   * Makes a session per bucket size over `cache` (its capacity at least the largest) from
+   * `modelBytes` (the contract model, which it packs with the noise bank), then runs each with
+   * every row blank until its graph is recorded ({@linkcode ready}); the cache must have no
+   * slot in use until then.
    */
   constructor(
     modelBytes: Uint8Array,
@@ -236,13 +254,15 @@ export class StaticSteps {
     options: StaticStepOptions,
   ) {
     this.#onPhases = options.onPhases;
+    const packed = packStepIo(modelBytes, LAYOUT);
     try {
       for (const size of [...new Set(sizes)].sort((a, b) => a - b)) {
         if (size < 1 || size > cache.capacity) {
           throw new RangeError(`a bucket of ${size} slots in a cache of ${cache.capacity}`);
         }
-        this.#buckets.push(new StaticBucket(modelBytes, cache, size, options));
+        this.#buckets.push(new StaticBucket(packed, cache, size, options));
       }
+      for (const bucket of this.#buckets) bucket.bindNoiseBank(options.noiseBank);
       if (this.#buckets.some((bucket) => bucket.onDevice)) {
         const copy = (shape: ConstructorParameters<typeof DeviceCopy>[1]) =>
           new DeviceCopy(options.executionProvider, shape, options);
@@ -259,6 +279,8 @@ export class StaticSteps {
     // ONNX Runtime records a graph on a run after the first (which allocates).
     const warmRuns = options.capture ? 3 : 1;
     this.ready = (async () => {
+      await options.noiseBankFilled;
+
       for (const bucket of this.#buckets) {
         for (let i = 0; i < warmRuns; i++) await this.#run(bucket, [], cache, []);
       }
@@ -269,6 +291,17 @@ export class StaticSteps {
   /** Slots of the smallest bucket holding the first `span` slots, if any does. */
   bucketSlots(span: number): number | undefined {
     return this.#bucketFor(span)?.slots;
+  }
+
+  /**
+   * Whether a step of `inputs` over the first `span` slots can run static: a bucket holds the
+   * span, and every session brings one micro-turn whose noise is a row of the bank.
+   */
+  takes(inputs: readonly SessionStep[], span: number): boolean {
+    return this.bucketSlots(span) !== undefined &&
+      inputs.every(({ turns }) =>
+        turns.length === 1 && flowNoiseBankRow(turns[0].noise) !== undefined
+      );
   }
 
   /**
@@ -300,8 +333,8 @@ export class StaticSteps {
     const blank = slots; // past the last frame: no frame
     rows.fill(0);
     for (let slot = 0; slot < slots; slot++) {
-      writeRowState(rows, slot, cache, slot);
-      rows[slot * PACKED_TURN.size + PACKED_TURN.ints + TURN_INTS.imageIndex] = blank;
+      writeRowState(rows, slot, cache, slot, LAYOUT);
+      rows[slot * LAYOUT.size + LAYOUT.ints + TURN_INTS.imageIndex] = blank;
       writeSlotState(slotState, slot, slot, cache, POSITIONS_PER_MICRO_TURN);
     }
     const stepping = new Uint8Array(slots);
@@ -315,7 +348,7 @@ export class StaticSteps {
       stepping[slot] = 1;
       const [turn] = turns;
       const image = hasFrame(turn) ? frames.push(turn.patches) - 1 : blank;
-      writeTurnRow(rows, slot, turn, cache, slot, image);
+      writeTurnRow(rows, slot, turn, cache, slot, image, LAYOUT);
     }
     const written = performance.now();
     await this.#writeFrames(bucket, frames);
@@ -373,6 +406,7 @@ export class StaticSteps {
   /** Releases every bucket's session and tensors (before the cache's memory). */
   release(): void {
     for (const bucket of this.#buckets.splice(0)) bucket.release();
+
     if (this.#copies) { for (const copy of Object.values(this.#copies)) copy.release(); }
   }
 }

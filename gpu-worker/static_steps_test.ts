@@ -4,7 +4,8 @@ import { staticBucketSizes } from "./static_steps.ts";
 import type { KvCacheSlots } from "./kv_cache_slots.ts";
 import { buildReferenceModel } from "./model/reference_model.ts";
 import { TRAINED_MODEL_PATH } from "./model/trained_model.ts";
-import { flowNoise, WorkerRuntime } from "./worker_runtime.ts";
+import { flowNoise } from "./flow_noise.ts";
+import { WorkerRuntime } from "./worker_runtime.ts";
 import { Registry } from "prom-client";
 import { seededRandom } from "../lib/seeded_random.ts";
 import { randomMicroTurn } from "../tests/support/micro_turns.ts";
@@ -172,6 +173,37 @@ Deno.test("a streaming step takes the smallest bucket holding every slot in use"
     assert.equal(cache.position(0), 10);
   } finally {
     cache.release();
+    await model.close();
+  }
+});
+
+Deno.test("static rows carry their noise as a bank row; a micro-turn with noise of its own steps with dynamic shapes, to the same outputs", async () => {
+  const built = buildReferenceModel("tiny", 42);
+  const model = await InteractionModel.load(built.bytes, { name: "tiny", staticSteps: "fixed" });
+  const banked = model.createCache(4, { staticBuckets: [4] });
+  const own = model.createCache(4, { staticBuckets: [4] });
+  try {
+    const random = seededRandom(8);
+    const turns = Array.from({ length: 3 }, (_, i) => turnInput(random, i));
+    const outputs = async (cache: KvCacheSlots, copyNoise: boolean) => {
+      const slot = cache.acquire();
+      const results: TurnOutput[] = [];
+      for (const turn of turns) {
+        const noise = copyNoise ? Float32Array.from(turn.noise) : turn.noise;
+        results.push(
+          ...(await model.step([{ slot, turns: [{ ...turn, noise }] }], cache))[0].turns,
+        );
+      }
+      return results;
+    };
+    const expected = await outputs(banked, false);
+    assert.deepEqual(model.stepCounts, { static: 3, dynamic: 0 });
+    const actual = await outputs(own, true);
+    assert.deepEqual(model.stepCounts, { static: 3, dynamic: 3 });
+    assertSameOutputs(actual, expected);
+  } finally {
+    banked.release();
+    own.release();
     await model.close();
   }
 });

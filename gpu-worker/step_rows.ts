@@ -17,7 +17,8 @@ import {
   TURN_FLOATS,
   TURN_INTS,
 } from "./model/model_contract.ts";
-import { PACKED_OUTPUT, PACKED_TURN } from "./model/step_packing.ts";
+import { PACKED_OUTPUT, PACKED_TURN, type PackedTurnLayout } from "./model/step_packing.ts";
+import { flowNoiseBankRow } from "./flow_noise.ts";
 import type { KvCacheSlots } from "./kv_cache_slots.ts";
 import {
   DMEL_BINS,
@@ -80,8 +81,10 @@ export function hasFrame(turn: TurnInput): turn is TurnInput & { patches: Uint8A
 }
 
 /**
- * Writes micro-turn `turn` into packed input row `row`, with its session's ring state in
- * `cache` before the step (slot `slot`) and the index of its frame (or of none: `images`).
+ * Writes micro-turn `turn` into packed input row `row` of `layout`, with its session's ring
+ * state in `cache` before the step (slot `slot`) and the index of its frame (or of none:
+ * `images`). A banked layout needs the turn's noise to be a row of the bank
+ * ({@linkcode flowNoiseBankRow}).
  */
 export function writeTurnRow(
   packed: Float32Array,
@@ -90,26 +93,34 @@ export function writeTurnRow(
   cache: KvCacheSlots,
   slot: number,
   imageIndex: number,
+  layout: PackedTurnLayout = PACKED_TURN,
 ): void {
-  const at = row * PACKED_TURN.size;
-  const ints = at + PACKED_TURN.ints;
+  const at = row * layout.size;
+  const ints = at + layout.ints;
   packed.set(turn.dmel.subarray(0, DMEL_SIZE), ints + TURN_INTS.dmel);
   packed.set(turn.text.subarray(0, TEXT_BYTES_PER_MICRO_TURN), ints + TURN_INTS.text);
   packed[ints + TURN_INTS.imageIndex] = imageIndex;
-  const floats = at + PACKED_TURN.floats;
+  const floats = at + layout.floats;
   packed[floats + TURN_FLOATS.elapsedSeconds] = turn.elapsedSeconds;
-  packed.set(turn.noise, floats + TURN_FLOATS.noise);
-  writeRowState(packed, row, cache, slot);
+  if (layout.noiseBank) {
+    const bankRow = flowNoiseBankRow(turn.noise);
+    if (bankRow === undefined) throw new RangeError("the micro-turn's noise is not from the bank");
+    packed[floats + 1] = bankRow;
+  } else {
+    packed.set(turn.noise, floats + TURN_FLOATS.noise);
+  }
+  writeRowState(packed, row, cache, slot, layout);
 }
 
-/** Writes slot `slot`'s ring state before the step into packed input row `row`. */
+/** Writes slot `slot`'s ring state before the step into packed input row `row` of `layout`. */
 export function writeRowState(
   packed: Float32Array,
   row: number,
   cache: KvCacheSlots,
   slot: number,
+  layout: PackedTurnLayout = PACKED_TURN,
 ): void {
-  const at = row * PACKED_TURN.size + PACKED_TURN.rowState;
+  const at = row * layout.size + layout.rowState;
   packed[at + ROW_STATE.position] = cache.position(slot);
   packed[at + ROW_STATE.slot] = slot;
   packed[at + ROW_STATE.cacheHead] = cache.head(slot);

@@ -17,7 +17,7 @@ import { WorkerMetrics } from "./worker_metrics.ts";
 import type { KvCacheSlots } from "./kv_cache_slots.ts";
 import { POSITIONS_PER_MICRO_TURN, TEXT_BYTES_PER_MICRO_TURN } from "./model/model_contract.ts";
 import { PATCHES_PER_FRAME, SAMPLES_PER_MICRO_TURN } from "../protocol/media_format.ts";
-import { seededRandom } from "../lib/seeded_random.ts";
+import { flowNoise } from "./flow_noise.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
 import type { MicroTurn, MicroTurnOutput } from "../protocol/worker_link.ts";
 
@@ -416,14 +416,6 @@ function hashString(text: string): number {
     hash = Math.imul(hash, 0x01000193);
   }
   return hash >>> 0;
-}
-
-/** The flow head's starting noise for a session's micro-turn: reproducible, unit variance. */
-export function flowNoise(seed: number, index: number): Float32Array {
-  const random = seededRandom((seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
-  const noise = new Float32Array(SAMPLES_PER_MICRO_TURN);
-  for (let i = 0; i < noise.length; i++) noise[i] = (2 * random() - 1) * Math.sqrt(3);
-  return noise;
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

@@ -23,13 +23,44 @@ import { SAMPLES_PER_MICRO_TURN } from "../../protocol/media_format.ts";
 
 const { onnx } = onnxProto;
 
+/** Where a packed row's parts start, and its size (float32 columns). */
+export interface PackedTurnLayout {
+  /** `turn_ints`. */
+  readonly ints: number;
+  /** `turn_floats`, or with a noise bank the elapsed seconds then the noise's bank row. */
+  readonly floats: number;
+  /** `row_state`. */
+  readonly rowState: number;
+  /** Columns in all. */
+  readonly size: number;
+  /** Whether the noise comes from the bank ({@linkcode NOISE_BANK_NAME}) by row. */
+  readonly noiseBank: boolean;
+}
+
 /** Columns of the packed input, float32 `[batch, turns, size]` (row state repeated per turn). */
-export const PACKED_TURN = {
+export const PACKED_TURN: PackedTurnLayout = {
   ints: 0,
   floats: TURN_INTS.size,
   rowState: TURN_INTS.size + TURN_FLOATS.size,
   size: TURN_INTS.size + TURN_FLOATS.size + ROW_STATE.size,
-} as const;
+  noiseBank: false,
+};
+
+/**
+ * Columns of the packed input when the noise comes from a bank bound in the provider's memory
+ * (gpu-worker/flow_noise.ts): the elapsed seconds and the bank row take two columns instead of
+ * 3,201, and a row is a third of the size.
+ */
+export const BANKED_PACKED_TURN: PackedTurnLayout = {
+  ints: 0,
+  floats: TURN_INTS.size,
+  rowState: TURN_INTS.size + 2,
+  size: TURN_INTS.size + 2 + ROW_STATE.size,
+  noiseBank: true,
+};
+
+/** Name of the bank input of a model packed with {@linkcode BANKED_PACKED_TURN}. */
+export const NOISE_BANK_NAME = "noise_bank";
 
 /** Columns of the packed output, float32 `[batch, turns, size]`. */
 export const PACKED_OUTPUT = {
@@ -47,8 +78,15 @@ export const PACKED_OUTPUT_NAME = "packed_outputs";
 const UNPACKED_INPUTS = ["turn_ints", "turn_floats", "row_state"];
 const UNPACKED_OUTPUTS = ["audio", "text_logits", "control_logits"];
 
-/** The model's bytes with its per-row inputs and outputs packed (see the module doc). */
-export function packStepIo(modelBytes: Uint8Array): Uint8Array {
+/**
+ * The model's bytes with its per-row inputs and outputs packed (see the module doc), in
+ * `layout`; with {@linkcode BANKED_PACKED_TURN} it takes the noise bank as an input, `[rows,
+ * samples]`, and gathers each row's noise from it.
+ */
+export function packStepIo(
+  modelBytes: Uint8Array,
+  layout: PackedTurnLayout = PACKED_TURN,
+): Uint8Array {
   const model = onnx.ModelProto.decode(modelBytes);
   const graph = model.graph!;
   const name = (suffix: string) => `__packed_${suffix}`;
@@ -60,10 +98,11 @@ export function packStepIo(modelBytes: Uint8Array): Uint8Array {
       int64Data: [value],
     });
   const constants = [
-    int64("ints_start", PACKED_TURN.ints),
-    int64("floats_start", PACKED_TURN.floats),
-    int64("row_state_start", PACKED_TURN.rowState),
-    int64("row_state_end", PACKED_TURN.size),
+    int64("ints_start", layout.ints),
+    int64("floats_start", layout.floats),
+    int64("bank_row_start", layout.floats + 1),
+    int64("row_state_start", layout.rowState),
+    int64("row_state_end", layout.size),
     int64("zero", 0),
     int64("one", 1),
     int64("last_axis", -1),
@@ -72,13 +111,24 @@ export function packStepIo(modelBytes: Uint8Array): Uint8Array {
   const node = (opType: string, input: string[], output: string, attribute: object[] = []) =>
     onnx.NodeProto.create({ opType, input, output: [output], name: `${output}_node`, attribute });
   const toInt32 = { name: "to", type: AttributeType.INT, i: ELEMENT_TYPES.int32 };
+  const axis0 = { name: "axis", type: AttributeType.INT, i: 0 };
+  const lastAxis = { name: "axis", type: AttributeType.INT, i: -1 };
   /** Columns [from, to) of the packed input's last axis. */
   const columns = (from: string, to: string, output: string) =>
     node("Slice", [PACKED_INPUT_NAME, name(from), name(to), name("last_axis")], output);
   const unpack = [
     columns("ints_start", "floats_start", name("ints")),
     node("Cast", [name("ints")], "turn_ints", [toInt32]),
-    columns("floats_start", "row_state_start", "turn_floats"),
+    ...(layout.noiseBank
+      ? [
+        columns("floats_start", "bank_row_start", name("elapsed")),
+        columns("bank_row_start", "row_state_start", name("bank_row_float")),
+        node("Squeeze", [name("bank_row_float"), name("last_axis")], name("bank_row_squeezed")),
+        node("Cast", [name("bank_row_squeezed")], name("bank_row"), [toInt32]),
+        node("Gather", [NOISE_BANK_NAME, name("bank_row")], name("noise"), [axis0]),
+        node("Concat", [name("elapsed"), name("noise")], "turn_floats", [lastAxis]),
+      ]
+      : [columns("floats_start", "row_state_start", "turn_floats")]),
     columns("row_state_start", "row_state_end", name("row_state_turns")),
     // The row state of the first turn ([batch, 1, 3] to [batch, 3]).
     node(
@@ -89,9 +139,7 @@ export function packStepIo(modelBytes: Uint8Array): Uint8Array {
     node("Squeeze", [name("row_state_first"), name("one")], name("row_state_float")),
     node("Cast", [name("row_state_float")], "row_state", [toInt32]),
   ];
-  const pack = node("Concat", UNPACKED_OUTPUTS, PACKED_OUTPUT_NAME, [
-    { name: "axis", type: AttributeType.INT, i: -1 },
-  ]);
+  const pack = node("Concat", UNPACKED_OUTPUTS, PACKED_OUTPUT_NAME, [lastAxis]);
   const valueInfo = (value: string, size: number) =>
     onnx.ValueInfoProto.create({
       name: value,
@@ -102,8 +150,18 @@ export function packStepIo(modelBytes: Uint8Array): Uint8Array {
         },
       },
     });
+  const bankInput = onnx.ValueInfoProto.create({
+    name: NOISE_BANK_NAME,
+    type: {
+      tensorType: {
+        elemType: ELEMENT_TYPES.float32,
+        shape: { dim: [{ dimParam: "noise_bank_rows" }, { dimValue: SAMPLES_PER_MICRO_TURN }] },
+      },
+    },
+  });
   graph.input = [
-    valueInfo(PACKED_INPUT_NAME, PACKED_TURN.size),
+    valueInfo(PACKED_INPUT_NAME, layout.size),
+    ...(layout.noiseBank ? [bankInput] : []),
     ...(graph.input ?? []).filter((input) => !UNPACKED_INPUTS.includes(input.name ?? "")),
   ];
   graph.output = [

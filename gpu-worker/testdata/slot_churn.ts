@@ -7,7 +7,7 @@
  */
 import { InteractionModel } from "../interaction_model.ts";
 import { buildReferenceModel } from "../model/reference_model.ts";
-import { flowNoise } from "../worker_runtime.ts";
+import { flowNoise } from "../flow_noise.ts";
 
 const built = buildReferenceModel("tiny", 42);
 const model = await InteractionModel.load(built.bytes, { name: built.name });
