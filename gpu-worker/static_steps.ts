@@ -16,27 +16,22 @@
  * A captured graph replays with the buffers it was recorded with, so each bucket's inputs and
  * outputs are device tensors bound once: a step writes its rows into them with one copy (two
  * with camera frames) and reads its outputs with one ({@linkcode DeviceCopy}). On the CPU
- * provider those tensors are host memory the step writes and reads directly.
+ * provider those tensors are host memory the step writes and reads directly. A row carries its
+ * flow noise as a row of the bank the model keeps in the provider's memory
+ * (gpu-worker/flow_noise.ts), a third of the bytes. One bucket: gpu-worker/static_bucket.ts.
  *
  * @module
  */
-import {
-  layerTensorName,
-  POSITIONS_PER_MICRO_TURN,
-  SLOT_STATE,
-  TURN_INTS,
-} from "./model/model_contract.ts";
-import {
-  BANKED_PACKED_TURN,
-  NOISE_BANK_NAME,
-  PACKED_INPUT_NAME,
-  PACKED_OUTPUT,
-  PACKED_OUTPUT_NAME,
-  packStepIo,
-} from "./model/step_packing.ts";
+import { POSITIONS_PER_MICRO_TURN, TURN_INTS } from "./model/model_contract.ts";
+import { packStepIo } from "./model/step_packing.ts";
 import { flowNoiseBankRow } from "./flow_noise.ts";
 import type { KvCacheSlots } from "./kv_cache_slots.ts";
 import { DeviceCopy } from "./device_copy.ts";
+import {
+  STATIC_ROW_LAYOUT as LAYOUT,
+  StaticBucket,
+  type StaticBucketOptions,
+} from "./static_bucket.ts";
 import {
   FRAME_BYTES,
   hasFrame,
@@ -47,26 +42,10 @@ import {
   writeSlotState,
   writeTurnRow,
 } from "./step_rows.ts";
-import {
-  type ExecutionProvider,
-  type OrtIoBinding,
-  OrtModelSession,
-  type OrtTensor,
-} from "./ort/ort_session.ts";
-import { PATCH_SIDE, PATCHES_PER_FRAME } from "../protocol/media_format.ts";
+import type { OrtTensor } from "./ort/ort_session.ts";
 
-/** How the buckets' sessions are made. */
-export interface StaticStepOptions {
-  /** Execution provider (the model's). */
-  executionProvider: ExecutionProvider;
-  /** Provider options (the model's). */
-  providerOptions?: Record<string, string>;
-  /** The ONNX Runtime library. */
-  libraryPath?: string;
-  /** CPU provider threads (0: ONNX Runtime's default). */
-  threads?: number;
-  /** Record each bucket's graph once and replay it (WebGPU's `enableGraphCapture`). */
-  capture: boolean;
+/** How the buckets' sessions are made, and what the steps report and read. */
+export interface StaticStepOptions extends StaticBucketOptions {
   /** Told where each static step's time went. */
   onPhases?: (phases: StaticStepPhases) => void;
   /**
@@ -111,124 +90,6 @@ export function staticBucketSizes(capacity: number): number[] {
   for (let size = stride; size < capacity; size += stride) sizes.push(size);
   sizes.push(capacity);
   return sizes;
-}
-
-const FRAME_DIMS = [PATCHES_PER_FRAME, PATCH_SIDE, PATCH_SIDE, 3];
-/** A static step's rows carry their noise as a row of the bank bound beside them. */
-const LAYOUT = BANKED_PACKED_TURN;
-
-/** One bucket: a fixed-shape session over the cache's first `slots` slots, bound once. */
-class StaticBucket {
-  readonly slots: number;
-  readonly #session: OrtModelSession;
-  readonly #binding: OrtIoBinding;
-  /** Bound to the session: the step's rows, slot state, frames and outputs; the cache's views. */
-  readonly turns: OrtTensor;
-  readonly slotState: OrtTensor;
-  readonly patches: OrtTensor;
-  readonly outputs: OrtTensor;
-  readonly #views: OrtTensor[];
-  /** What the host writes and reads: the bound tensors' own memory on the CPU provider. */
-  readonly hostTurns: Float32Array;
-  readonly hostSlotState: Int32Array;
-  readonly hostOutputs: Float32Array;
-  /** Host tensors over those arrays, for the copies (a device provider only). */
-  readonly #hostTensors: OrtTensor[] = [];
-
-  constructor(modelBytes: Uint8Array, cache: KvCacheSlots, slots: number, o: StaticStepOptions) {
-    const { layers, heads, cacheLength } = cache.geometry;
-    this.slots = slots;
-    this.#session = OrtModelSession.create(modelBytes, {
-      executionProvider: o.executionProvider,
-      providerOptions: o.capture
-        ? { ...o.providerOptions, enableGraphCapture: "1" }
-        : o.providerOptions,
-      libraryPath: o.libraryPath,
-      threads: o.threads,
-      fixedDimensions: {
-        batch: slots,
-        turns: 1,
-        images: slots,
-        slots,
-        cache_rows: slots * heads * cacheLength,
-      },
-    });
-    const s = this.#session;
-    this.turns = s.deviceTensor("float32", [slots, 1, LAYOUT.size]);
-    this.slotState = s.deviceTensor("int32", [slots, SLOT_STATE.size]);
-    this.patches = s.deviceTensor("uint8", [slots, ...FRAME_DIMS]);
-    this.outputs = s.deviceTensor("float32", [slots, 1, PACKED_OUTPUT.size]);
-    const { keys, values } = cache.ownedViews(slots);
-    this.#views = [...keys, ...values];
-    const hosted = <T>(tensor: OrtTensor, make: (buffer: ArrayBufferLike) => T): T => {
-      if (tensor.host) return make(tensor.host.buffer);
-      const host = make(new ArrayBuffer(tensor.bytes));
-      this.#hostTensors.push(s.hostTensor(host as ArrayBufferView, tensor.type, tensor.dims));
-      return host;
-    };
-    this.hostTurns = hosted(this.turns, (b) => new Float32Array(b));
-    this.hostSlotState = hosted(this.slotState, (b) => new Int32Array(b));
-    this.hostOutputs = hosted(this.outputs, (b) => new Float32Array(b));
-    const binding = this.#binding = s.binding();
-    binding.input(PACKED_INPUT_NAME, this.turns);
-    binding.input("slot_state", this.slotState);
-    binding.input("patches", this.patches);
-    binding.output(PACKED_OUTPUT_NAME, this.outputs);
-    for (let l = 0; l < layers; l++) {
-      binding.input(layerTensorName("past_keys_{layer}", l), keys[l]);
-      binding.input(layerTensorName("past_values_{layer}", l), values[l]);
-      binding.output(layerTensorName("present_keys_{layer}", l), keys[l]);
-      binding.output(layerTensorName("present_values_{layer}", l), values[l]);
-    }
-  }
-
-  /** The host-side tensors of the rows and slot state, then of the outputs (device only). */
-  get hostTensors(): { turns: OrtTensor; slotState: OrtTensor; outputs: OrtTensor } {
-    const [turns, slotState, outputs] = this.#hostTensors;
-    return { turns, slotState, outputs };
-  }
-
-  /** Whether the bound tensors live in device memory (copies needed). */
-  get onDevice(): boolean {
-    return this.#hostTensors.length > 0;
-  }
-
-  /** A tensor over the first `count` frames of the bound frames. */
-  framesView(count: number): OrtTensor {
-    return this.#session.prefixView(this.patches, [count, ...FRAME_DIMS]);
-  }
-
-  /** A host tensor over `frames` (`count` frames). */
-  hostFrames(frames: Uint8Array, count: number): OrtTensor {
-    return this.#session.hostTensor(frames, "uint8", [count, ...FRAME_DIMS]);
-  }
-
-  /** Binds the noise bank (every bucket of a cache reads the same one). */
-  bindNoiseBank(bank: OrtTensor): void {
-    this.#binding.input(NOISE_BANK_NAME, bank);
-  }
-
-  /** Runs (or replays) the step on what is bound. */
-  run(): Promise<void> {
-    return this.#binding.run();
-  }
-
-  release(): void {
-    this.#binding.release();
-    for (
-      const tensor of [
-        ...this.#views,
-        ...this.#hostTensors,
-        this.turns,
-        this.slotState,
-        this.patches,
-        this.outputs,
-      ]
-    ) {
-      tensor.release();
-    }
-    this.#session.release();
-  }
 }
 
 /** The buckets of one cache and the copies that feed them; see the module doc. */
