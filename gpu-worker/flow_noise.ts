@@ -12,7 +12,7 @@
 import { seededRandom } from "../lib/seeded_random.ts";
 import { SAMPLES_PER_MICRO_TURN } from "../protocol/media_format.ts";
 
-/** Noise vectors in the bank: a session meets the same vector again about every 1024 turns. */
+/** Noise vectors in the bank (each micro-turn's is one of them, chosen by a hash). */
 export const FLOW_NOISE_BANK_ROWS = 1024;
 
 let bank: Float32Array | undefined;
