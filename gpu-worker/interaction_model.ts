@@ -202,7 +202,7 @@ export class InteractionModel {
       cache.releaseFirst(steps);
       this.#staticSteps.set(cache, steps);
       // No step touches the cache before the buckets' first runs, which write every slot.
-      this.#tail = this.#tail.then(() => steps.ready).catch(() => {});
+      this.#enqueue(() => steps.ready).catch(() => {});
     } catch (error) {
       cache.release();
       throw error;
@@ -227,8 +227,7 @@ export class InteractionModel {
       providerOptions: this.#options.providerOptions,
       libraryPath: this.#options.libraryPath,
     });
-    const filled = this.#tail.then(() => copy.run([host], [tensor]));
-    this.#tail = filled.catch(() => {});
+    const filled = this.#enqueue(() => copy.run([host], [tensor]));
     this.#noiseBank = { tensor, filled, owned: [tensor, host, copy] };
     return this.#noiseBank;
   }
@@ -257,9 +256,7 @@ export class InteractionModel {
    */
   moveSlots(cache: KvCacheSlots, moves: readonly SlotMove[]): Promise<void> {
     if (this.#closed) return Promise.reject(new ModelClosedError());
-    const running = this.#tail.then(() => this.#slotMover(cache).move(moves));
-    this.#tail = running.then(() => {}, () => {});
-    return running;
+    return this.#enqueue(() => this.#slotMover(cache).move(moves));
   }
 
   #slotMover(cache: KvCacheSlots): SlotMover {
@@ -286,7 +283,7 @@ export class InteractionModel {
     if (this.#closed) return Promise.reject(new ModelClosedError());
     // A slot emptied before its step runs is not advanced by it.
     const generations = inputs.map((input) => cache.generation(input.slot));
-    const running = this.#tail.then(() => {
+    return this.#enqueue(() => {
       const steps = this.#staticSteps.get(cache);
       if (steps?.takes(inputs, cache.span)) {
         this.stepCounts.static++;
@@ -295,6 +292,11 @@ export class InteractionModel {
       this.stepCounts.dynamic++;
       return this.#step(inputs, cache, generations);
     });
+  }
+
+  /** Runs `work` after everything asked for before it, whether that succeeded or not. */
+  #enqueue<T>(work: () => T | Promise<T>): Promise<T> {
+    const running = this.#tail.then(work);
     this.#tail = running.then(() => {}, () => {});
     return running;
   }

@@ -36,6 +36,11 @@ export interface StaticBucketOptions {
   threads?: number;
   /** Record the graph once and replay it (WebGPU's `enableGraphCapture`). */
   capture: boolean;
+  /**
+   * The flow noise bank in the provider's memory (gpu-worker/flow_noise.ts), which every bucket
+   * of a cache reads; owned by the caller.
+   */
+  noiseBank: OrtTensor;
 }
 
 /** Frames' dimensions after the first. */
@@ -102,6 +107,7 @@ export class StaticBucket {
     binding.input(PACKED_INPUT_NAME, this.turns);
     binding.input("slot_state", this.slotState);
     binding.input("patches", this.patches);
+    binding.input(NOISE_BANK_NAME, o.noiseBank);
     binding.output(PACKED_OUTPUT_NAME, this.outputs);
     for (let l = 0; l < layers; l++) {
       binding.input(layerTensorName("past_keys_{layer}", l), keys[l]);
@@ -130,11 +136,6 @@ export class StaticBucket {
   /** A host tensor over `frames` (`count` frames). */
   hostFrames(frames: Uint8Array, count: number): OrtTensor {
     return this.#session.hostTensor(frames, "uint8", [count, ...FRAME_DIMS]);
-  }
-
-  /** Binds the noise bank (every bucket of a cache reads the same one). */
-  bindNoiseBank(bank: OrtTensor): void {
-    this.#binding.input(NOISE_BANK_NAME, bank);
   }
 
   /** Runs (or replays) the step on what is bound. */

@@ -42,18 +42,12 @@ import {
   writeSlotState,
   writeTurnRow,
 } from "./step_rows.ts";
-import type { OrtTensor } from "./ort/ort_session.ts";
 
 /** How the buckets' sessions are made, and what the steps report and read. */
 export interface StaticStepOptions extends StaticBucketOptions {
   /** Told where each static step's time went. */
   onPhases?: (phases: StaticStepPhases) => void;
-  /**
-   * The flow noise bank in the provider's memory (gpu-worker/flow_noise.ts), which every bucket
-   * reads; owned by the caller, and filled once `noiseBankFilled` settles.
-   */
-  noiseBank: OrtTensor;
-  /** Settles once the noise bank holds the bank. */
+  /** Settles once `noiseBank` holds the bank (no step runs before). */
   noiseBankFilled: Promise<void>;
 }
 
@@ -123,7 +117,6 @@ export class StaticSteps {
         }
         this.#buckets.push(new StaticBucket(packed, cache, size, options));
       }
-      for (const bucket of this.#buckets) bucket.bindNoiseBank(options.noiseBank);
       if (this.#buckets.some((bucket) => bucket.onDevice)) {
         const copy = (shape: ConstructorParameters<typeof DeviceCopy>[1]) =>
           new DeviceCopy(options.executionProvider, shape, options);
@@ -141,7 +134,6 @@ export class StaticSteps {
     const warmRuns = options.capture ? 3 : 1;
     this.ready = (async () => {
       await options.noiseBankFilled;
-
       for (const bucket of this.#buckets) {
         for (let i = 0; i < warmRuns; i++) await this.#run(bucket, [], cache, []);
       }
@@ -267,7 +259,6 @@ export class StaticSteps {
   /** Releases every bucket's session and tensors (before the cache's memory). */
   release(): void {
     for (const bucket of this.#buckets.splice(0)) bucket.release();
-
     if (this.#copies) { for (const copy of Object.values(this.#copies)) copy.release(); }
   }
 }

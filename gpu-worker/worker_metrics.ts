@@ -9,6 +9,9 @@ import promClient from "prom-client";
 import type { StepCounts } from "./interaction_model.ts";
 import type { StaticStepPhases } from "./static_steps.ts";
 
+/** Histogram buckets of a step's (or a wait for one's) seconds: 1 ms to past the deadline. */
+const STEP_SECONDS_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5];
+
 /** What the metrics read when they are collected. */
 export interface WorkerMetricSources {
   /** Session slots the worker has. */
@@ -44,7 +47,7 @@ export class WorkerMetrics {
     this.#stepSeconds = new promClient.Histogram({
       name: "worker_step_seconds",
       help: "Time of one batched model step",
-      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5],
+      buckets: STEP_SECONDS_BUCKETS,
       registers,
     });
     this.#batchSize = new promClient.Histogram({
@@ -56,7 +59,7 @@ export class WorkerMetrics {
     this.#queueWaitSeconds = new promClient.Histogram({
       name: "worker_queue_wait_seconds",
       help: "Time a micro-turn waited for its model step",
-      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5],
+      buckets: STEP_SECONDS_BUCKETS,
       registers,
     });
     this.#phaseSeconds = new promClient.Histogram({
