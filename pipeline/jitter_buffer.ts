@@ -116,7 +116,7 @@ export interface JitterStats extends ArrivalDelayStats {
   closedTurns: number;
 }
 
-/** Frames per slot state kept for closed frames. */
+/** What became of a closed frame (0: nothing known, outside the horizon). */
 const enum Closed {
   Delivered = 1,
   Filled = 2,
@@ -132,8 +132,14 @@ export class JitterBuffer {
   readonly #maxAheadFrames: number;
   /** Held packets of frames not yet closed. */
   readonly #pending = new Map<number, Uint8Array>();
-  /** State of closed frames within the horizon. */
-  readonly #closed = new Map<number, Closed>();
+  /**
+   * State of closed frames within the horizon: a ring indexed by frame, valid from
+   * `#closedFrom` to the open frame. (A Map here was re-hashed as frames came and went, and its
+   * tables, kilobytes a session, outlived the young generation: the edge's largest survivors.)
+   */
+  readonly #closed: Uint8Array;
+  /** The first closed frame still within the horizon. */
+  #closedFrom: number;
   /** Late frames waiting for the next close. */
   #late: LateFrame[] = [];
   #nextTurn = 0;
@@ -178,6 +184,8 @@ export class JitterBuffer {
     this.#maxConcealFrames = Math.floor((options.maxConcealMs ?? 100) / AUDIO_FRAME_MS);
     this.#maxLatePerTurn = options.maxLateFramesPerTurn ?? 50;
     this.#horizonFrames = Math.ceil((options.lateHorizonMs ?? 10_000) / AUDIO_FRAME_MS);
+    this.#closed = new Uint8Array(this.#horizonFrames + FRAMES_PER_MICRO_TURN);
+    this.#closedFrom = firstTurn * FRAMES_PER_MICRO_TURN;
     this.#restartJumpTicks = ((options.restartJumpMs ?? 60_000) / AUDIO_FRAME_MS) *
       RTP_TICKS_PER_FRAME;
     this.#maxAheadFrames = Math.ceil((options.maxAheadMs ?? 60_000) / AUDIO_FRAME_MS);
@@ -236,13 +244,13 @@ export class JitterBuffer {
       if (this.#pending.has(frame)) return this.#duplicate();
       this.#pending.set(frame, packet.payload);
     } else {
-      const state = this.#closed.get(frame);
+      const state = frame >= this.#closedFrom ? this.#closed[this.#closedSlot(frame)] : 0;
       if (state === Closed.Delivered) return this.#duplicate();
-      if (state === undefined) {
+      if (state === 0) {
         this.#stats.expired++;
         return "expired";
       }
-      this.#closed.set(frame, Closed.Delivered);
+      this.#closed[this.#closedSlot(frame)] = Closed.Delivered;
       this.#late.push({ frame, payload: packet.payload });
     }
     this.#stats.received++;
@@ -282,12 +290,12 @@ export class JitterBuffer {
       const payload = this.#pending.get(frame);
       if (payload) {
         this.#pending.delete(frame);
-        this.#closed.set(frame, Closed.Delivered);
+        this.#closed[this.#closedSlot(frame)] = Closed.Delivered;
         this.#missingRun = 0;
         slots.push({ frame, payload });
         continue;
       }
-      this.#closed.set(frame, Closed.Filled);
+      this.#closed[this.#closedSlot(frame)] = Closed.Filled;
       this.#missingRun++;
       if (this.#missingRun <= this.#maxConcealFrames) {
         const slot: ReleasedSlot = { frame, payload: null, fill: "conceal" };
@@ -301,10 +309,7 @@ export class JitterBuffer {
       }
     }
     const horizon = first + FRAMES_PER_MICRO_TURN - this.#horizonFrames;
-    for (const frame of this.#closed.keys()) {
-      if (frame >= horizon) break;
-      this.#closed.delete(frame);
-    }
+    this.#closedFrom = Math.max(this.#closedFrom, horizon);
     const fresh = this.#late.filter((late) => late.frame >= horizon);
     this.#stats.expired += this.#late.length - fresh.length;
     fresh.sort((a, b) => a.frame - b.frame);
@@ -318,6 +323,12 @@ export class JitterBuffer {
     this.#stats.closedTurns++;
     this.#resolveGaps(first + FRAMES_PER_MICRO_TURN - 1);
     return { index, closedAtMs: nowMs, addedDelayMs, complete, slots, late };
+  }
+
+  /** Where closed `frame`'s state is in the ring. */
+  #closedSlot(frame: number): number {
+    const size = this.#closed.length;
+    return ((frame % size) + size) % size;
   }
 
   #duplicate(): InsertOutcome {

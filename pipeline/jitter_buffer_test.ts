@@ -1,8 +1,9 @@
 import { correlation, loopSamples, speechFixture } from "../tests/support/speech_fixture.ts";
 import assert from "node:assert/strict";
-import { JitterStream } from "./jitter_stream.ts";
+import { JitterStage } from "./jitter_stage.ts";
 import type { JitterBufferOptions, JitterStats } from "./jitter_buffer.ts";
-import { OpusDecodeStream } from "./opus_decode_stream.ts";
+import { OpusDecodeStage } from "./opus_decode_stage.ts";
+import { chainStages, stageStream } from "./frame_stage.ts";
 import { OpusDecoder } from "./opus_codec.ts";
 import type { IngressFrame, PcmFrame } from "./ingress_frames.ts";
 import { parseRtpPacket, type RtpPacket } from "./rtp_packet.ts";
@@ -46,8 +47,8 @@ async function replay(
   endMs: number,
   options: JitterBufferOptions = {},
 ): Promise<Replay> {
-  const jitter = new JitterStream(0, options);
-  const output = jitter.readable.pipeThrough(new OpusDecodeStream());
+  const jitter = new JitterStage(0, options);
+  const { writable, readable: output } = stageStream(chainStages(jitter, new OpusDecodeStage()));
   const result: Replay = { frames: [], turns: [], stats: jitter.buffer.stats, acks: [] };
   const pending: PcmFrame[] = [];
   const collected = output.pipeTo(
@@ -61,7 +62,7 @@ async function replay(
       },
     }),
   );
-  const writer = jitter.writable.getWriter();
+  const writer = writable.getWriter();
   const sorted = [...events].sort((a, b) => a.atMs - b.atMs);
   let next = 0;
   for (let now = 0; now <= endMs; now += 10) {

@@ -16,66 +16,79 @@ import {
   DMEL_FRAMES_PER_MICRO_TURN,
   FRAMES_PER_MICRO_TURN,
 } from "../protocol/media_format.ts";
+import type { Emit, FrameStage } from "./frame_stage.ts";
 
 const CODES_PER_FRAME = (DMEL_FRAMES_PER_MICRO_TURN / FRAMES_PER_MICRO_TURN) * DMEL_BINS;
+const MISSING = FRAME_ORIGINS.indexOf("missing");
+const NO_PATCHES = { count: 0, bytes: new Uint8Array(0) };
 
 /** Turns `dmel`, `text` and `turn_end` frames into micro-turns. */
-export class MicroTurnAssembler extends TransformStream<IngressFrame, MicroTurn> {
+export class MicroTurnAssembler implements FrameStage<IngressFrame, MicroTurn> {
+  readonly #sessionId: string;
+  #onTime = new Uint8Array(DMEL_FRAMES_PER_MICRO_TURN * DMEL_BINS);
+  #origins = new Uint8Array(FRAMES_PER_MICRO_TURN).fill(MISSING);
+  #late: Uint8Array[] = [];
+  #lateMediaMs: number[] = [];
+  #text = "";
+  #patches: { count: number; bytes: Uint8Array } = NO_PATCHES;
+
   /** @param sessionId the session every micro-turn belongs to */
   constructor(sessionId: string) {
-    let onTime = new Uint8Array(DMEL_FRAMES_PER_MICRO_TURN * DMEL_BINS);
-    let origins = new Uint8Array(FRAMES_PER_MICRO_TURN).fill(FRAME_ORIGINS.indexOf("missing"));
-    let late: Uint8Array[] = [];
-    let lateMediaMs: number[] = [];
-    let text = "";
-    let patches: { count: number; bytes: Uint8Array } = { count: 0, bytes: new Uint8Array(0) };
+    this.#sessionId = sessionId;
+  }
 
-    super({
-      transform(frame, controller) {
-        if (frame.type === "text") {
-          text += frame.text;
-        } else if (frame.type === "patches") {
-          patches = frame;
-        } else if (frame.type === "dmel" && frame.late) {
-          late.push(frame.codes);
-          lateMediaMs.push(frame.frameIndex * AUDIO_FRAME_MS);
-        } else if (frame.type === "dmel") {
-          const slot = frame.frameIndex % FRAMES_PER_MICRO_TURN;
-          onTime.set(frame.codes, slot * CODES_PER_FRAME);
-          origins[slot] = FRAME_ORIGINS.indexOf(frame.origin);
-        } else if (frame.type === "turn_end") {
-          let flags = 0;
-          if (late.length > 0) flags |= MicroTurnFlags.LATE_AUDIO;
-          if (origins.some((o) => FRAME_ORIGINS[o] === "concealed" || FRAME_ORIGINS[o] === "fec")) {
-            flags |= MicroTurnFlags.CONCEALED_AUDIO;
-          }
-          if (origins.every((o) => FRAME_ORIGINS[o] === "missing") && late.length === 0) {
-            flags |= MicroTurnFlags.INPUT_MISSING;
-          }
-          const dmel = new Uint8Array(onTime.length + late.length * CODES_PER_FRAME);
-          dmel.set(onTime);
-          late.forEach((codes, i) => dmel.set(codes, onTime.length + i * CODES_PER_FRAME));
-          controller.enqueue({
-            sessionId,
-            index: frame.index,
-            wallClockMs: frame.closedAtMs,
-            flags,
-            dmelFrames: dmel.length / DMEL_BINS,
-            dmel,
-            frameOrigins: origins,
-            lateMediaMs,
-            text,
-            patchCount: patches.count,
-            patches: patches.bytes,
-          });
-          patches = { count: 0, bytes: new Uint8Array(0) };
-          onTime = new Uint8Array(DMEL_FRAMES_PER_MICRO_TURN * DMEL_BINS);
-          origins = new Uint8Array(FRAMES_PER_MICRO_TURN).fill(FRAME_ORIGINS.indexOf("missing"));
-          late = [];
-          lateMediaMs = [];
-          text = "";
-        }
-      },
-    });
+  /** Collects a frame into the open micro-turn; `turn_end` emits it. */
+  transform(frame: IngressFrame, emit: Emit<MicroTurn>): void {
+    if (frame.type === "text") {
+      this.#text += frame.text;
+    } else if (frame.type === "patches") {
+      this.#patches = frame;
+    } else if (frame.type === "dmel" && frame.late) {
+      this.#late.push(frame.codes);
+      this.#lateMediaMs.push(frame.frameIndex * AUDIO_FRAME_MS);
+    } else if (frame.type === "dmel") {
+      const slot = frame.frameIndex % FRAMES_PER_MICRO_TURN;
+      this.#onTime.set(frame.codes, slot * CODES_PER_FRAME);
+      this.#origins[slot] = FRAME_ORIGINS.indexOf(frame.origin);
+    } else if (frame.type === "turn_end") {
+      emit(this.#close(frame.index, frame.closedAtMs));
+    }
+  }
+
+  #close(index: number, closedAtMs: number): MicroTurn {
+    const onTime = this.#onTime;
+    const origins = this.#origins;
+    const late = this.#late;
+    let flags = 0;
+    if (late.length > 0) flags |= MicroTurnFlags.LATE_AUDIO;
+    if (origins.some((o) => FRAME_ORIGINS[o] === "concealed" || FRAME_ORIGINS[o] === "fec")) {
+      flags |= MicroTurnFlags.CONCEALED_AUDIO;
+    }
+    if (origins.every((o) => o === MISSING) && late.length === 0) {
+      flags |= MicroTurnFlags.INPUT_MISSING;
+    }
+    const dmel = new Uint8Array(onTime.length + late.length * CODES_PER_FRAME);
+    dmel.set(onTime);
+    late.forEach((codes, i) => dmel.set(codes, onTime.length + i * CODES_PER_FRAME));
+    const turn: MicroTurn = {
+      sessionId: this.#sessionId,
+      index,
+      wallClockMs: closedAtMs,
+      flags,
+      dmelFrames: dmel.length / DMEL_BINS,
+      dmel,
+      frameOrigins: origins,
+      lateMediaMs: this.#lateMediaMs,
+      text: this.#text,
+      patchCount: this.#patches.count,
+      patches: this.#patches.bytes,
+    };
+    this.#patches = NO_PATCHES;
+    this.#onTime = new Uint8Array(DMEL_FRAMES_PER_MICRO_TURN * DMEL_BINS);
+    this.#origins = new Uint8Array(FRAMES_PER_MICRO_TURN).fill(MISSING);
+    this.#late = [];
+    this.#lateMediaMs = [];
+    this.#text = "";
+    return turn;
   }
 }

@@ -1,0 +1,89 @@
+/**
+ * Decodes `audio_slot` frames into 20 ms `pcm` frames: payloads through Opus, a gap through
+ * in-band FEC from the packet after it when that exists, else loss concealment, and long gaps
+ * as silence marked missing. A payload that does not decode is concealed and reported.
+ *
+ * Late frames (delivered after their micro-turn closed) go through a decoder of their own,
+ * started afresh at each run of consecutive late frames, so they never disturb the state of
+ * the on-time stream's decoder.
+ *
+ * @module
+ */
+import type { AudioSlotFrame, IngressFrame, PcmOrigin } from "./ingress_frames.ts";
+import { OpusDecoder } from "./opus_codec.ts";
+import { SAMPLES_PER_FRAME } from "../protocol/media_format.ts";
+import type { Emit, FrameStage } from "./frame_stage.ts";
+
+/** Turns `audio_slot` frames into `pcm` frames; passes other frames on. */
+export class OpusDecodeStage implements FrameStage<IngressFrame, IngressFrame> {
+  readonly #onUndecodable: (error: unknown) => void;
+  readonly #decoder = new OpusDecoder();
+  #lateDecoder: OpusDecoder | undefined;
+  #lastLateFrame = -2;
+
+  /**
+   * @param onUndecodable told about each payload libopus refused (it is concealed instead)
+   */
+  constructor(onUndecodable: (error: unknown) => void = () => {}) {
+    this.#onUndecodable = onUndecodable;
+  }
+
+  /** Decodes (or conceals) an `audio_slot`; passes other frames on. */
+  transform(frame: IngressFrame, emit: Emit<IngressFrame>): void {
+    if (frame.type !== "audio_slot") return emit(frame);
+    if (frame.late && frame.payload) return this.#decodeLate(frame, frame.payload, emit);
+    const decoder = this.#decoder;
+    let samples: Int16Array;
+    let origin: PcmOrigin;
+    if (frame.payload) {
+      try {
+        samples = decoder.decode(frame.payload);
+        origin = "decoded";
+      } catch (error) {
+        this.#onUndecodable(error);
+        samples = decoder.conceal(SAMPLES_PER_FRAME);
+        origin = "concealed";
+      }
+    } else if (frame.fill === "missing") {
+      samples = new Int16Array(SAMPLES_PER_FRAME);
+      origin = "missing";
+    } else if (frame.nextPayload) {
+      samples = decoder.recoverFromNext(frame.nextPayload, SAMPLES_PER_FRAME);
+      origin = "fec";
+    } else {
+      samples = decoder.conceal(SAMPLES_PER_FRAME);
+      origin = "concealed";
+    }
+    emit({ type: "pcm", frameIndex: frame.frameIndex, samples: fit(samples), origin });
+  }
+
+  /** Frees the decoders (the codec may live in a shared wasm heap). */
+  close(): void {
+    this.#decoder.close();
+    this.#lateDecoder?.close();
+  }
+
+  #decodeLate(frame: AudioSlotFrame, payload: Uint8Array, emit: Emit<IngressFrame>): void {
+    if (frame.frameIndex !== this.#lastLateFrame + 1) {
+      this.#lateDecoder?.close();
+      this.#lateDecoder = new OpusDecoder();
+    }
+    this.#lastLateFrame = frame.frameIndex;
+    let samples: Int16Array;
+    try {
+      samples = fit(this.#lateDecoder!.decode(payload));
+    } catch (error) {
+      this.#onUndecodable(error);
+      return;
+    }
+    emit({ type: "pcm", frameIndex: frame.frameIndex, samples, origin: "decoded", late: true });
+  }
+}
+
+/** Cuts or pads packets of other durations to the 20 ms the clock counts in. */
+function fit(samples: Int16Array): Int16Array {
+  if (samples.length === SAMPLES_PER_FRAME) return samples;
+  const fitted = new Int16Array(SAMPLES_PER_FRAME);
+  fitted.set(samples.subarray(0, SAMPLES_PER_FRAME));
+  return fitted;
+}
