@@ -395,7 +395,13 @@ export class JitterBuffer {
 
   #markSequence(seq: number, frame: number): void {
     if (seq <= this.#contiguousSeq) return;
-    this.#seqFrames.set(seq, frame);
+    if (seq === this.#contiguousSeq + 1) {
+      // In order, the usual case: no map entry to add and remove (each re-hash is garbage).
+      this.#contiguousSeq = seq;
+      this.#contiguousFrame = Math.max(this.#contiguousFrame, frame);
+    } else {
+      this.#seqFrames.set(seq, frame);
+    }
     this.#advanceContiguous();
   }
 
