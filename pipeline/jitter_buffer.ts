@@ -135,7 +135,7 @@ export class JitterBuffer {
   /**
    * State of closed frames within the horizon: a ring indexed by frame, valid from
    * `#closedFrom` to the open frame. (A Map here was re-hashed as frames came and went, and its
-   * tables, kilobytes a session, outlived the young generation: the edge's largest survivors.)
+   * tables, kilobytes a session, outlived the young generation: GC work at every session.)
    */
   readonly #closed: Uint8Array;
   /** The first closed frame still within the horizon. */
