@@ -93,6 +93,11 @@ export const ConfigSchema = z.object({
   sessionIdleSeconds: z.coerce.number().positive().default(60),
   /** onnxruntime execution provider. */
   executionProvider: z.enum(["cpu", "webgpu", "cuda"]).default("cpu"),
+  /**
+   * The ONNX Runtime library the worker opens; unset, the one npm onnxruntime-node ships. CUDA
+   * needs a library of the same version with `libonnxruntime_providers_cuda.so` beside it.
+   */
+  ortLibrary: z.string().optional(),
   /** Sessions a worker holds at most. */
   workerCapacity: z.coerce.number().int().positive().default(64),
   /** Micro-turns per model step at most; unset, the worker's capacity. */
@@ -176,6 +181,7 @@ const ENV_NAMES: Record<keyof Config, string> = {
   modelPath: "MODEL_PATH",
   model: "MODEL",
   executionProvider: "ORT_EP",
+  ortLibrary: "ORT_LIBRARY",
   modelSize: "MODEL_SIZE",
   sessionIdleSeconds: "SESSION_IDLE_SECONDS",
   workerCapacity: "WORKER_CAPACITY",

@@ -58,6 +58,8 @@ const anchorFile = flag("anchor");
 const attention = (flag("attention") ?? "fused") as "fused" | "operators";
 const weightBits = flag("weights") === "int8" ? 8 : undefined;
 const staticSteps = flag("static-steps") as StaticStepMode | undefined;
+/** `--library=PATH`: the ONNX Runtime library (CUDA: one with its CUDA provider beside it). */
+const libraryPath = flag("library");
 const listFlag = (name: string) => flag(name)?.split(",").map(Number);
 const compareDynamic = listFlag("compare-dynamic");
 /** `--provider-options=key=value,key=value`: the execution provider's options (e.g. WebGPU's). */
@@ -246,6 +248,7 @@ for (const size of models) {
       name: built.name,
       executionProvider: ep,
       providerOptions,
+      libraryPath,
       staticSteps: steps,
     });
   const model = await load(staticSteps);

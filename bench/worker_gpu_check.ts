@@ -28,6 +28,11 @@ import { seededRandom } from "../lib/seeded_random.ts";
 
 const ep = (flag("ep") ?? "webgpu") as ExecutionProvider;
 const attention = (flag("attention") ?? "fused") as "fused" | "operators";
+/** `--weights=float16` checks the GPU with float16 projection weights only (no 8-bit rows). */
+const gpuWeightBits = flag("weights") === "float16" ? undefined : 8;
+const weights = gpuWeightBits ? "int8_weights" : "float16_weights";
+/** `--library=PATH`: the ONNX Runtime library every session of the check opens. */
+const libraryPath = flag("library");
 
 function turnsOf(seed: number, count: number) {
   const random = seededRandom(seed);
@@ -55,6 +60,7 @@ async function run(
   const model = await InteractionModel.load(built.bytes, {
     name: built.name,
     executionProvider: on,
+    libraryPath,
     staticSteps,
   });
   const cache = model.createCache(8);
@@ -107,10 +113,15 @@ async function run(
 
 /** Median time of moving 1, 16 and 64 sessions' rings at once in a cache of 128 (base). */
 async function moveTimes(on: ExecutionProvider) {
-  const built = buildReferenceModel("base", 1, { precision: "float16", attention, weightBits: 8 });
+  const built = buildReferenceModel("base", 1, {
+    precision: "float16",
+    attention,
+    weightBits: gpuWeightBits,
+  });
   const model = await InteractionModel.load(built.bytes, {
     name: built.name,
     executionProvider: on,
+    libraryPath,
   });
   const cache = model.createCache(128);
   for (let i = 0; i < 128; i++) cache.acquire();
@@ -153,29 +164,35 @@ const tinyDynamicGpu = await run("tiny", "float32", ep, 40, { staticSteps: "off"
 const tinyMovedGpu = await run("tiny", "float32", ep, 40, { moveAt: 20 });
 const baseCpu = await run("base", "float32", "cpu", 4);
 const baseGpu = await run("base", "float16", ep, 4);
-const baseInt8Gpu = await run("base", "float16", ep, 4, { weightBits: 8 });
-const baseInt8DynamicGpu = await run("base", "float16", ep, 4, {
-  weightBits: 8,
+const baseWeightsGpu = await run("base", "float16", ep, 4, { weightBits: gpuWeightBits });
+const baseWeightsDynamicGpu = await run("base", "float16", ep, 4, {
+  weightBits: gpuWeightBits,
   staticSteps: "off",
 });
-const baseInt8MovedGpu = await run("base", "float16", ep, 4, { weightBits: 8, moveAt: 2 });
+const baseWeightsMovedGpu = await run("base", "float16", ep, 4, {
+  weightBits: gpuWeightBits,
+  moveAt: 2,
+});
 console.log(JSON.stringify({
   ep,
   attention,
   tiny_float32_gpu_vs_cpu: difference(tinyGpu.outputs, tinyCpu.outputs),
   tiny_float32_gpu_static_vs_dynamic: difference(tinyGpu.outputs, tinyDynamicGpu.outputs),
   base_float16_gpu_vs_float32_cpu: difference(baseGpu.outputs, baseCpu.outputs),
-  base_float16_int8_weights_gpu_vs_float32_cpu: difference(baseInt8Gpu.outputs, baseCpu.outputs),
-  base_float16_int8_weights_gpu_static_vs_dynamic: difference(
-    baseInt8Gpu.outputs,
-    baseInt8DynamicGpu.outputs,
+  [`base_float16_${weights}_gpu_vs_float32_cpu`]: difference(
+    baseWeightsGpu.outputs,
+    baseCpu.outputs,
+  ),
+  [`base_float16_${weights}_gpu_static_vs_dynamic`]: difference(
+    baseWeightsGpu.outputs,
+    baseWeightsDynamicGpu.outputs,
   ),
   tiny_float32_gpu_moved_vs_unmoved: difference(tinyMovedGpu.outputs, tinyGpu.outputs),
-  base_float16_int8_weights_gpu_moved_vs_unmoved: difference(
-    baseInt8MovedGpu.outputs,
-    baseInt8Gpu.outputs,
+  [`base_float16_${weights}_gpu_moved_vs_unmoved`]: difference(
+    baseWeightsMovedGpu.outputs,
+    baseWeightsGpu.outputs,
   ),
-  base_float16_int8_weights_slot_moves: await moveTimes(ep),
+  [`base_float16_${weights}_slot_moves`]: await moveTimes(ep),
   gpu_step_counts: { static_path: tinyGpu.stepCounts, dynamic_path: tinyDynamicGpu.stepCounts },
   device_memory_mib_across_1000_cycles: tinyGpu.churnMiB,
   device_memory_mib_across_1000_cycles_base: baseGpu.churnMiB,

@@ -52,7 +52,7 @@ export type { SessionStep, SessionStepOutput, TurnInput, TurnOutput } from "./st
 /**
  * How streaming steps (one micro-turn per session) run: with the shapes of each step (`off`),
  * or over every slot of a fixed-size bucket (gpu-worker/static_steps.ts), with static shapes
- * (`fixed`) and, on WebGPU, a captured graph replayed (`captured`).
+ * (`fixed`) and, on a GPU provider, a captured graph replayed (`captured`).
  */
 export type StaticStepMode = "off" | "fixed" | "captured";
 
@@ -70,7 +70,7 @@ export interface InteractionModelOptions {
   threads?: number;
   /** Write ONNX Runtime's per-kernel profile to `<prefix>_<date>.json` when closed. */
   profilePrefix?: string;
-  /** Streaming steps; default `captured` on WebGPU, `off` elsewhere ({@linkcode StaticStepMode}). */
+  /** Streaming steps; default `captured` on a GPU provider, `off` on the CPU ({@linkcode StaticStepMode}). */
   staticSteps?: StaticStepMode;
 }
 
@@ -144,7 +144,7 @@ export class InteractionModel {
     this.#bytes = bytes;
     this.#options = options;
     this.staticSteps = options.staticSteps ??
-      (session.executionProvider === "webgpu" ? "captured" : "off");
+      (session.executionProvider === "cpu" ? "off" : "captured");
     this.geometry = geometry;
     this.name = options.name;
     this.executionProvider = session.executionProvider;
@@ -233,7 +233,7 @@ export class InteractionModel {
   }
 
   /**
-   * Settles once `cache`'s static-step buckets have run (on WebGPU: recorded their graphs),
+   * Settles once `cache`'s static-step buckets have run (on a GPU: recorded their graphs),
    * or rejects with why they could not; at once for a cache without them.
    */
   cacheReady(cache: KvCacheSlots): Promise<void> {

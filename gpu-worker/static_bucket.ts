@@ -1,7 +1,7 @@
 /**
  * One static-step bucket: a session of the model with every dimension fixed to the bucket's
  * slots, its inputs and outputs bound once to tensors of its own and to the first `slots` slots
- * of the cache (on WebGPU, a captured graph replays with exactly these buffers). Its rows carry
+ * of the cache (a captured graph, WebGPU's or CUDA's, replays with exactly these buffers). Its rows carry
  * the flow noise as a row of the bank ({@linkcode BANKED_PACKED_TURN}). gpu-worker/static_steps.ts
  * chooses the bucket and fills and reads it.
  *
@@ -18,6 +18,7 @@ import {
 import type { KvCacheSlots } from "./kv_cache_slots.ts";
 import {
   type ExecutionProvider,
+  GRAPH_CAPTURE_OPTION,
   type OrtIoBinding,
   OrtModelSession,
   type OrtTensor,
@@ -34,7 +35,7 @@ export interface StaticBucketOptions {
   libraryPath?: string;
   /** CPU provider threads (0: ONNX Runtime's default). */
   threads?: number;
-  /** Record the graph once and replay it (WebGPU's `enableGraphCapture`). */
+  /** Record the graph once and replay it (WebGPU's graph capture, CUDA graphs). */
   capture: boolean;
   /**
    * The flow noise bank in the provider's memory (gpu-worker/flow_noise.ts), which every bucket
@@ -74,8 +75,8 @@ export class StaticBucket {
     this.slots = slots;
     this.#session = OrtModelSession.create(modelBytes, {
       executionProvider: o.executionProvider,
-      providerOptions: o.capture
-        ? { ...o.providerOptions, enableGraphCapture: "1" }
+      providerOptions: o.capture && o.executionProvider !== "cpu"
+        ? { ...o.providerOptions, [GRAPH_CAPTURE_OPTION[o.executionProvider]]: "1" }
         : o.providerOptions,
       libraryPath: o.libraryPath,
       threads: o.threads,

@@ -26,8 +26,12 @@ export class OrtLibraryError extends Error {
 
 /** A failed C API call: the function and ONNX Runtime's own message. */
 export class OrtCallError extends Error {
+  /** The C API function that failed. */
+  readonly call: string;
   /** ONNX Runtime's error code (`OrtErrorCode`). */
   readonly code: number;
+  /** ONNX Runtime's message. */
+  readonly detail: string;
   /**
    * @param call the C API function
    * @param code ONNX Runtime's error code
@@ -36,7 +40,9 @@ export class OrtCallError extends Error {
   constructor(call: string, code: number, detail: string) {
     super(`${call}: ${detail}`);
     this.name = "OrtCallError";
+    this.call = call;
     this.code = code;
+    this.detail = detail;
   }
 }
 
@@ -102,6 +108,10 @@ const FUNCTIONS = {
   ClearBoundInputs: [141, [P], "void"],
   ClearBoundOutputs: [142, [P], "void"],
   SynchronizeBoundOutputs: [203, [P], P],
+  SessionOptionsAppendExecutionProvider_CUDA_V2: [204, [P, P], P],
+  CreateCUDAProviderOptions: [205, [B], P],
+  UpdateCUDAProviderOptions: [206, [P, B, B, "usize"], P],
+  ReleaseCUDAProviderOptions: [208, [P], "void"],
   SessionOptionsAppendExecutionProvider: [216, [P, B, B, B, "usize"], P],
 } as const satisfies Record<string, readonly [number, Deno.NativeType[], Deno.NativeResultType]>;
 
@@ -221,6 +231,11 @@ export function loadOrtApi(path = defaultOrtLibraryPath()): OrtApi {
 /** A NUL-terminated UTF-8 copy of `text`, as C functions take strings. */
 export function cString(text: string): Uint8Array<ArrayBuffer> {
   return new TextEncoder().encode(`${text}\0`);
+}
+
+/** The address of a host buffer's first byte. */
+export function bufferPointer(data: ArrayBufferView): Deno.PointerValue {
+  return Deno.UnsafePointer.of(data as Uint8Array<ArrayBuffer>);
 }
 
 /** A one-pointer out-parameter and its value after the call. */

@@ -9,7 +9,13 @@
  *
  * @module
  */
+export {
+  type ExecutionProvider,
+  ExecutionProviderUnavailableError,
+  GRAPH_CAPTURE_OPTION,
+} from "./execution_provider.ts";
 import {
+  bufferPointer,
   cString,
   ElementType,
   type ElementTypeName,
@@ -19,21 +25,14 @@ import {
   OutPointer,
   tensorBytes,
 } from "./ort_api.ts";
-
-/** Execution providers the worker can be configured with. */
-export type ExecutionProvider = "cpu" | "webgpu" | "cuda";
-
-/** Raised when an execution provider is not available in the loaded library. */
-export class ExecutionProviderUnavailableError extends Error {
-  /**
-   * @param provider the provider asked for
-   * @param detail ONNX Runtime's reason
-   */
-  constructor(provider: ExecutionProvider, detail: string) {
-    super(`execution provider "${provider}" is not available: ${detail}`);
-    this.name = "ExecutionProviderUnavailableError";
-  }
-}
+import { zeroCudaMemory } from "./cuda_memory.ts";
+import {
+  appendProvider,
+  type ExecutionProvider,
+  ExecutionProviderUnavailableError,
+  PROVIDER_NAMES,
+} from "./execution_provider.ts";
+import { OrtRunThread } from "./run_thread.ts";
 
 /** Raised when the device cannot hold a tensor; says how much was asked for. */
 export class DeviceOutOfMemoryError extends Error {
@@ -49,12 +48,6 @@ export class DeviceOutOfMemoryError extends Error {
     this.bytes = bytes;
   }
 }
-
-/** Names the C API's `SessionOptionsAppendExecutionProvider` and `CreateMemoryInfo` use. */
-const PROVIDER_NAMES: Record<Exclude<ExecutionProvider, "cpu">, { ep: string; memory: string }> = {
-  webgpu: { ep: "WebGPU", memory: "WebGPU_Buffer" },
-  cuda: { ep: "CUDA", memory: "Cuda" },
-};
 
 /** Options for {@linkcode OrtModelSession.create}. */
 export interface OrtSessionOptions {
@@ -75,6 +68,11 @@ export interface OrtSessionOptions {
    * computations fold away; a run with another size fails).
    */
   fixedDimensions?: Record<string, number>;
+  /**
+   * Run on one dedicated thread (gpu-worker/ort/run_thread.ts) rather than on any thread of
+   * Deno's pool. Default: on CUDA, whose captured graphs belong to the thread that ran them.
+   */
+  runThread?: boolean;
 }
 
 /** A tensor (an `OrtValue`), and the host buffer it reads, which it keeps alive. */
@@ -128,11 +126,13 @@ export class OrtIoBinding {
   readonly #session: Deno.PointerValue;
   #pointer: Deno.PointerValue;
   readonly #names = new Map<string, Uint8Array<ArrayBuffer>>();
+  readonly #runThread: OrtRunThread | undefined;
 
   /** Use {@linkcode OrtModelSession.binding}. */
-  constructor(api: OrtApi, session: Deno.PointerValue) {
+  constructor(api: OrtApi, session: Deno.PointerValue, runThread?: OrtRunThread) {
     this.#api = api;
     this.#session = session;
+    this.#runThread = runThread;
     const out = new OutPointer();
     api.check(api.fn.CreateIoBinding.call(session, out.cell), "CreateIoBinding");
     this.#pointer = out.value;
@@ -174,10 +174,12 @@ export class OrtIoBinding {
   }
 
   /**
-   * Runs the session on what is bound, off the event loop, and waits until every output is
-   * written (host-bound outputs copied back).
+   * Runs the session on what is bound, off the event loop (CUDA: on its one run thread,
+   * gpu-worker/ort/run_thread.ts), and waits until every output is written (host-bound outputs
+   * copied back).
    */
   async run(): Promise<void> {
+    if (this.#runThread) return await this.#runThread.run(this.#session, this.#pointer);
     const status = await this.#api.runWithBindingAsync.call(this.#session, null, this.#pointer);
     this.#api.check(status, "RunWithBinding");
     this.#api.check(
@@ -211,6 +213,10 @@ export class OrtModelSession {
   #cpuMemory: Deno.PointerValue;
   #deviceMemory: Deno.PointerValue;
   #deviceAllocator: Deno.PointerValue;
+  /** The CUDA device (its provider's `device_id`). */
+  readonly #cudaDevice: number;
+  /** Where CUDA runs happen (one thread, which keeps the captured graphs). */
+  readonly #runThread: OrtRunThread | undefined;
 
   private constructor(
     api: OrtApi,
@@ -221,6 +227,8 @@ export class OrtModelSession {
       cpuMemory: Deno.PointerValue;
       deviceMemory: Deno.PointerValue;
       deviceAllocator: Deno.PointerValue;
+      cudaDevice: number;
+      runThread: boolean;
     },
   ) {
     this.api = api;
@@ -230,6 +238,8 @@ export class OrtModelSession {
     this.#cpuMemory = handles.cpuMemory;
     this.#deviceMemory = handles.deviceMemory;
     this.#deviceAllocator = handles.deviceAllocator;
+    this.#cudaDevice = handles.cudaDevice;
+    this.#runThread = handles.runThread ? OrtRunThread.acquire(api.path) : undefined;
   }
 
   /**
@@ -265,22 +275,8 @@ export class OrtModelSession {
         );
       }
       if (provider !== "cpu") {
-        const entries = Object.entries(options.providerOptions ?? {});
-        const keys = entries.map(([key]) => cString(key));
-        const values = entries.map(([, value]) => cString(value));
-        const pointers = (list: Uint8Array[]) =>
-          new BigUint64Array(list.map((s) => BigInt(Deno.UnsafePointer.value(pointerOf(s)))));
         try {
-          api.check(
-            fn.SessionOptionsAppendExecutionProvider.call(
-              sessionOptions,
-              cString(PROVIDER_NAMES[provider].ep),
-              pointers(keys),
-              pointers(values),
-              BigInt(entries.length),
-            ),
-            "SessionOptionsAppendExecutionProvider",
-          );
+          appendProvider(api, sessionOptions, provider, options.providerOptions ?? {});
         } catch (error) {
           throw new ExecutionProviderUnavailableError(provider, (error as Error).message);
         }
@@ -328,6 +324,8 @@ export class OrtModelSession {
       cpuMemory,
       deviceMemory,
       deviceAllocator,
+      cudaDevice: Number(options.providerOptions?.device_id ?? 0),
+      runThread: options.runThread ?? provider === "cuda",
     });
   }
 
@@ -341,13 +339,13 @@ export class OrtModelSession {
     if (data.byteLength < tensorBytes(type, dims)) {
       throw new RangeError(`a buffer of ${data.byteLength} bytes is too small for [${dims}]`);
     }
-    return this.#wrap(this.#cpuMemory, pointerOf(data), type, dims, data);
+    return this.#wrap(this.#cpuMemory, bufferPointer(data), type, dims, data);
   }
 
   /**
    * A tensor in the provider's memory: device memory on a GPU provider, a host buffer on the
-   * CPU. It starts zeroed on the CPU and on WebGPU (the WebGPU specification zeroes new
-   * buffers); CUDA memory is not cleared. Throws {@linkcode DeviceOutOfMemoryError} when it
+   * CPU. It starts zeroed (the WebGPU specification zeroes new buffers; CUDA memory is cleared
+   * here, gpu-worker/ort/cuda_memory.ts). Throws {@linkcode DeviceOutOfMemoryError} when it
    * does not fit.
    */
   deviceTensor(type: ElementTypeName, dims: readonly number[]): OrtTensor {
@@ -377,7 +375,25 @@ export class OrtModelSession {
       if (error instanceof OrtCallError) throw new DeviceOutOfMemoryError(bytes, error.message);
       throw error;
     }
-    return new OrtTensor(this.api, out.value, type, dims);
+    const tensor = new OrtTensor(this.api, out.value, type, dims);
+    if (this.executionProvider === "cuda" && bytes > 0) {
+      try {
+        zeroCudaMemory(this.#dataPointer(tensor), bytes, this.#cudaDevice);
+      } catch (error) {
+        tensor.release();
+        throw error;
+      }
+    }
+    return tensor;
+  }
+
+  #dataPointer(tensor: OrtTensor): Deno.PointerValue {
+    const out = new OutPointer();
+    this.api.check(
+      this.api.fn.GetTensorMutableData.call(tensor.pointer, out.cell),
+      "GetTensorMutableData",
+    );
+    return out.value;
   }
 
   /**
@@ -389,13 +405,8 @@ export class OrtModelSession {
     if (tensorBytes(tensor.type, dims) > tensor.bytes) {
       throw new RangeError(`a view of [${dims}] exceeds its tensor [${tensor.dims}]`);
     }
-    const out = new OutPointer();
-    this.api.check(
-      this.api.fn.GetTensorMutableData.call(tensor.pointer, out.cell),
-      "GetTensorMutableData",
-    );
     const memory = tensor.host ? this.#cpuMemory : this.#deviceMemory;
-    return this.#wrap(memory, out.value, tensor.type, dims, tensor.host);
+    return this.#wrap(memory, this.#dataPointer(tensor), tensor.type, dims, tensor.host);
   }
 
   /** An `OrtValue` over memory someone else owns (`host`, when given, is kept alive). */
@@ -424,7 +435,7 @@ export class OrtModelSession {
 
   /** A new I/O binding on this session. */
   binding(): OrtIoBinding {
-    return new OrtIoBinding(this.api, this.#session);
+    return new OrtIoBinding(this.api, this.#session, this.#runThread);
   }
 
   /** Releases the session and what it holds. Tensors made from it must be released first. */
@@ -437,10 +448,6 @@ export class OrtModelSession {
     fn.ReleaseSession.call(this.#session);
     fn.ReleaseEnv.call(this.#env);
     this.#session = null;
+    this.#runThread?.release();
   }
-}
-
-/** The address of a host buffer's first byte. */
-function pointerOf(data: ArrayBufferView): Deno.PointerValue {
-  return Deno.UnsafePointer.of(data as Uint8Array<ArrayBuffer>);
 }
