@@ -8,8 +8,7 @@
  */
 import { createIngressPipeline, type IngressPipeline } from "../pipeline/ingress_pipeline.ts";
 import type { IngressFrame } from "../pipeline/ingress_frames.ts";
-import { EgressPacketizer } from "../pipeline/egress_packetizer.ts";
-import { EgressPacer } from "../pipeline/egress_pacer.ts";
+import { SessionEgress } from "./session_egress.ts";
 import type { JitterBufferOptions } from "../pipeline/jitter_buffer.ts";
 import { type Delegation, SessionBackground } from "./session_background.ts";
 import { type MicroTurn, MicroTurnFlags, type MicroTurnOutput } from "../protocol/worker_link.ts";
@@ -105,8 +104,7 @@ export class EdgeSession {
   readonly #o: EdgeSessionOptions;
   readonly #pipeline: IngressPipeline;
   readonly #writer: WritableStreamDefaultWriter<IngressFrame>;
-  readonly #packetizer: EgressPacketizer;
-  readonly #pacer: EgressPacer;
+  readonly #egress: SessionEgress;
   readonly #inFlight = new Map<number, MicroTurn>();
   #pump: Promise<void> = Promise.resolve();
   #drained: (() => void) | undefined;
@@ -129,7 +127,6 @@ export class EdgeSession {
   /** @param options the session's collaborators */
   constructor(options: EdgeSessionOptions) {
     this.#o = options;
-    this.#packetizer = new EgressPacketizer(Math.random, options.codec);
     this.#pipeline = createIngressPipeline({
       ...options.jitter,
       codec: options.codec,
@@ -179,7 +176,8 @@ export class EdgeSession {
       options.clock,
       options.codec,
     );
-    this.#pacer = new EgressPacer(() => this.#socketOpen ? this.#socket : undefined, {
+    this.#egress = new SessionEgress(() => this.#socketOpen ? this.#socket : undefined, {
+      codec: options.codec,
       maxBufferedBytes: options.maxBufferedBytes,
       onDrop: (frames) => options.metrics.droppedOutputFrames.inc(frames),
     });
@@ -347,8 +345,7 @@ export class EdgeSession {
     this.#ended.resolve();
     clearTimeout(this.#tick);
     this.#writer.abort(reason).catch(() => {});
-    this.#pacer.close();
-    this.#packetizer.close();
+    this.#egress.close();
     this.#o.eventLog.release(this.#o.sessionId);
   }
 
@@ -395,7 +392,7 @@ export class EdgeSession {
   socketClosed(socket: ClientSocket): void {
     if (socket !== this.#socket || !this.#socketOpen) return;
     this.#socketOpen = false;
-    this.#pacer.close();
+    this.#egress.dropQueued();
     if (this.#ending) return;
     const { sessionId, eventLog, clock } = this.#o;
     this.#detachedAtMs = clock.now();
@@ -447,13 +444,12 @@ export class EdgeSession {
       this.#o.log.warn("session hand-off failed", { sessionId, error })
     );
     metrics.sessions.dec();
-    this.#pacer.flush();
-    this.#packetizer.close();
+    this.#egress.finish();
     this.#sendJson({
       type: "closed",
       reason,
       microTurns: this.#ledger.count,
-      egress: this.#pacer.stats,
+      egress: this.#egress.stats,
     });
     if (this.#socketOpen) this.#socket?.close(closeCode, reason.slice(0, 120));
     this.#socketOpen = false;
@@ -514,7 +510,7 @@ export class EdgeSession {
       this.#sendJson({
         type: "stats",
         jitter: jitter.stats,
-        egress: this.#pacer.stats,
+        egress: this.#egress.stats,
         videoDropped: this.#input.videoDropped,
       });
     }
@@ -527,21 +523,18 @@ export class EdgeSession {
     const { clock, metrics } = this.#o;
     metrics.roundTrip.observe((clock.now() - turn.wallClockMs) / 1000);
     if (!this.#socketOpen) {
-      this.#packetizer.skip(FRAMES_PER_MICRO_TURN);
+      this.#egress.skip(FRAMES_PER_MICRO_TURN);
       this.#droppedWhileDetached++;
     } else {
-      const packets = this.#packetizer.packetize(output.audio, output.control === "silent");
+      const frames = this.#egress.frames(output.audio, output.control === "silent");
       this.#sendJson({
         type: "output",
         index: output.index,
         control: output.control,
         text: output.text,
-        audioFrames: packets.length,
+        audioFrames: frames.length,
       });
-      // An adapter (codec l16) gets the audio right after its output message, unpaced: it
-      // speaks a protocol whose clients buffer their own playout (the Realtime API).
-      if (this.#o.codec === "l16") { for (const packet of packets) this.#socket?.send(packet); }
-      else this.#pacer.push(packets);
+      this.#egress.send(frames);
     }
     if (output.control === "delegate") this.#background.modelAsked(this.#ledger.count + 1);
     this.#record(turn, { control: output.control, text: output.text, stepMs: output.stepMs });
@@ -561,7 +554,7 @@ export class EdgeSession {
    * acknowledged like any other.
    */
   #recordLost(turn: MicroTurn): void {
-    this.#packetizer.skip(FRAMES_PER_MICRO_TURN);
+    this.#egress.skip(FRAMES_PER_MICRO_TURN);
     this.#record(turn, { lost: true });
   }
 

@@ -9,6 +9,12 @@
  * it carries the marker bit (a talkspurt starts, RFC 3551 §4.1), so the client knows the
  * gap is silence, not loss; the SDK's player plays silence when it has nothing.
  *
+ * A frame's RTP header is fixed when its micro-turn's output arrives ({@linkcode frames}), its
+ * Opus payload encoded only when it is sent ({@linkcode packet}): the session's egress pacer
+ * encodes each frame as it goes out, one every 20 ms, instead of a micro-turn's ten at once
+ * (about 0.9 ms of CPU at complexity 3, which every output message and every other session
+ * waited behind), and a frame the pacer drops is never encoded.
+ *
  * @module
  */
 import { OpusEncoder } from "./opus_codec.ts";
@@ -26,6 +32,18 @@ import {
 export const SILENCE_FLOOR_DBFS = -60;
 /** The floor as a sum of squared 16-bit samples over one 20 ms frame. */
 const SILENCE_FLOOR_ENERGY = SAMPLES_PER_FRAME * (32768 * 10 ** (SILENCE_FLOOR_DBFS / 20)) ** 2;
+
+/** One 20 ms output frame: its samples and its RTP header, its payload not yet made. */
+export interface EgressFrame {
+  /** The frame's PCM (a view of the micro-turn's output audio). */
+  readonly samples: Int16Array;
+  /** RTP sequence number. */
+  readonly sequenceNumber: number;
+  /** RTP timestamp (48 kHz for Opus). */
+  readonly timestamp: number;
+  /** The first packet of a talkspurt. */
+  readonly marker: boolean;
+}
 
 /** Packetizes one session's output audio. */
 export class EgressPacketizer {
@@ -62,19 +80,46 @@ export class EgressPacketizer {
    * PCM (an adapter's) is passed whole: it costs nothing to send.
    */
   packetize(pcm: Int16Array, silent = false): Uint8Array<ArrayBuffer>[] {
-    const packets: Uint8Array<ArrayBuffer>[] = [];
+    return this.frames(pcm, silent).map((frame) => this.packet(frame));
+  }
+
+  /**
+   * The frames of `pcm` that will be sent, their RTP headers assigned in order (what
+   * {@linkcode packetize} leaves out as silence, this leaves out); {@linkcode packet} makes each
+   * one's packet, in this order.
+   */
+  frames(pcm: Int16Array, silent = false): EgressFrame[] {
+    const frames: EgressFrame[] = [];
     for (let start = 0; start + SAMPLES_PER_FRAME <= pcm.length; start += SAMPLES_PER_FRAME) {
-      const frame = pcm.subarray(start, start + SAMPLES_PER_FRAME);
-      if (!this.#encoder) {
-        packets.push(this.#packet(l16Bytes(frame)));
-      } else if (silent || energy(frame) < SILENCE_FLOOR_ENERGY) {
+      const samples = pcm.subarray(start, start + SAMPLES_PER_FRAME);
+      if (this.#encoder && (silent || energy(samples) < SILENCE_FLOOR_ENERGY)) {
         this.#silentFrames++;
         this.skip(1);
-      } else {
-        packets.push(this.#packet(this.#encoder.encode(frame)));
+        continue;
       }
+      frames.push({
+        samples,
+        sequenceNumber: this.#sequenceNumber,
+        timestamp: this.#timestamp,
+        marker: this.#talkspurtStart,
+      });
+      this.#talkspurtStart = false;
+      this.#sequenceNumber = (this.#sequenceNumber + 1) & 0xffff;
+      this.#timestamp = (this.#timestamp + RTP_TICKS_PER_FRAME) >>> 0;
     }
-    return packets;
+    return frames;
+  }
+
+  /** The RTP packet of a frame of {@linkcode frames}: its payload encoded now (Opus). */
+  packet(frame: EgressFrame): Uint8Array<ArrayBuffer> {
+    return serializeRtpPacket({
+      payloadType: this.#payloadType,
+      marker: frame.marker,
+      sequenceNumber: frame.sequenceNumber,
+      timestamp: frame.timestamp,
+      ssrc: this.ssrc,
+      payload: this.#encoder ? this.#encoder.encode(frame.samples) : l16Bytes(frame.samples),
+    });
   }
 
   /** Advances the media clock over `frames` frames that were not sent (silence, dropped output). */
@@ -86,21 +131,6 @@ export class EgressPacketizer {
   /** Frees the encoder. */
   close(): void {
     this.#encoder?.close();
-  }
-
-  #packet(payload: Uint8Array): Uint8Array<ArrayBuffer> {
-    const packet = serializeRtpPacket({
-      payloadType: this.#payloadType,
-      marker: this.#talkspurtStart,
-      sequenceNumber: this.#sequenceNumber,
-      timestamp: this.#timestamp,
-      ssrc: this.ssrc,
-      payload,
-    });
-    this.#talkspurtStart = false;
-    this.#sequenceNumber = (this.#sequenceNumber + 1) & 0xffff;
-    this.#timestamp = (this.#timestamp + RTP_TICKS_PER_FRAME) >>> 0;
-    return packet;
   }
 }
 

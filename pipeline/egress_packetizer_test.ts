@@ -43,3 +43,19 @@ Deno.test("linear PCM for an adapter is passed whole, silence included", () => {
   assert.equal(packetizer.packetize(new Int16Array(SAMPLES_PER_MICRO_TURN), true).length, 10);
   packetizer.close();
 });
+
+Deno.test("a frame's header is fixed when its output arrives and its payload made when it is sent: the packets are the same", () => {
+  const now = new EgressPacketizer(() => 0.25);
+  const later = new EgressPacketizer(() => 0.25);
+  const expected = [
+    ...now.packetize(speech),
+    ...now.packetize(speech, true),
+    ...now.packetize(speech),
+  ];
+  // Both micro-turns' headers are assigned before any payload is encoded.
+  const frames = [...later.frames(speech), ...later.frames(speech, true), ...later.frames(speech)];
+  assert.equal(frames.length, 20);
+  assert.deepEqual(frames.map((frame) => later.packet(frame)), expected);
+  now.close();
+  later.close();
+});

@@ -1,0 +1,85 @@
+/**
+ * A session's output audio on its way to the client: the packetizer fixes each 20 ms frame's
+ * RTP header as a micro-turn's output arrives (silence left out), and the pacer encodes and
+ * sends one frame per 20 ms (pipeline/egress_packetizer.ts, pipeline/egress_pacer.ts). An
+ * adapter speaking linear PCM gets its frames at once, unpaced: its clients buffer their own
+ * playout (the Realtime API's do).
+ *
+ * @module
+ */
+import { type EgressFrame, EgressPacketizer } from "../pipeline/egress_packetizer.ts";
+import { EgressPacer, type EgressStats, type PacedSink } from "../pipeline/egress_pacer.ts";
+import type { AudioCodec } from "../protocol/media_format.ts";
+
+/** Options of {@linkcode SessionEgress}. */
+export interface SessionEgressOptions {
+  /** The client's audio codec (default Opus). */
+  codec?: AudioCodec;
+  /** Above this many bytes queued on the socket, the due frame is dropped. */
+  maxBufferedBytes: number;
+  /** Told of frames the pacer drops. */
+  onDrop: (frames: number) => void;
+}
+
+/** One session's output audio; see the module doc. */
+export class SessionEgress {
+  readonly #socket: () => PacedSink | undefined;
+  readonly #packetizer: EgressPacketizer;
+  readonly #pacer: EgressPacer<EgressFrame> | undefined;
+
+  /**
+   * @param socket the client's socket while it is open, else undefined
+   * @param options codec and limits
+   */
+  constructor(socket: () => PacedSink | undefined, options: SessionEgressOptions) {
+    this.#socket = socket;
+    this.#packetizer = new EgressPacketizer(Math.random, options.codec);
+    this.#pacer = options.codec === "l16" ? undefined : new EgressPacer(socket, {
+      render: (frame) => this.#packetizer.packet(frame),
+      maxBufferedBytes: options.maxBufferedBytes,
+      onDrop: options.onDrop,
+    });
+  }
+
+  /** The paced output's counters. */
+  get stats(): EgressStats {
+    return this.#pacer?.stats ??
+      { sentFrames: 0, droppedStale: 0, droppedBackpressure: 0, queuedMs: 0 };
+  }
+
+  /**
+   * The frames of a micro-turn's output that will be sent (`silent`: the model chose not to
+   * speak); hand them to {@linkcode send} once the output message has gone.
+   */
+  frames(audio: Int16Array, silent: boolean): EgressFrame[] {
+    return this.#packetizer.frames(audio, silent);
+  }
+
+  /** Sends `frames`: paced (Opus, encoded as each goes out) or at once (linear PCM). */
+  send(frames: EgressFrame[]): void {
+    if (this.#pacer) return this.#pacer.push(frames);
+    for (const frame of frames) this.#socket()?.send(this.#packetizer.packet(frame));
+  }
+
+  /** Moves the media clock over `frames` frames of output that never reached the client. */
+  skip(frames: number): void {
+    this.#packetizer.skip(frames);
+  }
+
+  /** Drops what waits to be sent (the socket closed). */
+  dropQueued(): void {
+    this.#pacer?.close();
+  }
+
+  /** Sends what waits (the session is ending) and frees the encoder. */
+  finish(): void {
+    this.#pacer?.flush();
+    this.#packetizer.close();
+  }
+
+  /** Drops what waits and frees the encoder. */
+  close(): void {
+    this.#pacer?.close();
+    this.#packetizer.close();
+  }
+}
