@@ -3,7 +3,10 @@
  * over a real socket, with a scripted runtime in place of the model, so the model's cost stays
  * off the edge's measurement. Each session speaks for 1 s (the speech fixture, with its own
  * pauses), then is silent for 1 s, its phase set by its order of opening: the model speaks
- * about half the time, and sessions start speaking at unrelated times.
+ * about half the time, and sessions start speaking at unrelated times. By default each
+ * micro-turn is answered as it arrives; with `stepEveryMs` the runtime answers, every that many
+ * ms, all that arrived since (as a real worker steps every session it holds at once, so one
+ * step's outputs reach the edge together).
  *
  * @module
  */
@@ -26,9 +29,16 @@ export class ScriptedRuntime extends StatelessLinkedRuntime implements LinkedRun
   #opened = 0;
   /** Told of every micro-turn as it arrives (`performance.now()`). */
   onTurn: (turn: MicroTurn, arrivedAt: number) => void = () => {};
+  /** Told of every answer as it goes out (`performance.now()`). */
+  onAnswer: (turn: MicroTurn, answeredAt: number) => void = () => {};
+  readonly #stepEveryMs: number;
+  #held: { turn: MicroTurn; answer: (output: MicroTurnOutput) => void }[] = [];
+  #stepper: ReturnType<typeof setInterval> | undefined;
 
-  constructor() {
+  /** @param stepEveryMs answer in steps this far apart (0: each micro-turn as it arrives) */
+  constructor(stepEveryMs = 0) {
     super();
+    this.#stepEveryMs = stepEveryMs;
     const speech = speechFixture();
     this.#blocks = Array.from(
       { length: Math.floor(speech.length / SAMPLES_PER_MICRO_TURN) },
@@ -43,16 +53,36 @@ export class ScriptedRuntime extends StatelessLinkedRuntime implements LinkedRun
 
   run(turn: MicroTurn): Promise<MicroTurnOutput> {
     this.onTurn(turn, performance.now());
+    if (this.#stepEveryMs <= 0) return Promise.resolve(this.#answer(turn));
+    const held = Promise.withResolvers<MicroTurnOutput>();
+    this.#held.push({ turn, answer: held.resolve });
+    this.#stepper ??= setInterval(() => this.#step(), this.#stepEveryMs);
+    return held.promise;
+  }
+
+  /** Stops stepping (answers still held are dropped). */
+  stop(): void {
+    clearInterval(this.#stepper);
+    this.#stepper = undefined;
+    this.#held = [];
+  }
+
+  #step(): void {
+    for (const { turn, answer } of this.#held.splice(0)) answer(this.#answer(turn));
+  }
+
+  #answer(turn: MicroTurn): MicroTurnOutput {
+    this.onAnswer(turn, performance.now());
     const phase = this.#phases.get(turn.sessionId) ?? 0;
     const speaking = (turn.index + phase) % (2 * SPEAK_TURNS) < SPEAK_TURNS;
-    return Promise.resolve({
+    return {
       sessionId: turn.sessionId,
       index: turn.index,
       control: speaking ? "speak" : "silent",
       stepMs: SCRIPTED_STEP_MS,
       audio: speaking ? this.#blocks[turn.index % this.#blocks.length] : this.#silence,
       text: "",
-    });
+    };
   }
 
   close(sessionId: string): void {
