@@ -179,19 +179,13 @@ async function step(sessions: number): Promise<StepResult> {
   const lags: number[] = [];
   const roundTrips: number[] = [];
   const overheads: number[] = [];
-  const arrivals = new Map<string, number>();
-  runtime.onAnswer = (turn, answeredAt) => {
+  runtime.onAnswer = (turn, waitedMs) => {
     const client = bySession.get(turn.sessionId);
-    const key = `${turn.sessionId}:${turn.index}`;
-    if (client && turn.index < turns) {
-      client.workerWait[turn.index] = answeredAt - arrivals.get(key)!;
-    }
-    arrivals.delete(key);
+    if (client && turn.index < turns) client.workerWait[turn.index] = waitedMs;
   };
   runtime.onTurn = (turn, arrivedAt) => {
     const client = bySession.get(turn.sessionId);
     if (!client) return;
-    arrivals.set(`${turn.sessionId}:${turn.index}`, arrivedAt);
     const decoded = turn.frameOrigins.indexOf(FRAME_ORIGINS.indexOf("decoded"));
     if (client.firstFrame === undefined && decoded >= 0) {
       client.firstFrame = turn.index * FRAMES_PER_MICRO_TURN + decoded;

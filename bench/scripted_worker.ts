@@ -29,10 +29,14 @@ export class ScriptedRuntime extends StatelessLinkedRuntime implements LinkedRun
   #opened = 0;
   /** Told of every micro-turn as it arrives (`performance.now()`). */
   onTurn: (turn: MicroTurn, arrivedAt: number) => void = () => {};
-  /** Told of every answer as it goes out (`performance.now()`). */
-  onAnswer: (turn: MicroTurn, answeredAt: number) => void = () => {};
+  /** Told of every answer as it goes out, with how long its micro-turn waited for its step. */
+  onAnswer: (turn: MicroTurn, waitedMs: number) => void = () => {};
   readonly #stepEveryMs: number;
-  #held: { turn: MicroTurn; answer: (output: MicroTurnOutput) => void }[] = [];
+  #held: {
+    turn: MicroTurn;
+    arrivedAt: number;
+    answer: (output: MicroTurnOutput) => void;
+  }[] = [];
   #stepper: ReturnType<typeof setInterval> | undefined;
 
   /** @param stepEveryMs answer in steps this far apart (0: each micro-turn as it arrives) */
@@ -52,10 +56,11 @@ export class ScriptedRuntime extends StatelessLinkedRuntime implements LinkedRun
   }
 
   run(turn: MicroTurn): Promise<MicroTurnOutput> {
-    this.onTurn(turn, performance.now());
-    if (this.#stepEveryMs <= 0) return Promise.resolve(this.#answer(turn));
+    const arrivedAt = performance.now();
+    this.onTurn(turn, arrivedAt);
+    if (this.#stepEveryMs <= 0) return Promise.resolve(this.#answer(turn, arrivedAt));
     const held = Promise.withResolvers<MicroTurnOutput>();
-    this.#held.push({ turn, answer: held.resolve });
+    this.#held.push({ turn, arrivedAt, answer: held.resolve });
     this.#stepper ??= setInterval(() => this.#step(), this.#stepEveryMs);
     return held.promise;
   }
@@ -68,11 +73,13 @@ export class ScriptedRuntime extends StatelessLinkedRuntime implements LinkedRun
   }
 
   #step(): void {
-    for (const { turn, answer } of this.#held.splice(0)) answer(this.#answer(turn));
+    for (const { turn, arrivedAt, answer } of this.#held.splice(0)) {
+      answer(this.#answer(turn, arrivedAt));
+    }
   }
 
-  #answer(turn: MicroTurn): MicroTurnOutput {
-    this.onAnswer(turn, performance.now());
+  #answer(turn: MicroTurn, arrivedAt: number): MicroTurnOutput {
+    this.onAnswer(turn, performance.now() - arrivedAt);
     const phase = this.#phases.get(turn.sessionId) ?? 0;
     const speaking = (turn.index + phase) % (2 * SPEAK_TURNS) < SPEAK_TURNS;
     return {

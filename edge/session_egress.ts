@@ -25,7 +25,9 @@ export interface SessionEgressOptions {
 export class SessionEgress {
   readonly #socket: () => PacedSink | undefined;
   readonly #packetizer: EgressPacketizer;
-  readonly #pacer: EgressPacer<EgressFrame> | undefined;
+  readonly #pacer: EgressPacer<EgressFrame>;
+  /** Linear PCM goes out unpaced. */
+  readonly #paced: boolean;
 
   /**
    * @param socket the client's socket while it is open, else undefined
@@ -34,7 +36,8 @@ export class SessionEgress {
   constructor(socket: () => PacedSink | undefined, options: SessionEgressOptions) {
     this.#socket = socket;
     this.#packetizer = new EgressPacketizer(Math.random, options.codec);
-    this.#pacer = options.codec === "l16" ? undefined : new EgressPacer(socket, {
+    this.#paced = options.codec !== "l16";
+    this.#pacer = new EgressPacer(socket, {
       render: (frame) => this.#packetizer.packet(frame),
       maxBufferedBytes: options.maxBufferedBytes,
       onDrop: options.onDrop,
@@ -43,8 +46,7 @@ export class SessionEgress {
 
   /** The paced output's counters. */
   get stats(): EgressStats {
-    return this.#pacer?.stats ??
-      { sentFrames: 0, droppedStale: 0, droppedBackpressure: 0, queuedMs: 0 };
+    return this.#pacer.stats;
   }
 
   /**
@@ -57,7 +59,7 @@ export class SessionEgress {
 
   /** Sends `frames`: paced (Opus, encoded as each goes out) or at once (linear PCM). */
   send(frames: EgressFrame[]): void {
-    if (this.#pacer) return this.#pacer.push(frames);
+    if (this.#paced) return this.#pacer.push(frames);
     for (const frame of frames) this.#socket()?.send(this.#packetizer.packet(frame));
   }
 
@@ -68,18 +70,18 @@ export class SessionEgress {
 
   /** Drops what waits to be sent (the socket closed). */
   dropQueued(): void {
-    this.#pacer?.close();
+    this.#pacer.close();
   }
 
   /** Sends what waits (the session is ending) and frees the encoder. */
   finish(): void {
-    this.#pacer?.flush();
+    this.#pacer.flush();
     this.#packetizer.close();
   }
 
   /** Drops what waits and frees the encoder. */
   close(): void {
-    this.#pacer?.close();
+    this.#pacer.close();
     this.#packetizer.close();
   }
 }

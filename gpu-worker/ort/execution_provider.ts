@@ -22,13 +22,10 @@ export class ExecutionProviderUnavailableError extends Error {
   }
 }
 
-/** Names the C API's `SessionOptionsAppendExecutionProvider` and `CreateMemoryInfo` use. */
-export const PROVIDER_NAMES: Record<
-  Exclude<ExecutionProvider, "cpu">,
-  { ep: string; memory: string }
-> = {
-  webgpu: { ep: "WebGPU", memory: "WebGPU_Buffer" },
-  cuda: { ep: "CUDA", memory: "Cuda" },
+/** Each GPU provider's memory, as `CreateMemoryInfo` names it. */
+export const PROVIDER_MEMORY_NAMES: Readonly<Record<Exclude<ExecutionProvider, "cpu">, string>> = {
+  webgpu: "WebGPU_Buffer",
+  cuda: "Cuda",
 };
 
 /**
@@ -57,11 +54,11 @@ export function appendProvider(
   const values = entries.map(([, value]) => cString(value));
   const pointers = (list: Uint8Array[]) =>
     new BigUint64Array(list.map((s) => BigInt(Deno.UnsafePointer.value(bufferPointer(s)))));
-  if (provider !== "cuda") {
+  if (provider === "webgpu") {
     api.check(
       fn.SessionOptionsAppendExecutionProvider.call(
         sessionOptions,
-        cString(PROVIDER_NAMES[provider].ep),
+        cString("WebGPU"),
         pointers(keys),
         pointers(values),
         BigInt(entries.length),

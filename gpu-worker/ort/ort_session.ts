@@ -30,7 +30,7 @@ import {
   appendProvider,
   type ExecutionProvider,
   ExecutionProviderUnavailableError,
-  PROVIDER_NAMES,
+  PROVIDER_MEMORY_NAMES,
 } from "./execution_provider.ts";
 import { OrtRunThread } from "./run_thread.ts";
 
@@ -311,7 +311,7 @@ export class OrtModelSession {
     let deviceAllocator: Deno.PointerValue = null;
     if (provider !== "cpu") {
       api.check(
-        fn.CreateMemoryInfo.call(cString(PROVIDER_NAMES[provider].memory), 0, 0, 0, out.cell),
+        fn.CreateMemoryInfo.call(cString(PROVIDER_MEMORY_NAMES[provider]), 0, 0, 0, out.cell),
         "CreateMemoryInfo",
       );
       deviceMemory = out.value;
