@@ -64,7 +64,10 @@ export interface PcmFrame {
   frameIndex: number;
   /** Arrived after its own micro-turn closed. */
   late?: boolean;
-  /** 320 samples. */
+  /**
+   * 320 samples. Valid only while the frame is being emitted: a stage may reuse the buffer for
+   * its next frame (the Opus decoder does), so a stage that keeps samples copies them.
+   */
   samples: Int16Array;
   /** Where the samples came from. */
   origin: PcmOrigin;
@@ -78,7 +81,10 @@ export interface DmelFrame {
   frameIndex: number;
   /** Arrived after its own micro-turn closed. */
   late?: boolean;
-  /** `2 * DMEL_BINS` codes. */
+  /**
+   * `2 * DMEL_BINS` codes. An on-time frame's are valid only while it is being emitted (the
+   * dMel stage reuses the buffer; the assembler copies them); a late frame's are its own.
+   */
   codes: Uint8Array;
   /** Where the audio came from. */
   origin: PcmOrigin;

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { JitterStage } from "./jitter_stage.ts";
 import type { JitterBufferOptions, JitterStats } from "./jitter_buffer.ts";
 import { OpusDecodeStage } from "./opus_decode_stage.ts";
-import { chainStages, stageStream } from "./frame_stage.ts";
+import { chainStages, type FrameStage, stageStream } from "./frame_stage.ts";
 import { OpusDecoder } from "./opus_codec.ts";
 import type { IngressFrame, PcmFrame } from "./ingress_frames.ts";
 import { parseRtpPacket, type RtpPacket } from "./rtp_packet.ts";
@@ -38,6 +38,12 @@ interface Replay {
   acks: number[];
 }
 
+/** Copies each frame's samples: the decoder reuses its buffer, and the test keeps them. */
+const KEEP_SAMPLES: FrameStage<IngressFrame, IngressFrame> = {
+  transform: (frame, emit) =>
+    emit(frame.type === "pcm" ? { ...frame, samples: frame.samples.slice() } : frame),
+};
+
 /**
  * Replays arrivals of `packets` through the jitter buffer and Opus decoder, with a clock tick
  * every 10 ms until `endMs`, then ends the stream.
@@ -48,7 +54,9 @@ async function replay(
   options: JitterBufferOptions = {},
 ): Promise<Replay> {
   const jitter = new JitterStage(0, options);
-  const { writable, readable: output } = stageStream(chainStages(jitter, new OpusDecodeStage()));
+  const { writable, readable: output } = stageStream(
+    chainStages(jitter, new OpusDecodeStage(), KEEP_SAMPLES),
+  );
   const result: Replay = { frames: [], turns: [], stats: jitter.buffer.stats, acks: [] };
   const pending: PcmFrame[] = [];
   const collected = output.pipeTo(

@@ -137,22 +137,26 @@ export class OpusDecoder {
     this.#state = state;
   }
 
-  /** Decodes one packet; throws {@linkcode OpusCodecError} for an invalid one. */
-  decode(packet: Uint8Array): Int16Array {
-    return this.#run(packet, MAX_FRAME_SAMPLES, 0, "decode");
+  /**
+   * Decodes one packet; throws {@linkcode OpusCodecError} for an invalid one. The samples go
+   * into `out` when given (a view of it is returned; it needs room for the packet's duration,
+   * up to `MAX_FRAME_SAMPLES`), else into a new array. So do the two calls below.
+   */
+  decode(packet: Uint8Array, out?: Int16Array): Int16Array {
+    return this.#run(packet, MAX_FRAME_SAMPLES, 0, "decode", out);
   }
 
   /**
    * Recovers a lost frame of `frameSamples` from the in-band FEC data of the packet that
    * followed it. Without FEC data in that packet, libopus falls back to concealment.
    */
-  recoverFromNext(nextPacket: Uint8Array, frameSamples: number): Int16Array {
-    return this.#run(nextPacket, frameSamples, 1, "FEC decode");
+  recoverFromNext(nextPacket: Uint8Array, frameSamples: number, out?: Int16Array): Int16Array {
+    return this.#run(nextPacket, frameSamples, 1, "FEC decode", out);
   }
 
   /** Synthesizes `frameSamples` of concealment audio for a lost packet (PLC). */
-  conceal(frameSamples: number): Int16Array {
-    return this.#run(undefined, frameSamples, 0, "concealment");
+  conceal(frameSamples: number, out?: Int16Array): Int16Array {
+    return this.#run(undefined, frameSamples, 0, "concealment", out);
   }
 
   /** Frees the decoder's memory; the object must not be used afterwards. */
@@ -166,12 +170,13 @@ export class OpusDecoder {
     frameSamples: number,
     fec: number,
     operation: string,
+    out: Int16Array | undefined,
   ): Int16Array {
     if (!this.#state) throw new OpusCodecError(operation, -6);
     if (packet && packet.length > MAX_PACKET_BYTES) throw new OpusCodecError(operation, -4);
     const decoded = this.#state.decode(packet, frameSamples, fec);
     if (decoded < 0) throw new OpusCodecError(operation, decoded);
-    return this.#state.take(decoded);
+    return this.#state.take(decoded, out);
   }
 }
 

@@ -7,10 +7,15 @@
  * started afresh at each run of consecutive late frames, so they never disturb the state of
  * the on-time stream's decoder.
  *
+ * An on-time frame's samples are decoded into one buffer the stage reuses, not a new array a
+ * frame: the next stage has consumed a frame before the next one is decoded (stages run
+ * synchronously, pipeline/frame_stage.ts).
+ *
  * @module
  */
 import type { AudioSlotFrame, IngressFrame, PcmOrigin } from "./ingress_frames.ts";
 import { OpusDecoder } from "./opus_codec.ts";
+import { MAX_FRAME_SAMPLES } from "./opus_library.ts";
 import { SAMPLES_PER_FRAME } from "../protocol/media_format.ts";
 import type { Emit, FrameStage } from "./frame_stage.ts";
 
@@ -18,6 +23,8 @@ import type { Emit, FrameStage } from "./frame_stage.ts";
 export class OpusDecodeStage implements FrameStage<IngressFrame, IngressFrame> {
   readonly #onUndecodable: (error: unknown) => void;
   readonly #decoder = new OpusDecoder();
+  /** Where on-time frames are decoded: room for the longest packet, cut to 20 ms by `fit`. */
+  readonly #pcm = new Int16Array(MAX_FRAME_SAMPLES);
   #lateDecoder: OpusDecoder | undefined;
   #lastLateFrame = -2;
 
@@ -37,21 +44,21 @@ export class OpusDecodeStage implements FrameStage<IngressFrame, IngressFrame> {
     let origin: PcmOrigin;
     if (frame.payload) {
       try {
-        samples = decoder.decode(frame.payload);
+        samples = decoder.decode(frame.payload, this.#pcm);
         origin = "decoded";
       } catch (error) {
         this.#onUndecodable(error);
-        samples = decoder.conceal(SAMPLES_PER_FRAME);
+        samples = decoder.conceal(SAMPLES_PER_FRAME, this.#pcm);
         origin = "concealed";
       }
     } else if (frame.fill === "missing") {
-      samples = new Int16Array(SAMPLES_PER_FRAME);
+      samples = SILENCE;
       origin = "missing";
     } else if (frame.nextPayload) {
-      samples = decoder.recoverFromNext(frame.nextPayload, SAMPLES_PER_FRAME);
+      samples = decoder.recoverFromNext(frame.nextPayload, SAMPLES_PER_FRAME, this.#pcm);
       origin = "fec";
     } else {
-      samples = decoder.conceal(SAMPLES_PER_FRAME);
+      samples = decoder.conceal(SAMPLES_PER_FRAME, this.#pcm);
       origin = "concealed";
     }
     emit({ type: "pcm", frameIndex: frame.frameIndex, samples: fit(samples), origin });
@@ -80,9 +87,13 @@ export class OpusDecodeStage implements FrameStage<IngressFrame, IngressFrame> {
   }
 }
 
+/** A missing frame's samples (never written: stages only read samples). */
+const SILENCE = new Int16Array(SAMPLES_PER_FRAME);
+
 /** Cuts or pads packets of other durations to the 20 ms the clock counts in. */
 function fit(samples: Int16Array): Int16Array {
   if (samples.length === SAMPLES_PER_FRAME) return samples;
+  if (samples.length > SAMPLES_PER_FRAME) return samples.subarray(0, SAMPLES_PER_FRAME);
   const fitted = new Int16Array(SAMPLES_PER_FRAME);
   fitted.set(samples.subarray(0, SAMPLES_PER_FRAME));
   return fitted;

@@ -16,6 +16,13 @@ export const OPUS_APPLICATION_VOIP = 2048;
 /** libopus's `OPUS_APPLICATION_AUDIO`. */
 export const OPUS_APPLICATION_AUDIO = 2049;
 
+/** `samples` copied into `out` (a view of it is returned), or into a new array without one. */
+export function copySamples(samples: Int16Array, out?: Int16Array): Int16Array {
+  if (!out) return samples.slice();
+  out.set(samples);
+  return out.subarray(0, samples.length);
+}
+
 /** A libopus decoder state inside one build. */
 export interface OpusDecoderState {
   /**
@@ -23,8 +30,11 @@ export interface OpusDecoderState {
    * libopus code. `packet` undefined asks for concealment.
    */
   decode(packet: Uint8Array | undefined, frameSamples: number, fec: number): number;
-  /** The samples the last {@linkcode decode} wrote, copied out. */
-  take(samples: number): Int16Array;
+  /**
+   * The samples the last {@linkcode decode} wrote, copied out: into `out` when given (it holds
+   * at least `samples`; a view of it is returned), else into a new array.
+   */
+  take(samples: number, out?: Int16Array): Int16Array;
   /** Frees the state. */
   free(): void;
 }

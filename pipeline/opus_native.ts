@@ -10,6 +10,7 @@
  * @module
  */
 import {
+  copySamples,
   MAX_FRAME_SAMPLES,
   MAX_PACKET_BYTES,
   type OpusDecoderState,
@@ -55,7 +56,7 @@ class NativeOpus implements OpusLibrary {
     return {
       decode: (data, frameSamples, fec) =>
         lib.opus_decode(state, data ?? null, data?.length ?? 0, pcm, frameSamples, fec),
-      take: (samples) => pcm.slice(0, samples),
+      take: (samples, out) => copySamples(pcm.subarray(0, samples), out),
       free: () => lib.opus_decoder_destroy(state),
     };
   }

@@ -7,6 +7,7 @@
  * @module
  */
 import {
+  copySamples,
   MAX_FRAME_SAMPLES,
   MAX_PACKET_BYTES,
   type OpusDecoderState,
@@ -88,7 +89,7 @@ export class WasmOpus implements OpusLibrary {
           fec,
         );
       },
-      take: (samples) => this.#samples(this.#pcmPtr, samples).slice(),
+      take: (samples, out) => copySamples(this.#samples(this.#pcmPtr, samples), out),
       free: () => exports.free(state),
     };
   }

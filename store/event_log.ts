@@ -43,8 +43,51 @@ function isUniqueViolation(error: unknown): boolean {
     (error as { code: unknown }).code === "23505";
 }
 
-/** Rows per insert: 7 parameters a row stays far below Postgres's 65535-parameter limit. */
+/** Rows per insert: a backlog after an outage is written in transactions of bounded size. */
 const MAX_ROWS_PER_INSERT = 1000;
+
+/**
+ * One insert for a whole batch, its rows as one JSON document: the client serializes the batch
+ * with one `JSON.stringify` and sends one parameter, and the statement's text is the same for
+ * every batch.
+ */
+const INSERT_EVENTS = `insert into session_events
+    (session_id, seq, micro_turn, media_time_ms, wall_time, kind, payload)
+  select session_id, seq, micro_turn, media_time_ms, wall_time, kind, payload
+  from jsonb_to_recordset(($1::text)::jsonb) as rows(session_id uuid, seq int8, micro_turn int8,
+    media_time_ms int8, wall_time timestamptz, kind text, payload jsonb)`;
+
+/** The batch's sessions were active until their newest event's time. */
+const TOUCH_SESSIONS = `update sessions s set last_active_at = greatest(s.last_active_at, v.t)
+  from unnest($1::uuid[], $2::timestamptz[]) as v(id, t) where s.id = v.id`;
+
+/**
+ * The batch as {@linkcode INSERT_EVENTS}'s document. Postgres's jsonb refuses a NUL character
+ * and an unpaired surrogate, which JSON allows and a client may type: they become U+FFFD, or
+ * one such event would fail its whole batch, every retry, and every event queued behind it.
+ */
+function rowsDocument(batch: (StoredSessionEvent & { sessionId: string })[]): string {
+  const document = JSON.stringify(batch.map(eventRow));
+  if (!/\\u(0000|d[89a-f])/i.test(document)) return document;
+  return JSON.stringify(
+    batch.map(eventRow),
+    (_key, value) =>
+      typeof value === "string" ? value.toWellFormed().replaceAll("\0", "\ufffd") : value,
+  );
+}
+
+/** A queued event as a row of {@linkcode INSERT_EVENTS}'s document. */
+function eventRow(event: StoredSessionEvent & { sessionId: string }) {
+  return {
+    session_id: event.sessionId,
+    seq: event.seq,
+    micro_turn: event.microTurn ?? null,
+    media_time_ms: event.mediaTimeMs ?? null,
+    wall_time: event.wallTime.toISOString(),
+    kind: event.kind,
+    payload: event.payload,
+  };
+}
 
 /** Batched, ordered writer and reader of session events. */
 export class EventLog {
@@ -157,26 +200,7 @@ export class EventLog {
   async #write(): Promise<void> {
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, MAX_ROWS_PER_INSERT);
-      const params: unknown[] = [];
-      const rows = batch.map((e) => {
-        params.push(
-          e.sessionId,
-          e.seq,
-          e.microTurn ?? null,
-          e.mediaTimeMs ?? null,
-          e.wallTime.toISOString(),
-          e.kind,
-          JSON.stringify(e.payload),
-        );
-        const n = params.length - 7;
-        return `($${n + 1}::uuid, $${n + 2}::int8, $${n + 3}::int8, $${n + 4}::int8,
-          $${n + 5}::timestamptz, $${n + 6}, ($${n + 7}::text)::jsonb)`;
-      });
       const lastActive = new Map(batch.map((e) => [e.sessionId, e.wallTime.toISOString()]));
-      const activeParams = [...lastActive].flat();
-      const activeRows = [...lastActive.keys()].map((_, i) =>
-        `($${2 * i + 1}::uuid, $${2 * i + 2}::timestamptz)`
-      );
       try {
         await this.#db.transaction(async (tx) => {
           // The sessions' rows locked first, in id order, as every multi-row writer locks them
@@ -186,17 +210,8 @@ export class EventLog {
             "select id from sessions where id = any($1::uuid[]) order by id for update",
             [[...lastActive.keys()]],
           );
-          await tx.query(
-            `insert into session_events
-              (session_id, seq, micro_turn, media_time_ms, wall_time, kind, payload)
-             values ${rows.join(", ")}`,
-            params,
-          );
-          await tx.query(
-            `update sessions s set last_active_at = greatest(s.last_active_at, v.t)
-             from (values ${activeRows.join(", ")}) as v(id, t) where s.id = v.id`,
-            activeParams,
-          );
+          await tx.query(INSERT_EVENTS, [rowsDocument(batch)]);
+          await tx.query(TOUCH_SESSIONS, [[...lastActive.keys()], [...lastActive.values()]]);
         });
       } catch (error) {
         if (isUniqueViolation(error)) {

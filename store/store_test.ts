@@ -60,13 +60,55 @@ for (const target of TEST_DATABASE_TARGETS) {
         assert.equal(events[7].microTurn, 7);
         log.release(session.id);
         await log.open(session.id);
+        // Rows travel as one array a column: text that array syntax quotes comes back as sent.
+        const text = 'she said "hi" \\ {a,b} NULL ünï 🎤 \\u0000';
+        const lastTime = new Date(Date.now() + 86_400_123); // later than the row's creation
+        log.append(session.id, {
+          kind: "user_text",
+          microTurn: 1199,
+          mediaTimeMs: 239_800,
+          wallTime: lastTime,
+          payload: { text },
+        });
         assert.equal(
-          log.append(session.id, { kind: "session_closed", wallTime, payload: {} }),
-          1200,
+          log.append(session.id, { kind: "session_closed", wallTime: lastTime, payload: {} }),
+          1201,
+        );
+        await log.flush();
+        const [typed, closed] = (await log.read(session.id)).slice(1200);
+        assert.deepEqual(
+          { ...typed, wallTime: new Date(typed.wallTime).toISOString() },
+          {
+            seq: 1200,
+            kind: "user_text",
+            microTurn: 1199,
+            mediaTimeMs: 239_800,
+            wallTime: lastTime.toISOString(),
+            payload: { text },
+          },
+        );
+        assert.equal(closed.microTurn, null);
+        // jsonb refuses NUL and unpaired surrogates: they are replaced, not a poisoned batch.
+        log.append(session.id, {
+          kind: "user_text",
+          wallTime,
+          payload: { text: "a\0b\ud800c" },
+        });
+        await log.flush();
+        assert.equal((await log.read(session.id)).at(-1)?.payload.text, "a\ufffdb\ufffdc");
+        assert.equal(closed.mediaTimeMs, null);
+        const [{ lastActive }] = await db.query<{ lastActive: string | Date }>(
+          `select last_active_at as "lastActive" from sessions where id = $1`,
+          [session.id],
+        );
+        assert.equal(
+          new Date(lastActive).getTime(),
+          lastTime.getTime(),
+          "the session was active until its newest event",
         );
         await sessions.close(session.id);
         await log.close();
-        assert.equal((await log.read(session.id)).length, 1201);
+        assert.equal((await log.read(session.id)).length, 1203);
         assert.equal((await sessions.get(session.id))?.status, "closed");
         assert.equal(await sessions.get(crypto.randomUUID()), undefined);
       } finally {
