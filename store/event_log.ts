@@ -43,6 +43,9 @@ function isUniqueViolation(error: unknown): boolean {
     (error as { code: unknown }).code === "23505";
 }
 
+/** An event waiting in the queue for its session's next flush. */
+type QueuedEvent = StoredSessionEvent & { sessionId: string };
+
 /** Rows per insert: a backlog after an outage is written in transactions of bounded size. */
 const MAX_ROWS_PER_INSERT = 1000;
 
@@ -66,18 +69,19 @@ const TOUCH_SESSIONS = `update sessions s set last_active_at = greatest(s.last_a
  * and an unpaired surrogate, which JSON allows and a client may type: they become U+FFFD, or
  * one such event would fail its whole batch, every retry, and every event queued behind it.
  */
-function rowsDocument(batch: (StoredSessionEvent & { sessionId: string })[]): string {
-  const document = JSON.stringify(batch.map(eventRow));
+function rowsDocument(batch: QueuedEvent[]): string {
+  const rows = batch.map(eventRow);
+  const document = JSON.stringify(rows);
   if (!/\\u(0000|d[89a-f])/i.test(document)) return document;
   return JSON.stringify(
-    batch.map(eventRow),
+    rows,
     (_key, value) =>
       typeof value === "string" ? value.toWellFormed().replaceAll("\0", "\ufffd") : value,
   );
 }
 
 /** A queued event as a row of {@linkcode INSERT_EVENTS}'s document. */
-function eventRow(event: StoredSessionEvent & { sessionId: string }) {
+function eventRow(event: QueuedEvent) {
   return {
     session_id: event.sessionId,
     seq: event.seq,
@@ -93,7 +97,7 @@ function eventRow(event: StoredSessionEvent & { sessionId: string }) {
 export class EventLog {
   #db: Database;
   #nextSeq = new Map<string, number>();
-  #queue: (StoredSessionEvent & { sessionId: string })[] = [];
+  #queue: QueuedEvent[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #flushing: Promise<void> = Promise.resolve();
   #flushIntervalMs: number;
