@@ -100,6 +100,11 @@ export const ConfigSchema = z.object({
   ortLibrary: z.string().optional(),
   /** Sessions a worker holds at most. */
   workerCapacity: z.coerce.number().int().positive().default(64),
+  /**
+   * Threads a worker encodes output audio on (Opus, for edges that ask); unset, half the
+   * host's cores, 1 to 8; 0 sends PCM, for the edge to encode.
+   */
+  outputEncodeThreads: z.coerce.number().int().nonnegative().optional(),
   /** Micro-turns per model step at most; unset, the worker's capacity. */
   maxBatch: z.coerce.number().int().positive().optional(),
   /** Largest client message, bytes. */
@@ -186,6 +191,7 @@ const ENV_NAMES: Record<keyof Config, string> = {
   sessionIdleSeconds: "SESSION_IDLE_SECONDS",
   workerCapacity: "WORKER_CAPACITY",
   maxBatch: "MAX_BATCH",
+  outputEncodeThreads: "OUTPUT_ENCODE_THREADS",
   maxMessageBytes: "MAX_MESSAGE_BYTES",
   maxBufferedBytes: "MAX_BUFFERED_BYTES",
   resumeWindowSeconds: "RESUME_WINDOW_SECONDS",

@@ -3,7 +3,9 @@
  * one core (`taskset -c 0`); the clients and a scripted worker (bench/scripted_worker.ts: the
  * real worker link, no model) run in this process on the other core, so they never take the
  * edge's CPU. Each client streams the speech fixture (its real talk and silence) as 20 ms
- * RTP/Opus packets in real time; the scripted model speaks about half the time. The edge logs to
+ * RTP/Opus packets in real time; the scripted model speaks about half the time, its speech
+ * Opus-encoded on the worker link's encoder thread as a real worker's is (the edge only frames
+ * it). The edge logs to
  * the Postgres at `BENCH_DATABASE_URL` (as every edge of a pool does). Writes
  * bench/results/edge-sockets.json.
  *

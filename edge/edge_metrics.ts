@@ -41,6 +41,15 @@ export function createEdgeMetrics(registry: Registry) {
       help: "Output audio frames dropped: stale (output faster than playback) or socket backed up",
       registers,
     }),
+    /**
+     * Micro-turns whose output audio came from the worker as PCM for a client that takes Opus:
+     * the edge encoded it (a worker that does not encode, or whose encoder threads were full).
+     */
+    outputEncodedAtEdge: new promClient.Counter({
+      name: "edge_output_encoded_micro_turns_total",
+      help: "Micro-turns whose output audio came as PCM for an Opus client: the edge encodes it",
+      registers,
+    }),
     resumes: new promClient.Counter({
       name: "edge_session_resumes_total",
       help: "Sessions reattached to a new connection after a lost one",

@@ -245,6 +245,7 @@ export class EdgeSession {
     this.#worker = new SessionWorker({
       sessionId,
       startedAtMs: this.#o.startedAtMs,
+      audio: this.#o.codec === "l16" ? "pcm" : "opus",
       workers: this.#o.workers,
       handlers,
       rebuildContext: this.#o.rebuildContext ?? (() => Promise.resolve(this.#o.context ?? "")),
@@ -526,7 +527,8 @@ export class EdgeSession {
       this.#egress.skip(FRAMES_PER_MICRO_TURN);
       this.#droppedWhileDetached++;
     } else {
-      const frames = this.#egress.frames(output.audio, output.control === "silent");
+      if (!output.opus && this.#o.codec !== "l16") metrics.outputEncodedAtEdge.inc();
+      const frames = this.#egress.frames(output);
       this.#sendJson({
         type: "output",
         index: output.index,

@@ -1,15 +1,17 @@
 /**
  * A session's output audio on its way to the client: the packetizer fixes each 20 ms frame's
- * RTP header as a micro-turn's output arrives (silence left out), and the pacer encodes and
- * sends one frame per 20 ms (pipeline/egress_packetizer.ts, pipeline/egress_pacer.ts). An
- * adapter speaking linear PCM gets its frames at once, unpaced: its clients buffer their own
- * playout (the Realtime API's do).
+ * RTP header as a micro-turn's output arrives (silence left out), and the pacer sends one
+ * frame per 20 ms, encoding it as it goes unless the worker sent it encoded
+ * (pipeline/egress_packetizer.ts, pipeline/egress_pacer.ts). An adapter speaking linear PCM
+ * gets its frames at once, unpaced: its clients buffer their own playout (the Realtime API's
+ * do).
  *
  * @module
  */
 import { type EgressFrame, EgressPacketizer } from "../pipeline/egress_packetizer.ts";
 import { EgressPacer, type EgressStats, type PacedSink } from "../pipeline/egress_pacer.ts";
 import type { AudioCodec } from "../protocol/media_format.ts";
+import type { MicroTurnOutput } from "../protocol/worker_link.ts";
 
 /** Options of {@linkcode SessionEgress}. */
 export interface SessionEgressOptions {
@@ -50,14 +52,16 @@ export class SessionEgress {
   }
 
   /**
-   * The frames of a micro-turn's output that will be sent (`silent`: the model chose not to
-   * speak); hand them to {@linkcode send} once the output message has gone.
+   * The frames of a micro-turn's output that will be sent: its Opus payloads when its worker
+   * encoded it, else its PCM (all of it silence when the model chose not to speak); hand them
+   * to {@linkcode send} once the output message has gone.
    */
-  frames(audio: Int16Array, silent: boolean): EgressFrame[] {
-    return this.#packetizer.frames(audio, silent);
+  frames(output: Pick<MicroTurnOutput, "audio" | "opus" | "control">): EgressFrame[] {
+    if (output.opus) return this.#packetizer.encodedFrames(output.opus);
+    return this.#packetizer.frames(output.audio, output.control === "silent");
   }
 
-  /** Sends `frames`: paced (Opus, encoded as each goes out) or at once (linear PCM). */
+  /** Sends `frames`: paced (Opus, encoded as each goes out if need be) or at once (linear PCM). */
   send(frames: EgressFrame[]): void {
     if (this.#paced) return this.#pacer.push(frames);
     for (const frame of frames) this.#socket()?.send(this.#packetizer.packet(frame));

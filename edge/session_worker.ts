@@ -12,7 +12,7 @@
  *
  * @module
  */
-import type { LinkSessionHandlers, WorkerLinkClient } from "./worker_link_client.ts";
+import type { LinkSessionHandlers, OutputAudio, WorkerLinkClient } from "./worker_link_client.ts";
 import { NoWorkerCapacityError, openOnWorker, type WorkerLinks } from "./worker_links.ts";
 import { ProtocolError } from "../protocol/error_codes.ts";
 import type { MicroTurn } from "../protocol/worker_link.ts";
@@ -28,6 +28,8 @@ export interface SessionWorkerOptions {
   sessionId: string;
   /** When the session was created (the model's time origin). */
   startedAtMs: number;
+  /** The output audio the session asks its worker for. */
+  audio: OutputAudio;
   /** The pool (or the one worker). */
   workers: WorkerLinks;
   /** What the session hears from its worker (its link dropping is handled here). */
@@ -98,13 +100,13 @@ export class SessionWorker {
   }
 
   #openOnPool(context: string, excluded: Set<WorkerLinkClient>): Promise<WorkerLinkClient> {
-    const { sessionId, startedAtMs, handlers } = this.#o;
+    const { sessionId, startedAtMs, audio, handlers } = this.#o;
     return openOnWorker(
       this.#o.workers,
       (link) =>
         link.open(
           sessionId,
-          startedAtMs,
+          { startedAtMs, audio },
           { ...handlers, onLinkLost: () => this.#lost(link) },
           context,
           () => this.#recent.turns(),

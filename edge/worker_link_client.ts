@@ -34,6 +34,12 @@ export interface LinkSessionHandlers {
   onEvent(body: Record<string, unknown>, index: number): void;
 }
 
+/**
+ * How a session wants its output audio from the worker: `opus`, encoded there (for a client
+ * that takes Opus), or `pcm` (for an adapter's linear PCM, or for the edge to encode).
+ */
+export type OutputAudio = "opus" | "pcm";
+
 /** Milliseconds to wait for the worker to accept a link or a session. */
 const LINK_TIMEOUT_MS = 5000;
 
@@ -57,10 +63,6 @@ export class WorkerLinkClient {
   /**
    * @param url the worker's link endpoint, e.g. `ws://127.0.0.1:8001/v1/link`
    * @param log where link events are logged
-   */
-  /**
-   * @param url the worker's link endpoint
-   * @param log logger
    * @param secret the internal links' shared secret, presented as a bearer token
    */
   constructor(url: string, log: Logger, secret?: string) {
@@ -82,11 +84,13 @@ export class WorkerLinkClient {
   /**
    * Opens a session on the worker, its context rebuilt from `context` and then from the
    * micro-turns `replay` returns once the worker has taken the session (taken then, so none
-   * closing meanwhile is missed). Rejects with `worker_unavailable` if it cannot.
+   * closing meanwhile is missed). With `audio: "opus"` the worker encodes the session's output
+   * (a worker that does not sends PCM all the same). Rejects with `worker_unavailable` if it
+   * cannot.
    */
   async open(
     sessionId: string,
-    startedAtMs: number,
+    session: { startedAtMs: number; audio: OutputAudio },
     handlers: LinkSessionHandlers,
     context = "",
     replay: () => MicroTurn[] = () => [],
@@ -96,9 +100,8 @@ export class WorkerLinkClient {
       this.#pendingOpens.set(sessionId, { resolve, reject });
     });
     this.#sessions.set(sessionId, handlers);
-    socket.send(
-      encodeLinkFrame({ type: "open", sessionId, index: 0, body: { startedAtMs, context } }),
-    );
+    const body = { startedAtMs: session.startedAtMs, context, audio: session.audio };
+    socket.send(encodeLinkFrame({ type: "open", sessionId, index: 0, body }));
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       await Promise.race([

@@ -79,6 +79,7 @@ export async function startWorker(
     | "maxBatch"
     | "sessionIdleSeconds"
     | "workerSecret"
+    | "outputEncodeThreads"
   >,
   port: number,
   log: Logger,
@@ -143,7 +144,7 @@ export async function startWorker(
   }));
   // Everything but the probes takes the internal links' secret, and no body over 8 MiB.
   app.use("/v1/*", bodyLimit({ maxSize: 8 * 2 ** 20 }), requireSharedSecret(config.workerSecret));
-  const links = mountWorkerLink(app, runtime, log);
+  const links = mountWorkerLink(app, runtime, log, { encodeThreads: config.outputEncodeThreads });
   notify = links.notify;
   const backgroundLm = await BackgroundLm.load();
   mountChatCompletions(app, backgroundLm, "reference-background-lm");
@@ -189,6 +190,7 @@ export async function startWorker(
         // The edges hear it at once (and move their sessions, in a pool).
         links.closeLinks("worker stopping");
         await server.shutdown();
+        links.stopEncoding();
         await runtime.release();
         await model.close();
         await backgroundLm.close();

@@ -4,7 +4,7 @@
  * adapter that wants PCM (`l16`), the frames' samples themselves.
  *
  * Silence costs nothing: a micro-turn the model's control head marked silent, and any Opus
- * frame quieter than {@linkcode SILENCE_FLOOR_DBFS}, is not encoded and not sent. The RTP
+ * frame under the floor (pipeline/output_silence.ts), is not encoded and not sent. The RTP
  * timestamp moves on over it while the sequence number does not, and the first packet after
  * it carries the marker bit (a talkspurt starts, RFC 3551 §4.1), so the client knows the
  * gap is silence, not loss; the SDK's player plays silence when it has nothing.
@@ -15,9 +15,15 @@
  * (about 0.9 ms of CPU at complexity 3, which every output message and every other session
  * waited behind), and a frame the pacer drops is never encoded.
  *
+ * A worker that encodes output itself (gpu-worker/output_encoder_pool.ts) sends one Opus
+ * payload per frame, empty for silence ({@linkcode EgressPacketizer.encodedFrames}); those
+ * frames are only framed here. The encoder is made at the first frame that needs it, so a
+ * session whose worker encodes never has one.
+ *
  * @module
  */
 import { OpusEncoder } from "./opus_codec.ts";
+import { belowSilenceFloor } from "./output_silence.ts";
 import { serializeRtpPacket } from "./rtp_packet.ts";
 import { l16Bytes } from "./l16_samples.ts";
 import {
@@ -28,15 +34,15 @@ import {
   SAMPLES_PER_FRAME,
 } from "../protocol/media_format.ts";
 
-/** Output frames with an RMS level below this are silence (not encoded, not sent). */
-export const SILENCE_FLOOR_DBFS = -60;
-/** The floor as a sum of squared 16-bit samples over one 20 ms frame. */
-const SILENCE_FLOOR_ENERGY = SAMPLES_PER_FRAME * (32768 * 10 ** (SILENCE_FLOOR_DBFS / 20)) ** 2;
-
-/** One 20 ms output frame: its samples and its RTP header, its payload not yet made. */
+/**
+ * One 20 ms output frame: its RTP header, and its samples (the payload made as it is sent) or
+ * its payload (encoded on the worker).
+ */
 export interface EgressFrame {
-  /** The frame's PCM (a view of the micro-turn's output audio). */
-  readonly samples: Int16Array;
+  /** The frame's PCM (a view of the micro-turn's output audio), when it has no `payload`. */
+  readonly samples?: Int16Array;
+  /** The frame's Opus payload, encoded on the worker. */
+  readonly payload?: Uint8Array;
   /** RTP sequence number. */
   readonly sequenceNumber: number;
   /** RTP timestamp (48 kHz for Opus). */
@@ -47,7 +53,8 @@ export interface EgressFrame {
 
 /** Packetizes one session's output audio. */
 export class EgressPacketizer {
-  readonly #encoder: OpusEncoder | undefined;
+  #encoder: OpusEncoder | undefined;
+  readonly #opus: boolean;
   readonly #payloadType: number;
   #sequenceNumber: number;
   #timestamp: number;
@@ -62,8 +69,8 @@ export class EgressPacketizer {
    * @param codec Opus (default), or linear PCM for an in-process adapter
    */
   constructor(random: () => number = Math.random, codec: AudioCodec = "opus") {
-    this.#encoder = codec === "opus" ? new OpusEncoder() : undefined;
-    this.#payloadType = codec === "opus" ? OPUS_PAYLOAD_TYPE : L16_PAYLOAD_TYPE;
+    this.#opus = codec === "opus";
+    this.#payloadType = this.#opus ? OPUS_PAYLOAD_TYPE : L16_PAYLOAD_TYPE;
     this.ssrc = Math.floor(random() * 2 ** 32) >>> 0;
     this.#sequenceNumber = Math.floor(random() * 65536);
     this.#timestamp = Math.floor(random() * 2 ** 32) >>> 0;
@@ -92,25 +99,29 @@ export class EgressPacketizer {
     const frames: EgressFrame[] = [];
     for (let start = 0; start + SAMPLES_PER_FRAME <= pcm.length; start += SAMPLES_PER_FRAME) {
       const samples = pcm.subarray(start, start + SAMPLES_PER_FRAME);
-      if (this.#encoder && (silent || energy(samples) < SILENCE_FLOOR_ENERGY)) {
-        this.#silentFrames++;
-        this.skip(1);
-        continue;
-      }
-      frames.push({
-        samples,
-        sequenceNumber: this.#sequenceNumber,
-        timestamp: this.#timestamp,
-        marker: this.#talkspurtStart,
-      });
-      this.#talkspurtStart = false;
-      this.#sequenceNumber = (this.#sequenceNumber + 1) & 0xffff;
-      this.#timestamp = (this.#timestamp + RTP_TICKS_PER_FRAME) >>> 0;
+      if (this.#opus && (silent || belowSilenceFloor(samples))) this.#silence();
+      else frames.push(this.#frame(samples, undefined));
     }
     return frames;
   }
 
-  /** The RTP packet of a frame of {@linkcode frames}: its payload encoded now (Opus). */
+  /**
+   * The frames of a micro-turn a worker encoded: one Opus payload per 20 ms frame, an empty one
+   * for silence (left out as {@linkcode frames} leaves it out).
+   */
+  encodedFrames(payloads: readonly Uint8Array[]): EgressFrame[] {
+    const frames: EgressFrame[] = [];
+    for (const payload of payloads) {
+      if (payload.length === 0) this.#silence();
+      else frames.push(this.#frame(undefined, payload));
+    }
+    return frames;
+  }
+
+  /**
+   * The RTP packet of a frame of {@linkcode frames} (its payload encoded now, Opus) or of
+   * {@linkcode encodedFrames} (its payload as the worker sent it).
+   */
   packet(frame: EgressFrame): Uint8Array<ArrayBuffer> {
     return serializeRtpPacket({
       payloadType: this.#payloadType,
@@ -118,8 +129,30 @@ export class EgressPacketizer {
       sequenceNumber: frame.sequenceNumber,
       timestamp: frame.timestamp,
       ssrc: this.ssrc,
-      payload: this.#encoder ? this.#encoder.encode(frame.samples) : l16Bytes(frame.samples),
+      payload: frame.payload ??
+        (this.#opus
+          ? (this.#encoder ??= new OpusEncoder()).encode(frame.samples!)
+          : l16Bytes(frame.samples!)),
     });
+  }
+
+  #frame(samples: Int16Array | undefined, payload: Uint8Array | undefined): EgressFrame {
+    const frame = {
+      samples,
+      payload,
+      sequenceNumber: this.#sequenceNumber,
+      timestamp: this.#timestamp,
+      marker: this.#talkspurtStart,
+    };
+    this.#talkspurtStart = false;
+    this.#sequenceNumber = (this.#sequenceNumber + 1) & 0xffff;
+    this.#timestamp = (this.#timestamp + RTP_TICKS_PER_FRAME) >>> 0;
+    return frame;
+  }
+
+  #silence(): void {
+    this.#silentFrames++;
+    this.skip(1);
   }
 
   /** Advances the media clock over `frames` frames that were not sent (silence, dropped output). */
@@ -128,14 +161,8 @@ export class EgressPacketizer {
     this.#talkspurtStart = true;
   }
 
-  /** Frees the encoder. */
+  /** Frees the encoder; a frame to encode after this is refused (`OpusCodecError`). */
   close(): void {
     this.#encoder?.close();
   }
-}
-
-function energy(frame: Int16Array): number {
-  let sum = 0;
-  for (let i = 0; i < frame.length; i++) sum += frame[i] * frame[i];
-  return sum;
 }

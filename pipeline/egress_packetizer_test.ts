@@ -1,8 +1,13 @@
 import assert from "node:assert/strict";
 import { EgressPacketizer } from "./egress_packetizer.ts";
 import { parseRtpPacket } from "./rtp_packet.ts";
-import { OpusDecoder } from "./opus_codec.ts";
-import { RTP_TICKS_PER_FRAME, SAMPLES_PER_MICRO_TURN } from "../protocol/media_format.ts";
+import { OpusDecoder, OpusEncoder } from "./opus_codec.ts";
+import {
+  FRAMES_PER_MICRO_TURN,
+  RTP_TICKS_PER_FRAME,
+  SAMPLES_PER_FRAME,
+  SAMPLES_PER_MICRO_TURN,
+} from "../protocol/media_format.ts";
 
 /** 200 ms of a voiced sound (a 150 Hz tone with harmonics), loud in every 20 ms frame. */
 const speech = Int16Array.from(
@@ -58,4 +63,41 @@ Deno.test("a frame's header is fixed when its output arrives and its payload mad
   assert.deepEqual(frames.map((frame) => later.packet(frame)), expected);
   now.close();
   later.close();
+});
+
+Deno.test("a micro-turn its worker encoded is framed as it came: empty payloads are silence, left out like encoded silence", () => {
+  const fromPcm = new EgressPacketizer(() => 0.75);
+  const fromWorker = new EgressPacketizer(() => 0.75);
+  const encoder = new OpusEncoder();
+  // The worker's encoder sees what the edge's would: the floor and the control head's silence.
+  const quiet = new Int16Array(SAMPLES_PER_MICRO_TURN).fill(20);
+  const audio = new Int16Array(SAMPLES_PER_MICRO_TURN);
+  audio.set(speech.subarray(0, 1600));
+  audio.set(quiet.subarray(0, 1600), 1600);
+  /** The worker's payloads: frames from `silentFrom` on are silence. */
+  const payloads = (pcm: Int16Array, silentFrom: number) =>
+    Array.from(
+      { length: FRAMES_PER_MICRO_TURN },
+      (_, i) =>
+        i >= silentFrom
+          ? new Uint8Array(0)
+          : encoder.encode(pcm.subarray(i * SAMPLES_PER_FRAME, (i + 1) * SAMPLES_PER_FRAME)),
+    );
+  const expected = [
+    ...fromPcm.packetize(audio),
+    ...fromPcm.packetize(speech, true),
+    ...fromPcm.packetize(speech),
+  ];
+  const sent = [
+    ...fromWorker.encodedFrames(payloads(audio, 5)),
+    ...fromWorker.encodedFrames(payloads(speech, 0)),
+    ...fromWorker.encodedFrames(payloads(speech, FRAMES_PER_MICRO_TURN)),
+  ].map((frame) => fromWorker.packet(frame));
+  // Same headers (sequence, timestamps over the silence, talkspurt markers) and same payloads.
+  assert.equal(sent.length, 15);
+  assert.deepEqual(sent, expected);
+  assert.equal(fromWorker.silentFrames, fromPcm.silentFrames);
+  encoder.close();
+  fromPcm.close();
+  fromWorker.close();
 });

@@ -5,7 +5,8 @@
  *
  * Every frame starts with the same 22-byte header:
  * `u8 version | u8 type | 16 bytes session id | u32 micro-turn index` (big-endian).
- * Data frames (micro-turn, output) are packed binary; rare control frames carry UTF-8 JSON.
+ * Data frames (micro-turn, output, the output whose audio the worker encoded as Opus) are
+ * packed binary; rare control frames carry UTF-8 JSON.
  *
  * @module
  */
@@ -70,8 +71,13 @@ export interface MicroTurnOutput {
   control: ControlAction;
   /** Time the model step took, in ms (for the edge's latency accounting). */
   stepMs: number;
-  /** 16 kHz mono PCM, normally 3200 samples. */
+  /** 16 kHz mono PCM, normally 3200 samples; empty when `opus` carries the audio. */
   audio: Int16Array;
+  /**
+   * The audio encoded on the worker, for a session opened with `audio: "opus"`: one Opus
+   * payload per 20 ms frame, an empty one for a frame of silence (not to be sent).
+   */
+  opus?: Uint8Array[];
   /** UTF-8 text the model emitted in this micro-turn (may be empty). */
   text: string;
 }
@@ -102,6 +108,10 @@ const TYPE_CODES = {
   rebuild: 8,
   replay: 9,
 } as const;
+/** Type code of an `output` frame whose audio is Opus payloads (`MicroTurnOutput.opus`). */
+const OPUS_OUTPUT_CODE = 10;
+/** Frames an Opus output carries at most (a micro-turn has 10). */
+const MAX_OUTPUT_FRAMES = 255;
 
 /**
  * Micro-turns a `replay` frame carries at most: the recent inputs an edge keeps for a rebuild
@@ -153,6 +163,7 @@ export function encodeLinkFrame(frame: WorkerLinkFrame): Uint8Array<ArrayBuffer>
     case "output": {
       const { output } = frame;
       const text = encoder.encode(output.text);
+      if (output.opus) return writeOpusOutput(output, text);
       const audio = output.audio;
       const writer = new FrameWriter(
         frame.type,
@@ -180,12 +191,15 @@ export function decodeLinkFrame(bytes: Uint8Array): WorkerLinkFrame {
   if (version !== WORKER_LINK_VERSION) {
     throw new MalformedLinkFrameError(`version ${version}, expected ${WORKER_LINK_VERSION}`);
   }
-  const type = TYPE_NAMES[reader.u8()];
+  const code = reader.u8();
+  const type = code === OPUS_OUTPUT_CODE ? "output" : TYPE_NAMES[code];
   if (!type) throw new MalformedLinkFrameError(`unknown type ${bytes[1]}`);
   const sessionId = readUuid(reader.bytes(16), 0);
   const index = reader.u32();
   let frame: WorkerLinkFrame;
-  if (type === "micro_turn") {
+  if (code === OPUS_OUTPUT_CODE) {
+    frame = { type: "output", output: readOpusOutput(reader, sessionId, index) };
+  } else if (type === "micro_turn") {
     frame = { type, turn: readMicroTurn(reader, sessionId, index) };
   } else if (type === "replay") {
     if (index > MAX_REPLAY_MICRO_TURNS) {
@@ -199,10 +213,7 @@ export function decodeLinkFrame(bytes: Uint8Array): WorkerLinkFrame {
     );
     frame = { type, sessionId, turns };
   } else if (type === "output") {
-    const control = CONTROL_ACTIONS[reader.u8()];
-    if (!control) {
-      throw new MalformedLinkFrameError(`unknown control action ${bytes[HEADER_BYTES]}`);
-    }
+    const control = readControl(reader);
     const stepMs = reader.f32();
     const audio = new Int16Array(reader.u32());
     for (let i = 0; i < audio.length; i++) audio[i] = reader.i16();
@@ -225,6 +236,41 @@ export function decodeLinkFrame(bytes: Uint8Array): WorkerLinkFrame {
     throw new MalformedLinkFrameError(`${reader.remaining()} trailing bytes`);
   }
   return frame;
+}
+
+/** An output whose audio is Opus payloads: control, step, payload sizes, payloads, text. */
+function writeOpusOutput(output: MicroTurnOutput, text: Uint8Array): Uint8Array<ArrayBuffer> {
+  const payloads = output.opus!;
+  if (payloads.length > MAX_OUTPUT_FRAMES) {
+    throw new RangeError(`an output carries at most ${MAX_OUTPUT_FRAMES} Opus frames`);
+  }
+  const payloadBytes = payloads.reduce((sum, payload) => sum + payload.length, 0);
+  const writer = new FrameWriter(
+    OPUS_OUTPUT_CODE,
+    output.sessionId,
+    output.index,
+    1 + 4 + 1 + 2 * payloads.length + payloadBytes + 4 + text.length,
+  );
+  writer.u8(CONTROL_ACTIONS.indexOf(output.control)).f32(output.stepMs).u8(payloads.length);
+  for (const payload of payloads) writer.u16(payload.length);
+  for (const payload of payloads) writer.bytes(payload);
+  return writer.u32(text.length).bytes(text).done();
+}
+
+function readOpusOutput(reader: FrameReader, sessionId: string, index: number): MicroTurnOutput {
+  const control = readControl(reader);
+  const stepMs = reader.f32();
+  const sizes = Array.from({ length: reader.u8() }, () => reader.u16());
+  const opus = sizes.map((size) => reader.bytes(size));
+  const text = reader.text(reader.u32());
+  return { sessionId, index, control, stepMs, audio: new Int16Array(0), opus, text };
+}
+
+function readControl(reader: FrameReader): ControlAction {
+  const code = reader.u8();
+  const control = CONTROL_ACTIONS[code];
+  if (!control) throw new MalformedLinkFrameError(`unknown control action ${code}`);
+  return control;
 }
 
 /** Body bytes of a micro-turn whose text encodes to `text`. */
@@ -270,11 +316,16 @@ class FrameWriter {
   #view: DataView;
   #offset = HEADER_BYTES;
 
-  constructor(type: WorkerLinkFrame["type"], sessionId: string, index: number, bodyBytes: number) {
+  constructor(
+    type: WorkerLinkFrame["type"] | typeof OPUS_OUTPUT_CODE,
+    sessionId: string,
+    index: number,
+    bodyBytes: number,
+  ) {
     this.#bytes = new Uint8Array(HEADER_BYTES + bodyBytes);
     this.#view = new DataView(this.#bytes.buffer);
     this.#bytes[0] = WORKER_LINK_VERSION;
-    this.#bytes[1] = TYPE_CODES[type];
+    this.#bytes[1] = typeof type === "number" ? type : TYPE_CODES[type];
     writeUuid(sessionId, this.#bytes, 2);
     this.#view.setUint32(18, index);
   }

@@ -5,6 +5,7 @@ import {
   MalformedLinkFrameError,
   MAX_REPLAY_MICRO_TURNS,
   type MicroTurn,
+  type MicroTurnOutput,
   type WorkerLinkFrame,
 } from "./worker_link.ts";
 import { seededRandom } from "../lib/seeded_random.ts";
@@ -38,7 +39,8 @@ function randomFrame(random: () => number): WorkerLinkFrame {
   const sessionId = crypto.randomUUID();
   const index = Math.floor(random() * 2 ** 32);
   const text = TEXTS[Math.floor(random() * TEXTS.length)];
-  switch (Math.floor(random() * 5)) {
+  const kind = Math.floor(random() * 6);
+  switch (kind) {
     case 0:
       return { type: "micro_turn", turn: randomTurn(random, sessionId, index) };
     case 4:
@@ -51,20 +53,34 @@ function randomFrame(random: () => number): WorkerLinkFrame {
         ),
       };
     case 1:
-      return {
-        type: "output",
-        output: {
-          sessionId,
-          index,
-          control: (["silent", "speak", "delegate"] as const)[Math.floor(random() * 3)],
-          stepMs: Math.fround(random() * 100),
-          audio: Int16Array.from(
-            { length: Math.floor(random() * 3200) },
-            () => Math.floor(random() * 65536) - 32768,
-          ),
-          text,
-        },
+    case 5: {
+      // The audio as PCM, or (5) encoded on the worker: an Opus payload per frame, empty ones
+      // for silence.
+      const output: MicroTurnOutput = {
+        sessionId,
+        index,
+        control: (["silent", "speak", "delegate"] as const)[Math.floor(random() * 3)],
+        stepMs: Math.fround(random() * 100),
+        audio: new Int16Array(0),
+        text,
       };
+      if (kind === 5) {
+        output.opus = Array.from(
+          { length: Math.floor(random() * 11) },
+          () =>
+            Uint8Array.from(
+              { length: random() < 0.3 ? 0 : Math.floor(random() * 1275) },
+              () => Math.floor(random() * 256),
+            ),
+        );
+      } else {
+        output.audio = Int16Array.from(
+          { length: Math.floor(random() * 3200) },
+          () => Math.floor(random() * 65536) - 32768,
+        );
+      }
+      return { type: "output", output };
+    }
     case 2:
       return { type: "open", sessionId, index, body: { model: "tiny", text } };
     default:

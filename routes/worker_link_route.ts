@@ -1,7 +1,9 @@
 /**
  * The worker's end of the edge <-> worker link: a WebSocket at `/v1/link` carrying the binary
  * frames of protocol/worker_link.ts for many sessions. Sessions opened over a link close when
- * it drops.
+ * it drops. A session opened with `audio: "opus"` gets its output audio encoded here, on the
+ * pool's threads (gpu-worker/output_encoder_pool.ts); a micro-turn the pool cannot take goes
+ * as PCM, which the edge encodes.
  *
  * @module
  */
@@ -12,9 +14,11 @@ import {
   decodeLinkFrame,
   encodeLinkFrame,
   MalformedLinkFrameError,
+  type MicroTurnOutput,
   type WorkerLinkFrame,
 } from "../protocol/worker_link.ts";
 import { type WorkerRuntime } from "../gpu-worker/worker_runtime.ts";
+import { defaultEncodeThreads, OutputEncoderPool } from "../gpu-worker/output_encoder_pool.ts";
 import { errorCodeOf } from "../protocol/error_codes.ts";
 import { createLogger, type Logger } from "../lib/logger.ts";
 import { requireSharedSecret } from "./internal_auth.ts";
@@ -50,15 +54,56 @@ export abstract class StatelessLinkedRuntime {
   }
 }
 
+/** Options of {@linkcode mountWorkerLink}. */
+export interface WorkerLinkOptions {
+  /**
+   * Threads encoding output audio for sessions that ask for Opus (default
+   * {@linkcode defaultEncodeThreads}); 0 sends every session PCM.
+   */
+  encodeThreads?: number;
+}
+
 /**
  * Mounts `/v1/link` on the worker's app. Returns how to tell a session's edge about an event
  * (context full, idle reclaim), and how to close every link when the worker stops.
  */
-export function mountWorkerLink(app: Hono, runtime: LinkedRuntime, log: Logger): WorkerLinkRoute {
+export function mountWorkerLink(
+  app: Hono,
+  runtime: LinkedRuntime,
+  log: Logger,
+  options: WorkerLinkOptions = {},
+): WorkerLinkRoute {
   const owners = new Map<string, WSContext>();
   const links = new Set<WSContext>();
+  const threads = options.encodeThreads ?? defaultEncodeThreads();
+  const encoders = threads > 0 ? new OutputEncoderPool(threads) : undefined;
+  encoders?.start();
+  /** Sessions whose output audio is encoded here. */
+  const opusSessions = new Set<string>();
+  let lastPcmWarningAt = -Infinity;
   const send = (ws: WSContext, frame: WorkerLinkFrame) => {
     if (ws.readyState === WebSocket.OPEN) ws.send(encodeLinkFrame(frame));
+  };
+  const sendOutput = (ws: WSContext, output: MicroTurnOutput) => {
+    if (!encoders || !opusSessions.has(output.sessionId)) {
+      return send(ws, { type: "output", output });
+    }
+    encoders.encode(output.sessionId, output.audio, output.control === "silent").then(
+      (opus) => send(ws, { type: "output", output: { ...output, audio: NO_SAMPLES, opus } }),
+      (error) => {
+        // Once a second at most: a full pool refuses many micro-turns at once.
+        if (performance.now() - lastPcmWarningAt > 1000) {
+          lastPcmWarningAt = performance.now();
+          log.warn("output sent as PCM", { sessionId: output.sessionId, error: String(error) });
+        }
+        send(ws, { type: "output", output });
+      },
+    );
+  };
+  const closeSession = (sessionId: string) => {
+    runtime.close(sessionId);
+    owners.delete(sessionId);
+    if (opusSessions.delete(sessionId)) encoders?.release(sessionId);
   };
   app.get(
     "/v1/link",
@@ -98,6 +143,10 @@ export function mountWorkerLink(app: Hono, runtime: LinkedRuntime, log: Logger):
                 opening = runtime.open(sessionId, Number(body.startedAtMs) || Date.now(), context);
                 opened.add(sessionId);
                 owners.set(sessionId, ws);
+                if (encoders && body.audio === "opus") {
+                  opusSessions.add(sessionId);
+                  encoders.open(sessionId);
+                }
               } catch (error) {
                 fail(ws, sessionId, index, error);
                 return;
@@ -108,7 +157,10 @@ export function mountWorkerLink(app: Hono, runtime: LinkedRuntime, log: Logger):
                     type: "opened",
                     sessionId,
                     index,
-                    body: { model: runtime.modelName },
+                    body: {
+                      model: runtime.modelName,
+                      audio: opusSessions.has(sessionId) ? "opus" : "pcm",
+                    },
                   }),
                 (error) => fail(ws, sessionId, index, error),
               );
@@ -128,14 +180,13 @@ export function mountWorkerLink(app: Hono, runtime: LinkedRuntime, log: Logger):
               return;
             case "micro_turn":
               runtime.run(frame.turn).then(
-                (output) => send(ws, { type: "output", output }),
+                (output) => sendOutput(ws, output),
                 (error) => fail(ws, frame.turn.sessionId, frame.turn.index, error),
               );
               return;
             case "close":
-              runtime.close(frame.sessionId);
+              closeSession(frame.sessionId);
               opened.delete(frame.sessionId);
-              owners.delete(frame.sessionId);
               return;
             default:
               fail(
@@ -148,10 +199,7 @@ export function mountWorkerLink(app: Hono, runtime: LinkedRuntime, log: Logger):
         },
         onClose: (_event, ws) => {
           links.delete(ws);
-          for (const sessionId of opened) {
-            runtime.close(sessionId);
-            owners.delete(sessionId);
-          }
+          for (const sessionId of opened) closeSession(sessionId);
           log.info("edge link closed", { sessions: opened.size });
           opened.clear();
         },
@@ -166,8 +214,11 @@ export function mountWorkerLink(app: Hono, runtime: LinkedRuntime, log: Logger):
     closeLinks: (reason) => {
       for (const ws of links) ws.close(1001, reason);
     },
+    stopEncoding: () => encoders?.close(),
   };
 }
+
+const NO_SAMPLES = new Int16Array(0);
 
 /** The worker link's handle for the worker. */
 export interface WorkerLinkRoute {
@@ -178,6 +229,8 @@ export interface WorkerLinkRoute {
    * in a pool, or end them.
    */
   closeLinks(reason: string): void;
+  /** Ends the output encoder threads (the worker has stopped serving). */
+  stopEncoding(): void;
 }
 
 /**
@@ -192,10 +245,10 @@ export function serveWorkerLink(
 ): { linkUrl: string; close(): Promise<void> } {
   const app = new Hono();
   app.use("/v1/*", requireSharedSecret(secret));
-  mountWorkerLink(app, runtime, createLogger(runtime.modelName, "warn"));
+  const route = mountWorkerLink(app, runtime, createLogger(runtime.modelName, "warn"));
   const server = Deno.serve({ hostname, port: 0, onListen: () => {} }, app.fetch);
   return {
     linkUrl: `ws://${hostname}:${server.addr.port}/v1/link`,
-    close: () => server.shutdown(),
+    close: () => server.shutdown().finally(() => route.stopEncoding()),
   };
 }

@@ -61,6 +61,16 @@ Deno.test("the worker link answers bad frames and unknown sessions with error fr
     socket.send(encodeLinkFrame({ type: "close", sessionId: a, index: 0, body: {} }));
     socket.send(encodeLinkFrame({ type: "open", sessionId: b, index: 0, body: {} }));
     assert.equal((await next()).type, "opened");
+    // A session that asks for Opus gets its output encoded here: a payload per 20 ms frame.
+    socket.send(encodeLinkFrame({ type: "close", sessionId: b, index: 0, body: {} }));
+    socket.send(encodeLinkFrame({ type: "open", sessionId: a, index: 0, body: { audio: "opus" } }));
+    const opened = await next();
+    assert.ok(opened.type === "opened" && opened.body.audio === "opus");
+    socket.send(encodeLinkFrame({ type: "micro_turn", turn }));
+    const encoded = await next();
+    assert.ok(encoded.type === "output", encoded.type);
+    assert.equal(encoded.output.audio.length, 0);
+    assert.equal(encoded.output.opus?.length, 10);
   } finally {
     socket.close();
     await worker.close();

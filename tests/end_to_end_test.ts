@@ -71,6 +71,9 @@ for (const target of TEST_DATABASE_TARGETS) {
         });
         decoder.close();
         assert.equal((await client.closedWith()).code, 1000);
+        // The worker encoded the audio: the edge only framed it.
+        const metrics = await (await fetch(`${system.url}/metrics`)).text();
+        assert.match(metrics, /^edge_output_encoded_micro_turns_total 0$/m);
 
         // Everything is in the database once the edge has flushed.
         await system.close();
@@ -110,3 +113,34 @@ for (const target of TEST_DATABASE_TARGETS) {
     },
   });
 }
+
+Deno.test("a worker that sends PCM (one that does not encode, as an older one): the edge encodes, the client hears Opus all the same", async () => {
+  const db = await TEST_DATABASE_TARGETS[0].open();
+  const system = await startTestSystem(db, {
+    clock: new ManualClock(Date.now()),
+    config: { outputEncodeThreads: 0 },
+  });
+  try {
+    const { client } = await ProtocolClient.open(system.url);
+    for (const packet of speechPackets(speech.subarray(0, 16_000 * 3))) client.send(packet);
+    client.send(JSON.stringify({ type: "bye" }));
+    const closed = await client.message("closed");
+    const outputs = client.messages.filter((m) => m.type === "output");
+    assert.equal(outputs.length, closed.microTurns);
+    assert.ok(outputs.some((o) => o.audioFrames > 0), "the model spoke");
+    assert.equal(client.audio.length, closed.egress.sentFrames);
+    const decoder = new OpusDecoder();
+    for (const packet of client.audio) {
+      assert.equal(decoder.decode(packet.payload).length, SAMPLES_PER_FRAME);
+    }
+    decoder.close();
+    const metrics = await (await fetch(`${system.url}/metrics`)).text();
+    assert.match(
+      metrics,
+      new RegExp(`^edge_output_encoded_micro_turns_total ${outputs.length}$`, "m"),
+    );
+  } finally {
+    await system.close();
+    await db.close();
+  }
+});
