@@ -20,6 +20,7 @@ import {
   auditSessions,
   openSessions,
   sessionsOn,
+  sleep,
   startProcessPool,
   streamInRealTime,
 } from "../tests/support/process_pool.ts";
@@ -40,7 +41,6 @@ if (!url) {
   Deno.exit(2);
 }
 const FIRST_SEQUENCE = 1000;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
 const db = await openDatabase({ url });
 await migrate(db);

@@ -223,6 +223,18 @@ export class WorkerLinkClient {
     this.#log.warn("worker link lost", { url: this.#url, sessions: this.#sessions.size });
     const sessions = [...this.#sessions.values()];
     this.#sessions.clear();
+    // A session still opening is refused now, not when its open times out: in a pool it goes
+    // to another worker at once (a session moving off a worker that is then drained, say).
+    const opening = [...this.#pendingOpens.values()];
+    this.#pendingOpens.clear();
+    for (const pending of opening) {
+      pending.reject(
+        new ProtocolError(
+          "worker_unavailable",
+          "the worker link dropped before it opened the session",
+        ),
+      );
+    }
     for (const handlers of sessions) handlers.onLinkLost();
   }
 

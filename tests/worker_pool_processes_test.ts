@@ -5,9 +5,12 @@ import {
   auditSessions,
   openSessions,
   sessionsOn,
+  sleep,
   startProcessPool,
   streamInRealTime,
+  within,
 } from "./support/process_pool.ts";
+import type { ProtocolClient } from "./support/protocol_client.ts";
 import { speechPackets } from "./support/protocol_client.ts";
 import { loopSamples, speechFixture } from "./support/speech_fixture.ts";
 import { FRAMES_PER_MICRO_TURN, SAMPLES_PER_FRAME } from "../protocol/media_format.ts";
@@ -72,9 +75,23 @@ Deno.test({
         drainedAt = performance.now();
         return await drained.child.status;
       })();
-      // Micro-turns go on closing after the speech (input missing): 3 s more of them, so a
-      // session moved twice on a loaded machine still has time to be heard again.
-      await streamInRealTime(sessions, packets, start, 3000);
+      const heardAfterDrain = (client: ProtocolClient) =>
+        client.messages.findIndex((m, i) => m.type === "output" && client.arrivals[i] > drainedAt);
+      // Micro-turns go on closing after the speech (input missing). A session moved twice on
+      // a loaded machine may take seconds to be heard again: wait for every one (20 s at most),
+      // then a second for the last acknowledgements.
+      await streamInRealTime(sessions, packets, start, async () => {
+        await disruptions;
+        await within(
+          20_000,
+          Promise.all(
+            sessions.map(({ client }) =>
+              client.until((c) => heardAfterDrain(c) >= 0, "an output after the drain")
+            ),
+          ),
+        );
+        await sleep(1000);
+      });
       assert.equal((await disruptions).code, 0, "the drained worker exits cleanly");
 
       const audits = await auditSessions(db, sessions, FIRST_SEQUENCE);
@@ -87,11 +104,13 @@ Deno.test({
         assert.equal(audit.lostAcknowledged, 0, what);
       }
       // Every session goes on: outputs after the last disruption.
-      for (const { client, sessionId } of sessions) {
-        assert.ok(
-          client.messages.some((m, i) => m.type === "output" && client.arrivals[i] > drainedAt),
-          `session ${sessionId} has no output after the disruptions`,
-        );
+      const resumedMs = sessions.map(({ client }) => {
+        const i = heardAfterDrain(client);
+        return i < 0 ? Infinity : client.arrivals[i] - drainedAt;
+      });
+      console.log(`first output after the drain, ms: ${resumedMs.map(Math.round).join(" ")}`);
+      for (const [s, { sessionId }] of sessions.entries()) {
+        assert.ok(resumedMs[s] < Infinity, `session ${sessionId} has no output after the drain`);
       }
       const moved = (from: string) => audits.filter((a) => a.moves.some((m) => m.from === from));
       assert.ok(moved(killed.linkUrl).length > 0, "the killed worker's sessions moved");

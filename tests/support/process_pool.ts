@@ -101,18 +101,31 @@ export async function sessionsOn(worker: RoleProcess): Promise<number> {
   return (await (await fetch(`${worker.url}/healthz`)).json()).sessions as number;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+/** Resolves after `ms` (at once when it is not positive). */
+export const sleep = (ms: number): Promise<unknown> =>
+  new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+/** Resolves with whether `done` settled within `ms`, leaving no timer behind. */
+export async function within(ms: number, done: Promise<unknown>): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
+  try {
+    return await Promise.race([done.then(() => true, () => true), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /**
  * Streams `packets` from every session at the pace of their media time (20 ms apart, the
- * sessions staggered within a frame) from `startMs` (`performance.now()` time), then waits
- * `settleMs` for the last outputs and acknowledgements and says goodbye.
+ * sessions staggered within a frame) from `startMs` (`performance.now()` time), then waits for
+ * `settled` (by default 1 s, for the last outputs and acknowledgements) and says goodbye.
  */
 export async function streamInRealTime(
   sessions: PooledSession[],
   packets: Uint8Array<ArrayBuffer>[],
   startMs: number,
-  settleMs = 1000,
+  settled: () => Promise<unknown> = () => sleep(1000),
 ): Promise<void> {
   await Promise.all(sessions.map(async ({ client }, s) => {
     const offset = (s * AUDIO_FRAME_MS) / sessions.length;
@@ -121,7 +134,7 @@ export async function streamInRealTime(
       client.send(packets[i]);
     }
   }));
-  await sleep(settleMs);
+  await settled();
   for (const { client } of sessions) client.send(JSON.stringify({ type: "bye" }));
   await Promise.all(sessions.map(({ client }) => client.message("closed").catch(() => undefined)));
 }
