@@ -9,95 +9,27 @@
 import { createIngressPipeline, type IngressPipeline } from "../pipeline/ingress_pipeline.ts";
 import type { IngressFrame } from "../pipeline/ingress_frames.ts";
 import { SessionEgress } from "./session_egress.ts";
-import type { JitterBufferOptions } from "../pipeline/jitter_buffer.ts";
-import { type Delegation, SessionBackground } from "./session_background.ts";
-import { type MicroTurn, MicroTurnFlags, type MicroTurnOutput } from "../protocol/worker_link.ts";
+import { SessionBackground } from "./session_background.ts";
+import { type MicroTurn, MicroTurnFlags } from "../protocol/worker_link.ts";
 import { CLIENT_PROTOCOL_VERSION, type ServerMessage } from "../protocol/client_messages.ts";
 import { ERROR_CODES, type ErrorCode, ProtocolError } from "../protocol/error_codes.ts";
 import {
-  type AudioCodec,
   DMEL_BINS,
   DMEL_FRAMES_PER_MICRO_TURN,
-  FRAMES_PER_MICRO_TURN,
   L16_PAYLOAD_TYPE,
   MICRO_TURN_MS,
   OPUS_PAYLOAD_TYPE,
   SAMPLE_RATE_HZ,
 } from "../protocol/media_format.ts";
 import type { LinkSessionHandlers } from "./worker_link_client.ts";
-import type { WorkerLinks } from "./worker_links.ts";
+import type { ClientSocket, EdgeSessionOptions } from "./edge_session_options.ts";
 import { SessionWorker } from "./session_worker.ts";
+import { SessionTurns } from "./session_turns.ts";
+import { SessionCompaction } from "./session_compaction.ts";
+import { MicroTurnClock } from "./micro_turn_clock.ts";
 import { MicroTurnLedger } from "./micro_turn_ledger.ts";
+import { meanDmelLevel } from "../pipeline/dmel.ts";
 import { ClientInput } from "./client_input.ts";
-import type { EventLog } from "../store/event_log.ts";
-import type { EdgeMetrics } from "./edge_metrics.ts";
-import type { ToolHost } from "../background/chat_runner.ts";
-import type { Clock } from "../lib/clock.ts";
-import type { Logger } from "../lib/logger.ts";
-
-/** The parts of a WebSocket a session uses. */
-export interface ClientSocket {
-  /** Sends a text or binary message. */
-  send(data: string | Uint8Array<ArrayBuffer>): void;
-  /** Closes with a code and reason. */
-  close(code: number, reason: string): void;
-  /** Bytes queued and not yet sent. */
-  readonly bufferedAmount: number;
-}
-
-/** What a session needs from the edge. */
-export interface EdgeSessionOptions {
-  /** Session id. */
-  sessionId: string;
-  /** When the session was created (the model's time origin). */
-  startedAtMs: number;
-  /** The workers the session may be placed on. */
-  workers: WorkerLinks;
-  /** Where events are recorded. */
-  eventLog: EventLog;
-  /** Edge metrics. */
-  metrics: EdgeMetrics;
-  /** Wall clock. */
-  clock: Clock;
-  /** Logger. */
-  log: Logger;
-  /** Largest message accepted, in bytes. */
-  maxMessageBytes: number;
-  /** Above this many queued bytes on the socket, output audio is skipped, not queued. */
-  maxBufferedBytes: number;
-  /** Longest wait for outstanding outputs when the session ends. */
-  drainTimeoutMs: number;
-  /** Jitter buffer tuning. */
-  jitter?: JitterBufferOptions;
-  /** How long a session whose connection dropped waits for the client to resume it, ms. */
-  resumeWindowMs: number;
-  /** Index of its first micro-turn: a session continued from the store goes on numbering. */
-  firstMicroTurn?: number;
-  /**
-   * Called as the session ends, after its last event is appended and before the client hears
-   * `closed`: makes the events durable and gives the session up (its lease), so a client that
-   * reconnects at once, anywhere, finds everything.
-   */
-  handOff?: () => Promise<void>;
-  /** The session's context from the store (compaction + conversation since), for the worker. */
-  context?: string;
-  /**
-   * The session's context from the store as it is now (its events flushed first), to reopen it
-   * on another worker when its own went away. Default: `context`.
-   */
-  rebuildContext?: () => Promise<string>;
-  /**
-   * Compacts the session's stored history (its worker's `window` is full) and returns the
-   * context to rebuild from; runs off the real-time path.
-   */
-  compact?: (window: number) => Promise<{ compactionId: number; context: string } | undefined>;
-  /** Background tasks, when the edge has a background runner. */
-  delegation?: Delegation;
-  /** How the client's audio is coded: Opus RTP (default), or linear PCM from an adapter. */
-  codec?: AudioCodec;
-  /** Tools the client offers the background model (a Realtime client's functions). */
-  tools?: ToolHost;
-}
 
 /** A live client session at the edge. */
 export class EdgeSession {
@@ -105,9 +37,9 @@ export class EdgeSession {
   readonly #pipeline: IngressPipeline;
   readonly #writer: WritableStreamDefaultWriter<IngressFrame>;
   readonly #egress: SessionEgress;
-  readonly #inFlight = new Map<number, MicroTurn>();
+  readonly #turns: SessionTurns;
+  readonly #clock: MicroTurnClock;
   #pump: Promise<void> = Promise.resolve();
-  #drained: (() => void) | undefined;
   #ending: Promise<void> | undefined;
   #socket: ClientSocket | undefined;
   #socketOpen = false;
@@ -116,13 +48,10 @@ export class EdgeSession {
   #detachedAtMs: number | undefined;
   #detachTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #ledger: MicroTurnLedger;
-  #droppedWhileDetached = 0;
   readonly #input: ClientInput;
-  #compacting: Promise<void> | undefined;
+  readonly #compaction: SessionCompaction;
   readonly #background: SessionBackground;
   readonly #ended = Promise.withResolvers<void>();
-  #tick: ReturnType<typeof setTimeout> | undefined;
-  #tickDueMs = 0;
 
   /** @param options the session's collaborators */
   constructor(options: EdgeSessionOptions) {
@@ -181,6 +110,30 @@ export class EdgeSession {
       maxBufferedBytes: options.maxBufferedBytes,
       onDrop: (frames) => options.metrics.droppedOutputFrames.inc(frames),
     });
+    this.#turns = new SessionTurns({
+      worker: () => this.#worker,
+      pooled: options.workers.pooled,
+      ledger: this.#ledger,
+      egress: this.#egress,
+      connected: () => this.#socketOpen,
+      send: (message) => this.#sendJson(message),
+      linearPcm: options.codec === "l16",
+      metrics: options.metrics,
+      clock: options.clock,
+      delegated: (microTurn) => this.#background.modelAsked(microTurn),
+      fail: (error) => this.#fail(error),
+    });
+    this.#compaction = new SessionCompaction(options, {
+      worker: () => this.#worker,
+      microTurns: () => this.#ledger.count,
+      ending: () => this.#ending !== undefined,
+    });
+    this.#clock = new MicroTurnClock(
+      () => this.#pipeline.jitter.nextDeadlineMs(),
+      options.clock,
+      (nowMs) => this.#writer.write({ type: "tick", nowMs }),
+      (error) => this.#fail(error),
+    );
   }
 
   /** Micro-turns completed so far. */
@@ -218,14 +171,10 @@ export class EdgeSession {
     this.#socketOpen = true;
     const { sessionId, eventLog, clock } = this.#o;
     const handlers: Omit<LinkSessionHandlers, "onLinkLost"> = {
-      onOutput: (output) => this.#deliver(output),
+      onOutput: (output) => this.#turns.deliver(output),
       onError: (code, message, index) => {
         this.#o.log.warn("worker error", { sessionId, code, message, index });
-        // A micro-turn the worker failed is a gap like a lost one: its input is still logged.
-        const turn = this.#inFlight.get(index);
-        this.#inFlight.delete(index);
-        if (turn) this.#recordLost(turn);
-        this.#checkDrained();
+        this.#turns.failed(index);
       },
       onEvent: (body) => {
         const kind = String(body.kind);
@@ -239,7 +188,7 @@ export class EdgeSession {
           wallTime: new Date(clock.now()),
           payload: body,
         });
-        if (kind === "context_full") this.#compact(Number(body.window));
+        if (kind === "context_full") this.#compaction.request(Number(body.window));
       },
     };
     this.#worker = new SessionWorker({
@@ -249,7 +198,7 @@ export class EdgeSession {
       workers: this.#o.workers,
       handlers,
       rebuildContext: this.#o.rebuildContext ?? (() => Promise.resolve(this.#o.context ?? "")),
-      onMoving: () => this.#loseInFlight(),
+      onMoving: () => this.#turns.loseInFlight(),
       onMoved: (move) =>
         eventLog.append(sessionId, {
           kind: "worker_moved",
@@ -276,7 +225,7 @@ export class EdgeSession {
       },
     });
     this.#o.metrics.sessions.inc();
-    this.#armClock();
+    this.#clock.arm();
     this.#pump = this.#pipeline.readable.pipeTo(
       new WritableStream({ write: (turn) => this.#forward(turn) }),
     ).catch((error) => this.#fail(error));
@@ -318,10 +267,10 @@ export class EdgeSession {
         clientAck: clientAck ?? null,
         serverAck: this.#pipeline.jitter.acknowledgedSequence ?? null,
         detachedMs,
-        droppedOutputs: this.#droppedWhileDetached,
+        droppedOutputs: this.#turns.droppedWhileDetached,
       },
     });
-    this.#droppedWhileDetached = 0;
+    this.#turns.droppedWhileDetached = 0;
     this.#o.metrics.resumes.inc();
     this.#sendReady(resumeToken, true);
   }
@@ -344,7 +293,7 @@ export class EdgeSession {
   discard(reason: unknown): void {
     this.#ending ??= Promise.resolve();
     this.#ended.resolve();
-    clearTimeout(this.#tick);
+    this.#clock.stop();
     this.#writer.abort(reason).catch(() => {});
     this.#egress.close();
     this.#o.eventLog.release(this.#o.sessionId);
@@ -420,19 +369,11 @@ export class EdgeSession {
 
   async #finish(reason: string, closeCode: number): Promise<void> {
     const { sessionId, eventLog, clock, metrics } = this.#o;
-    clearTimeout(this.#tick);
+    this.#clock.stop();
     clearTimeout(this.#detachTimer);
     await this.#writer.close().catch(() => {});
     await this.#pump;
-    if (this.#inFlight.size > 0) {
-      const drained = new Promise<void>((resolve) => this.#drained = resolve);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        drained,
-        new Promise((resolve) => timer = setTimeout(resolve, this.#o.drainTimeoutMs)),
-      ]);
-      clearTimeout(timer);
-    }
+    await this.#turns.drain(this.#o.drainTimeoutMs);
     this.#worker?.close();
     eventLog.append(sessionId, {
       kind: "session_closed",
@@ -459,22 +400,7 @@ export class EdgeSession {
 
   #write(frame: IngressFrame): void {
     this.#writer.write(frame).catch((error) => this.#fail(error));
-    this.#armClock();
-  }
-
-  /** Keeps a timer set for the jitter buffer's next deadline, so micro-turns close on time. */
-  #armClock(): void {
-    if (this.#ending) return;
-    const dueInMs = this.#pipeline.jitter.nextDeadlineMs() - this.#o.clock.now();
-    if (this.#tick !== undefined && this.#tickDueMs <= dueInMs + this.#o.clock.now()) return;
-    clearTimeout(this.#tick);
-    this.#tickDueMs = this.#o.clock.now() + Math.max(0, dueInMs);
-    this.#tick = setTimeout(() => {
-      this.#tick = undefined;
-      if (this.#ending) return;
-      this.#writer.write({ type: "tick", nowMs: this.#o.clock.now() })
-        .then(() => this.#armClock(), (error) => this.#fail(error));
-    }, Math.max(0, dueInMs));
+    this.#clock.arm();
   }
 
   #forward(turn: MicroTurn): void {
@@ -482,22 +408,10 @@ export class EdgeSession {
     // Speech in this micro-turn holds background results back until a pause.
     this.#background.microTurnClosed(
       (turn.flags & MicroTurnFlags.INPUT_MISSING) === 0 &&
-        meanLevel(turn.dmel.subarray(0, DMEL_FRAMES_PER_MICRO_TURN * DMEL_BINS)) > SPEAKING_LEVEL,
+        meanDmelLevel(turn.dmel.subarray(0, DMEL_FRAMES_PER_MICRO_TURN * DMEL_BINS)) >
+          SPEAKING_LEVEL,
     );
-    this.#inFlight.set(turn.index, turn);
-    if (!this.#worker?.send(turn)) {
-      this.#inFlight.delete(turn.index);
-      // Moving to another worker (or, in a pool, about to: the link dropped): this micro-turn
-      // is a gap; its input is logged, acknowledged, and replayed into the rebuilt context. The
-      // ones still in flight cannot come back either, and are logged first (in order).
-      if (this.#worker?.moving || this.#o.workers.pooled) {
-        this.#loseInFlight();
-        return this.#recordLost(turn);
-      }
-      this.#fail(new ProtocolError("worker_unavailable", "the worker link is down"));
-      return;
-    }
-    this.#o.metrics.microTurns.inc();
+    this.#turns.forward(turn);
   }
 
   /**
@@ -515,89 +429,6 @@ export class EdgeSession {
         videoDropped: this.#input.videoDropped,
       });
     }
-  }
-
-  #deliver(output: MicroTurnOutput): void {
-    const turn = this.#inFlight.get(output.index);
-    if (!turn) return;
-    this.#inFlight.delete(output.index);
-    const { clock, metrics } = this.#o;
-    metrics.roundTrip.observe((clock.now() - turn.wallClockMs) / 1000);
-    if (!this.#socketOpen) {
-      this.#egress.skip(FRAMES_PER_MICRO_TURN);
-      this.#droppedWhileDetached++;
-    } else {
-      if (!output.opus && this.#o.codec !== "l16") metrics.outputEncodedAtEdge.inc();
-      const frames = this.#egress.frames(output);
-      this.#sendJson({
-        type: "output",
-        index: output.index,
-        control: output.control,
-        text: output.text,
-        audioFrames: frames.length,
-      });
-      this.#egress.send(frames);
-    }
-    if (output.control === "delegate") this.#background.modelAsked(this.#ledger.count + 1);
-    this.#record(turn, { control: output.control, text: output.text, stepMs: output.stepMs });
-  }
-
-  /** What the lost worker had in flight never comes back: those micro-turns are a gap. */
-  #loseInFlight(): void {
-    const lost = [...this.#inFlight.values()];
-    this.#inFlight.clear();
-    for (const turn of lost) this.#recordLost(turn);
-    this.#checkDrained();
-  }
-
-  /**
-   * A micro-turn no worker answered: lost with its worker, or closed while the session moved
-   * to another. The client hears a gap (its output frames are skipped); its input is logged and
-   * acknowledged like any other.
-   */
-  #recordLost(turn: MicroTurn): void {
-    this.#egress.skip(FRAMES_PER_MICRO_TURN);
-    this.#record(turn, { lost: true });
-  }
-
-  /** Logs a micro-turn with what came of it; its input is acknowledged once that is durable. */
-  #record(turn: MicroTurn, output: Record<string, unknown>): void {
-    this.#ledger.record(turn, output, meanLevel(turn.dmel));
-    this.#checkDrained();
-  }
-
-  /**
-   * Compaction, off the real-time path: the stored history is summarized and the worker
-   * rebuilds the session's context from it, in order with its micro-turns. Micro-turns go on
-   * meanwhile (on the worker's sliding window); a failure is logged and retried at the next
-   * `context_full`.
-   */
-  #compact(window: number): void {
-    const { sessionId, eventLog, clock, log } = this.#o;
-    const compact = this.#o.compact;
-    if (!compact || this.#compacting || this.#ending) return;
-    this.#compacting = (async () => {
-      const started = performance.now();
-      await eventLog.flush();
-      const result = await compact(window);
-      if (!result || this.#ending) return;
-      this.#worker?.rebuild(result.context);
-      eventLog.append(sessionId, {
-        kind: "compacted",
-        microTurn: this.#ledger.count,
-        wallTime: new Date(clock.now()),
-        payload: {
-          compactionId: result.compactionId,
-          contextChars: result.context.length,
-          ms: Math.round(performance.now() - started),
-        },
-      });
-    })().catch((error) => log.warn("compaction failed", { sessionId, error: String(error) }))
-      .finally(() => this.#compacting = undefined);
-  }
-
-  #checkDrained(): void {
-    if (this.#inFlight.size === 0) this.#drained?.();
   }
 
   #tooBig(size: number): void {
@@ -628,10 +459,3 @@ const SPEAKING_LEVEL = 1.5;
 
 /** Micro-turns between two `stats` messages (one second). */
 const STATS_EVERY_TURNS = 5;
-
-/** Mean dMel code of a micro-turn, rounded to 0.01: a coarse loudness the log keeps. */
-function meanLevel(codes: Uint8Array): number {
-  let sum = 0;
-  for (const code of codes) sum += code;
-  return Math.round((100 * sum) / Math.max(1, codes.length)) / 100;
-}

@@ -76,6 +76,13 @@ export class DmelExtractor {
   }
 }
 
+/** Mean dMel code of `codes`, rounded to 0.01: a coarse loudness (0 is silence). */
+export function meanDmelLevel(codes: Uint8Array): number {
+  let sum = 0;
+  for (const code of codes) sum += code;
+  return Math.round((100 * sum) / Math.max(1, codes.length)) / 100;
+}
+
 /**
  * The energies where each level starts: level l >= 1 begins at exp(LOG_MEL_MIN + l * step).
  * Levels are uniform in natural-log mel energy from LOG_MEL_MIN to LOG_MEL_MAX, clamped;

@@ -1,13 +1,9 @@
 import { speechFixture } from "../tests/support/speech_fixture.ts";
 import assert from "node:assert/strict";
-import { DmelExtractor } from "./dmel.ts";
+import { DmelExtractor, meanDmelLevel as meanLevel } from "./dmel.ts";
 import { DMEL_BINS, DMEL_LEVELS } from "../protocol/media_format.ts";
 
 const speech = speechFixture();
-
-function meanLevel(codes: Uint8Array): number {
-  return codes.reduce((sum, code) => sum + code, 0) / codes.length;
-}
 
 Deno.test("dMel yields one 80-bin frame per 10 ms whatever the chunking", () => {
   const whole = new DmelExtractor().push(speech);

@@ -8,12 +8,18 @@
  *   now is dropped rather than piled onto the socket.
  * Dropped frames leave gaps in the RTP sequence numbers, so the client's decoder conceals
  * them. Counters say what happened. The pacer queues frames as they are given and makes each
- * one's packet (`render`: the Opus encode) only as it sends it, so a dropped frame costs
- * nothing and a micro-turn's frames are encoded one per 20 ms rather than all at once.
+ * one's packet (`render`: the Opus encode, when the edge encodes) only as it sends it, so a
+ * dropped frame costs nothing and a micro-turn's frames are encoded one per 20 ms rather than
+ * all at once.
+ *
+ * Frames go on the ticks of an {@linkcode EgressClock} shared by every session
+ * (pipeline/egress_clock.ts), each at most one tick ahead of its due time and never behind it;
+ * the first frame of output that finds the pacer idle goes at once.
  *
  * @module
  */
 import { AUDIO_FRAME_MS } from "../protocol/media_format.ts";
+import { type EgressClock, sharedEgressClock } from "./egress_clock.ts";
 
 /** Where a pacer sends, and how backed up that is. */
 export interface PacedSink {
@@ -33,6 +39,8 @@ export interface EgressPacerOptions<Frame> {
   maxQueuedFrames?: number;
   /** Told of every drop, for metrics. */
   onDrop?: (frames: number, reason: "stale" | "backpressure") => void;
+  /** The clock whose ticks send the frames (default the process's shared one). */
+  clock?: EgressClock;
 }
 
 /** Egress counters. */
@@ -54,9 +62,9 @@ export class EgressPacer<Frame> {
   readonly #maxBufferedBytes: number;
   readonly #maxQueued: number;
   readonly #onDrop: (frames: number, reason: "stale" | "backpressure") => void;
+  readonly #clock: EgressClock;
   #queue: Frame[] = [];
-  #nextDueMs = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #nextDueMs = -Infinity;
   #stats = { sentFrames: 0, droppedStale: 0, droppedBackpressure: 0 };
 
   /**
@@ -69,6 +77,7 @@ export class EgressPacer<Frame> {
     this.#maxBufferedBytes = options.maxBufferedBytes;
     this.#maxQueued = options.maxQueuedFrames ?? 25;
     this.#onDrop = options.onDrop ?? (() => {});
+    this.#clock = options.clock ?? sharedEgressClock();
   }
 
   /** Counters. */
@@ -78,7 +87,8 @@ export class EgressPacer<Frame> {
 
   /** Queues frames for paced sending, dropping the oldest beyond the bound. */
   push(frames: Frame[]): void {
-    if (this.#queue.length === 0) this.#nextDueMs = Math.max(this.#nextDueMs, performance.now());
+    const now = this.#clock.now();
+    if (this.#queue.length === 0) this.#nextDueMs = Math.max(this.#nextDueMs, now);
     this.#queue.push(...frames);
     const excess = this.#queue.length - this.#maxQueued;
     if (excess > 0) {
@@ -86,34 +96,32 @@ export class EgressPacer<Frame> {
       this.#stats.droppedStale += excess;
       this.#onDrop(excess, "stale");
     }
-    this.#schedule();
+    // What is due before the clock's next tick goes now; its ticks send the rest.
+    if (this.tick(this.#clock.nextTickMs())) this.#clock.add(this);
+  }
+
+  /**
+   * Sends the queued frames due before `untilMs`; returns whether frames remain (the clock
+   * calls it every tick until they are gone).
+   */
+  tick(untilMs: number): boolean {
+    while (this.#queue.length > 0 && this.#nextDueMs < untilMs) {
+      this.#sendOne(this.#queue.shift()!);
+      this.#nextDueMs += AUDIO_FRAME_MS;
+    }
+    return this.#queue.length > 0;
   }
 
   /** Sends everything queued now (the session is ending) and stops. */
   flush(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#clock.delete(this);
     for (const frame of this.#queue.splice(0)) this.#sendOne(frame);
   }
 
   /** Drops what is queued and stops. */
   close(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#clock.delete(this);
     this.#queue = [];
-  }
-
-  #schedule(): void {
-    if (this.#timer !== undefined || this.#queue.length === 0) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      const now = performance.now();
-      while (this.#queue.length > 0 && this.#nextDueMs <= now) {
-        this.#sendOne(this.#queue.shift()!);
-        this.#nextDueMs += AUDIO_FRAME_MS;
-      }
-      this.#schedule();
-    }, Math.max(0, this.#nextDueMs - performance.now()));
   }
 
   #sendOne(frame: Frame): void {

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { EgressPacer, type PacedSink } from "./egress_pacer.ts";
+import { EgressClock } from "./egress_clock.ts";
+import { ManualTickTimer } from "../tests/support/manual_timer.ts";
 
 const packet = (n: number) => new Uint8Array([n]);
 const render = (frame: Uint8Array<ArrayBuffer>) => frame;
@@ -11,13 +13,15 @@ function sink(bufferedAmount = 0): PacedSink & { sent: number[] } {
 
 Deno.test("output faster than playback keeps the newest 500 ms and counts the stale rest", () => {
   const socket = sink();
-  const pacer = new EgressPacer(() => socket, { maxBufferedBytes: 1000, render });
+  const clock = new EgressClock(new ManualTickTimer());
+  const pacer = new EgressPacer(() => socket, { maxBufferedBytes: 1000, render, clock });
   pacer.push(Array.from({ length: 40 }, (_, i) => packet(i)));
+  // The first of the newest 25 goes at once.
   assert.deepEqual(pacer.stats, {
-    sentFrames: 0,
+    sentFrames: 1,
     droppedStale: 15,
     droppedBackpressure: 0,
-    queuedMs: 500,
+    queuedMs: 480,
   });
   pacer.flush();
   assert.deepEqual(socket.sent, Array.from({ length: 25 }, (_, i) => 15 + i));
@@ -39,25 +43,37 @@ Deno.test("a backed-up socket gets the due frames dropped, not piled on", () => 
   assert.deepEqual(drops, ["1 backpressure", "1 backpressure"]);
 });
 
-Deno.test("frames are sent one per 20 ms, not in a burst", async () => {
-  const socket = sink();
-  const pacer = new EgressPacer(() => socket, { maxBufferedBytes: 1000, render });
-  const sentAt: number[] = [];
-  const send = socket.send;
-  socket.send = (p) => {
-    sentAt.push(performance.now());
-    send(p);
-  };
-  const pushedAt = performance.now();
-  pacer.push(Array.from({ length: 5 }, (_, i) => packet(i)));
-  assert.ok(socket.sent.length <= 1, "no burst");
-  while (socket.sent.length < 5) await new Promise((resolve) => setTimeout(resolve, 5));
-  // Frame k is due 20 k ms after the push, and timers fire late, never early: on a loaded
-  // machine the first frame may go out late, but none goes out before its due time.
-  sentAt.forEach((at, k) =>
-    assert.ok(at - pushedAt >= 20 * k - 1, `frame ${k} at ${at - pushedAt} ms`)
-  );
-  pacer.close();
+Deno.test("frames go one per 20 ms on the shared clock's ticks, each at most one tick early and never late", () => {
+  const timer = new ManualTickTimer(0);
+  const clock = new EgressClock(timer);
+  const sentAt: number[][] = [[], []];
+  const pacers = [0, 1].map((p) => {
+    const socket = sink();
+    socket.send = () => void sentAt[p].push(timer.now());
+    return new EgressPacer(() => socket, { maxBufferedBytes: 1000, render, clock });
+  });
+  timer.advance(3);
+  pacers[0].push(Array.from({ length: 5 }, (_, i) => packet(i)));
+  assert.deepEqual(sentAt[0], [3], "the first frame goes at once");
+  timer.advance(11);
+  pacers[1].push(Array.from({ length: 3 }, (_, i) => packet(i)));
+  assert.equal(timer.pending, 1, "two pacers, one timer");
+  timer.advance(200);
+  assert.deepEqual(sentAt[0], [3, 23, 43, 63, 83]);
+  assert.deepEqual(sentAt[1], [14, 23, 43]);
+  for (const [p, pushedAt] of [[0, 3], [1, 14]]) {
+    sentAt[p].forEach((at, k) => {
+      const due = pushedAt + 20 * k;
+      assert.ok(at <= due && at > due - 20, `pacer ${p} frame ${k} due ${due} sent ${at}`);
+    });
+  }
+  assert.equal(timer.pending, 0, "nothing queued, no timer");
+  // Output while the last frame still plays (sent at 83, due to end at 103) waits its turn:
+  // frames due at 103 and 123, sent at most one tick early.
+  timer.advance(90 - timer.now());
+  pacers[0].push([packet(5), packet(6)]);
+  timer.advance(100);
+  assert.deepEqual(sentAt[0].slice(5), [90, 110]);
 });
 
 Deno.test("a frame's packet is made only as it is sent: frames dropped as stale or backed up are never rendered", () => {
@@ -67,12 +83,13 @@ Deno.test("a frame's packet is made only as it is sent: frames dropped as stale 
     return frame;
   };
   const socket = sink();
-  const pacer = new EgressPacer(() => socket, { maxBufferedBytes: 1000, render });
+  const clock = new EgressClock(new ManualTickTimer());
+  const pacer = new EgressPacer(() => socket, { maxBufferedBytes: 1000, render, clock });
   pacer.push(Array.from({ length: 31 }, (_, i) => packet(i)));
-  assert.deepEqual(rendered, [], "nothing is rendered as it is queued");
+  assert.deepEqual(rendered, [6], "only the frame due now is rendered as they are queued");
   pacer.flush();
   assert.deepEqual(rendered, Array.from({ length: 25 }, (_, i) => 6 + i), "the 6 stale ones never");
-  const backedUp = new EgressPacer(() => sink(5000), { maxBufferedBytes: 1000, render });
+  const backedUp = new EgressPacer(() => sink(5000), { maxBufferedBytes: 1000, render, clock });
   backedUp.push([packet(100), packet(101)]);
   backedUp.flush();
   assert.equal(backedUp.stats.droppedBackpressure, 2);

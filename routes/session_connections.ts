@@ -8,7 +8,7 @@
  */
 import type { WSEvents } from "hono/ws";
 import { EdgeSession } from "../edge/edge_session.ts";
-import type { ClientSocket } from "../edge/edge_session.ts";
+import type { ClientSocket } from "../edge/edge_session_options.ts";
 import type { AudioCodec } from "../protocol/media_format.ts";
 import { FRAMES_PER_MICRO_TURN } from "../protocol/media_format.ts";
 import type { ToolHost } from "../background/chat_runner.ts";

@@ -12,7 +12,7 @@ import { upgradeWebSocket } from "hono/deno";
 import type { WSEvents } from "hono/ws";
 import { z } from "zod";
 import { EdgeSession } from "../edge/edge_session.ts";
-import type { EdgeSessionOptions } from "../edge/edge_session.ts";
+import type { EdgeSessionOptions } from "../edge/edge_session_options.ts";
 import type { Delegation } from "../edge/session_background.ts";
 import { ERROR_CODES, ProtocolError } from "../protocol/error_codes.ts";
 import type { SessionStore } from "../store/session_store.ts";

@@ -12,7 +12,8 @@
  *
  * @module
  */
-import type { ClientSocket, EdgeSession } from "../edge_session.ts";
+import type { EdgeSession } from "../edge_session.ts";
+import type { ClientSocket } from "../edge_session_options.ts";
 import type { ServerMessage } from "../../protocol/client_messages.ts";
 import { parseRtpPacket, serializeRtpPacket } from "../../pipeline/rtp_packet.ts";
 import { l16Bytes, l16Samples } from "../../pipeline/l16_samples.ts";
