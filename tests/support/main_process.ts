@@ -63,7 +63,8 @@ export interface RoleProcess {
 /**
  * Starts `main.ts` with `args` (a role) on a free 127.0.0.1 port with `env`; resolves once its
  * `/healthz` answers. `cpus` (a `taskset` list, e.g. `0`) pins it to those cores; `denoFlags`
- * go to `deno run` (e.g. V8 profiling).
+ * go to `deno run` (e.g. V8 profiling). Its stdout is dropped unless `ROLE_STDOUT` is set in
+ * this process's environment (V8's `--trace-gc` writes there).
  */
 export async function startRole(
   args: string[],
@@ -89,7 +90,7 @@ export async function startRole(
     args: [...command.slice(1), ...args],
     cwd: new URL("../..", import.meta.url),
     env,
-    stdout: "null",
+    stdout: Deno.env.get("ROLE_STDOUT") ? "inherit" : "null",
     stderr: "inherit",
   }).spawn();
   const url = `http://127.0.0.1:${port}`;
