@@ -172,6 +172,7 @@ export class EdgeSession {
     const { sessionId, eventLog, clock } = this.#o;
     const handlers: Omit<LinkSessionHandlers, "onLinkLost"> = {
       onOutput: (output) => this.#turns.deliver(output),
+      onAudioRest: (index, payloads) => this.#turns.audioRest(index, payloads),
       onError: (code, message, index) => {
         this.#o.log.warn("worker error", { sessionId, code, message, index });
         this.#turns.failed(index);

@@ -41,6 +41,7 @@ export class SessionEgress {
     this.#paced = options.codec !== "l16";
     this.#pacer = new EgressPacer(socket, {
       render: (frame) => this.#packetizer.packet(frame),
+      ready: (frame) => !frame.owed || frame.payload !== undefined,
       maxBufferedBytes: options.maxBufferedBytes,
       onDrop: options.onDrop,
     });
@@ -64,7 +65,10 @@ export class SessionEgress {
   /** Sends `frames`: paced (Opus, encoded as each goes out if need be) or at once (linear PCM). */
   send(frames: EgressFrame[]): void {
     if (this.#paced) return this.#pacer.push(frames);
-    for (const frame of frames) this.#socket()?.send(this.#packetizer.packet(frame));
+    for (const frame of frames) {
+      const packet = this.#packetizer.packet(frame);
+      if (packet) this.#socket()?.send(packet);
+    }
   }
 
   /** Moves the media clock over `frames` frames of output that never reached the client. */

@@ -3,11 +3,14 @@
  * the worker and waits in flight for its output; an output goes to the client (its `output`
  * message, then its audio through the egress), one the worker lost or failed is a gap the
  * client hears as silence; every micro-turn is recorded in the ledger either way, so its input
- * is logged and acknowledged.
+ * is logged and acknowledged. A worker that encodes audio sends an output's first frames with
+ * it and the rest after (`audio_rest`): those frames are queued for sending as the output
+ * arrives and filled as the rest does.
  *
  * @module
  */
 import type { MicroTurn, MicroTurnOutput } from "../protocol/worker_link.ts";
+import type { EgressFrame } from "../pipeline/egress_packetizer.ts";
 import { FRAMES_PER_MICRO_TURN } from "../protocol/media_format.ts";
 import { ProtocolError } from "../protocol/error_codes.ts";
 import type { ServerMessage } from "../protocol/client_messages.ts";
@@ -48,6 +51,8 @@ export interface SessionTurnsOptions {
 export class SessionTurns {
   readonly #o: SessionTurnsOptions;
   readonly #inFlight = new Map<number, MicroTurn>();
+  /** Frames of delivered outputs whose payloads the worker still owes, by micro-turn. */
+  readonly #owed = new Map<number, EgressFrame[]>();
   #drained: (() => void) | undefined;
   /** Outputs dropped since the client's connection went. */
   droppedWhileDetached = 0;
@@ -94,6 +99,12 @@ export class SessionTurns {
     } else {
       if (!output.opus && !this.#o.linearPcm) metrics.outputEncodedAtEdge.inc();
       const frames = egress.frames(output);
+      const owed = frames.filter((frame) => frame.owed);
+      if (owed.length > 0) this.#owed.set(output.index, owed);
+      // A rest that never came (its worker failed) is forgotten a few micro-turns on.
+      for (const index of this.#owed.keys()) {
+        if (index < output.index - OWED_TURNS) this.#owed.delete(index);
+      }
       this.#o.send({
         type: "output",
         index: output.index,
@@ -107,6 +118,18 @@ export class SessionTurns {
     this.#record(turn, { control: output.control, text: output.text, stepMs: output.stepMs });
   }
 
+  /**
+   * The rest of micro-turn `index`'s audio: the payloads of the frames its output left owed, in
+   * order. A frame already due went unsent (the egress counts it late).
+   */
+  audioRest(index: number, payloads: Uint8Array[]): void {
+    const owed = this.#owed.get(index);
+    if (!owed) return;
+    this.#owed.delete(index);
+    owed.forEach((frame, i) => frame.payload = payloads[i]);
+    this.#checkDrained();
+  }
+
   /** The worker failed micro-turn `index`: a gap like a lost one (its input is still logged). */
   failed(index: number): void {
     const turn = this.#inFlight.get(index);
@@ -117,15 +140,16 @@ export class SessionTurns {
 
   /** What the lost worker had in flight never comes back: those micro-turns are a gap. */
   loseInFlight(): void {
+    this.#owed.clear();
     const lost = [...this.#inFlight.values()];
     this.#inFlight.clear();
     for (const turn of lost) this.#recordLost(turn);
     this.#checkDrained();
   }
 
-  /** Resolves once nothing is in flight, or after `timeoutMs`. */
+  /** Resolves once nothing is in flight nor owed, or after `timeoutMs`. */
   async drain(timeoutMs: number): Promise<void> {
-    if (this.#inFlight.size === 0) return;
+    if (this.#drainedNow()) return;
     const drained = new Promise<void>((resolve) => this.#drained = resolve);
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([drained, new Promise((resolve) => timer = setTimeout(resolve, timeoutMs))]);
@@ -149,6 +173,13 @@ export class SessionTurns {
   }
 
   #checkDrained(): void {
-    if (this.#inFlight.size === 0) this.#drained?.();
+    if (this.#drainedNow()) this.#drained?.();
+  }
+
+  #drainedNow(): boolean {
+    return this.#inFlight.size === 0 && this.#owed.size === 0;
   }
 }
+
+/** Micro-turns a delivered output waits for the rest of its audio at most (2 s). */
+const OWED_TURNS = 10;

@@ -26,6 +26,8 @@ import { WebSocket as NodelayWebSocket } from "ws";
 export interface LinkSessionHandlers {
   /** An output micro-turn. */
   onOutput(output: MicroTurnOutput): void;
+  /** The payloads of the frames micro-turn `index`'s Opus output left null, in order. */
+  onAudioRest(index: number, payloads: Uint8Array[]): void;
   /** A per-session error from the worker (the session may go on). */
   onError(code: string, message: string, index: number): void;
   /** The link dropped; the worker no longer holds the session. */
@@ -249,6 +251,9 @@ export class WorkerLinkClient {
     switch (frame.type) {
       case "output":
         this.#sessions.get(frame.output.sessionId)?.onOutput(frame.output);
+        return;
+      case "audio_rest":
+        this.#sessions.get(frame.sessionId)?.onAudioRest(frame.index, frame.payloads);
         return;
       case "opened":
         this.#pendingOpens.get(frame.sessionId)?.resolve();

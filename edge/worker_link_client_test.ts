@@ -24,6 +24,7 @@ Deno.test("a session still opening when its worker's link drops is refused at on
   try {
     const error = await link.open(crypto.randomUUID(), { startedAtMs: 0, audio: "opus" }, {
       onOutput: () => {},
+      onAudioRest: () => {},
       onError: () => {},
       onEvent: () => {},
       onLinkLost: () => linkLost++,

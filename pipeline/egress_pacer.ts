@@ -6,6 +6,8 @@
  *   than it plays (a catch-up after a stall), the oldest queued frames are dropped as stale;
  * - when the socket itself backs up (`bufferedAmount` above `maxBufferedBytes`), the frame due
  *   now is dropped rather than piled onto the socket.
+ * - a frame not `ready` (its payload, encoded on the worker, has not come) waits while it is not
+ *   yet due, then is dropped as late.
  * Dropped frames leave gaps in the RTP sequence numbers, so the client's decoder conceals
  * them. Counters say what happened. The pacer queues frames as they are given and makes each
  * one's packet (`render`: the Opus encode, when the edge encodes) only as it sends it, so a
@@ -31,17 +33,22 @@ export interface PacedSink {
 
 /** Options of {@linkcode EgressPacer}. */
 export interface EgressPacerOptions<Frame> {
-  /** A frame's packet, made as it is sent. */
-  render: (frame: Frame) => Uint8Array<ArrayBuffer>;
+  /** A frame's packet, made as it is sent; undefined when it has none (yet). */
+  render: (frame: Frame) => Uint8Array<ArrayBuffer> | undefined;
+  /** Whether a frame has what its packet needs (default: always): one not ready waits. */
+  ready?: (frame: Frame) => boolean;
   /** Above this many bytes queued on the socket, the due frame is dropped. */
   maxBufferedBytes: number;
   /** Frames the pacer holds at most. Default 25 (500 ms). */
   maxQueuedFrames?: number;
   /** Told of every drop, for metrics. */
-  onDrop?: (frames: number, reason: "stale" | "backpressure") => void;
+  onDrop?: (frames: number, reason: DropReason) => void;
   /** The clock whose ticks send the frames (default the process's shared one). */
   clock?: EgressClock;
 }
+
+/** Why the pacer dropped frames. */
+export type DropReason = "stale" | "backpressure" | "late";
 
 /** Egress counters. */
 export interface EgressStats {
@@ -51,6 +58,8 @@ export interface EgressStats {
   droppedStale: number;
   /** Frames dropped because the client's socket was backed up. */
   droppedBackpressure: number;
+  /** Frames dropped because their payload had not come from the worker when they were due. */
+  droppedLate: number;
   /** Output audio waiting in the pacer, ms. */
   queuedMs: number;
 }
@@ -58,14 +67,15 @@ export interface EgressStats {
 /** Sends queued frames' packets one per 20 ms; see the module doc. */
 export class EgressPacer<Frame> {
   readonly #sink: () => PacedSink | undefined;
-  readonly #render: (frame: Frame) => Uint8Array<ArrayBuffer>;
+  readonly #render: (frame: Frame) => Uint8Array<ArrayBuffer> | undefined;
+  readonly #ready: (frame: Frame) => boolean;
   readonly #maxBufferedBytes: number;
   readonly #maxQueued: number;
-  readonly #onDrop: (frames: number, reason: "stale" | "backpressure") => void;
+  readonly #onDrop: (frames: number, reason: DropReason) => void;
   readonly #clock: EgressClock;
   #queue: Frame[] = [];
   #nextDueMs = -Infinity;
-  #stats = { sentFrames: 0, droppedStale: 0, droppedBackpressure: 0 };
+  #stats = { sentFrames: 0, droppedStale: 0, droppedBackpressure: 0, droppedLate: 0 };
 
   /**
    * @param sink the current socket, or undefined while there is none (frames are then dropped)
@@ -74,6 +84,7 @@ export class EgressPacer<Frame> {
   constructor(sink: () => PacedSink | undefined, options: EgressPacerOptions<Frame>) {
     this.#sink = sink;
     this.#render = options.render;
+    this.#ready = options.ready ?? (() => true);
     this.#maxBufferedBytes = options.maxBufferedBytes;
     this.#maxQueued = options.maxQueuedFrames ?? 25;
     this.#onDrop = options.onDrop ?? (() => {});
@@ -106,6 +117,8 @@ export class EgressPacer<Frame> {
    */
   tick(untilMs: number): boolean {
     while (this.#queue.length > 0 && this.#nextDueMs < untilMs) {
+      // Early is allowed, not required: a frame whose payload is still coming waits its time.
+      if (!this.#ready(this.#queue[0]) && this.#nextDueMs > this.#clock.now()) break;
       this.#sendOne(this.#queue.shift()!);
       this.#nextDueMs += AUDIO_FRAME_MS;
     }
@@ -131,7 +144,13 @@ export class EgressPacer<Frame> {
       this.#onDrop(1, "backpressure");
       return;
     }
-    sink.send(this.#render(frame));
+    const packet = this.#render(frame);
+    if (!packet) {
+      this.#stats.droppedLate++;
+      this.#onDrop(1, "late");
+      return;
+    }
+    sink.send(packet);
     this.#stats.sentFrames++;
   }
 }

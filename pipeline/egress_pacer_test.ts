@@ -21,6 +21,7 @@ Deno.test("output faster than playback keeps the newest 500 ms and counts the st
     sentFrames: 1,
     droppedStale: 15,
     droppedBackpressure: 0,
+    droppedLate: 0,
     queuedMs: 480,
   });
   pacer.flush();
@@ -74,6 +75,45 @@ Deno.test("frames go one per 20 ms on the shared clock's ticks, each at most one
   pacers[0].push([packet(5), packet(6)]);
   timer.advance(100);
   assert.deepEqual(sentAt[0].slice(5), [90, 110]);
+});
+
+Deno.test("a frame not ready waits for its due time (not one tick early), then is dropped as late if it is still not; the next goes on time", () => {
+  const socket = sink();
+  const drops: string[] = [];
+  const timer = new ManualTickTimer();
+  const sentAt: number[] = [];
+  socket.send = (p) => void sentAt.push(timer.now(), p[0]);
+  const arrived = new Set([1, 3, 4, 6, 8]);
+  const clock = new EgressClock(timer);
+  const pacer = new EgressPacer(() => socket, {
+    maxBufferedBytes: 1000,
+    render: (frame: Uint8Array<ArrayBuffer>) => arrived.has(frame[0]) ? frame : undefined,
+    ready: (frame) => arrived.has(frame[0]),
+    clock,
+    onDrop: (frames, reason) => drops.push(`${frames} ${reason}`),
+  });
+  pacer.push([packet(1), packet(2), packet(3), packet(4), packet(5)]);
+  // Frame 2 is due at 20: the tick at 20 would send it early, but it has not come; then it has.
+  timer.advance(10);
+  arrived.add(2);
+  // Frame 5 never comes: dropped when due (80), frame 4 before it sent on time.
+  timer.advance(100);
+  assert.deepEqual(sentAt, [0, 1, 20, 2, 40, 3, 60, 4]);
+  assert.deepEqual(drops, ["1 late"]);
+  assert.equal(pacer.stats.droppedLate, 1);
+  // Off the clock's phase (ticks at 130, 150... from another session): pushed at 115, frames
+  // due at 115, 135, 155.
+  const other = new EgressPacer(() => sink(), { maxBufferedBytes: 1000, render, clock });
+  other.push(Array.from({ length: 10 }, (_, i) => packet(i)));
+  timer.advance(5);
+  sentAt.length = 0;
+  pacer.push([packet(6), packet(7), packet(8)]);
+  timer.advance(20); // the tick at 130 would send frame 7 (due 135) early: it waits
+  assert.deepEqual(sentAt, [115, 6]);
+  arrived.add(7);
+  timer.advance(40); // at 150 it is there, late by less than a tick rather than lost
+  assert.deepEqual(sentAt, [115, 6, 150, 7, 150, 8]);
+  other.close();
 });
 
 Deno.test("a frame's packet is made only as it is sent: frames dropped as stale or backed up are never rendered", () => {

@@ -17,7 +17,9 @@
  *
  * A worker that encodes output itself (gpu-worker/output_encoder_pool.ts) sends one Opus
  * payload per frame, empty for silence ({@linkcode EgressPacketizer.encodedFrames}); those
- * frames are only framed here. The encoder is made at the first frame that needs it, so a
+ * frames are only framed here. It sends a micro-turn's first frames' payloads first: a frame
+ * whose payload is still owed is framed all the same (its place in the stream is fixed) and
+ * filled when the rest arrives; one whose payload has not come when it is due is not sent. The encoder is made at the first frame that needs it, so a
  * session whose worker encodes never has one.
  *
  * @module
@@ -41,8 +43,10 @@ import {
 export interface EgressFrame {
   /** The frame's PCM (a view of the micro-turn's output audio), when it has no `payload`. */
   readonly samples?: Int16Array;
-  /** The frame's Opus payload, encoded on the worker. */
-  readonly payload?: Uint8Array;
+  /** The frame's Opus payload, encoded on the worker (set when it arrives, for an owed frame). */
+  payload?: Uint8Array;
+  /** Its payload comes later from the worker (see {@linkcode EgressPacketizer.encodedFrames}). */
+  readonly owed: boolean;
   /** RTP sequence number. */
   readonly sequenceNumber: number;
   /** RTP timestamp (48 kHz for Opus). */
@@ -87,7 +91,7 @@ export class EgressPacketizer {
    * PCM (an adapter's) is passed whole: it costs nothing to send.
    */
   packetize(pcm: Int16Array, silent = false): Uint8Array<ArrayBuffer>[] {
-    return this.frames(pcm, silent).map((frame) => this.packet(frame));
+    return this.frames(pcm, silent).map((frame) => this.packet(frame)!);
   }
 
   /**
@@ -100,29 +104,33 @@ export class EgressPacketizer {
     for (let start = 0; start + SAMPLES_PER_FRAME <= pcm.length; start += SAMPLES_PER_FRAME) {
       const samples = pcm.subarray(start, start + SAMPLES_PER_FRAME);
       if (this.#opus && (silent || belowSilenceFloor(samples))) this.#silence();
-      else frames.push(this.#frame(samples, undefined));
+      else frames.push(this.#frame(samples, undefined, false));
     }
     return frames;
   }
 
   /**
    * The frames of a micro-turn a worker encoded: one Opus payload per 20 ms frame, an empty one
-   * for silence (left out as {@linkcode frames} leaves it out).
+   * for silence (left out as {@linkcode frames} leaves it out), null for an audible frame whose
+   * payload comes later (an `owed` frame: set its `payload` when it arrives).
    */
-  encodedFrames(payloads: readonly Uint8Array[]): EgressFrame[] {
+  encodedFrames(payloads: readonly (Uint8Array | null)[]): EgressFrame[] {
     const frames: EgressFrame[] = [];
     for (const payload of payloads) {
-      if (payload.length === 0) this.#silence();
-      else frames.push(this.#frame(undefined, payload));
+      if (payload === null) frames.push(this.#frame(undefined, undefined, true));
+      else if (payload.length === 0) this.#silence();
+      else frames.push(this.#frame(undefined, payload, false));
     }
     return frames;
   }
 
   /**
    * The RTP packet of a frame of {@linkcode frames} (its payload encoded now, Opus) or of
-   * {@linkcode encodedFrames} (its payload as the worker sent it).
+   * {@linkcode encodedFrames} (its payload as the worker sent it); undefined for an owed frame
+   * whose payload has not come.
    */
-  packet(frame: EgressFrame): Uint8Array<ArrayBuffer> {
+  packet(frame: EgressFrame): Uint8Array<ArrayBuffer> | undefined {
+    if (frame.owed && !frame.payload) return undefined;
     return serializeRtpPacket({
       payloadType: this.#payloadType,
       marker: frame.marker,
@@ -136,10 +144,15 @@ export class EgressPacketizer {
     });
   }
 
-  #frame(samples: Int16Array | undefined, payload: Uint8Array | undefined): EgressFrame {
+  #frame(
+    samples: Int16Array | undefined,
+    payload: Uint8Array | undefined,
+    owed: boolean,
+  ): EgressFrame {
     const frame = {
       samples,
       payload,
+      owed,
       sequenceNumber: this.#sequenceNumber,
       timestamp: this.#timestamp,
       marker: this.#talkspurtStart,

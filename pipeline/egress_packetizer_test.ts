@@ -65,7 +65,7 @@ Deno.test("a frame's header is fixed when its output arrives and its payload mad
   later.close();
 });
 
-Deno.test("a micro-turn its worker encoded is framed as it came: empty payloads are silence, left out like encoded silence", () => {
+Deno.test("a micro-turn its worker encoded is framed as it came: empty payloads are silence, left out like encoded silence; owed frames keep their place until their payloads come", () => {
   const fromPcm = new EgressPacketizer(() => 0.75);
   const fromWorker = new EgressPacketizer(() => 0.75);
   const encoder = new OpusEncoder();
@@ -88,11 +88,22 @@ Deno.test("a micro-turn its worker encoded is framed as it came: empty payloads 
     ...fromPcm.packetize(speech, true),
     ...fromPcm.packetize(speech),
   ];
-  const sent = [
-    ...fromWorker.encodedFrames(payloads(audio, 5)),
-    ...fromWorker.encodedFrames(payloads(speech, 0)),
-    ...fromWorker.encodedFrames(payloads(speech, FRAMES_PER_MICRO_TURN)),
-  ].map((frame) => fromWorker.packet(frame));
+  // The last micro-turn comes as a worker sends it: its first two frames, the rest owed.
+  const [first, second, last] = [
+    payloads(audio, 5),
+    payloads(speech, 0),
+    payloads(speech, FRAMES_PER_MICRO_TURN),
+  ];
+  const framed = [
+    ...fromWorker.encodedFrames(first),
+    ...fromWorker.encodedFrames(second),
+    ...fromWorker.encodedFrames(last.map((payload, i) => i < 2 ? payload : null)),
+  ];
+  const owed = framed.filter((frame) => frame.owed);
+  assert.equal(owed.length, 8);
+  assert.equal(fromWorker.packet(owed[0]), undefined, "no packet before its payload comes");
+  owed.forEach((frame, i) => frame.payload = last[i + 2]);
+  const sent = framed.map((frame) => fromWorker.packet(frame));
   // Same headers (sequence, timestamps over the silence, talkspurt markers) and same payloads.
   assert.equal(sent.length, 15);
   assert.deepEqual(sent, expected);

@@ -75,9 +75,10 @@ export interface MicroTurnOutput {
   audio: Int16Array;
   /**
    * The audio encoded on the worker, for a session opened with `audio: "opus"`: one Opus
-   * payload per 20 ms frame, an empty one for a frame of silence (not to be sent).
+   * payload per 20 ms frame, an empty one for a frame of silence (not to be sent), null for an
+   * audible frame whose payload follows in the micro-turn's `audio_rest` frame.
    */
-  opus?: Uint8Array[];
+  opus?: (Uint8Array | null)[];
   /** UTF-8 text the model emitted in this micro-turn (may be empty). */
   text: string;
 }
@@ -95,7 +96,14 @@ export type WorkerLinkFrame =
   | { type: "rebuild"; sessionId: string; index: number; body: LinkControlBody }
   | { type: "micro_turn"; turn: MicroTurn }
   | { type: "replay"; sessionId: string; turns: MicroTurn[] }
-  | { type: "output"; output: MicroTurnOutput };
+  | { type: "output"; output: MicroTurnOutput }
+  | {
+    /** The payloads of the frames an Opus `output` left null, in order. */
+    type: "audio_rest";
+    sessionId: string;
+    index: number;
+    payloads: Uint8Array[];
+  };
 
 const TYPE_CODES = {
   open: 1,
@@ -107,11 +115,14 @@ const TYPE_CODES = {
   event: 7,
   rebuild: 8,
   replay: 9,
+  audio_rest: 11,
 } as const;
 /** Type code of an `output` frame whose audio is Opus payloads (`MicroTurnOutput.opus`). */
 const OPUS_OUTPUT_CODE = 10;
-/** Frames an Opus output carries at most (a micro-turn has 10). */
+/** Frames an Opus output (or its rest) carries at most (a micro-turn has 10). */
 const MAX_OUTPUT_FRAMES = 255;
+/** The size written for a frame whose payload follows in an `audio_rest` frame. */
+const OWED_SIZE = 0xffff;
 
 /**
  * Micro-turns a `replay` frame carries at most: the recent inputs an edge keeps for a rebuild
@@ -160,6 +171,20 @@ export function encodeLinkFrame(frame: WorkerLinkFrame): Uint8Array<ArrayBuffer>
       frame.turns.forEach((turn, i) => writeMicroTurn(writer.u32(turn.index), turn, texts[i]));
       return writer.done();
     }
+    case "audio_rest": {
+      const { payloads } = frame;
+      if (payloads.length > MAX_OUTPUT_FRAMES) {
+        throw new RangeError(`an audio rest carries at most ${MAX_OUTPUT_FRAMES} Opus frames`);
+      }
+      const payloadBytes = payloads.reduce((sum, payload) => sum + payload.length, 0);
+      const writer = new FrameWriter(
+        frame.type,
+        frame.sessionId,
+        frame.index,
+        1 + 2 * payloads.length + payloadBytes,
+      );
+      return writePayloads(writer.u8(payloads.length), payloads).done();
+    }
     case "output": {
       const { output } = frame;
       const text = encoder.encode(output.text);
@@ -201,6 +226,10 @@ export function decodeLinkFrame(bytes: Uint8Array): WorkerLinkFrame {
     frame = { type: "output", output: readOpusOutput(reader, sessionId, index) };
   } else if (type === "micro_turn") {
     frame = { type, turn: readMicroTurn(reader, sessionId, index) };
+  } else if (type === "audio_rest") {
+    const sizes = Array.from({ length: reader.u8() }, () => reader.u16());
+    if (sizes.includes(OWED_SIZE)) throw new MalformedLinkFrameError("an owed frame in a rest");
+    frame = { type, sessionId, index, payloads: sizes.map((size) => reader.bytes(size)) };
   } else if (type === "replay") {
     if (index > MAX_REPLAY_MICRO_TURNS) {
       throw new MalformedLinkFrameError(
@@ -244,7 +273,7 @@ function writeOpusOutput(output: MicroTurnOutput, text: Uint8Array): Uint8Array<
   if (payloads.length > MAX_OUTPUT_FRAMES) {
     throw new RangeError(`an output carries at most ${MAX_OUTPUT_FRAMES} Opus frames`);
   }
-  const payloadBytes = payloads.reduce((sum, payload) => sum + payload.length, 0);
+  const payloadBytes = payloads.reduce((sum, payload) => sum + (payload?.length ?? 0), 0);
   const writer = new FrameWriter(
     OPUS_OUTPUT_CODE,
     output.sessionId,
@@ -252,16 +281,21 @@ function writeOpusOutput(output: MicroTurnOutput, text: Uint8Array): Uint8Array<
     1 + 4 + 1 + 2 * payloads.length + payloadBytes + 4 + text.length,
   );
   writer.u8(CONTROL_ACTIONS.indexOf(output.control)).f32(output.stepMs).u8(payloads.length);
-  for (const payload of payloads) writer.u16(payload.length);
-  for (const payload of payloads) writer.bytes(payload);
-  return writer.u32(text.length).bytes(text).done();
+  return writePayloads(writer, payloads).u32(text.length).bytes(text).done();
+}
+
+/** Each payload's size ({@linkcode OWED_SIZE} for a null one), then the payloads. */
+function writePayloads(writer: FrameWriter, payloads: readonly (Uint8Array | null)[]): FrameWriter {
+  for (const payload of payloads) writer.u16(payload ? payload.length : OWED_SIZE);
+  for (const payload of payloads) if (payload) writer.bytes(payload);
+  return writer;
 }
 
 function readOpusOutput(reader: FrameReader, sessionId: string, index: number): MicroTurnOutput {
   const control = readControl(reader);
   const stepMs = reader.f32();
   const sizes = Array.from({ length: reader.u8() }, () => reader.u16());
-  const opus = sizes.map((size) => reader.bytes(size));
+  const opus = sizes.map((size) => size === OWED_SIZE ? null : reader.bytes(size));
   const text = reader.text(reader.u32());
   return { sessionId, index, control, stepMs, audio: new Int16Array(0), opus, text };
 }

@@ -39,7 +39,12 @@ function randomFrame(random: () => number): WorkerLinkFrame {
   const sessionId = crypto.randomUUID();
   const index = Math.floor(random() * 2 ** 32);
   const text = TEXTS[Math.floor(random() * TEXTS.length)];
-  const kind = Math.floor(random() * 6);
+  const kind = Math.floor(random() * 7);
+  const payload = () =>
+    Uint8Array.from(
+      { length: random() < 0.3 ? 0 : Math.floor(random() * 1275) },
+      () => Math.floor(random() * 256),
+    );
   switch (kind) {
     case 0:
       return { type: "micro_turn", turn: randomTurn(random, sessionId, index) };
@@ -52,10 +57,17 @@ function randomFrame(random: () => number): WorkerLinkFrame {
           (_, i) => randomTurn(random, sessionId, index + i),
         ),
       };
+    case 6:
+      return {
+        type: "audio_rest",
+        sessionId,
+        index,
+        payloads: Array.from({ length: Math.floor(random() * 9) }, payload),
+      };
     case 1:
     case 5: {
       // The audio as PCM, or (5) encoded on the worker: an Opus payload per frame, empty ones
-      // for silence.
+      // for silence, null ones for frames an audio rest brings.
       const output: MicroTurnOutput = {
         sessionId,
         index,
@@ -67,11 +79,7 @@ function randomFrame(random: () => number): WorkerLinkFrame {
       if (kind === 5) {
         output.opus = Array.from(
           { length: Math.floor(random() * 11) },
-          () =>
-            Uint8Array.from(
-              { length: random() < 0.3 ? 0 : Math.floor(random() * 1275) },
-              () => Math.floor(random() * 256),
-            ),
+          () => random() < 0.2 ? null : payload(),
         );
       } else {
         output.audio = Int16Array.from(

@@ -2,8 +2,9 @@
  * The worker's end of the edge <-> worker link: a WebSocket at `/v1/link` carrying the binary
  * frames of protocol/worker_link.ts for many sessions. Sessions opened over a link close when
  * it drops. A session opened with `audio: "opus"` gets its output audio encoded here, on the
- * pool's threads (gpu-worker/output_encoder_pool.ts); a micro-turn the pool cannot take goes
- * as PCM, which the edge encodes.
+ * pool's threads (gpu-worker/output_encoder_pool.ts): its `output` carries the first frames'
+ * payloads, an `audio_rest` frame the rest; a micro-turn the pool cannot take goes as PCM,
+ * which the edge encodes.
  *
  * @module
  */
@@ -88,13 +89,21 @@ export function mountWorkerLink(
     if (!encoders || !opusSessions.has(output.sessionId)) {
       return send(ws, { type: "output", output });
     }
-    encoders.encode(output.sessionId, output.audio, output.control === "silent").then(
-      (opus) => send(ws, { type: "output", output: { ...output, audio: NO_SAMPLES, opus } }),
+    const { sessionId, index } = output;
+    const { head, rest } = encoders.encode(sessionId, output.audio, output.control === "silent");
+    head.then(
+      (opus) => {
+        send(ws, { type: "output", output: { ...output, audio: NO_SAMPLES, opus } });
+        // Frames still owed follow; if they cannot, the edge drops them when they fall due.
+        if (!opus.includes(null)) return;
+        rest.then((payloads) => send(ws, { type: "audio_rest", sessionId, index, payloads }))
+          .catch(() => {});
+      },
       (error) => {
         // Once a second at most: a full pool refuses many micro-turns at once.
         if (performance.now() - lastPcmWarningAt > 1000) {
           lastPcmWarningAt = performance.now();
-          log.warn("output sent as PCM", { sessionId: output.sessionId, error: String(error) });
+          log.warn("output sent as PCM", { sessionId, error: String(error) });
         }
         send(ws, { type: "output", output });
       },

@@ -71,6 +71,14 @@ Deno.test("the worker link answers bad frames and unknown sessions with error fr
     assert.ok(encoded.type === "output", encoded.type);
     assert.equal(encoded.output.audio.length, 0);
     assert.equal(encoded.output.opus?.length, 10);
+    // Its first frames come with it; audible frames after them follow in an audio rest.
+    const owed = encoded.output.opus!.filter((payload) => payload === null).length;
+    assert.ok(encoded.output.opus!.slice(0, 2).every((payload) => payload !== null));
+    if (owed > 0) {
+      const rest = await next();
+      assert.ok(rest.type === "audio_rest" && rest.index === 0, rest.type);
+      assert.equal(rest.payloads.length, owed);
+    }
   } finally {
     socket.close();
     await worker.close();

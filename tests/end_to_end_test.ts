@@ -54,7 +54,8 @@ for (const target of TEST_DATABASE_TARGETS) {
         assert.ok(produced > 0, "the model spoke");
         const { egress } = closed;
         assert.equal(
-          client.audio.length + egress.droppedStale + egress.droppedBackpressure,
+          client.audio.length + egress.droppedStale + egress.droppedBackpressure +
+            egress.droppedLate,
           produced,
         );
         assert.equal(client.audio.length, egress.sentFrames);
