@@ -38,7 +38,8 @@ export function createEdgeMetrics(registry: Registry) {
     /** Output audio frames not sent because the client's socket was backed up. */
     droppedOutputFrames: new promClient.Counter({
       name: "edge_output_frames_dropped_total",
-      help: "Output audio frames dropped: stale (output faster than playback) or socket backed up",
+      help:
+        "Output audio frames dropped: stale (output faster than playback), socket backed up, or late (payload not in from the worker)",
       registers,
     }),
     /**

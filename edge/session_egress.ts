@@ -41,7 +41,7 @@ export class SessionEgress {
     this.#paced = options.codec !== "l16";
     this.#pacer = new EgressPacer(socket, {
       render: (frame) => this.#packetizer.packet(frame),
-      ready: (frame) => !frame.owed || frame.payload !== undefined,
+      ready: (frame) => this.#packetizer.ready(frame),
       maxBufferedBytes: options.maxBufferedBytes,
       onDrop: options.onDrop,
     });

@@ -67,7 +67,7 @@ export class SessionTurns {
     return this.#inFlight.size;
   }
 
-  /** Sends a closed micro-turn to the worker; one that cannot go is a gap, or ends a lone session. */
+  /** Sends a closed micro-turn to the worker; if it cannot go, a gap (or a lone session ends). */
   forward(turn: MicroTurn): void {
     const worker = this.#o.worker();
     this.#inFlight.set(turn.index, turn);

@@ -19,8 +19,9 @@
  * payload per frame, empty for silence ({@linkcode EgressPacketizer.encodedFrames}); those
  * frames are only framed here. It sends a micro-turn's first frames' payloads first: a frame
  * whose payload is still owed is framed all the same (its place in the stream is fixed) and
- * filled when the rest arrives; one whose payload has not come when it is due is not sent. The encoder is made at the first frame that needs it, so a
- * session whose worker encodes never has one.
+ * filled when the rest arrives; one whose payload has not come when it is due is not sent. The
+ * encoder is made at the first frame that needs it, so a session whose worker encodes never
+ * has one.
  *
  * @module
  */
@@ -130,7 +131,7 @@ export class EgressPacketizer {
    * whose payload has not come.
    */
   packet(frame: EgressFrame): Uint8Array<ArrayBuffer> | undefined {
-    if (frame.owed && !frame.payload) return undefined;
+    if (!this.ready(frame)) return undefined;
     return serializeRtpPacket({
       payloadType: this.#payloadType,
       marker: frame.marker,
@@ -142,6 +143,11 @@ export class EgressPacketizer {
           ? (this.#encoder ??= new OpusEncoder()).encode(frame.samples!)
           : l16Bytes(frame.samples!)),
     });
+  }
+
+  /** Whether `frame` has what its packet needs (not an owed frame whose payload has not come). */
+  ready(frame: EgressFrame): boolean {
+    return !frame.owed || frame.payload !== undefined;
   }
 
   #frame(

@@ -60,7 +60,7 @@ for (const target of TEST_DATABASE_TARGETS) {
         assert.equal(events[7].microTurn, 7);
         log.release(session.id);
         await log.open(session.id);
-        // Rows travel as one array a column: text that array syntax quotes comes back as sent.
+        // Rows travel as one JSON document: quotes, backslashes and braces come back as sent.
         const text = 'she said "hi" \\ {a,b} NULL ünï 🎤 \\u0000';
         const lastTime = new Date(Date.now() + 86_400_123); // later than the row's creation
         log.append(session.id, {
