@@ -18,6 +18,8 @@
  *   deliberate waits. Micro-turn accumulation is excluded by timing from the last
  *   packet; the jitter target adds nothing on loopback, where a micro-turn closes as soon as
  *   its last packet arrives (its audio is complete).
+ * - egress lag: the client receives `output` k minus the scripted worker answering it (the
+ *   worker link's head encode and send, the edge, socket out): the overhead's way back.
  *
  * Two modes:
  * - `--sessions=100` (default): one run; `overhead_p50_ms` / `overhead_p99_ms`.
@@ -30,7 +32,12 @@
  * Both report the edge's CPU per session-second and resident memory (idle, and per session).
  *
  *   BENCH_DATABASE_URL=postgres://ci:ci@127.0.0.1:5432/ci deno task bench:sockets \
- *     [--sessions=100] [--capacity [--from=50] [--by=50]] [--seconds=10]
+ *     [--sessions=100] [--capacity [--from=50] [--by=50]] [--seconds=10] \
+ *     [--edge-v8-flags=...] [--edge-deno-flags=...]
+ *
+ * The edge runs with the V8 flags deploy/ gives every edge (edge/edge_v8_flags.ts) unless
+ * `--edge-v8-flags` says otherwise (empty: V8's defaults); `--edge-deno-flags` go to its
+ * `deno run`.
  *
  * @module
  */
@@ -44,6 +51,7 @@ import { openDatabase } from "../store/database.ts";
 import { migrate } from "../store/migrations.ts";
 import type { ServerMessage } from "../protocol/client_messages.ts";
 import { FRAME_ORIGINS } from "../protocol/worker_link.ts";
+import { EDGE_V8_FLAGS } from "../edge/edge_v8_flags.ts";
 // Clients use the npm `ws` client, which sets TCP_NODELAY as browsers do: Deno's own client
 // leaves Nagle's algorithm on, which held some packets ~20 ms (edge/worker_link_client.ts).
 // @deno-types="@types/ws"
@@ -58,6 +66,8 @@ const seconds = numberFlag("seconds", 10);
 const capacityMode = Deno.args.includes("--capacity");
 const fixedSessions = numberFlag("sessions", 100);
 const LAG_BOUND_MS = 10;
+/** The edge runs with the V8 flags every deployed edge has; `--edge-v8-flags=` runs V8's own. */
+const edgeV8Flags = flag("edge-v8-flags") ?? EDGE_V8_FLAGS;
 /** The first seconds warm the JIT, the sockets and the database pool; not counted. */
 const WARMUP_TURNS = 10;
 const databaseUrl = Deno.env.get("BENCH_DATABASE_URL") ?? Deno.env.get("TEST_DATABASE_URL");
@@ -106,6 +116,8 @@ interface BenchClient {
   firstFrame: number | undefined;
   /** How long each micro-turn waited in the scripted worker (its step), ms. */
   workerWait: Float64Array;
+  /** When the scripted worker answered each micro-turn (`performance.now()`). */
+  answeredAt: Float64Array;
   /** Which micro-turns' `output` came back. */
   answered: Set<number>;
   /** Told of each `output` as it arrives. */
@@ -133,6 +145,7 @@ async function connect(edge: RoleProcess): Promise<BenchClient> {
     sentAt: new Float64Array(turns * FRAMES_PER_MICRO_TURN).fill(NaN),
     firstFrame: undefined,
     workerWait: new Float64Array(turns).fill(NaN),
+    answeredAt: new Float64Array(turns).fill(NaN),
     answered: new Set(),
     onOutput: () => {},
     ready: ready.promise,
@@ -157,6 +170,8 @@ interface StepResult {
   round_trip_p99_ms: number;
   overhead_p50_ms: number;
   overhead_p99_ms: number;
+  egress_lag_p50_ms: number;
+  egress_lag_p99_ms: number;
   outputs_missing: number;
   edge_cpu_ms_per_session_second: number;
   edge_cpu_share: number;
@@ -168,7 +183,11 @@ interface StepResult {
 async function step(sessions: number): Promise<StepResult> {
   const edge = await startRole(
     ["--role=edge", `--worker-url=${worker.linkUrl}`, "--resume-window-seconds=1"],
-    { DATABASE_URL: databaseUrl!, TOKEN_SECRET: "edge-sockets-bench-secret-0123456789" },
+    {
+      DATABASE_URL: databaseUrl!,
+      TOKEN_SECRET: "edge-sockets-bench-secret-0123456789",
+      ...(edgeV8Flags ? { DENO_V8_FLAGS: edgeV8Flags } : {}),
+    },
     { cpus: EDGE_CPU, denoFlags: flag("edge-deno-flags")?.split(" ") },
   );
   const pid = edge.child.pid;
@@ -181,9 +200,13 @@ async function step(sessions: number): Promise<StepResult> {
   const lags: number[] = [];
   const roundTrips: number[] = [];
   const overheads: number[] = [];
+  const egressLags: number[] = [];
   runtime.onAnswer = (turn, waitedMs) => {
     const client = bySession.get(turn.sessionId);
-    if (client && turn.index < turns) client.workerWait[turn.index] = waitedMs;
+    if (client && turn.index < turns) {
+      client.workerWait[turn.index] = waitedMs;
+      client.answeredAt[turn.index] = performance.now();
+    }
   };
   runtime.onTurn = (turn, arrivedAt) => {
     const client = bySession.get(turn.sessionId);
@@ -201,6 +224,8 @@ async function step(sessions: number): Promise<StepResult> {
       if (index < WARMUP_TURNS || Number.isNaN(sent)) return;
       roundTrips.push(arrivedAt - sent);
       overheads.push(arrivedAt - sent - SCRIPTED_STEP_MS - (client.workerWait[index] || 0));
+      const answered = index < turns ? client.answeredAt[index] : NaN;
+      if (!Number.isNaN(answered)) egressLags.push(arrivedAt - answered);
     };
   }
 
@@ -254,6 +279,8 @@ async function step(sessions: number): Promise<StepResult> {
     round_trip_p99_ms: round(quantile(roundTrips, 0.99)),
     overhead_p50_ms: round(quantile(overheads, 0.5)),
     overhead_p99_ms: round(quantile(overheads, 0.99)),
+    egress_lag_p50_ms: round(quantile(egressLags, 0.5)),
+    egress_lag_p99_ms: round(quantile(egressLags, 0.99)),
     outputs_missing: missing,
     edge_cpu_ms_per_session_second: round((cpuUsed * 1000) / (sessions * seconds)),
     edge_cpu_share: round(cpuUsed / wall),
@@ -278,6 +305,7 @@ if (capacityMode) {
   await writeResult(flag("out") ?? "edge-sockets-capacity.json", {
     machine,
     seconds,
+    edge_v8_flags: edgeV8Flags,
     sessions_per_core: sessionsPerCore,
     p99_assembly_lag_ms: atCapacity?.assembly_lag_p99_ms,
     steps,
@@ -288,6 +316,7 @@ if (capacityMode) {
   await writeResult(flag("out") ?? "edge-sockets.json", {
     machine,
     seconds,
+    edge_v8_flags: edgeV8Flags,
     worker_step_ms: workerStepMs,
     ...result,
   });

@@ -22,6 +22,7 @@
  */
 // @deno-types="@types/ws"
 import { WebSocket as NodelayWebSocket } from "ws";
+import { EDGE_V8_FLAGS } from "../edge/edge_v8_flags.ts";
 import {
   flag,
   mergeResult,
@@ -80,6 +81,7 @@ const edge = await startRole([
   ...(databaseUrl ? { DATABASE_URL: databaseUrl } : { PGLITE_DIR: pgliteDir }),
   TOKEN_SECRET: crypto.randomUUID() + crypto.randomUUID(),
   WORKER_SECRET: workerSecret,
+  DENO_V8_FLAGS: EDGE_V8_FLAGS,
 }, {
   denoFlags: [
     ...(flag("edge-deno-flags")?.split(" ") ?? []),

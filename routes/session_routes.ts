@@ -203,8 +203,18 @@ export function mountSessionRoutes(app: Hono, deps: SessionRouteDeps): void {
         if (!(error instanceof ProtocolError)) throw error;
         return refuse(error);
       }
-    }),
+    }, nativeSocketOptions(deps)),
   );
+}
+
+/**
+ * How native-protocol sockets are upgraded. With the edge's own idle watch on (`clientIdleMs`,
+ * routes/session_connections.ts), Deno's idle timeout is off: Deno re-arms its timer on every
+ * message received, a timer cancelled and created 50 times a second per session for a check
+ * the watch already makes. With the watch off, Deno's ping-based timeout stays.
+ */
+function nativeSocketOptions(deps: SessionRouteDeps): Deno.UpgradeWebSocketOptions {
+  return deps.clientIdleMs > 0 ? { idleTimeout: 0 } : {};
 }
 
 /** The token of an `Authorization: Bearer <token>` header. */
