@@ -1,13 +1,14 @@
 /**
  * The V8 flags an edge process runs with; deploy/ sets them as `DENO_V8_FLAGS` on every edge
- * (systemd unit, Kubernetes manifest), and bench:sockets starts its edge with them.
+ * (systemd unit, Kubernetes manifest), and bench:sockets and bench:soak start their edge with
+ * them.
  *
  * The young generation's semi-space is 2 MB, not V8's 16 MB. An edge's garbage is almost all
  * per packet and dies young, but what a scavenge copies grows with the time between scavenges:
  * at 100 sessions a 16 MB semi-space was scavenged every ~0.65 s for 11-16 ms (~2 MB kept),
  * and every session's packets waited behind it; a 2 MB one is scavenged every ~37 ms for
- * ~1.5 ms (0.25 MB kept), for the same share of the core. 1 MB halves the pause again but
- * takes half as much time again collecting (bench/results/edge-sockets-profile.txt).
+ * ~1.5 ms (0.25 MB kept), for the same share of the core. 1 MB shortens the pause to ~1.1 ms
+ * but spends about half as much time again collecting (bench/results/edge-sockets-profile.txt).
  *
  * @module
  */
