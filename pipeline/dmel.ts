@@ -31,7 +31,6 @@ export class DmelExtractor {
   #window = new Float64Array(DMEL_WINDOW_SAMPLES);
   /** Samples of the current hop received so far. */
   #filled = 0;
-  #windowed = new Float64Array(DMEL_WINDOW_SAMPLES);
   #power = new Float64Array(FFT_SIZE / 2 + 1);
 
   /** Frames that `samples` more samples complete. */
@@ -51,27 +50,31 @@ export class DmelExtractor {
     const window = this.#window;
     const history = DMEL_WINDOW_SAMPLES - DMEL_HOP_SAMPLES;
     let frame = 0;
-    for (let i = 0; i < pcm.length; i++) {
-      window[history + this.#filled++] = pcm[i] / 32768;
-      if (this.#filled === DMEL_HOP_SAMPLES) {
+    let filled = this.#filled;
+    for (let i = 0; i < pcm.length;) {
+      const take = Math.min(DMEL_HOP_SAMPLES - filled, pcm.length - i);
+      for (let end = i + take, to = history + filled; i < end; i++, to++) {
+        window[to] = pcm[i] / 32768;
+      }
+      filled += take;
+      if (filled === DMEL_HOP_SAMPLES) {
         this.#analyze(out, frame++ * DMEL_BINS);
         window.copyWithin(0, DMEL_HOP_SAMPLES);
-        this.#filled = 0;
+        filled = 0;
       }
     }
+    this.#filled = filled;
     return out.subarray(0, frame * DMEL_BINS);
   }
 
   #analyze(out: Uint8Array, at: number): void {
-    const windowed = this.#windowed;
-    for (let i = 0; i < DMEL_WINDOW_SAMPLES; i++) windowed[i] = this.#window[i] * HANN[i];
-    FFT.power(windowed, this.#power);
+    FFT.power(this.#window, this.#power, HANN);
     const power = this.#power;
-    for (let bin = 0; bin < DMEL_BINS; bin++) {
-      const { start, weights } = MEL_FILTERS[bin];
+    const { starts, ends, weights } = MEL_FILTERS;
+    for (let bin = 0, j = 0; bin < DMEL_BINS; bin++) {
       let energy = 0;
-      for (let j = 0; j < weights.length; j++) energy += weights[j] * power[start + j];
-      out[at + bin] = quantizeMelEnergy(energy + 1e-10);
+      for (let k = starts[bin], end = ends[bin]; k <= end; k++) energy += weights[j++] * power[k];
+      out[at + bin] = dmelLevel(energy + 1e-10);
     }
   }
 }
@@ -93,16 +96,38 @@ const LEVEL_STARTS = Float64Array.from(
   (_, i) => Math.exp(LOG_MEL_MIN + ((i + 1) * (LOG_MEL_MAX - LOG_MEL_MIN)) / DMEL_LEVELS),
 );
 
-/** The dMel level of a mel energy: how many level starts it reaches (binary search). */
-function quantizeMelEnergy(energy: number): number {
-  let low = 0;
-  let high = LEVEL_STARTS.length;
-  while (low < high) {
-    const mid = (low + high) >> 1;
-    if (energy >= LEVEL_STARTS[mid]) low = mid + 1;
-    else high = mid;
+/**
+ * The level of an energy from its binary exponent: levels are more than a factor of two
+ * apart, so each binade [2^e, 2^(e+1)) holds at most one level start. For the binades from
+ * 2^BINADE_LOW to 2^BINADE_HIGH, `below` counts the starts under the binade and `start` is
+ * the one inside it (Infinity if none); energies outside are clamped to the ends, where no
+ * start lies. One table look-up and one comparison instead of a binary search (whose
+ * branches the CPU cannot predict: about a sixth of dMel's time).
+ */
+const BINADE_LOW = Math.floor(Math.log2(LEVEL_STARTS[0])) - 1;
+const BINADE_HIGH = Math.ceil(Math.log2(LEVEL_STARTS[LEVEL_STARTS.length - 1])) + 1;
+const BINADES = (() => {
+  const below = new Uint8Array(BINADE_HIGH - BINADE_LOW + 1);
+  const start = new Float64Array(below.length).fill(Infinity);
+  for (let e = BINADE_LOW; e <= BINADE_HIGH; e++) {
+    const inside = LEVEL_STARTS.filter((s) => s >= 2 ** e && s < 2 ** (e + 1));
+    if (inside.length > 1) throw new RangeError("dMel levels closer than a factor of two");
+    below[e - BINADE_LOW] = LEVEL_STARTS.filter((s) => s < 2 ** e).length;
+    if (inside.length) start[e - BINADE_LOW] = inside[0];
   }
-  return low;
+  return { below, start };
+})();
+const exponentBits = new DataView(new ArrayBuffer(8));
+
+/**
+ * The dMel level of a positive mel energy: how many level starts it reaches, i.e.
+ * floor((ln energy - LOG_MEL_MIN) / step) clamped to [0, DMEL_LEVELS).
+ */
+export function dmelLevel(energy: number): number {
+  exponentBits.setFloat64(0, energy);
+  const exponent = ((exponentBits.getUint16(0) >> 4) & 0x7ff) - 1023;
+  const binade = Math.min(Math.max(exponent, BINADE_LOW), BINADE_HIGH) - BINADE_LOW;
+  return BINADES.below[binade] + (energy >= BINADES.start[binade] ? 1 : 0);
 }
 
 /** One FFT for every extractor: JavaScript is single-threaded and it keeps no state. */
@@ -110,13 +135,11 @@ const FFT = new RealFft(FFT_SIZE);
 
 const HANN = hannWindow(DMEL_WINDOW_SAMPLES);
 
-interface MelFilter {
-  start: number;
-  weights: Float64Array;
-}
-
-/** Triangular filters on the HTK mel scale from 0 Hz to Nyquist, stored sparsely. */
-const MEL_FILTERS: MelFilter[] = (() => {
+/**
+ * Triangular filters on the HTK mel scale from 0 Hz to Nyquist, stored sparsely and flat:
+ * filter m weighs FFT bins `starts[m]..ends[m]`, its weights next in `weights`.
+ */
+const MEL_FILTERS = (() => {
   const toMel = (hz: number) => 2595 * Math.log10(1 + hz / 700);
   const toHz = (mel: number) => 700 * (10 ** (mel / 2595) - 1);
   const maxMel = toMel(SAMPLE_RATE_HZ / 2);
@@ -125,15 +148,17 @@ const MEL_FILTERS: MelFilter[] = (() => {
     (_, i) => toHz((maxMel * i) / (DMEL_BINS + 1)),
   );
   const binHz = SAMPLE_RATE_HZ / FFT_SIZE;
-  return Array.from({ length: DMEL_BINS }, (_, m) => {
+  const starts = new Int32Array(DMEL_BINS);
+  const ends = new Int32Array(DMEL_BINS);
+  const weights: number[] = [];
+  for (let m = 0; m < DMEL_BINS; m++) {
     const [lo, mid, hi] = [edges[m], edges[m + 1], edges[m + 2]];
-    const start = Math.floor(lo / binHz);
-    const end = Math.min(FFT_SIZE / 2, Math.ceil(hi / binHz));
-    const weights = new Float64Array(end - start + 1);
-    for (let k = start; k <= end; k++) {
+    starts[m] = Math.floor(lo / binHz);
+    ends[m] = Math.min(FFT_SIZE / 2, Math.ceil(hi / binHz));
+    for (let k = starts[m]; k <= ends[m]; k++) {
       const hz = k * binHz;
-      weights[k - start] = Math.max(0, Math.min((hz - lo) / (mid - lo), (hi - hz) / (hi - mid)));
+      weights.push(Math.max(0, Math.min((hz - lo) / (mid - lo), (hi - hz) / (hi - mid))));
     }
-    return { start, weights };
-  });
+  }
+  return { starts, ends, weights: Float64Array.from(weights) };
 })();
