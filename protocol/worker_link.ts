@@ -197,7 +197,7 @@ export function encodeLinkFrame(frame: WorkerLinkFrame): Uint8Array<ArrayBuffer>
         1 + 4 + 4 + 2 * audio.length + 4 + text.length,
       );
       writer.u8(CONTROL_ACTIONS.indexOf(output.control)).f32(output.stepMs).u32(audio.length);
-      for (const sample of audio) writer.i16(sample);
+      for (let i = 0; i < audio.length; i++) writer.i16(audio[i]);
       writer.u32(text.length).bytes(text);
       return writer.done();
     }

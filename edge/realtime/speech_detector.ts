@@ -42,7 +42,7 @@ export class SpeechDetector {
   /** Takes the next 20 ms frame; returns a change, if this frame made one. */
   push(frame: Int16Array): SpeechChange | undefined {
     let energy = 0;
-    for (const sample of frame) energy += sample * sample;
+    for (let i = 0; i < frame.length; i++) energy += frame[i] * frame[i];
     const dbfs = 10 * Math.log10(energy / frame.length / 32768 ** 2 + 1e-12);
     const at = this.#mediaMs;
     this.#mediaMs += AUDIO_FRAME_MS;
