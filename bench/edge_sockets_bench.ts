@@ -162,6 +162,34 @@ async function connect(edge: RoleProcess): Promise<BenchClient> {
   return client;
 }
 
+/** The cumulative buckets of the edge's event loop lag histogram: upper bound (ms) -> count. */
+async function loopLagBuckets(edgeUrl: string): Promise<Map<number, number>> {
+  const text = await (await fetch(`${edgeUrl}/metrics`)).text();
+  const buckets = new Map<number, number>();
+  for (
+    const [, le, count] of text.matchAll(
+      /^process_event_loop_lag_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm,
+    )
+  ) {
+    buckets.set(le === "+Inf" ? Infinity : Number(le) * 1000, Number(count));
+  }
+  return buckets;
+}
+
+/**
+ * Of the lag measured between two scrapes: the bucket bound (ms) at or under which the
+ * fraction `q` of measurements fall, and the share over 10 ms.
+ */
+function loopLagBetween(before: Map<number, number>, after: Map<number, number>, q: number) {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const count = (le: number) => (after.get(le) ?? 0) - (before.get(le) ?? 0);
+  const total = count(Infinity);
+  return {
+    bound: bounds.find((le) => count(le) >= q * total) ?? Infinity,
+    over10: total ? 1 - count(10) / total : 0,
+  };
+}
+
 interface StepResult {
   sessions: number;
   assembly_lag_p50_ms: number;
@@ -178,6 +206,9 @@ interface StepResult {
   edge_idle_mib: number;
   edge_mib_per_session: number;
   generator_timer_lag_p99_ms: number;
+  edge_loop_lag_p50_under_ms: number;
+  edge_loop_lag_p99_under_ms: number;
+  edge_loop_lag_percent_over_10ms: number;
 }
 
 async function step(sessions: number): Promise<StepResult> {
@@ -233,6 +264,7 @@ async function step(sessions: number): Promise<StepResult> {
   // micro-turn, as sessions that started at unrelated times are).
   const t0 = performance.now() + 100;
   const cpuStart = await cpuSeconds(pid);
+  const lagStart = await loopLagBuckets(edge.url);
   const wallStart = performance.now();
   const timerLags: number[] = [];
   const next = new Int32Array(sessions);
@@ -256,6 +288,7 @@ async function step(sessions: number): Promise<StepResult> {
   // The last outputs come back within a few hundred ms.
   await sleep(1000);
   const cpuUsed = (await cpuSeconds(pid)) - cpuStart;
+  const lagEnd = await loopLagBuckets(edge.url);
   const wall = (performance.now() - wallStart) / 1000;
   const loadedMiB = await residentMiB(pid);
   // Micro-turns whose audio was all sent and whose output never came back.
@@ -287,6 +320,9 @@ async function step(sessions: number): Promise<StepResult> {
     edge_idle_mib: round(idleMiB),
     edge_mib_per_session: round((loadedMiB - idleMiB) / sessions),
     generator_timer_lag_p99_ms: round(quantile(timerLags, 0.99)),
+    edge_loop_lag_p50_under_ms: loopLagBetween(lagStart, lagEnd, 0.5).bound,
+    edge_loop_lag_p99_under_ms: loopLagBetween(lagStart, lagEnd, 0.99).bound,
+    edge_loop_lag_percent_over_10ms: round(loopLagBetween(lagStart, lagEnd, 0.99).over10 * 100),
   };
 }
 

@@ -172,6 +172,7 @@ export function startEdge(
     log: log.child("background"),
   });
   let draining = false;
+  const stopMeasuring = new AbortController();
   const app = new Hono();
   mountOperationalRoutes(app, registry, () => ({
     role: "edge",
@@ -180,7 +181,7 @@ export function startEdge(
     draining,
     sessions: live.size,
     pendingEvents: eventLog.pendingCount,
-  }));
+  }), stopMeasuring.signal);
   const sessionRoutes: SessionRouteDeps = {
     sessions: new SessionStore(db),
     tokens: new SessionTokens(config.tokenSecret, clock),
@@ -275,6 +276,7 @@ export function startEdge(
         draining = true;
         clearInterval(renewal);
         clearInterval(retention);
+        stopMeasuring.abort();
         const ids = [...live.keys()];
         await Promise.all([...live.values()].map((s) => s.end?.("server shutting down", 1001)));
         await Promise.all(ids.map((id) => leases.release(id).catch(() => {})));

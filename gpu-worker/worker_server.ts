@@ -135,13 +135,14 @@ export async function startWorker(
   });
   const app = new Hono();
   let stopping = false;
+  const stopMeasuring = new AbortController();
   mountOperationalRoutes(app, registry, () => ({
     role: "worker",
     model: model.name,
     sessions: runtime.sessionCount,
     freeSlots: runtime.freeSlots,
     draining: stopping,
-  }));
+  }), stopMeasuring.signal);
   // Everything but the probes takes the internal links' secret, and no body over 8 MiB.
   app.use("/v1/*", bodyLimit({ maxSize: 8 * 2 ** 20 }), requireSharedSecret(config.workerSecret));
   const links = mountWorkerLink(app, runtime, log, { encodeThreads: config.outputEncodeThreads });
@@ -187,6 +188,7 @@ export async function startWorker(
         // Out of the pool first: no edge places a session here while it stops.
         await announcer?.stop().catch((error) => log.warn("withdraw failed", { error }));
         clearInterval(sweeper);
+        stopMeasuring.abort();
         // The edges hear it at once (and move their sessions, in a pool).
         links.closeLinks("worker stopping");
         await server.shutdown();

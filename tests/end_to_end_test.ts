@@ -140,6 +140,9 @@ Deno.test("a worker that sends PCM (one that does not encode, as an older one): 
       metrics,
       new RegExp(`^edge_output_encoded_micro_turns_total ${outputs.length}$`, "m"),
     );
+    // The event loop's lag was measured all along (every 10 ms, for seconds).
+    const lagCount = metrics.match(/^process_event_loop_lag_seconds_count (\d+)$/m);
+    assert.ok(lagCount && Number(lagCount[1]) > 10, "event loop lag measured");
   } finally {
     await system.close();
     await db.close();
