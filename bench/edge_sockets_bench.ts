@@ -18,8 +18,13 @@
  *   deliberate waits. Micro-turn accumulation is excluded by timing from the last
  *   packet; the jitter target adds nothing on loopback, where a micro-turn closes as soon as
  *   its last packet arrives (its audio is complete).
- * - egress lag: the client receives `output` k minus the scripted worker answering it (the
- *   worker link's head encode and send, the edge, socket out): the overhead's way back.
+ * - worker encode: the worker link encoding output k's first audio frames (its encoder threads'
+ *   queue included), from the scripted worker answering to the link sending it. A real worker
+ *   encodes on its own host's cores; here the encoder thread shares the clients' core.
+ * - egress lag: the client receives `output` k minus the worker link sending it (the link, the
+ *   edge, socket out): the overhead's way back.
+ * - overhead without the worker's encode: the overhead less the worker encode, what the edge
+ *   and the sockets add.
  *
  * Two modes:
  * - `--sessions=100` (default): one run; `overhead_p50_ms` / `overhead_p99_ms`.
@@ -50,7 +55,7 @@ import { type RoleProcess, startRole } from "../tests/support/main_process.ts";
 import { openDatabase } from "../store/database.ts";
 import { migrate } from "../store/migrations.ts";
 import type { ServerMessage } from "../protocol/client_messages.ts";
-import { FRAME_ORIGINS } from "../protocol/worker_link.ts";
+import { FRAME_ORIGINS, type MicroTurnOutput } from "../protocol/worker_link.ts";
 import { EDGE_V8_FLAGS } from "../edge/edge_v8_flags.ts";
 // Clients use the npm `ws` client, which sets TCP_NODELAY as browsers do: Deno's own client
 // leaves Nagle's algorithm on, which held some packets ~20 ms (edge/worker_link_client.ts).
@@ -94,7 +99,11 @@ const packets = speechPackets(
 );
 const workerStepMs = numberFlag("worker-step-ms", 0);
 const runtime = new ScriptedRuntime(workerStepMs);
-const worker = serveWorkerLink(runtime);
+/** Told as each output leaves the worker link (set per step). */
+let onOutputSent: (output: MicroTurnOutput, encodeMs: number) => void = () => {};
+const worker = serveWorkerLink(runtime, "127.0.0.1", undefined, {
+  onOutputSent: (output, encodeMs) => onOutputSent(output, encodeMs),
+});
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
 /** CPU seconds the process has used (user + system), from /proc. */
@@ -116,8 +125,10 @@ interface BenchClient {
   firstFrame: number | undefined;
   /** How long each micro-turn waited in the scripted worker (its step), ms. */
   workerWait: Float64Array;
-  /** When the scripted worker answered each micro-turn (`performance.now()`). */
-  answeredAt: Float64Array;
+  /** How long the worker link took to encode each output's first audio frames, ms. */
+  encodeWait: Float64Array;
+  /** When each output left the worker link (`performance.now()`). */
+  leftWorkerAt: Float64Array;
   /** Which micro-turns' `output` came back. */
   answered: Set<number>;
   /** Told of each `output` as it arrives. */
@@ -145,7 +156,8 @@ async function connect(edge: RoleProcess): Promise<BenchClient> {
     sentAt: new Float64Array(turns * FRAMES_PER_MICRO_TURN).fill(NaN),
     firstFrame: undefined,
     workerWait: new Float64Array(turns).fill(NaN),
-    answeredAt: new Float64Array(turns).fill(NaN),
+    encodeWait: new Float64Array(turns).fill(NaN),
+    leftWorkerAt: new Float64Array(turns).fill(NaN),
     answered: new Set(),
     onOutput: () => {},
     ready: ready.promise,
@@ -198,6 +210,10 @@ interface StepResult {
   round_trip_p99_ms: number;
   overhead_p50_ms: number;
   overhead_p99_ms: number;
+  overhead_without_worker_encode_p50_ms: number;
+  overhead_without_worker_encode_p99_ms: number;
+  worker_encode_p50_ms: number;
+  worker_encode_p99_ms: number;
   egress_lag_p50_ms: number;
   egress_lag_p99_ms: number;
   outputs_missing: number;
@@ -232,11 +248,19 @@ async function step(sessions: number): Promise<StepResult> {
   const roundTrips: number[] = [];
   const overheads: number[] = [];
   const egressLags: number[] = [];
+  const encodeWaits: number[] = [];
+  const edgeOverheads: number[] = [];
   runtime.onAnswer = (turn, waitedMs) => {
     const client = bySession.get(turn.sessionId);
     if (client && turn.index < turns) {
       client.workerWait[turn.index] = waitedMs;
-      client.answeredAt[turn.index] = performance.now();
+    }
+  };
+  onOutputSent = (output, encodeMs) => {
+    const client = bySession.get(output.sessionId);
+    if (client && output.index < turns) {
+      client.encodeWait[output.index] = encodeMs;
+      client.leftWorkerAt[output.index] = performance.now();
     }
   };
   runtime.onTurn = (turn, arrivedAt) => {
@@ -254,9 +278,12 @@ async function step(sessions: number): Promise<StepResult> {
       const sent = lastPacketSent(client, index);
       if (index < WARMUP_TURNS || Number.isNaN(sent)) return;
       roundTrips.push(arrivedAt - sent);
-      overheads.push(arrivedAt - sent - SCRIPTED_STEP_MS - (client.workerWait[index] || 0));
-      const answered = index < turns ? client.answeredAt[index] : NaN;
-      if (!Number.isNaN(answered)) egressLags.push(arrivedAt - answered);
+      const overhead = arrivedAt - sent - SCRIPTED_STEP_MS - (client.workerWait[index] || 0);
+      overheads.push(overhead);
+      if (index >= turns || Number.isNaN(client.leftWorkerAt[index])) return;
+      egressLags.push(arrivedAt - client.leftWorkerAt[index]);
+      encodeWaits.push(client.encodeWait[index]);
+      edgeOverheads.push(overhead - client.encodeWait[index]);
     };
   }
 
@@ -312,6 +339,10 @@ async function step(sessions: number): Promise<StepResult> {
     round_trip_p99_ms: round(quantile(roundTrips, 0.99)),
     overhead_p50_ms: round(quantile(overheads, 0.5)),
     overhead_p99_ms: round(quantile(overheads, 0.99)),
+    overhead_without_worker_encode_p50_ms: round(quantile(edgeOverheads, 0.5)),
+    overhead_without_worker_encode_p99_ms: round(quantile(edgeOverheads, 0.99)),
+    worker_encode_p50_ms: round(quantile(encodeWaits, 0.5)),
+    worker_encode_p99_ms: round(quantile(encodeWaits, 0.99)),
     egress_lag_p50_ms: round(quantile(egressLags, 0.5)),
     egress_lag_p99_ms: round(quantile(egressLags, 0.99)),
     outputs_missing: missing,

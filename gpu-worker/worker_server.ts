@@ -5,7 +5,7 @@
  * @module
  */
 import { Hono } from "hono";
-import { Registry } from "prom-client";
+import promClient, { Registry } from "prom-client";
 import { type ExecutionProvider, InteractionModel } from "./interaction_model.ts";
 import { TRAINED_MODEL_PATH } from "./model/trained_model.ts";
 import { buildReferenceModel, type ReferenceModelOptions } from "./model/reference_model.ts";
@@ -145,7 +145,17 @@ export async function startWorker(
   }), stopMeasuring.signal);
   // Everything but the probes takes the internal links' secret, and no body over 8 MiB.
   app.use("/v1/*", bodyLimit({ maxSize: 8 * 2 ** 20 }), requireSharedSecret(config.workerSecret));
-  const links = mountWorkerLink(app, runtime, log, { encodeThreads: config.outputEncodeThreads });
+  const outputEncode = new promClient.Histogram({
+    name: "worker_output_encode_seconds",
+    help: "From a micro-turn's output to it leaving for the edge with its first audio frames " +
+      "Opus-encoded (encoder threads' queue included)",
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2],
+    registers: [registry],
+  });
+  const links = mountWorkerLink(app, runtime, log, {
+    encodeThreads: config.outputEncodeThreads,
+    onOutputSent: (_output, encodeMs) => encodeMs > 0 && outputEncode.observe(encodeMs / 1000),
+  });
   notify = links.notify;
   const backgroundLm = await BackgroundLm.load();
   mountChatCompletions(app, backgroundLm, "reference-background-lm");

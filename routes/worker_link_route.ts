@@ -62,6 +62,11 @@ export interface WorkerLinkOptions {
    * {@linkcode defaultEncodeThreads}); 0 sends every session PCM.
    */
   encodeThreads?: number;
+  /**
+   * Told as each output leaves for its edge, with how long its first audio frames took to
+   * encode here, queue included (0 for an output sent as PCM).
+   */
+  onOutputSent?: (output: MicroTurnOutput, encodeMs: number) => void;
 }
 
 /**
@@ -87,13 +92,16 @@ export function mountWorkerLink(
   };
   const sendOutput = (ws: WSContext, output: MicroTurnOutput) => {
     if (!encoders || !opusSessions.has(output.sessionId)) {
-      return send(ws, { type: "output", output });
+      send(ws, { type: "output", output });
+      return options.onOutputSent?.(output, 0);
     }
     const { sessionId, index } = output;
+    const encodeStart = performance.now();
     const { head, rest } = encoders.encode(sessionId, output.audio, output.control === "silent");
     head.then(
       (opus) => {
         send(ws, { type: "output", output: { ...output, audio: NO_SAMPLES, opus } });
+        options.onOutputSent?.(output, performance.now() - encodeStart);
         // Frames still owed follow; if they cannot, the edge drops them when they fall due.
         if (!opus.includes(null)) return;
         rest.then((payloads) => send(ws, { type: "audio_rest", sessionId, index, payloads }))
@@ -106,6 +114,7 @@ export function mountWorkerLink(
           log.warn("output sent as PCM", { sessionId, error: String(error) });
         }
         send(ws, { type: "output", output });
+        options.onOutputSent?.(output, performance.now() - encodeStart);
       },
     );
   };
@@ -251,10 +260,11 @@ export function serveWorkerLink(
   runtime: LinkedRuntime,
   hostname = "127.0.0.1",
   secret?: string,
+  options: WorkerLinkOptions = {},
 ): { linkUrl: string; close(): Promise<void> } {
   const app = new Hono();
   app.use("/v1/*", requireSharedSecret(secret));
-  const route = mountWorkerLink(app, runtime, createLogger(runtime.modelName, "warn"));
+  const route = mountWorkerLink(app, runtime, createLogger(runtime.modelName, "warn"), options);
   const server = Deno.serve({ hostname, port: 0, onListen: () => {} }, app.fetch);
   return {
     linkUrl: `ws://${hostname}:${server.addr.port}/v1/link`,
