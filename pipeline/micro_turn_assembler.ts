@@ -67,9 +67,14 @@ export class MicroTurnAssembler implements FrameStage<IngressFrame, MicroTurn> {
     if (origins.every((o) => o === MISSING) && late.length === 0) {
       flags |= MicroTurnFlags.INPUT_MISSING;
     }
-    const dmel = new Uint8Array(onTime.length + late.length * CODES_PER_FRAME);
-    dmel.set(onTime);
-    late.forEach((codes, i) => dmel.set(codes, onTime.length + i * CODES_PER_FRAME));
+    // The on-time rows go out as they are, unless late rows follow them: one buffer a
+    // micro-turn, which lives until its output is back.
+    let dmel = onTime;
+    if (late.length > 0) {
+      dmel = new Uint8Array(onTime.length + late.length * CODES_PER_FRAME);
+      dmel.set(onTime);
+      late.forEach((codes, i) => dmel.set(codes, onTime.length + i * CODES_PER_FRAME));
+    }
     const turn: MicroTurn = {
       sessionId: this.#sessionId,
       index,
@@ -84,7 +89,9 @@ export class MicroTurnAssembler implements FrameStage<IngressFrame, MicroTurn> {
       patches: this.#patches.bytes,
     };
     this.#patches = NO_PATCHES;
-    this.#onTime = new Uint8Array(DMEL_FRAMES_PER_MICRO_TURN * DMEL_BINS);
+    this.#onTime = dmel === onTime
+      ? new Uint8Array(DMEL_FRAMES_PER_MICRO_TURN * DMEL_BINS)
+      : onTime.fill(0);
     this.#origins = new Uint8Array(FRAMES_PER_MICRO_TURN).fill(MISSING);
     this.#late = [];
     this.#lateMediaMs = [];

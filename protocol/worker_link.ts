@@ -209,7 +209,10 @@ export function encodeLinkFrame(frame: WorkerLinkFrame): Uint8Array<ArrayBuffer>
   }
 }
 
-/** Decodes one frame; throws {@linkcode MalformedLinkFrameError} for bad bytes. */
+/**
+ * Decodes one frame; throws {@linkcode MalformedLinkFrameError} for bad bytes. An output's Opus
+ * payloads are views of `bytes`, which the caller must not reuse.
+ */
 export function decodeLinkFrame(bytes: Uint8Array): WorkerLinkFrame {
   const reader = new FrameReader(bytes);
   const version = reader.u8();
@@ -229,7 +232,7 @@ export function decodeLinkFrame(bytes: Uint8Array): WorkerLinkFrame {
   } else if (type === "audio_rest") {
     const sizes = Array.from({ length: reader.u8() }, () => reader.u16());
     if (sizes.includes(OWED_SIZE)) throw new MalformedLinkFrameError("an owed frame in a rest");
-    frame = { type, sessionId, index, payloads: sizes.map((size) => reader.bytes(size)) };
+    frame = { type, sessionId, index, payloads: sizes.map((size) => reader.view(size)) };
   } else if (type === "replay") {
     if (index > MAX_REPLAY_MICRO_TURNS) {
       throw new MalformedLinkFrameError(
@@ -295,7 +298,7 @@ function readOpusOutput(reader: FrameReader, sessionId: string, index: number): 
   const control = readControl(reader);
   const stepMs = reader.f32();
   const sizes = Array.from({ length: reader.u8() }, () => reader.u16());
-  const opus = sizes.map((size) => size === OWED_SIZE ? null : reader.bytes(size));
+  const opus = sizes.map((size) => size === OWED_SIZE ? null : reader.view(size));
   const text = reader.text(reader.u32());
   return { sessionId, index, control, stepMs, audio: new Int16Array(0), opus, text };
 }
@@ -446,6 +449,15 @@ class FrameReader {
   bytes(length: number): Uint8Array {
     const at = this.#take(length);
     return this.#bytes.slice(at, at + length);
+  }
+  /**
+   * The next `length` bytes as a view of the frame, not a copy: for an output's Opus payloads,
+   * which leave with the frame's own buffer (one buffer an output, not one a payload, for the
+   * collector to sweep once they outlive the young generation in the edge's send queue).
+   */
+  view(length: number): Uint8Array {
+    const at = this.#take(length);
+    return this.#bytes.subarray(at, at + length);
   }
   text(length: number): string {
     try {
