@@ -100,7 +100,7 @@ const packets = speechPackets(
 const workerStepMs = numberFlag("worker-step-ms", 0);
 const runtime = new ScriptedRuntime(workerStepMs);
 /** Told as each output leaves the worker link (set per step). */
-let onOutputSent: (output: MicroTurnOutput, encodeMs: number) => void = () => {};
+let onOutputSent: (output: MicroTurnOutput, encodeMs: number | undefined) => void = () => {};
 const worker = serveWorkerLink(runtime, "127.0.0.1", undefined, {
   onOutputSent: (output, encodeMs) => onOutputSent(output, encodeMs),
 });
@@ -259,7 +259,7 @@ async function step(sessions: number): Promise<StepResult> {
   onOutputSent = (output, encodeMs) => {
     const client = bySession.get(output.sessionId);
     if (client && output.index < turns) {
-      client.encodeWait[output.index] = encodeMs;
+      client.encodeWait[output.index] = encodeMs ?? 0;
       client.leftWorkerAt[output.index] = performance.now();
     }
   };

@@ -154,7 +154,8 @@ export async function startWorker(
   });
   const links = mountWorkerLink(app, runtime, log, {
     encodeThreads: config.outputEncodeThreads,
-    onOutputSent: (_output, encodeMs) => encodeMs > 0 && outputEncode.observe(encodeMs / 1000),
+    onOutputSent: (_output, encodeMs) =>
+      encodeMs !== undefined && outputEncode.observe(encodeMs / 1000),
   });
   notify = links.notify;
   const backgroundLm = await BackgroundLm.load();

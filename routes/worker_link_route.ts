@@ -64,9 +64,9 @@ export interface WorkerLinkOptions {
   encodeThreads?: number;
   /**
    * Told as each output leaves for its edge, with how long its first audio frames took to
-   * encode here, queue included (0 for an output sent as PCM).
+   * encode here, queue included (undefined for an output whose session takes PCM).
    */
-  onOutputSent?: (output: MicroTurnOutput, encodeMs: number) => void;
+  onOutputSent?: (output: MicroTurnOutput, encodeMs: number | undefined) => void;
 }
 
 /**
@@ -93,7 +93,7 @@ export function mountWorkerLink(
   const sendOutput = (ws: WSContext, output: MicroTurnOutput) => {
     if (!encoders || !opusSessions.has(output.sessionId)) {
       send(ws, { type: "output", output });
-      return options.onOutputSent?.(output, 0);
+      return options.onOutputSent?.(output, undefined);
     }
     const { sessionId, index } = output;
     const encodeStart = performance.now();

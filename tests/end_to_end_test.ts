@@ -75,6 +75,12 @@ for (const target of TEST_DATABASE_TARGETS) {
         // The worker encoded the audio: the edge only framed it.
         const metrics = await (await fetch(`${system.url}/metrics`)).text();
         assert.match(metrics, /^edge_output_encoded_micro_turns_total 0$/m);
+        // ... and timed each output's wait for it.
+        const workerMetrics = await (await fetch(`${system.worker.url}/metrics`)).text();
+        assert.match(
+          workerMetrics,
+          new RegExp(`^worker_output_encode_seconds_count ${outputs.length}$`, "m"),
+        );
 
         // Everything is in the database once the edge has flushed.
         await system.close();
