@@ -146,9 +146,8 @@ Deno.test("a worker that sends PCM (one that does not encode, as an older one): 
       metrics,
       new RegExp(`^edge_output_encoded_micro_turns_total ${outputs.length}$`, "m"),
     );
-    // The event loop's lag was measured all along (every 10 ms, for seconds).
-    const lagCount = metrics.match(/^process_event_loop_lag_seconds_count (\d+)$/m);
-    assert.ok(lagCount && Number(lagCount[1]) > 10, "event loop lag measured");
+    // The edge exports its event loop's lag (lib/event_loop_lag_test.ts tests the measuring).
+    assert.match(metrics, /^process_event_loop_lag_seconds_count \d+$/m);
   } finally {
     await system.close();
     await db.close();
