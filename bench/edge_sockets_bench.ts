@@ -189,16 +189,16 @@ async function loopLagBuckets(edgeUrl: string): Promise<Map<number, number>> {
 }
 
 /**
- * Of the lag measured between two scrapes: the bucket bound (ms) at or under which the
- * fraction `q` of measurements fall, and the share over 10 ms.
+ * Of the lag measured between two scrapes: the bucket bound (ms) at or under which a fraction
+ * `q` of measurements fall, and the percent of them over 10 ms.
  */
-function loopLagBetween(before: Map<number, number>, after: Map<number, number>, q: number) {
+function loopLagBetween(before: Map<number, number>, after: Map<number, number>) {
   const bounds = [...after.keys()].sort((a, b) => a - b);
   const count = (le: number) => (after.get(le) ?? 0) - (before.get(le) ?? 0);
   const total = count(Infinity);
   return {
-    bound: bounds.find((le) => count(le) >= q * total) ?? Infinity,
-    over10: total ? 1 - count(10) / total : 0,
+    under: (q: number) => bounds.find((le) => count(le) >= q * total) ?? Infinity,
+    percentOver10: total ? 100 * (1 - count(10) / total) : 0,
   };
 }
 
@@ -315,7 +315,7 @@ async function step(sessions: number): Promise<StepResult> {
   // The last outputs come back within a few hundred ms.
   await sleep(1000);
   const cpuUsed = (await cpuSeconds(pid)) - cpuStart;
-  const lagEnd = await loopLagBuckets(edge.url);
+  const loopLag = loopLagBetween(lagStart, await loopLagBuckets(edge.url));
   const wall = (performance.now() - wallStart) / 1000;
   const loadedMiB = await residentMiB(pid);
   // Micro-turns whose audio was all sent and whose output never came back.
@@ -351,9 +351,9 @@ async function step(sessions: number): Promise<StepResult> {
     edge_idle_mib: round(idleMiB),
     edge_mib_per_session: round((loadedMiB - idleMiB) / sessions),
     generator_timer_lag_p99_ms: round(quantile(timerLags, 0.99)),
-    edge_loop_lag_p50_under_ms: loopLagBetween(lagStart, lagEnd, 0.5).bound,
-    edge_loop_lag_p99_under_ms: loopLagBetween(lagStart, lagEnd, 0.99).bound,
-    edge_loop_lag_percent_over_10ms: round(loopLagBetween(lagStart, lagEnd, 0.99).over10 * 100),
+    edge_loop_lag_p50_under_ms: loopLag.under(0.5),
+    edge_loop_lag_p99_under_ms: loopLag.under(0.99),
+    edge_loop_lag_percent_over_10ms: round(loopLag.percentOver10),
   };
 }
 
