@@ -202,8 +202,14 @@ export class EventLog {
   }
 
   async #write(): Promise<void> {
-    while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, MAX_ROWS_PER_INSERT);
+    // What was queued when the write began, no more: events appended while a transaction is
+    // in flight wait for their own timer. Draining them too wrote a small transaction back to
+    // back without end on a busy edge (90 a second at 100 sessions instead of five, each a
+    // round of eight messages with Postgres).
+    let due = this.#queue.length;
+    while (due > 0 && this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, Math.min(due, MAX_ROWS_PER_INSERT));
+      due -= batch.length;
       const lastActive = new Map(batch.map((e) => [e.sessionId, e.wallTime.toISOString()]));
       try {
         await this.#db.transaction(async (tx) => {

@@ -3,6 +3,7 @@ import { TEST_DATABASE_TARGETS } from "../tests/support/test_databases.ts";
 import { migrate, MigrationChecksumError, readMigrations } from "./migrations.ts";
 import { SessionStore } from "./session_store.ts";
 import { EventLog } from "./event_log.ts";
+import type { Database } from "./database.ts";
 
 for (const target of TEST_DATABASE_TARGETS) {
   Deno.test({
@@ -111,6 +112,56 @@ for (const target of TEST_DATABASE_TARGETS) {
         assert.equal((await log.read(session.id)).length, 1203);
         assert.equal((await sessions.get(session.id))?.status, "closed");
         assert.equal(await sessions.get(crypto.randomUUID()), undefined);
+      } finally {
+        await log.close();
+        await db.close();
+      }
+    },
+  });
+
+  Deno.test({
+    name: `[${target.name}] events appended while a write is in flight wait for the next flush`,
+    ignore: target.ignore,
+    async fn() {
+      const db = await target.open();
+      let transactions = 0;
+      const started = Promise.withResolvers<void>();
+      const release = Promise.withResolvers<void>();
+      // The write's transaction stays open until `release`.
+      const held: Database = {
+        engine: db.engine,
+        query: (sql, params) => db.query(sql, params),
+        exec: (sql) => db.exec(sql),
+        close: () => db.close(),
+        transaction: (work) => {
+          transactions++;
+          return db.transaction(async (tx) => {
+            const result = await work(tx);
+            started.resolve();
+            await release.promise;
+            return result;
+          });
+        },
+      };
+      const log = new EventLog(held, { flushIntervalMs: 60_000 });
+      try {
+        const session = await new SessionStore(db).create({ region: "test", model: "m" });
+        await log.open(session.id);
+        const event = { kind: "micro_turn", wallTime: new Date(), payload: {} };
+        for (let i = 0; i < 3; i++) log.append(session.id, event);
+        const first = log.flush();
+        await started.promise;
+        for (let i = 0; i < 2; i++) log.append(session.id, event);
+        release.resolve();
+        await first;
+        // One transaction for what was queued; the two newer events wait for their own flush
+        // (a busy edge otherwise wrote small transactions back to back without end).
+        assert.equal(transactions, 1);
+        assert.equal((await log.read(session.id)).length, 3);
+        assert.equal(log.pendingCount, 2);
+        await log.flush();
+        assert.equal(transactions, 2);
+        assert.deepEqual((await log.read(session.id)).map((e) => e.seq), [0, 1, 2, 3, 4]);
       } finally {
         await log.close();
         await db.close();
