@@ -2,8 +2,10 @@
  * The edge over real sockets, as a deployment runs it: the edge is its own process pinned to
  * one core (`taskset -c 0`); the clients and a scripted worker (bench/scripted_worker.ts: the
  * real worker link, no model) run in this process on the other core, so they never take the
- * edge's CPU. Each client streams the speech fixture (its real talk and silence) as 20 ms
- * RTP/Opus packets in real time; the scripted model speaks about half the time, its speech
+ * edge's CPU. Each client streams the speech fixture (its real talk and silence) as RTP/Opus
+ * packets in real time, 100 ms a packet as the SDK sends them (`--packet-ms=20` for WebRTC's
+ * 20 ms), each sent when its last frame is captured; the scripted model speaks about half the
+ * time, its speech
  * Opus-encoded on the worker link's encoder thread as a real worker's is (the edge only frames
  * it). The edge logs to
  * the Postgres at `BENCH_DATABASE_URL` (as every edge of a pool does). Writes
@@ -37,7 +39,7 @@
  * Both report the edge's CPU per session-second and resident memory (idle, and per session).
  *
  *   BENCH_DATABASE_URL=postgres://ci:ci@127.0.0.1:5432/ci deno task bench:sockets \
- *     [--sessions=100] [--capacity [--from=50] [--by=50]] [--seconds=10] \
+ *     [--sessions=100] [--capacity [--from=50] [--by=50]] [--seconds=10] [--packet-ms=100] \
  *     [--edge-v8-flags=...] [--edge-deno-flags=...]
  *
  * The edge runs with the V8 flags deploy/ gives every edge (edge/edge_v8_flags.ts) unless
@@ -63,6 +65,7 @@ import { EDGE_V8_FLAGS } from "../edge/edge_v8_flags.ts";
 import { WebSocket as NodelayWebSocket } from "ws";
 import {
   AUDIO_FRAME_MS,
+  AUDIO_PACKET_MS,
   FRAMES_PER_MICRO_TURN,
   SAMPLES_PER_FRAME,
 } from "../protocol/media_format.ts";
@@ -94,8 +97,14 @@ await migrate(db);
 await db.close();
 
 const turns = Math.floor((seconds * 1000) / AUDIO_FRAME_MS / FRAMES_PER_MICRO_TURN);
+/** Audio a client packet carries, ms: the SDK's by default. */
+const packetMs = numberFlag("packet-ms", AUDIO_PACKET_MS);
+const framesPerPacket = packetMs / AUDIO_FRAME_MS;
 const packets = speechPackets(
   loopSamples(speechFixture(), turns * FRAMES_PER_MICRO_TURN * SAMPLES_PER_FRAME),
+  1000,
+  0x1234,
+  framesPerPacket,
 );
 const workerStepMs = numberFlag("worker-step-ms", 0);
 const runtime = new ScriptedRuntime(workerStepMs);
@@ -295,8 +304,10 @@ async function step(sessions: number): Promise<StepResult> {
   const wallStart = performance.now();
   const timerLags: number[] = [];
   const next = new Int32Array(sessions);
-  const total = turns * FRAMES_PER_MICRO_TURN;
-  const due = (s: number, i: number) => t0 + (s / sessions) * 200 + i * AUDIO_FRAME_MS;
+  const total = packets.length;
+  // A packet goes when its last frame is due.
+  const due = (s: number, i: number) =>
+    t0 + (s / sessions) * 200 + ((i + 1) * framesPerPacket - 1) * AUDIO_FRAME_MS;
   let expected = t0;
   while (next.some((i) => i < total)) {
     const now = performance.now();
@@ -306,7 +317,7 @@ async function step(sessions: number): Promise<StepResult> {
       while (next[s] < total && due(s, next[s]) <= now) {
         const i = next[s]++;
         client.socket.send(packets[i]);
-        client.sentAt[i] = performance.now();
+        client.sentAt.fill(performance.now(), i * framesPerPacket, (i + 1) * framesPerPacket);
       }
     }
     expected = performance.now() + 2;
@@ -322,7 +333,9 @@ async function step(sessions: number): Promise<StepResult> {
   let missing = 0;
   for (const client of clients) {
     if (client.firstFrame === undefined) continue;
-    const lastTurn = Math.floor((total + client.firstFrame) / FRAMES_PER_MICRO_TURN) - 1;
+    const lastTurn =
+      Math.floor((total * framesPerPacket + client.firstFrame) / FRAMES_PER_MICRO_TURN) -
+      1;
     for (let k = WARMUP_TURNS; k <= lastTurn; k++) {
       if (!Number.isNaN(lastPacketSent(client, k)) && !client.answered.has(k)) missing++;
     }
@@ -373,6 +386,7 @@ if (capacityMode) {
     machine,
     seconds,
     edge_v8_flags: edgeV8Flags,
+    client_packet_ms: packetMs,
     sessions_per_core: sessionsPerCore,
     p99_assembly_lag_ms: atCapacity?.assembly_lag_p99_ms,
     steps,
@@ -384,6 +398,7 @@ if (capacityMode) {
     machine,
     seconds,
     edge_v8_flags: edgeV8Flags,
+    client_packet_ms: packetMs,
     worker_step_ms: workerStepMs,
     ...result,
   });

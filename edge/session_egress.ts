@@ -1,16 +1,16 @@
 /**
- * A session's output audio on its way to the client: the packetizer fixes each 20 ms frame's
- * RTP header as a micro-turn's output arrives (silence left out), and the pacer sends one
- * frame per 20 ms, encoding it as it goes unless the worker sent it encoded
- * (pipeline/egress_packetizer.ts, pipeline/egress_pacer.ts). An adapter speaking linear PCM
- * gets its frames at once, unpaced: its clients buffer their own playout (the Realtime API's
- * do).
+ * A session's output audio on its way to the client: the packetizer places each 20 ms frame in
+ * the stream as a micro-turn's output arrives (silence left out), and the pacer sends a packet
+ * of up to 100 ms of consecutive frames when its first is due, encoding them as it goes unless
+ * the worker sent them encoded (pipeline/egress_packetizer.ts, pipeline/egress_pacer.ts). An
+ * adapter speaking linear PCM gets its frames at once, a packet each, unpaced: its clients
+ * buffer their own playout (the Realtime API's do).
  *
  * @module
  */
 import { type EgressFrame, EgressPacketizer } from "../pipeline/egress_packetizer.ts";
 import { EgressPacer, type EgressStats, type PacedSink } from "../pipeline/egress_pacer.ts";
-import type { AudioCodec } from "../protocol/media_format.ts";
+import { AUDIO_FRAME_MS, AUDIO_PACKET_MS, type AudioCodec } from "../protocol/media_format.ts";
 import type { MicroTurnOutput } from "../protocol/worker_link.ts";
 
 /** Options of {@linkcode SessionEgress}. */
@@ -40,10 +40,15 @@ export class SessionEgress {
     this.#packetizer = new EgressPacketizer(Math.random, options.codec);
     this.#paced = options.codec !== "l16";
     this.#pacer = new EgressPacer(socket, {
-      render: (frame) => this.#packetizer.packet(frame),
+      render: (frames) => this.#packetizer.packet(frames),
       ready: (frame) => this.#packetizer.ready(frame),
+      joins: (previous, next) => this.#packetizer.joins(previous, next),
+      maxFramesPerPacket: AUDIO_PACKET_MS / AUDIO_FRAME_MS,
       maxBufferedBytes: options.maxBufferedBytes,
-      onDrop: options.onDrop,
+      onDrop: (frames) => {
+        this.#packetizer.dropped();
+        options.onDrop(frames);
+      },
     });
   }
 
@@ -66,7 +71,7 @@ export class SessionEgress {
   send(frames: EgressFrame[]): void {
     if (this.#paced) return this.#pacer.push(frames);
     for (const frame of frames) {
-      const packet = this.#packetizer.packet(frame);
+      const packet = this.#packetizer.packet([frame]);
       if (packet) this.#socket()?.send(packet);
     }
   }

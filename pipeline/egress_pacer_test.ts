@@ -4,7 +4,8 @@ import { EgressClock } from "./egress_clock.ts";
 import { ManualTickTimer } from "../tests/support/manual_timer.ts";
 
 const packet = (n: number) => new Uint8Array([n]);
-const render = (frame: Uint8Array<ArrayBuffer>) => frame;
+/** One frame a packet: the packet is the frame. */
+const render = ([frame]: readonly Uint8Array<ArrayBuffer>[]) => frame;
 
 function sink(bufferedAmount = 0): PacedSink & { sent: number[] } {
   const sent: number[] = [];
@@ -19,6 +20,7 @@ Deno.test("output faster than playback keeps the newest 500 ms and counts the st
   // The first of the newest 25 goes at once.
   assert.deepEqual(pacer.stats, {
     sentFrames: 1,
+    sentPackets: 1,
     droppedStale: 15,
     droppedBackpressure: 0,
     droppedLate: 0,
@@ -87,7 +89,8 @@ Deno.test("a frame not ready waits for its due time (not one tick early), then i
   const clock = new EgressClock(timer);
   const pacer = new EgressPacer(() => socket, {
     maxBufferedBytes: 1000,
-    render: (frame: Uint8Array<ArrayBuffer>) => arrived.has(frame[0]) ? frame : undefined,
+    render: ([frame]: readonly Uint8Array<ArrayBuffer>[]) =>
+      arrived.has(frame[0]) ? frame : undefined,
     ready: (frame) => arrived.has(frame[0]),
     clock,
     onDrop: (frames, reason) => drops.push(`${frames} ${reason}`),
@@ -118,7 +121,7 @@ Deno.test("a frame not ready waits for its due time (not one tick early), then i
 
 Deno.test("a frame's packet is made only as it is sent: frames dropped as stale or backed up are never rendered", () => {
   const rendered: number[] = [];
-  const render = (frame: Uint8Array<ArrayBuffer>) => {
+  const render = ([frame]: readonly Uint8Array<ArrayBuffer>[]) => {
     rendered.push(frame[0]);
     return frame;
   };
@@ -134,4 +137,39 @@ Deno.test("a frame's packet is made only as it is sent: frames dropped as stale 
   backedUp.flush();
   assert.equal(backedUp.stats.droppedBackpressure, 2);
   assert.equal(rendered.length, 25, "frames dropped for a backed-up socket are not rendered");
+});
+
+Deno.test("a packet carries its due frame and the ready frames that follow and join it, up to the most a packet holds", () => {
+  const timer = new ManualTickTimer(0);
+  const clock = new EgressClock(timer);
+  const sent: { at: number; frames: number[] }[] = [];
+  const socket = sink();
+  socket.send = (p) => void sent.push({ at: timer.now(), frames: [...p] });
+  const arrived = new Set([0, 1, 3, 4, 5, 6, 10, 11, 12, 13, 14, 15, 16]);
+  const pacer = new EgressPacer(() => socket, {
+    maxBufferedBytes: 1000,
+    render: (frames: readonly Uint8Array<ArrayBuffer>[]) =>
+      frames.every((f) => arrived.has(f[0])) ? Uint8Array.from(frames, (f) => f[0]) : undefined,
+    ready: (frame) => arrived.has(frame[0]),
+    // Consecutive numbers join (10 does not follow 6: the model's silence between).
+    joins: (previous, next) => next[0] === previous[0] + 1,
+    maxFramesPerPacket: 5,
+    clock,
+  });
+  pacer.push([0, 1, 2, 3, 4, 5, 6, 10, 11, 12, 13, 14, 15, 16].map(packet));
+  // Frame 2 has not come: the first packet ends before it.
+  assert.deepEqual(sent, [{ at: 0, frames: [0, 1] }]);
+  arrived.add(2);
+  timer.advance(300);
+  assert.deepEqual(sent.map((s) => s.frames), [
+    [0, 1],
+    [2, 3, 4, 5, 6],
+    [10, 11, 12, 13, 14],
+    [15, 16],
+  ]);
+  // Each goes when its first frame is due (at most one tick early).
+  const due = [0, 40, 140, 240];
+  sent.forEach(({ at }, i) => assert.ok(at <= due[i] && at > due[i] - 20, `packet ${i} at ${at}`));
+  assert.equal(pacer.stats.sentFrames, 14);
+  assert.equal(pacer.stats.sentPackets, 4);
 });

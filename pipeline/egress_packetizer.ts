@@ -1,7 +1,8 @@
 /**
- * Egress: a micro-turn's output audio (200 ms of 16 kHz PCM) becomes ten 20 ms Opus frames
- * in RTP packets with continuous sequence numbers and 48 kHz timestamps (RFC 7587); for an
- * adapter that wants PCM (`l16`), the frames' samples themselves.
+ * Egress: a micro-turn's output audio (200 ms of 16 kHz PCM) becomes ten 20 ms Opus frames,
+ * sent in RTP packets of one or more consecutive frames (RFC 7587: the pacer puts up to 100 ms
+ * in one, pipeline/egress_pacer.ts) with continuous sequence numbers and 48 kHz timestamps;
+ * for an adapter that wants PCM (`l16`), the frames' samples themselves, a packet each.
  *
  * Silence costs nothing: a micro-turn the model's control head marked silent, and any Opus
  * frame under the floor (pipeline/output_silence.ts), is not encoded and not sent. The RTP
@@ -9,11 +10,14 @@
  * it carries the marker bit (a talkspurt starts, RFC 3551 §4.1), so the client knows the
  * gap is silence, not loss; the SDK's player plays silence when it has nothing.
  *
- * A frame's RTP header is fixed when its micro-turn's output arrives ({@linkcode frames}), its
- * Opus payload encoded only when it is sent ({@linkcode packet}): the session's egress pacer
- * encodes each frame as it goes out, one every 20 ms, instead of a micro-turn's ten at once
- * (about 0.9 ms of CPU at complexity 3, which every output message and every other session
- * waited behind), and a frame the pacer drops is never encoded.
+ * A frame's place in the stream (its RTP timestamp, whether it starts a talkspurt) is fixed when
+ * its micro-turn's output arrives ({@linkcode frames}); its packet, with the next sequence
+ * number and the frames' Opus payload, is made only when it is sent ({@linkcode packet}): the
+ * session's egress pacer encodes a packet's frames as it goes out instead of a micro-turn's
+ * ten at once (about 0.9 ms of CPU at complexity 3, which every output message and every other
+ * session waited behind), and a frame the pacer drops is never encoded. A packet the pacer
+ * drops still takes a sequence number ({@linkcode dropped}), so the gap shows as loss, where
+ * the model's silence shows as a talkspurt's start.
  *
  * A worker that encodes output itself (gpu-worker/output_encoder_pool.ts) sends one Opus
  * payload per frame, empty for silence ({@linkcode EgressPacketizer.encodedFrames}); those
@@ -26,6 +30,7 @@
  * @module
  */
 import { OpusEncoder } from "./opus_codec.ts";
+import { joinOpusPackets, sameOpusConfiguration } from "./opus_packet.ts";
 import { belowSilenceFloor } from "./output_silence.ts";
 import { serializeRtpPacket } from "./rtp_packet.ts";
 import { l16Bytes } from "./l16_samples.ts";
@@ -38,8 +43,8 @@ import {
 } from "../protocol/media_format.ts";
 
 /**
- * One 20 ms output frame: its RTP header, and its samples (the payload made as it is sent) or
- * its payload (encoded on the worker).
+ * One 20 ms output frame: its place in the stream, and its samples (the payload made as it is
+ * sent) or its payload (encoded on the worker).
  */
 export interface EgressFrame {
   /** The frame's PCM (a view of the micro-turn's output audio), when it has no `payload`. */
@@ -48,11 +53,9 @@ export interface EgressFrame {
   payload?: Uint8Array;
   /** Its payload comes later from the worker (see {@linkcode EgressPacketizer.encodedFrames}). */
   readonly owed: boolean;
-  /** RTP sequence number. */
-  readonly sequenceNumber: number;
-  /** RTP timestamp (48 kHz for Opus). */
+  /** RTP timestamp of its start (48 kHz for Opus). */
   readonly timestamp: number;
-  /** The first packet of a talkspurt. */
+  /** The first frame of a talkspurt (its packet carries the marker bit). */
   readonly marker: boolean;
 }
 
@@ -87,18 +90,18 @@ export class EgressPacketizer {
   }
 
   /**
-   * Turns whole 20 ms frames of `pcm` into RTP packets. With Opus, silence is left out: all of
-   * it when `silent` (the model chose not to speak), else each frame under the floor. Linear
-   * PCM (an adapter's) is passed whole: it costs nothing to send.
+   * Turns whole 20 ms frames of `pcm` into RTP packets, one a frame. With Opus, silence is left
+   * out: all of it when `silent` (the model chose not to speak), else each frame under the
+   * floor. Linear PCM (an adapter's) is passed whole: it costs nothing to send.
    */
   packetize(pcm: Int16Array, silent = false): Uint8Array<ArrayBuffer>[] {
-    return this.frames(pcm, silent).map((frame) => this.packet(frame)!);
+    return this.frames(pcm, silent).map((frame) => this.packet([frame])!);
   }
 
   /**
-   * The frames of `pcm` that will be sent, their RTP headers assigned in order (what
-   * {@linkcode packetize} leaves out as silence, this leaves out); {@linkcode packet} makes each
-   * one's packet, in this order.
+   * The frames of `pcm` that will be sent, their places in the stream assigned in order (what
+   * {@linkcode packetize} leaves out as silence, this leaves out); {@linkcode packet} makes
+   * their packets, in this order.
    */
   frames(pcm: Int16Array, silent = false): EgressFrame[] {
     const frames: EgressFrame[] = [];
@@ -126,28 +129,65 @@ export class EgressPacketizer {
   }
 
   /**
-   * The RTP packet of a frame of {@linkcode frames} (its payload encoded now, Opus) or of
-   * {@linkcode encodedFrames} (its payload as the worker sent it); undefined for an owed frame
-   * whose payload has not come.
+   * The RTP packet of consecutive frames, each following the one before as {@linkcode joins}
+   * says: of {@linkcode frames} (their payload encoded now, Opus), or of
+   * {@linkcode encodedFrames} (their payloads as the worker sent them, joined); undefined when
+   * one is an owed frame whose payload has not come.
    */
-  packet(frame: EgressFrame): Uint8Array<ArrayBuffer> | undefined {
-    if (!this.ready(frame)) return undefined;
-    return serializeRtpPacket({
+  packet(frames: readonly EgressFrame[]): Uint8Array<ArrayBuffer> | undefined {
+    if (!frames.every((frame) => this.ready(frame))) return undefined;
+    const first = frames[0];
+    const packet = serializeRtpPacket({
       payloadType: this.#payloadType,
-      marker: frame.marker,
-      sequenceNumber: frame.sequenceNumber,
-      timestamp: frame.timestamp,
+      marker: first.marker,
+      sequenceNumber: this.#sequenceNumber,
+      timestamp: first.timestamp,
       ssrc: this.ssrc,
-      payload: frame.payload ??
-        (this.#opus
-          ? (this.#encoder ??= new OpusEncoder()).encode(frame.samples!)
-          : l16Bytes(frame.samples!)),
+      payload: this.#payload(frames),
     });
+    this.#sequenceNumber = (this.#sequenceNumber + 1) & 0xffff;
+    return packet;
+  }
+
+  /**
+   * Whether ready frame `next` can follow `previous` in one Opus packet: it continues it (no
+   * silence between), and both are encoded here from one stretch of output audio, or both
+   * were encoded on the worker in one configuration.
+   */
+  joins(previous: EgressFrame, next: EgressFrame): boolean {
+    if (!this.#opus || next.marker) return false;
+    if (next.timestamp !== ((previous.timestamp + RTP_TICKS_PER_FRAME) >>> 0)) return false;
+    if (previous.payload && next.payload) {
+      return sameOpusConfiguration(previous.payload, next.payload);
+    }
+    const [a, b] = [previous.samples, next.samples];
+    return a !== undefined && b !== undefined && a.buffer === b.buffer &&
+      a.byteOffset + a.byteLength === b.byteOffset;
+  }
+
+  /** A packet the pacer did not send: its sequence number is skipped, so the gap shows as loss. */
+  dropped(): void {
+    this.#sequenceNumber = (this.#sequenceNumber + 1) & 0xffff;
   }
 
   /** Whether `frame` has what its packet needs (not an owed frame whose payload has not come). */
   ready(frame: EgressFrame): boolean {
     return !frame.owed || frame.payload !== undefined;
+  }
+
+  /** The payload of `frames`: one stretch of samples encoded (or passed as PCM), or joined. */
+  #payload(frames: readonly EgressFrame[]): Uint8Array {
+    const first = frames[0];
+    if (first.payload) {
+      return frames.length === 1 ? first.payload : joinOpusPackets(frames.map((f) => f.payload!));
+    }
+    const last = frames[frames.length - 1].samples!;
+    const samples = frames.length === 1 ? first.samples! : new Int16Array(
+      first.samples!.buffer,
+      first.samples!.byteOffset,
+      (last.byteOffset + last.byteLength - first.samples!.byteOffset) / 2,
+    );
+    return this.#opus ? (this.#encoder ??= new OpusEncoder()).encode(samples) : l16Bytes(samples);
   }
 
   #frame(
@@ -159,12 +199,10 @@ export class EgressPacketizer {
       samples,
       payload,
       owed,
-      sequenceNumber: this.#sequenceNumber,
       timestamp: this.#timestamp,
       marker: this.#talkspurtStart,
     };
     this.#talkspurtStart = false;
-    this.#sequenceNumber = (this.#sequenceNumber + 1) & 0xffff;
     this.#timestamp = (this.#timestamp + RTP_TICKS_PER_FRAME) >>> 0;
     return frame;
   }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { EgressPacketizer } from "./egress_packetizer.ts";
 import { parseRtpPacket } from "./rtp_packet.ts";
 import { OpusDecoder, OpusEncoder } from "./opus_codec.ts";
+import { OpusFrames } from "./opus_packet.ts";
 import {
   FRAMES_PER_MICRO_TURN,
   RTP_TICKS_PER_FRAME,
@@ -60,7 +61,7 @@ Deno.test("a frame's header is fixed when its output arrives and its payload mad
   // Both micro-turns' headers are assigned before any payload is encoded.
   const frames = [...later.frames(speech), ...later.frames(speech, true), ...later.frames(speech)];
   assert.equal(frames.length, 20);
-  assert.deepEqual(frames.map((frame) => later.packet(frame)), expected);
+  assert.deepEqual(frames.map((frame) => later.packet([frame])), expected);
   now.close();
   later.close();
 });
@@ -101,9 +102,9 @@ Deno.test("a micro-turn its worker encoded is framed as it came: empty payloads 
   ];
   const owed = framed.filter((frame) => frame.owed);
   assert.equal(owed.length, 8);
-  assert.equal(fromWorker.packet(owed[0]), undefined, "no packet before its payload comes");
+  assert.equal(fromWorker.packet([owed[0]]), undefined, "no packet before its payload comes");
   owed.forEach((frame, i) => frame.payload = last[i + 2]);
-  const sent = framed.map((frame) => fromWorker.packet(frame));
+  const sent = framed.map((frame) => fromWorker.packet([frame]));
   // Same headers (sequence, timestamps over the silence, talkspurt markers) and same payloads.
   assert.equal(sent.length, 15);
   assert.deepEqual(sent, expected);
@@ -111,4 +112,64 @@ Deno.test("a micro-turn its worker encoded is framed as it came: empty payloads 
   encoder.close();
   fromPcm.close();
   fromWorker.close();
+});
+
+Deno.test("consecutive frames go in one packet: encoded here in one call, or the worker's payloads joined", () => {
+  const packetizer = new EgressPacketizer(() => 0.5);
+  const first = packetizer.frames(speech);
+  packetizer.frames(speech, true); // the model's silence
+  const second = packetizer.frames(speech);
+  // Frames join within one stretch of audio, not across the silence (a talkspurt starts).
+  assert.ok(first.slice(1).every((frame, i) => packetizer.joins(first[i], frame)));
+  assert.equal(packetizer.joins(first[9], second[0]), false);
+  const packets = [first.slice(0, 5), first.slice(5), second.slice(0, 5)].map((frames) =>
+    parseRtpPacket(packetizer.packet(frames)!)
+  );
+  assert.deepEqual(packets.map((p) => p.marker), [true, false, true]);
+  assert.equal(packets[1].timestamp, (packets[0].timestamp + 5 * RTP_TICKS_PER_FRAME) >>> 0);
+  packetizer.dropped(); // a packet the pacer dropped leaves a gap in the numbering
+  const after = parseRtpPacket(packetizer.packet(second.slice(5))!);
+  assert.deepEqual(
+    [...packets, after].map((p) => (p.sequenceNumber - packets[0].sequenceNumber) & 0xffff),
+    [0, 1, 2, 4],
+  );
+  // 100 ms of Opus in five 20 ms frames, which decode to the loudness that went in.
+  const decoder = new OpusDecoder();
+  const rms = (samples: Int16Array) =>
+    Math.sqrt(samples.reduce((sum, x) => sum + x * x, 0) / samples.length);
+  for (const packet of packets) {
+    const frames = new OpusFrames().read(packet.payload);
+    assert.equal(frames.count, 5);
+    assert.equal(frames.frameTicks, RTP_TICKS_PER_FRAME);
+    const decoded = decoder.decode(packet.payload);
+    assert.equal(decoded.length, 5 * SAMPLES_PER_FRAME);
+    if (packet !== packets[0]) {
+      const ratio = rms(decoded) / rms(speech);
+      assert.ok(ratio > 0.7 && ratio < 1.3, `loudness ratio ${ratio}`);
+    }
+  }
+  decoder.close();
+
+  // A worker's payloads are joined as they came: cut apart, the packet gives them back.
+  const encoder = new OpusEncoder();
+  const payloads = Array.from(
+    { length: FRAMES_PER_MICRO_TURN },
+    (_, i) => encoder.encode(speech.subarray(i * SAMPLES_PER_FRAME, (i + 1) * SAMPLES_PER_FRAME)),
+  );
+  const framed = packetizer.encodedFrames(payloads);
+  assert.equal(packetizer.joins(framed[0], framed[1]), true);
+  assert.equal(packetizer.joins(second[4], framed[0]), false, "a talkspurt starts");
+  const joined = new OpusFrames().read(
+    parseRtpPacket(packetizer.packet(framed.slice(2, 7))!).payload,
+  );
+  assert.deepEqual(
+    Array.from({ length: joined.count }, (_, i) => {
+      const frame = new Uint8Array(joined.frameLength(i));
+      joined.writeFrame(i, frame, 0);
+      return frame;
+    }),
+    payloads.slice(2, 7),
+  );
+  encoder.close();
+  packetizer.close();
 });

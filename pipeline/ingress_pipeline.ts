@@ -19,7 +19,6 @@ import { JitterStage } from "./jitter_stage.ts";
 import type { JitterBuffer, JitterBufferOptions } from "./jitter_buffer.ts";
 import { OpusDecodeStage } from "./opus_decode_stage.ts";
 import { L16DecodeStage } from "./l16_decode_stage.ts";
-import type { AudioCodec } from "../protocol/media_format.ts";
 import { DmelStage } from "./dmel_stage.ts";
 import { MicroTurnAssembler } from "./micro_turn_assembler.ts";
 import { VideoPatchStage } from "./video_patch_stage.ts";
@@ -46,8 +45,6 @@ export interface IngressPipelineOptions extends JitterBufferOptions {
   onUndecodable?: (error: unknown) => void;
   /** Told about camera frames that did not decode. */
   onMalformedVideo?: (error: unknown) => void;
-  /** How the session's audio packets are coded. Default Opus. */
-  codec?: AudioCodec;
 }
 
 /** Builds a session's ingress pipeline. */

@@ -3,11 +3,17 @@
  * explicit arrival times and `poll(nowMs)`, so tests replay arrival traces deterministically.
  *
  * Media time comes from RTP timestamps: frame `f` covers [20f, 20f + 20) ms and micro-turn
- * `k` holds frames 10k..10k+9. Micro-turn k closes at the earlier of
+ * `k` holds frames 10k..10k+9. A packet may carry several 20 ms frames (the SDK sends 100 ms
+ * a packet): it is cut into one slot a frame (pipeline/packet_slots.ts), and its arrival
+ * counts for the end of its audio. Micro-turn k closes at the earlier of
  * - the moment its audio is complete: every sequence number up to a packet at or past its
  *   last frame has arrived (what never came was never sent), and
- * - its deadline: base + 200(k + 1) + target, where base and target come from the
- *   {@linkcode ArrivalDelayEstimator} (fastest recent packet; high quantile of arrival delay).
+ * - its deadline: base + the end of the packet that carries its last frame + target, where
+ *   base and target come from the {@linkcode ArrivalDelayEstimator} (fastest recent packet;
+ *   high quantile of arrival delay). With 20 ms packets, or longer ones that start on a
+ *   micro-turn's boundary as the SDK's do, that end is the micro-turn's: 200(k + 1). A sender
+ *   whose packets straddle a boundary is waited for until the packet that completes it can
+ *   have come, instead of having the micro-turn's last frames concealed every time.
  *
  * Frames missing at close are filled: concealed (PLC, or FEC from the next packet) while the
  * run of missing audio is at most `maxConcealMs`, marked missing beyond it; a micro-turn with
@@ -18,11 +24,9 @@
  * counted as expired), so catching up after a burst never queues without bound. Duplicates
  * (including a client's replay after a reconnect) are recognised by media slot and dropped.
  *
- * Payloads of frames held to be released on time are copied into a ring of slots the buffer
- * owns (one a frame, for the next 1.28 s of media), so the socket message each came in dies
- * young: held for up to a micro-turn, thousands a second of them outlived V8's young
- * generation at 100 sessions, and freeing their buffers was most of every full collection's
- * pause. A released slot's payload is a view of that ring: consume it before the next insert.
+ * Payloads of frames held to be released on time are copied into a ring the buffer owns
+ * (pipeline/held_payloads.ts): a released slot's payload is a view of it, to be consumed
+ * before the next insert.
  *
  * Before the first packet, and for a client that never sends audio, micro-turns are clocked
  * from `startMs`. The first packet, and a sender restart (new SSRC, or a timestamp jump beyond
@@ -31,6 +35,9 @@
  * @module
  */
 import type { RtpPacket } from "./rtp_packet.ts";
+import { HeldPayloads } from "./held_payloads.ts";
+import { PacketSlots } from "./packet_slots.ts";
+import { SequenceTracker } from "./sequence_tracker.ts";
 import {
   ArrivalDelayEstimator,
   type ArrivalDelayOptions,
@@ -38,6 +45,7 @@ import {
 } from "./arrival_delay_estimator.ts";
 import {
   AUDIO_FRAME_MS,
+  type AudioCodec,
   FRAMES_PER_MICRO_TURN,
   MICRO_TURN_MS,
   RTP_TICKS_PER_FRAME,
@@ -57,12 +65,9 @@ export interface JitterBufferOptions extends ArrivalDelayOptions {
   maxAheadMs?: number;
   /** Index of the first micro-turn (a resumed session continues its numbering). Default 0. */
   firstTurn?: number;
+  /** How the packets' payloads are coded, so they can be cut into 20 ms slots. Default Opus. */
+  codec?: AudioCodec;
 }
-
-/** Frames ahead of the open frame whose payloads the buffer copies into its ring. */
-const PAYLOAD_RING_FRAMES = 64;
-/** Room for one payload in the ring: 20 ms of Opus up to 128 kbit/s (longer ones are kept as they came). */
-const PAYLOAD_RING_SLOT_BYTES = 320;
 
 /** One on-time 20 ms slot of a closed micro-turn. */
 export interface ReleasedSlot {
@@ -141,10 +146,10 @@ export class JitterBuffer {
   readonly #horizonFrames: number;
   readonly #restartJumpTicks: number;
   readonly #maxAheadFrames: number;
-  /** Held packets of frames not yet closed. */
-  readonly #pending = new Map<number, Uint8Array>();
-  /** Copies of held payloads, frame `f` at slot `f % PAYLOAD_RING_FRAMES` (see the module doc). */
-  readonly #payloadRing = new Uint8Array(PAYLOAD_RING_FRAMES * PAYLOAD_RING_SLOT_BYTES);
+  /** Payloads of frames not yet closed. */
+  readonly #held = new HeldPayloads();
+  /** The packet being inserted, cut into 20 ms slots. */
+  readonly #slots: PacketSlots;
   /**
    * State of closed frames within the horizon: a ring indexed by frame, valid from
    * `#closedFrom` to the open frame. (A Map here was re-hashed as frames came and went, and its
@@ -166,11 +171,10 @@ export class JitterBuffer {
   /** The micro-turn open when the anchor was set. */
   #anchorTurn = -1;
   #lastTicks = 0;
-  /** Sequence tracking: extended numbers received beyond the contiguous point. */
-  #lastSeq = 0;
-  #contiguousSeq = 0;
-  #contiguousFrame = -1;
-  readonly #seqFrames = new Map<number, number>();
+  readonly #sequence = new SequenceTracker();
+  /** The sender's packets: slots in the last one accepted, and where their grid starts (mod). */
+  #packetSlots = 1;
+  #packetPhase = 0;
   readonly #stats = {
     currentDelayMs: 0,
     received: 0,
@@ -202,6 +206,7 @@ export class JitterBuffer {
     this.#restartJumpTicks = ((options.restartJumpMs ?? 60_000) / AUDIO_FRAME_MS) *
       RTP_TICKS_PER_FRAME;
     this.#maxAheadFrames = Math.ceil((options.maxAheadMs ?? 60_000) / AUDIO_FRAME_MS);
+    this.#slots = new PacketSlots(options.codec);
   }
 
   /** Counters and the current target delay. */
@@ -224,12 +229,12 @@ export class JitterBuffer {
    * may discard those and replays the rest after a reconnect. Undefined before any packet.
    */
   get acknowledgedSequence(): number | undefined {
-    return this.#ssrc === undefined ? undefined : this.#contiguousSeq & 0xffff;
+    return this.#ssrc === undefined ? undefined : this.#sequence.contiguous & 0xffff;
   }
 
   /** Wall time at which the next micro-turn closes unless its audio completes first. */
   nextDeadlineMs(): number {
-    return this.#estimator.baseMs + (this.#nextTurn + 1) * MICRO_TURN_MS +
+    return this.#estimator.baseMs + this.#packetEnd(this.#nextTurn) * AUDIO_FRAME_MS +
       this.#estimator.targetDelayMs;
   }
 
@@ -242,34 +247,49 @@ export class JitterBuffer {
     if (this.#ssrc === undefined || restart) this.#anchor(packet, arrivalMs, restart);
     const ticks = this.#extendTicks(packet.timestamp);
     this.#lastTicks = Math.max(this.#lastTicks, ticks);
-    const frame = this.#anchorFrame + Math.round((ticks - this.#anchorTicks) / RTP_TICKS_PER_FRAME);
-    const seq = this.#extendSeq(packet.sequenceNumber);
+    const first = this.#anchorFrame + Math.round((ticks - this.#anchorTicks) / RTP_TICKS_PER_FRAME);
+    const seq = this.#sequence.extend(packet.sequenceNumber);
 
-    if (frame < openFrame && this.#canSlideAnchor(openFrame - frame)) {
-      this.#slideAnchor(openFrame - frame, seq);
+    if (first < openFrame && this.#canSlideAnchor(openFrame - first)) {
+      this.#slideAnchor(openFrame - first, seq);
       return this.insert(packet, arrivalMs);
     }
-    if (frame >= openFrame + this.#maxAheadFrames) {
+    if (first >= openFrame + this.#maxAheadFrames) {
       this.#stats.tooFarAhead++;
       return "too_far_ahead";
     }
-    if (frame >= openFrame) {
-      if (this.#pending.has(frame)) return this.#duplicate();
-      this.#hold(frame, openFrame, packet.payload);
-    } else {
-      const state = frame >= this.#closedFrom ? this.#closed[this.#closedSlot(frame)] : 0;
-      if (state === Closed.Delivered) return this.#duplicate();
-      if (state === 0) {
-        this.#stats.expired++;
-        return "expired";
+    const slots = this.#slots.read(packet.payload);
+    let accepted = 0;
+    let late = 0;
+    let refused: InsertOutcome = "duplicate";
+    for (let i = 0; i < slots; i++) {
+      const frame = first + i;
+      if (frame >= openFrame) {
+        if (this.#held.has(frame)) continue;
+        this.#held.hold(frame, openFrame, this.#slots, i);
+      } else {
+        const state = frame >= this.#closedFrom ? this.#closed[this.#closedSlot(frame)] : 0;
+        if (state !== Closed.Filled) {
+          if (state === 0) refused = "expired";
+          continue;
+        }
+        this.#closed[this.#closedSlot(frame)] = Closed.Delivered;
+        this.#late.push({ frame, payload: this.#slots.own(i) });
+        late++;
       }
-      this.#closed[this.#closedSlot(frame)] = Closed.Delivered;
-      this.#late.push({ frame, payload: packet.payload });
+      accepted++;
     }
+    if (accepted === 0) {
+      this.#stats[refused === "duplicate" ? "duplicates" : "expired"]++;
+      return refused;
+    }
+    const last = first + slots - 1;
     this.#stats.received++;
-    this.#estimator.observe((frame + 1) * AUDIO_FRAME_MS, arrivalMs);
-    this.#markSequence(seq, frame);
-    return frame >= openFrame ? "held" : "late";
+    this.#estimator.observe((last + 1) * AUDIO_FRAME_MS, arrivalMs);
+    this.#sequence.mark(seq, last);
+    this.#packetSlots = slots;
+    this.#packetPhase = first % slots;
+    return late > 0 ? "late" : "held";
   }
 
   /** Closes every micro-turn that is complete or past its deadline at `nowMs`. */
@@ -278,7 +298,7 @@ export class JitterBuffer {
     const closed: ClosedTurn[] = [];
     for (;;) {
       const lastFrame = (this.#nextTurn + 1) * FRAMES_PER_MICRO_TURN - 1;
-      const complete = this.#contiguousFrame >= lastFrame;
+      const complete = this.#sequence.contiguousFrame >= lastFrame;
       if (!complete && nowMs < this.nextDeadlineMs()) break;
       closed.push(this.#close(nowMs, complete));
     }
@@ -288,26 +308,11 @@ export class JitterBuffer {
   /** Closes every micro-turn up to the last one holding audio (the session is ending). */
   flush(nowMs: number): ClosedTurn[] {
     const closed: ClosedTurn[] = [];
-    const last = Math.max(-1, ...this.#pending.keys());
+    const last = this.#held.lastFrame();
     while (this.#nextTurn * FRAMES_PER_MICRO_TURN <= last || this.#late.length > 0) {
       closed.push(this.#close(nowMs, true));
     }
     return closed;
-  }
-
-  /**
-   * Holds `payload` for `frame` until it closes: a copy in the ring when it fits there. Every
-   * held frame in the ring lies within PAYLOAD_RING_FRAMES of the open frame, so no two share
-   * a slot, and a slot is reused only once its frame has closed and been released.
-   */
-  #hold(frame: number, openFrame: number, payload: Uint8Array): void {
-    if (frame - openFrame >= PAYLOAD_RING_FRAMES || payload.length > PAYLOAD_RING_SLOT_BYTES) {
-      this.#pending.set(frame, payload);
-      return;
-    }
-    const at = (frame % PAYLOAD_RING_FRAMES) * PAYLOAD_RING_SLOT_BYTES;
-    this.#payloadRing.set(payload, at);
-    this.#pending.set(frame, this.#payloadRing.subarray(at, at + payload.length));
   }
 
   #close(nowMs: number, complete: boolean): ClosedTurn {
@@ -315,9 +320,8 @@ export class JitterBuffer {
     const first = index * FRAMES_PER_MICRO_TURN;
     const slots: ReleasedSlot[] = [];
     for (let frame = first; frame < first + FRAMES_PER_MICRO_TURN; frame++) {
-      const payload = this.#pending.get(frame);
+      const payload = this.#held.take(frame);
       if (payload) {
-        this.#pending.delete(frame);
         this.#closed[this.#closedSlot(frame)] = Closed.Delivered;
         this.#missingRun = 0;
         slots.push({ frame, payload });
@@ -327,7 +331,7 @@ export class JitterBuffer {
       this.#missingRun++;
       if (this.#missingRun <= this.#maxConcealFrames) {
         const slot: ReleasedSlot = { frame, payload: null, fill: "conceal" };
-        const next = this.#pending.get(frame + 1);
+        const next = this.#held.get(frame + 1);
         if (next) slot.nextPayload = next;
         slots.push(slot);
         this.#stats.concealedFrames++;
@@ -349,7 +353,7 @@ export class JitterBuffer {
     const addedDelayMs = Math.max(0, nowMs - idealMs);
     this.#stats.currentDelayMs = addedDelayMs;
     this.#stats.closedTurns++;
-    this.#resolveGaps(first + FRAMES_PER_MICRO_TURN - 1);
+    this.#sequence.giveUpThrough(first + FRAMES_PER_MICRO_TURN - 1);
     return { index, closedAtMs: nowMs, addedDelayMs, complete, slots, late };
   }
 
@@ -359,9 +363,15 @@ export class JitterBuffer {
     return ((frame % size) + size) % size;
   }
 
-  #duplicate(): InsertOutcome {
-    this.#stats.duplicates++;
-    return "duplicate";
+  /**
+   * The frame after the end of the sender's packet that carries micro-turn `turn`'s last
+   * frame, on the grid of its recent packets: the micro-turn's own end unless they straddle it.
+   */
+  #packetEnd(turn: number): number {
+    const end = (turn + 1) * FRAMES_PER_MICRO_TURN;
+    const over = (((end - this.#packetPhase) % this.#packetSlots) + this.#packetSlots) %
+      this.#packetSlots;
+    return over === 0 ? end : end + this.#packetSlots - over;
   }
 
   /**
@@ -370,16 +380,13 @@ export class JitterBuffer {
    */
   #anchor(packet: RtpPacket, arrivalMs: number, restart: boolean): void {
     const openFrame = this.#nextTurn * FRAMES_PER_MICRO_TURN;
-    const frame = Math.max(openFrame - 1, ...this.#pending.keys()) + 1;
+    const frame = Math.max(openFrame - 1, this.#held.lastFrame()) + 1;
     this.#ssrc = packet.ssrc;
     this.#anchorTicks = packet.timestamp;
     this.#lastTicks = packet.timestamp;
     this.#anchorFrame = frame;
     this.#anchorTurn = this.#nextTurn;
-    this.#lastSeq = packet.sequenceNumber;
-    this.#contiguousSeq = packet.sequenceNumber - 1;
-    this.#contiguousFrame = frame - 1;
-    this.#seqFrames.clear();
+    this.#sequence.restart(packet.sequenceNumber, frame);
     this.#estimator.rebase(arrivalMs - (frame + 1) * AUDIO_FRAME_MS);
     if (restart) this.#stats.restarts++;
   }
@@ -395,63 +402,15 @@ export class JitterBuffer {
 
   /** Moves every frame assigned since the anchor `frames` later, for a packet numbered `seq`. */
   #slideAnchor(frames: number, seq: number): void {
-    // Copied out first: a frame's ring slot changes with its number.
-    const held = [...this.#pending].map(([frame, payload]) => [frame, payload.slice()] as const);
-    this.#pending.clear();
     const openFrame = this.#nextTurn * FRAMES_PER_MICRO_TURN;
-    for (const [frame, payload] of held) this.#hold(frame + frames, openFrame, payload);
-    for (const [seq, frame] of this.#seqFrames) this.#seqFrames.set(seq, frame + frames);
+    this.#held.shift(frames, openFrame);
+    this.#sequence.shift(frames, seq, openFrame);
     this.#anchorFrame += frames;
-    if (seq <= this.#contiguousSeq) {
-      this.#contiguousSeq = seq - 1;
-      this.#contiguousFrame = this.#nextTurn * FRAMES_PER_MICRO_TURN - 1;
-    } else {
-      this.#contiguousFrame += frames;
-    }
     this.#estimator.rebase(this.#estimator.baseMs - frames * AUDIO_FRAME_MS);
   }
 
   #extendTicks(timestamp: number): number {
     const delta = (timestamp - this.#lastTicks) | 0;
     return this.#lastTicks + delta;
-  }
-
-  #extendSeq(sequenceNumber: number): number {
-    const delta = ((sequenceNumber - this.#lastSeq + 0x8000) & 0xffff) - 0x8000;
-    const seq = this.#lastSeq + delta;
-    this.#lastSeq = Math.max(this.#lastSeq, seq);
-    return seq;
-  }
-
-  #markSequence(seq: number, frame: number): void {
-    if (seq <= this.#contiguousSeq) return;
-    if (seq === this.#contiguousSeq + 1) {
-      // In order, the usual case: no map entry to add and remove (each re-hash is garbage).
-      this.#contiguousSeq = seq;
-      this.#contiguousFrame = Math.max(this.#contiguousFrame, frame);
-    } else {
-      this.#seqFrames.set(seq, frame);
-    }
-    this.#advanceContiguous();
-  }
-
-  #advanceContiguous(): void {
-    while (this.#seqFrames.has(this.#contiguousSeq + 1)) {
-      this.#contiguousSeq++;
-      const frame = this.#seqFrames.get(this.#contiguousSeq)!;
-      this.#contiguousFrame = Math.max(this.#contiguousFrame, frame);
-      this.#seqFrames.delete(this.#contiguousSeq);
-    }
-  }
-
-  /** After a deadline close, sequence gaps before packets of closed frames are given up. */
-  #resolveGaps(closedThroughFrame: number): void {
-    const waiting = [...this.#seqFrames.entries()].sort((a, b) => a[0] - b[0]);
-    for (const [seq, frame] of waiting) {
-      if (frame > closedThroughFrame) break;
-      if (seq <= this.#contiguousSeq) continue;
-      this.#contiguousSeq = seq - 1;
-      this.#advanceContiguous();
-    }
   }
 }

@@ -1,7 +1,13 @@
 import { correlation, loopSamples, speechFixture } from "../tests/support/speech_fixture.ts";
 import assert from "node:assert/strict";
 import { JitterStage } from "./jitter_stage.ts";
-import type { JitterBufferOptions, JitterStats } from "./jitter_buffer.ts";
+import {
+  type ClosedTurn,
+  JitterBuffer,
+  type JitterBufferOptions,
+  type JitterStats,
+} from "./jitter_buffer.ts";
+import { joinOpusPackets, OpusFrames } from "./opus_packet.ts";
 import { OpusDecodeStage } from "./opus_decode_stage.ts";
 import { chainStages, type FrameStage, stageStream } from "./frame_stage.ts";
 import { OpusDecoder } from "./opus_codec.ts";
@@ -14,7 +20,12 @@ import {
   type NetworkProfile,
 } from "../tests/support/arrival_traces.ts";
 import { seededRandom } from "../lib/seeded_random.ts";
-import { FRAMES_PER_MICRO_TURN, SAMPLES_PER_FRAME } from "../protocol/media_format.ts";
+import {
+  AUDIO_FRAME_MS,
+  FRAMES_PER_MICRO_TURN,
+  RTP_TICKS_PER_FRAME,
+  SAMPLES_PER_FRAME,
+} from "../protocol/media_format.ts";
 
 const fixture = speechFixture();
 
@@ -273,8 +284,12 @@ Deno.test("held payloads come out intact however far ahead and out of order they
   // 300 frames (6 s) of distinct payloads of every size up to 400 bytes (past a ring slot),
   // sent in reverse within 2.6 s blocks: many held far past the ring, all with reused slots.
   const frames = 300;
+  // Each a one-frame Opus packet (a CELT 20 ms TOC byte, code 0), so it is one slot.
   const payloadOf = (frame: number) =>
-    Uint8Array.from({ length: 1 + (frame * 37) % 400 }, (_, i) => (frame * 7 + i) & 0xff);
+    Uint8Array.from(
+      { length: 1 + (frame * 37) % 400 },
+      (_, i) => i ? (frame * 7 + i) & 0xff : 0xf8,
+    );
   const packetOf = (frame: number): RtpPacket => ({
     payloadType: 111,
     sequenceNumber: 1000 + frame,
@@ -304,4 +319,140 @@ Deno.test("held payloads come out intact however far ahead and out of order they
   for (let frame = 0; frame < frames; frame++) {
     assert.deepEqual(released.get(frame), payloadOf(frame), `frame ${frame}`);
   }
+});
+
+/**
+ * `packets` (20 ms each) joined into longer ones, `sizes` frames each in turn (the last size
+ * repeats), numbered on from the first's sequence number.
+ */
+function joinedPackets(packets: RtpPacket[], sizes: number[]): RtpPacket[] {
+  const joined: RtpPacket[] = [];
+  for (let at = 0, i = 0; at < packets.length; i++) {
+    const group = packets.slice(at, at + sizes[Math.min(i, sizes.length - 1)]);
+    joined.push({
+      ...group[0],
+      sequenceNumber: (packets[0].sequenceNumber + i) & 0xffff,
+      payload: joinOpusPackets(group.map((p) => p.payload)),
+    });
+    at += group.length;
+  }
+  return joined;
+}
+
+/** Frames of a packet of `joined`: its RTP timestamp's frame and its Opus frame count. */
+function framesOf(packet: RtpPacket): { first: number; last: number } {
+  const first = Math.round(packet.timestamp / RTP_TICKS_PER_FRAME);
+  return { first, last: first + new OpusFrames().read(packet.payload).count - 1 };
+}
+
+/** Inserts each packet at the end of its audio plus `delayMs` (unless `arrivalOf` says), polling. */
+function deliver(
+  buffer: JitterBuffer,
+  packets: RtpPacket[],
+  delayMs: number,
+  arrivalOf: (packet: RtpPacket, atMs: number) => number = (_, atMs) => atMs,
+) {
+  const events = packets.map((packet) => ({
+    packet,
+    atMs: arrivalOf(packet, (framesOf(packet).last + 1) * AUDIO_FRAME_MS + delayMs),
+  })).sort((a, b) => a.atMs - b.atMs);
+  const turns: ClosedTurn[] = [];
+  const outcomes: string[] = [];
+  for (const { packet, atMs } of events) {
+    turns.push(...buffer.poll(atMs));
+    outcomes.push(buffer.insert(packet, atMs));
+    turns.push(...buffer.poll(atMs));
+  }
+  turns.push(...buffer.flush(events.at(-1)!.atMs));
+  return { turns, outcomes };
+}
+
+Deno.test("100 ms packets are cut into 20 ms slots: the same audio, each micro-turn closed by its last packet", async () => {
+  const { packets, reference } = speech(100);
+  const joined = joinedPackets(packets, [5]);
+  assert.equal(joined.length, 20);
+  const buffer = new JitterBuffer(0);
+  const { turns, outcomes } = deliver(buffer, joined, 30);
+  assert.deepEqual(new Set(outcomes), new Set(["held"]));
+  for (const turn of turns.slice(0, 10)) {
+    // Closed the moment the packet holding its last 100 ms came: not at a deadline.
+    assert.equal(turn.complete, true);
+    assert.equal(turn.closedAtMs, (turn.index + 1) * 200 + 30);
+    assert.ok(turn.slots.every((slot) => slot.payload));
+  }
+  assert.equal(buffer.stats.received, 20);
+  assert.equal(buffer.stats.concealedFrames, 0);
+  // Decoded, the slots are the sender's audio, frame for frame.
+  const events = joined.map((packet) => ({
+    packet,
+    atMs: (framesOf(packet).last + 1) * AUDIO_FRAME_MS + 30,
+  }));
+  const result = await replay(events, 2_400);
+  assertEveryFrameOnce(result, reference, range(100), 0);
+  assertLateFlagged(result);
+  const decoder = new OpusDecoder();
+  for (const frame of result.frames.slice(0, 100)) {
+    assert.deepEqual(frame.samples, decoder.decode(packets[frame.frameIndex].payload));
+  }
+  decoder.close();
+});
+
+Deno.test("packets that straddle micro-turn boundaries are waited for, not concealed", () => {
+  const { packets } = speech(100);
+  // 60 ms first, then 100 ms: every other packet carries the end of one micro-turn and the
+  // start of the next, and leaves 60 ms after the micro-turn's end.
+  const joined = joinedPackets(packets, [3, 5]);
+  const buffer = new JitterBuffer(0);
+  const { turns } = deliver(buffer, joined, 30);
+  assert.equal(buffer.stats.concealedFrames, 0);
+  assert.equal(buffer.stats.lateFrames, 0);
+  for (const turn of turns.slice(1, 9)) {
+    assert.equal(turn.complete, true, `micro-turn ${turn.index}`);
+    assert.equal(turn.closedAtMs, (turn.index + 1) * 200 + 60 + 30);
+  }
+});
+
+Deno.test("a long packet that comes after its micro-turn closed is delivered late, slot by slot", () => {
+  const { packets } = speech(60);
+  const joined = joinedPackets(packets, [3, 5]); // frames 0-2, 3-7, 8-12, 13-17, ...
+  const buffer = new JitterBuffer(0);
+  // Frames 8-12 come 150 ms late: 8 and 9 belong to micro-turn 0, closed at its deadline by
+  // then; 10-12 to micro-turn 1, still open.
+  const { turns, outcomes } = deliver(
+    buffer,
+    joined,
+    30,
+    (packet, atMs) => framesOf(packet).first === 8 ? atMs + 150 : atMs,
+  );
+  assert.equal(outcomes.filter((outcome) => outcome === "late").length, 1);
+  const late = turns.flatMap((turn) => turn.late.map((frame) => frame.frame));
+  assert.deepEqual(late, [8, 9]);
+  assert.equal(buffer.stats.lateFrames, 2);
+  const second = turns.find((turn) => turn.index === 1)!;
+  assert.deepEqual(second.slots.slice(0, 3).map((slot) => slot.fill), [
+    undefined,
+    undefined,
+    undefined,
+  ]);
+  // A late slot is one frame of its own, cut from the packet.
+  const [eight] = turns.flatMap((turn) => turn.late);
+  assert.deepEqual(eight.payload, packets[8].payload);
+  // The same packet again is a duplicate: nothing is delivered twice.
+  assert.equal(buffer.insert(joined[2], 5000), "duplicate");
+  assert.equal(buffer.stats.duplicates, 1);
+});
+
+Deno.test("linear PCM packets of 100 ms are cut into 640-byte slots", () => {
+  const buffer = new JitterBuffer(0, { codec: "l16" });
+  const pcm = Uint8Array.from({ length: 2 * 3200 * 2 }, (_, i) => i & 0xff);
+  for (let i = 0; i < 2; i++) {
+    const payload = pcm.subarray(i * 3200, (i + 1) * 3200);
+    const packet = { ...speech(1).packets[0], sequenceNumber: i, timestamp: i * 4800, payload };
+    buffer.insert(packet, (i + 1) * 100);
+  }
+  const [turn] = buffer.poll(200);
+  assert.equal(turn.complete, true);
+  turn.slots.forEach((slot, i) => {
+    assert.deepEqual(slot.payload, pcm.subarray(i * 640, (i + 1) * 640), `slot ${i}`);
+  });
 });

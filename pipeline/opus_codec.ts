@@ -233,7 +233,10 @@ export class OpusEncoder {
     this.#state = state;
   }
 
-  /** Encodes one frame (2.5 to 60 ms of samples) into one packet. */
+  /**
+   * Encodes 2.5 to 120 ms of samples into one packet (beyond 60 ms, or beyond 20 ms outside
+   * SILK, libopus makes it of several frames).
+   */
   encode(pcm: Int16Array): Uint8Array {
     if (!this.#state) throw new OpusCodecError("encode", -6);
     if (pcm.length > MAX_FRAME_SAMPLES) throw new OpusCodecError("encode", -1);

@@ -14,6 +14,16 @@ export const RTP_CLOCK_RATE_HZ = 48_000;
 /** Duration of one Opus frame on the wire: 20 ms is WebRTC's default packetization. */
 export const AUDIO_FRAME_MS = 20;
 
+/**
+ * Audio the SDK sends in one packet, ms: five 20 ms Opus frames in one RTP packet (RFC 7587
+ * allows up to 120 ms). A micro-turn is two packets, each sent the moment its last frame is
+ * encoded, so a micro-turn is complete at the edge as early as with 20 ms packets, while the
+ * edge handles a fifth of the messages and a mobile uplink carries a fifth of the headers
+ * (about 60 bytes a packet of RTP, WebSocket, TCP and IP: 24 kbit/s at 50 packets a second,
+ * as much as the speech). It divides the micro-turn, so packets never straddle one.
+ */
+export const AUDIO_PACKET_MS = 100;
+
 /** PCM samples in one 20 ms frame at 16 kHz. */
 export const SAMPLES_PER_FRAME = (SAMPLE_RATE_HZ * AUDIO_FRAME_MS) / 1000;
 

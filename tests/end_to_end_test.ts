@@ -7,7 +7,12 @@ import { ProtocolClient, speechPackets } from "./support/protocol_client.ts";
 import { OpusDecoder } from "../pipeline/opus_codec.ts";
 import { EventLog } from "../store/event_log.ts";
 import { SessionStore } from "../store/session_store.ts";
-import { FRAMES_PER_MICRO_TURN, SAMPLES_PER_FRAME } from "../protocol/media_format.ts";
+import {
+  AUDIO_FRAME_MS,
+  AUDIO_PACKET_MS,
+  FRAMES_PER_MICRO_TURN,
+  SAMPLES_PER_FRAME,
+} from "../protocol/media_format.ts";
 
 const speech = speechFixture();
 
@@ -22,15 +27,18 @@ for (const target of TEST_DATABASE_TARGETS) {
         const { sessionId, client, ready } = await ProtocolClient.open(system.url);
         assert.equal(ready.session, sessionId);
 
-        const packets = speechPackets(speech);
+        // 100 ms a packet, as the SDK sends.
+        const framesPerPacket = AUDIO_PACKET_MS / AUDIO_FRAME_MS;
+        const packets = speechPackets(speech, 1000, 0x1234, framesPerPacket);
         packets.forEach((packet, i) => {
           client.send(packet);
-          if (i === 150) client.send(JSON.stringify({ type: "text", text: "what's the weather?" }));
+          if (i === 30) client.send(JSON.stringify({ type: "text", text: "what's the weather?" }));
         });
         client.send(JSON.stringify({ type: "bye" }));
         const closed = await client.message("closed");
         // The edge's clock is stopped: micro-turns close as their audio completes.
-        const speechTurns = Math.ceil(packets.length / FRAMES_PER_MICRO_TURN);
+        const speechFrames = Math.floor(speech.length / SAMPLES_PER_FRAME);
+        const speechTurns = Math.ceil(speechFrames / FRAMES_PER_MICRO_TURN);
         const expectedTurns = closed.microTurns;
         assert.equal(expectedTurns, speechTurns);
 
@@ -42,8 +50,8 @@ for (const target of TEST_DATABASE_TARGETS) {
           JSON.stringify(client.messages),
         );
 
-        // The output audio is RTP carrying Opus that decodes to 20 ms frames. Micro-turns the
-        // model kept silent carry none (silence is not encoded or sent). The audio was sent
+        // The output audio is RTP carrying Opus that decodes to whole 20 ms frames. Micro-turns
+        // the model kept silent carry none (silence is not encoded or sent). The audio was sent
         // faster than real time, so output came faster than it plays: the pacer kept the
         // newest and dropped the stale rest, leaving gaps in the sequence numbers.
         for (const output of outputs) {
@@ -53,23 +61,34 @@ for (const target of TEST_DATABASE_TARGETS) {
         const produced = outputs.reduce((sum, o) => sum + o.audioFrames, 0);
         assert.ok(produced > 0, "the model spoke");
         const { egress } = closed;
+        // Packets of up to five frames (100 ms): each decodes to whole 20 ms frames.
+        const decoder = new OpusDecoder();
+        const framesOf = client.audio.map((packet) => {
+          const samples = decoder.decode(packet.payload).length;
+          assert.equal(samples % SAMPLES_PER_FRAME, 0);
+          assert.ok(samples >= SAMPLES_PER_FRAME && samples <= 5 * SAMPLES_PER_FRAME);
+          return samples / SAMPLES_PER_FRAME;
+        });
+        const sent = framesOf.reduce((sum, n) => sum + n, 0);
+        assert.ok(client.audio.length < sent, "frames went several to a packet");
         assert.equal(
-          client.audio.length + egress.droppedStale + egress.droppedBackpressure +
-            egress.droppedLate,
+          sent + egress.droppedStale + egress.droppedBackpressure + egress.droppedLate,
           produced,
         );
-        assert.equal(client.audio.length, egress.sentFrames);
+        assert.equal(sent, egress.sentFrames);
+        assert.equal(client.audio.length, egress.sentPackets);
         const newestCount = Math.min(25, produced);
-        assert.ok(client.audio.length >= newestCount, "the newest 500 ms always goes out");
-        const decoder = new OpusDecoder();
+        assert.ok(sent >= newestCount, "the newest 500 ms always goes out");
         const firstSeq = client.audio[0].sequenceNumber;
         const offsets = client.audio.map((p) => (p.sequenceNumber - firstSeq + 0x10000) & 0xffff);
         assert.deepEqual(offsets, [...offsets].sort((a, b) => a - b));
-        const newest = offsets.slice(-newestCount);
+        // The packets of the newest 500 ms follow one another: none of them was dropped.
+        let newestPackets = 0;
+        for (let frames = 0; frames < newestCount; newestPackets++) {
+          frames += framesOf[framesOf.length - 1 - newestPackets];
+        }
+        const newest = offsets.slice(-newestPackets);
         assert.deepEqual(newest, newest.map((_, i) => newest[0] + i), "the newest 500 ms intact");
-        client.audio.forEach((packet) => {
-          assert.equal(decoder.decode(packet.payload).length, SAMPLES_PER_FRAME);
-        });
         decoder.close();
         assert.equal((await client.closedWith()).code, 1000);
         // The worker encoded the audio: the edge only framed it.
@@ -135,12 +154,14 @@ Deno.test("a worker that sends PCM (one that does not encode, as an older one): 
     const outputs = client.messages.filter((m) => m.type === "output");
     assert.equal(outputs.length, closed.microTurns);
     assert.ok(outputs.some((o) => o.audioFrames > 0), "the model spoke");
-    assert.equal(client.audio.length, closed.egress.sentFrames);
     const decoder = new OpusDecoder();
-    for (const packet of client.audio) {
-      assert.equal(decoder.decode(packet.payload).length, SAMPLES_PER_FRAME);
-    }
+    const sent = client.audio.reduce(
+      (sum, packet) => sum + decoder.decode(packet.payload).length / SAMPLES_PER_FRAME,
+      0,
+    );
     decoder.close();
+    assert.equal(sent, closed.egress.sentFrames);
+    assert.equal(client.audio.length, closed.egress.sentPackets);
     const metrics = await (await fetch(`${system.url}/metrics`)).text();
     assert.match(
       metrics,

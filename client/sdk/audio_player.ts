@@ -8,10 +8,14 @@
  * @module
  */
 import { loadWorklets } from "./worklets.ts";
+import { OpusFrames } from "../../pipeline/opus_packet.ts";
+
+/** Samples of a 20 ms frame at 48 kHz (the player's rate, and Opus's timestamps). */
+const FRAME_SAMPLES_48K = 960;
 
 /** Playback counters. */
 export interface PlayerStats {
-  /** Frames decoded. */
+  /** 20 ms frames decoded. */
   decodedFrames: number;
   /** Audio waiting in the playout buffer, ms. */
   bufferMs: number;
@@ -29,8 +33,10 @@ export class AudioPlayer {
   /** Counters, updated as audio is decoded and played. */
   readonly stats: PlayerStats;
   #timestamp = 0;
-  /** Whether each frame in the decoder continues a talkspurt, in decode order. */
+  /** Whether each packet in the decoder continues a talkspurt, in decode order. */
   readonly #continues: boolean[];
+  /** Reads each packet's duration. */
+  readonly #frames = new OpusFrames();
 
   private constructor(
     context: AudioContext,
@@ -59,7 +65,7 @@ export class AudioPlayer {
         const samples = new Float32Array(data.numberOfFrames);
         data.copyTo(samples, { planeIndex: 0, format: "f32-planar" });
         data.close();
-        stats.decodedFrames++;
+        stats.decodedFrames += Math.round(samples.length / FRAME_SAMPLES_48K);
         node.port.postMessage({ samples, continues: continues.shift() ?? true }, [
           samples.buffer,
         ]);
@@ -77,16 +83,24 @@ export class AudioPlayer {
   }
 
   /**
-   * Decodes and queues one 20 ms Opus payload; `talkspurtStart` (the RTP marker bit) says it
-   * follows the model's silence rather than continuing what played before.
+   * Decodes and queues one Opus packet (20 ms, or several 20 ms frames: the edge sends up to
+   * 100 ms a packet); `talkspurtStart` (the RTP marker bit) says it follows the model's silence
+   * rather than continuing what played before.
    */
   play(payload: Uint8Array, talkspurtStart = false): void {
     if (this.#decoder.state !== "configured") return;
+    let ticks = FRAME_SAMPLES_48K;
+    try {
+      const frames = this.#frames.read(payload);
+      ticks = frames.count * frames.frameTicks;
+    } catch {
+      // Not an Opus packet: the decoder reports it.
+    }
     this.#continues.push(!talkspurtStart);
     this.#decoder.decode(
       new EncodedAudioChunk({ type: "key", timestamp: this.#timestamp, data: payload }),
     );
-    this.#timestamp += 20_000;
+    this.#timestamp += (ticks * 1_000_000) / 48_000;
   }
 
   /** Resumes the audio context (after a user gesture, or when the tab comes back). */

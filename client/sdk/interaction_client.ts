@@ -18,7 +18,12 @@
  */
 import { parseRtpPacket, serializeRtpPacket } from "../../pipeline/rtp_packet.ts";
 import { serializeVideoMessage } from "../../protocol/video_message.ts";
-import { OPUS_PAYLOAD_TYPE, RTP_TICKS_PER_FRAME } from "../../protocol/media_format.ts";
+import {
+  AUDIO_PACKET_MS,
+  OPUS_PAYLOAD_TYPE,
+  RTP_TICKS_PER_FRAME,
+} from "../../protocol/media_format.ts";
+import { type UplinkPacket, UplinkPacketizer } from "./uplink_packetizer.ts";
 import type { ServerMessage } from "../../protocol/client_messages.ts";
 import { type EncodedFrame, Microphone, type OpusEncoderChoice } from "./microphone.ts";
 import { AudioPlayer } from "./audio_player.ts";
@@ -76,7 +81,7 @@ export interface InteractionClientOptions {
 /** Close codes after which reconnecting cannot help. */
 const FINAL_CLOSE_CODES = new Set([1000, 1009, 4401, 4404, 4410, 4411]);
 /** Most audio kept for replay: 30 s. */
-const MAX_UNACKED = 1500;
+const MAX_UNACKED_PACKETS = 30_000 / AUDIO_PACKET_MS;
 const VIDEO_BASE_INTERVAL_MS = 500;
 const VIDEO_MAX_INTERVAL_MS = 4000;
 /** Above this many queued bytes the socket counts as backed up and video waits. */
@@ -95,6 +100,8 @@ export class InteractionClient extends EventTarget {
   #player: AudioPlayer | undefined;
   /** Extended sequence numbers of sent audio not yet acknowledged, with their bytes. */
   #unacked = new Map<number, Uint8Array<ArrayBuffer>>();
+  /** The microphone's frames, gathered into packets. */
+  readonly #uplink = new UplinkPacketizer();
   #sequence = Math.floor(Math.random() * 0x8000);
   #timestamp = Math.floor(Math.random() * 2 ** 31);
   readonly #ssrc = Math.floor(Math.random() * 2 ** 32) >>> 0;
@@ -189,6 +196,9 @@ export class InteractionClient extends EventTarget {
   /** Says goodbye, stops capture and playback. */
   async stop(): Promise<void> {
     if (this.#state === "closed") return;
+    // The last frames, fewer than a packet, go before the goodbye.
+    const last = this.#uplink.flush();
+    if (last) this.#sendPacket(last);
     this.#setState("closed");
     for (const timer of this.#timers) clearTimeout(timer);
     this.#send(JSON.stringify({ type: "bye" }));
@@ -277,6 +287,12 @@ export class InteractionClient extends EventTarget {
   }
 
   #sendAudio(frame: EncodedFrame): void {
+    for (const packet of this.#uplink.push(frame.payload)) this.#sendPacket(packet);
+    this.#emit("level", frame.level);
+  }
+
+  /** Sends one packet of audio, kept until the edge acknowledges it. */
+  #sendPacket({ payload, frames }: UplinkPacket): void {
     const sequence = this.#sequence++;
     const packet = serializeRtpPacket({
       payloadType: OPUS_PAYLOAD_TYPE,
@@ -284,16 +300,15 @@ export class InteractionClient extends EventTarget {
       sequenceNumber: sequence & 0xffff,
       timestamp: this.#timestamp >>> 0,
       ssrc: this.#ssrc,
-      payload: frame.payload,
+      payload,
     });
-    this.#timestamp += RTP_TICKS_PER_FRAME;
+    this.#timestamp += frames * RTP_TICKS_PER_FRAME;
     this.#stats.packetsSent++;
     this.#unacked.set(sequence, packet);
-    if (this.#unacked.size > MAX_UNACKED) {
+    if (this.#unacked.size > MAX_UNACKED_PACKETS) {
       this.#unacked.delete(this.#unacked.keys().next().value!);
     }
     this.#send(packet);
-    this.#emit("level", frame.level);
   }
 
   /** Forgets every packet up to the 16-bit `sequence`. */

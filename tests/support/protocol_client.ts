@@ -6,6 +6,7 @@
  * @module
  */
 import { OpusEncoder } from "../../pipeline/opus_codec.ts";
+import { joinOpusPackets } from "../../pipeline/opus_packet.ts";
 import { parseRtpPacket, type RtpPacket, serializeRtpPacket } from "../../pipeline/rtp_packet.ts";
 import type { ServerMessage } from "../../protocol/client_messages.ts";
 import {
@@ -32,25 +33,34 @@ export async function createSession(baseUrl: string, credential?: string): Promi
   return await response.json();
 }
 
-/** Encodes 16 kHz PCM as consecutive 20 ms RTP/Opus packets starting at `firstSequence`. */
+/**
+ * Encodes 16 kHz PCM as consecutive RTP/Opus packets starting at `firstSequence`: 20 ms
+ * frames, `framesPerPacket` of them a packet (the SDK sends five: 100 ms).
+ */
 export function speechPackets(
   pcm: Int16Array,
   firstSequence = 1000,
   ssrc = 0x1234,
+  framesPerPacket = 1,
 ): Uint8Array<ArrayBuffer>[] {
   const encoder = new OpusEncoder();
-  const packets: Uint8Array<ArrayBuffer>[] = [];
+  const frames: Uint8Array[] = [];
   for (let i = 0; (i + 1) * SAMPLES_PER_FRAME <= pcm.length; i++) {
+    frames.push(encoder.encode(pcm.subarray(i * SAMPLES_PER_FRAME, (i + 1) * SAMPLES_PER_FRAME)));
+  }
+  encoder.close();
+  const packets: Uint8Array<ArrayBuffer>[] = [];
+  for (let i = 0; i * framesPerPacket < frames.length; i++) {
+    const first = i * framesPerPacket;
     packets.push(serializeRtpPacket({
       payloadType: OPUS_PAYLOAD_TYPE,
       marker: i === 0,
       sequenceNumber: (firstSequence + i) & 0xffff,
-      timestamp: (i * RTP_TICKS_PER_FRAME) >>> 0,
+      timestamp: (first * RTP_TICKS_PER_FRAME) >>> 0,
       ssrc,
-      payload: encoder.encode(pcm.subarray(i * SAMPLES_PER_FRAME, (i + 1) * SAMPLES_PER_FRAME)),
+      payload: joinOpusPackets(frames.slice(first, first + framesPerPacket)),
     }));
   }
-  encoder.close();
   return packets;
 }
 
