@@ -5,8 +5,9 @@
  *
  * The link: every line of a trace is a millisecond at which up to 1500 bytes leave the
  * bottleneck queue; an opportunity with nothing queued is lost. The sender is the SDK on one
- * WebSocket (TCP, so one in-order byte stream): a 20 ms audio packet every 20 ms and, when the
- * camera is on, JPEG frames at the SDK's pacing, all queued in the order sent. A message
+ * WebSocket (TCP, so one in-order byte stream): an audio packet each time its last frame is
+ * captured (every 20 ms, or every 100 ms as the SDK sends them) and, when the camera is on, JPEG
+ * frames at the SDK's pacing, all queued in the order sent. A message
  * arrives at the edge when its last byte has crossed the link, plus the one-way base latency.
  * So outages hold audio back and release it in a burst, capacity swings move the delay, and a
  * JPEG delays the audio queued behind it.
@@ -56,8 +57,10 @@ export function liveStartMs(trace: UplinkTrace, fromMs: number): number {
 
 /** How the sender uses the link. */
 export interface UplinkSender {
-  /** Audio packets to send (one every 20 ms). */
+  /** Audio packets to send. */
   packets: number;
+  /** 20 ms frames a packet carries (default 1): one goes every `20 * framesPerPacket` ms. */
+  framesPerPacket?: number;
   /** Where in the recording the call starts, ms. */
   startOffsetMs: number;
   /** One-way propagation delay added to every message, ms. */
@@ -76,7 +79,10 @@ export interface UplinkSender {
  */
 const VIDEO = { baseMs: 500, maxMs: 4000, backedUpBytes: 32 * 1024 };
 
-/** When each audio packet reaches the edge over `trace`, as {@linkcode Arrival}s in order. */
+/**
+ * When each audio packet reaches the edge over `trace`, as {@linkcode Arrival}s in order
+ * (`packet` numbers packets, of `framesPerPacket` frames each).
+ */
 export function uplinkArrivals(trace: UplinkTrace, sender: UplinkSender): Arrival[] {
   const queue: { bytes: number; packet: number }[] = [];
   let head = 0;
@@ -88,6 +94,7 @@ export function uplinkArrivals(trace: UplinkTrace, sender: UplinkSender): Arriva
     queuedBytes += bytes;
   };
   let nextAudio = 0;
+  const packetMs = AUDIO_FRAME_MS * (sender.framesPerPacket ?? 1);
   let videoInterval = VIDEO.baseMs;
   let nextVideo = sender.jpegBytes > 0 ? VIDEO.baseMs / 2 : Infinity;
   const arrivals: Arrival[] = [];
@@ -99,7 +106,7 @@ export function uplinkArrivals(trace: UplinkTrace, sender: UplinkSender): Arriva
     const at = opportunities[index] + loopMs;
     // What the sender queued up to now, in time order.
     while (nextAudio < sender.packets || nextVideo < Infinity) {
-      const audioAt = (nextAudio + 1) * AUDIO_FRAME_MS;
+      const audioAt = (nextAudio + 1) * packetMs;
       const sendAt = Math.min(nextAudio < sender.packets ? audioAt : Infinity, nextVideo);
       if (sendAt > at) break;
       if (sendAt === audioAt && nextAudio < sender.packets) {

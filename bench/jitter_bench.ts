@@ -2,7 +2,9 @@
  * Jitter buffer against an oracle on arrival traces of four synthetic network profiles (good
  * wifi, 4G, congested 3G with bursty sender loss, a mobile handover with stalls), two that
  * change mid-call (3G then wifi, wifi then 3G), and six recorded cellular uplinks, each with
- * audio alone and with the camera on the same socket (bench/cellular_uplink.ts). Writes
+ * audio alone and with the camera on the same socket (bench/cellular_uplink.ts), each with 20 ms
+ * packets (WebRTC's) and with the SDK's 100 ms packets (five frames, sent as the last is
+ * captured; on the real uplinks they carry the same speech in fewer bytes). Writes
  * bench/results/jitter.json.
  *
  * Both sides close micro-turn k at the earlier of "its audio is complete" and a deadline:
@@ -30,8 +32,10 @@ import {
   type NetworkProfile,
 } from "../tests/support/arrival_traces.ts";
 import { liveStartMs, readUplinkTrace, uplinkArrivals } from "./cellular_uplink.ts";
+import { joinOpusPackets } from "../pipeline/opus_packet.ts";
 import {
   AUDIO_FRAME_MS,
+  AUDIO_PACKET_MS,
   FRAMES_PER_MICRO_TURN,
   MICRO_TURN_MS,
   OPUS_PAYLOAD_TYPE,
@@ -49,7 +53,12 @@ const estimatorOptions = {
 const out = flag("out") ?? "jitter.json";
 const seeds = numberFlag("seeds", 5);
 const packets = (seconds * 1000) / AUDIO_FRAME_MS;
-const PAYLOAD = new Uint8Array([0xf8, 0xff, 0xfe]);
+/** One 20 ms Opus frame (CELT, a TOC byte and two bytes). */
+const FRAME = new Uint8Array([0xf8, 0xff, 0xfe]);
+/** Packetizations replayed, as 20 ms frames a packet: WebRTC's 20 ms and the SDK's 100 ms. */
+const FRAMES_PER_PACKET = [1, AUDIO_PACKET_MS / AUDIO_FRAME_MS];
+/** Bytes on the wire of an audio packet: 60 a 20 ms frame at 24 kbit/s, 50 of RTP, WebSocket, TCP and IP. */
+const audioBytes = (framesPerPacket: number) => 60 * framesPerPacket + 50;
 
 interface Outcome {
   addedDelayMs: number;
@@ -57,29 +66,33 @@ interface Outcome {
   concealedRate: number;
 }
 
-const packetOf = (i: number): RtpPacket => ({
+/** Packet `i` of `frames` 20 ms frames. */
+const packetOf = (i: number, frames: number): RtpPacket => ({
   marker: i === 0,
   payloadType: OPUS_PAYLOAD_TYPE,
   sequenceNumber: (1000 + i) & 0xffff,
-  timestamp: (i * RTP_TICKS_PER_FRAME) >>> 0,
+  timestamp: (i * frames * RTP_TICKS_PER_FRAME) >>> 0,
   ssrc: 0x1234,
-  payload: PAYLOAD,
+  payload: joinOpusPackets(Array(frames).fill(FRAME)),
 });
 
 /** Ideal arrival of micro-turn k's last frame: media end plus the trace's minimum latency. */
-function idealBase(trace: Arrival[], first: number): number {
-  return Math.min(...trace.map((a) => a.atMs - (a.packet - first + 1) * AUDIO_FRAME_MS));
+function idealBase(trace: Arrival[], first: number, frames: number): number {
+  return Math.min(...trace.map((a) => a.atMs - (a.packet - first + 1) * frames * AUDIO_FRAME_MS));
 }
 
-function turnsOf(trace: Arrival[], first: number): number {
-  return Math.ceil((trace.at(-1)!.packet - first + 1) / FRAMES_PER_MICRO_TURN);
+function turnsOf(trace: Arrival[], first: number, frames: number): number {
+  return Math.ceil(((trace.at(-1)!.packet - first + 1) * frames) / FRAMES_PER_MICRO_TURN);
 }
 
-/** Runs the edge's jitter buffer over `trace`, closing at deadlines as the edge's timer does. */
-function ours(trace: Arrival[]): Outcome {
+/**
+ * Runs the edge's jitter buffer over `trace` (packets of `frames` frames), closing at deadlines
+ * as the edge's timer does.
+ */
+function ours(trace: Arrival[], frames: number): Outcome {
   const first = trace[0].packet;
-  const base = idealBase(trace, first);
-  const turns = turnsOf(trace, first);
+  const base = idealBase(trace, first, frames);
+  const turns = turnsOf(trace, first, frames);
   const buffer = new JitterBuffer(trace[0].atMs - 60, estimatorOptions);
   const closedAt: number[] = [];
   const record = (now: number) => {
@@ -90,7 +103,7 @@ function ours(trace: Arrival[]): Outcome {
     const deadline = buffer.nextDeadlineMs();
     if (next < trace.length && trace[next].atMs <= deadline) {
       const arrival = trace[next++];
-      buffer.insert(packetOf(arrival.packet), arrival.atMs);
+      buffer.insert(packetOf(arrival.packet, frames), arrival.atMs);
       record(arrival.atMs);
     } else {
       record(deadline);
@@ -101,57 +114,70 @@ function ours(trace: Arrival[]): Outcome {
   for (let k = 0; k < turns; k++) added += closedAt[k] - (base + (k + 1) * MICRO_TURN_MS);
   return {
     addedDelayMs: added / turns,
-    lateRate: (stats.lateFrames + stats.expired) / trace.length,
+    lateRate: (stats.lateFrames + stats.expired) / (trace.length * frames),
     concealedRate: stats.concealedFrames / (turns * FRAMES_PER_MICRO_TURN),
   };
 }
 
-/** The oracle with fixed delay `delayMs`: perfect knowledge of completion, fixed deadline. */
-function oracle(trace: Arrival[], delayMs: number): Outcome & { lateFrames: number } {
+/**
+ * The oracle with fixed delay `delayMs`: perfect knowledge of completion, fixed deadline. Its
+ * packets of `frames` frames divide the micro-turn, so each belongs to one micro-turn.
+ */
+function oracle(
+  trace: Arrival[],
+  delayMs: number,
+  frames: number,
+): Outcome & { lateFrames: number } {
   const first = trace[0].packet;
-  const base = idealBase(trace, first);
-  const turns = turnsOf(trace, first);
+  const base = idealBase(trace, first, frames);
+  const turns = turnsOf(trace, first, frames);
+  const turnOf = (a: Arrival) => Math.floor(((a.packet - first) * frames) / FRAMES_PER_MICRO_TURN);
   const lastArrival = new Array<number>(turns).fill(-Infinity);
-  for (const a of trace) {
-    const k = Math.floor((a.packet - first) / FRAMES_PER_MICRO_TURN);
-    lastArrival[k] = Math.max(lastArrival[k], a.atMs);
-  }
+  for (const a of trace) lastArrival[turnOf(a)] = Math.max(lastArrival[turnOf(a)], a.atMs);
   const closeAt = lastArrival.map((last, k) =>
     Math.min(last, base + (k + 1) * MICRO_TURN_MS + delayMs)
   );
   let lateFrames = 0;
-  for (const a of trace) {
-    if (a.atMs > closeAt[Math.floor((a.packet - first) / FRAMES_PER_MICRO_TURN)]) lateFrames++;
-  }
+  for (const a of trace) if (a.atMs > closeAt[turnOf(a)]) lateFrames += frames;
   let added = 0;
   closeAt.forEach((at, k) => added += Math.max(0, at - (base + (k + 1) * MICRO_TURN_MS)));
   return {
     addedDelayMs: added / turns,
-    lateRate: lateFrames / trace.length,
+    lateRate: lateFrames / (trace.length * frames),
     concealedRate: 0,
     lateFrames,
   };
 }
 
 /** Smallest fixed delay (1 ms steps) whose late-frame rate is at most `lateRate`. */
-function oracleAt(trace: Arrival[], lateRate: number) {
+function oracleAt(trace: Arrival[], lateRate: number, frames: number) {
   let low = 0;
   let high = 10_000;
   while (low < high) {
     const mid = Math.floor((low + high) / 2);
-    if (oracle(trace, mid).lateRate <= lateRate) high = mid;
+    if (oracle(trace, mid, frames).lateRate <= lateRate) high = mid;
     else low = mid + 1;
   }
-  return { fixedDelayMs: low, ...oracle(trace, low) };
+  return { fixedDelayMs: low, ...oracle(trace, low, frames) };
+}
+
+/**
+ * `trace` (20 ms packets) as packets of `frames` frames: each leaves with its last frame, so it
+ * arrives when that frame's packet did (the synthetic profiles model delay, not capacity); one
+ * whose last frame the sender lost is lost.
+ */
+function coarsen(trace: Arrival[], frames: number): Arrival[] {
+  return trace.filter((a) => a.packet % frames === frames - 1)
+    .map((a) => ({ packet: (a.packet - frames + 1) / frames, atMs: a.atMs }));
 }
 
 const round = (x: number, digits = 2) => Number(x.toFixed(digits));
 
-/** A profile: its name and the arrival trace of each of its runs. */
+/** A profile: its name and the arrival trace of each of its runs, packets of `frames` frames. */
 interface Profile {
   name: string;
   kind: "synthetic" | "real uplink";
-  trace(run: number): Arrival[];
+  trace(run: number, frames: number): Arrival[];
 }
 
 /**
@@ -182,18 +208,18 @@ const synthetic: Profile[] = [
   ...NETWORK_PROFILES.map((profile): Profile => ({
     name: profile.name,
     kind: "synthetic",
-    trace: (run) => arrivalTrace(profile, packets, 100 + run, 0),
+    trace: (run, frames) => coarsen(arrivalTrace(profile, packets, 100 + run, 0), frames),
   })),
   // How fast the target follows a network that gets better, and one that gets worse.
   {
     name: "congested 3G for 30 s, then good wifi",
     kind: "synthetic",
-    trace: (run) => switchedTrace(congested3g, wifi, 30_000, 200 + run),
+    trace: (run, frames) => coarsen(switchedTrace(congested3g, wifi, 30_000, 200 + run), frames),
   },
   {
     name: "good wifi for 30 s, then congested 3G",
     kind: "synthetic",
-    trace: (run) => switchedTrace(wifi, congested3g, 30_000, 300 + run),
+    trace: (run, frames) => coarsen(switchedTrace(wifi, congested3g, 30_000, 300 + run), frames),
   },
 ];
 
@@ -213,23 +239,26 @@ for (const [file, name] of UPLINKS) {
     real.push({
       name: `${name} (real trace${camera ? ", camera 1-2 fps on the same socket" : ""})`,
       kind: "real uplink",
-      trace: (run) =>
+      trace: (run, frames) =>
         uplinkArrivals(uplink, {
-          packets,
+          packets: packets / frames,
+          framesPerPacket: frames,
           startOffsetMs: liveStartMs(uplink, (run * uplink.lengthMs) / seeds),
           baseLatencyMs: 40,
-          audioBytes: 110,
+          audioBytes: audioBytes(frames),
           jpegBytes: camera ? 30_000 : 0,
         }),
     });
   }
 }
 
-const profiles = [...synthetic, ...real].map((profile) => {
+const profiles = FRAMES_PER_PACKET.flatMap((frames) =>
+  [...synthetic, ...real].map((profile) => ({ profile, frames }))
+).map(({ profile, frames }) => {
   const runs = Array.from({ length: seeds }, (_, run) => {
-    const trace = profile.trace(run);
-    const mine = ours(trace);
-    const best = oracleAt(trace, mine.lateRate);
+    const trace = profile.trace(run, frames);
+    const mine = ours(trace, frames);
+    const best = oracleAt(trace, mine.lateRate, frames);
     return { mine, best };
   });
   const mean = (f: (r: typeof runs[number]) => number) =>
@@ -239,6 +268,7 @@ const profiles = [...synthetic, ...real].map((profile) => {
   return {
     name: profile.name,
     kind: profile.kind,
+    packet_ms: frames * AUDIO_FRAME_MS,
     added_delay_ms: round(added),
     oracle_delay_ms: round(oracleDelay),
     ratio: round(added / Math.max(oracleDelay, 1e-9), 3),

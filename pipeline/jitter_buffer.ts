@@ -120,7 +120,7 @@ export interface JitterStats extends ArrivalDelayStats {
   concealedFrames: number;
   /** Slots marked missing. */
   missingFrames: number;
-  /** Duplicates discarded. */
+  /** Frames discarded as duplicates. */
   duplicates: number;
   /** Late frames past the horizon, discarded. */
   expired: number;
@@ -261,28 +261,30 @@ export class JitterBuffer {
     const slots = this.#slots.read(packet.payload);
     let accepted = 0;
     let late = 0;
-    let refused: InsertOutcome = "duplicate";
+    let duplicates = 0;
+    let expired = 0;
     for (let i = 0; i < slots; i++) {
       const frame = first + i;
       if (frame >= openFrame) {
-        if (this.#held.has(frame)) continue;
+        if (this.#held.has(frame)) {
+          duplicates++;
+          continue;
+        }
         this.#held.hold(frame, openFrame, this.#slots, i);
       } else {
         const state = frame >= this.#closedFrom ? this.#closed[this.#closedSlot(frame)] : 0;
-        if (state !== Closed.Filled) {
-          if (state === 0) refused = "expired";
-          continue;
-        }
+        if (state === Closed.Delivered) duplicates++;
+        if (state === 0) expired++;
+        if (state !== Closed.Filled) continue;
         this.#closed[this.#closedSlot(frame)] = Closed.Delivered;
         this.#late.push({ frame, payload: this.#slots.own(i) });
         late++;
       }
       accepted++;
     }
-    if (accepted === 0) {
-      this.#stats[refused === "duplicate" ? "duplicates" : "expired"]++;
-      return refused;
-    }
+    this.#stats.duplicates += duplicates;
+    this.#stats.expired += expired;
+    if (accepted === 0) return expired > 0 ? "expired" : "duplicate";
     const last = first + slots - 1;
     this.#stats.received++;
     this.#estimator.observe((last + 1) * AUDIO_FRAME_MS, arrivalMs);

@@ -287,6 +287,8 @@ export class InteractionClient extends EventTarget {
   }
 
   #sendAudio(frame: EncodedFrame): void {
+    // The encoder's last frames, given back while capture stops, go nowhere: `stop` said bye.
+    if (this.#state === "closed") return;
     for (const packet of this.#uplink.push(frame.payload)) this.#sendPacket(packet);
     this.#emit("level", frame.level);
   }
