@@ -66,6 +66,11 @@ interface Outcome {
   concealedRate: number;
 }
 
+/** The Opus payload of a packet of `frames` frames, by `frames` (made once, not a packet). */
+const payloads = new Map(
+  FRAMES_PER_PACKET.map((n) => [n, joinOpusPackets(Array(n).fill(FRAME))]),
+);
+
 /** Packet `i` of `frames` 20 ms frames. */
 const packetOf = (i: number, frames: number): RtpPacket => ({
   marker: i === 0,
@@ -73,7 +78,7 @@ const packetOf = (i: number, frames: number): RtpPacket => ({
   sequenceNumber: (1000 + i) & 0xffff,
   timestamp: (i * frames * RTP_TICKS_PER_FRAME) >>> 0,
   ssrc: 0x1234,
-  payload: joinOpusPackets(Array(frames).fill(FRAME)),
+  payload: payloads.get(frames)!,
 });
 
 /** Ideal arrival of micro-turn k's last frame: media end plus the trace's minimum latency. */

@@ -17,7 +17,7 @@ import type { MicroTurnOutput } from "../protocol/worker_link.ts";
 export interface SessionEgressOptions {
   /** The client's audio codec (default Opus). */
   codec?: AudioCodec;
-  /** Above this many bytes queued on the socket, the due frame is dropped. */
+  /** Above this many bytes queued on the socket, the due packet is dropped. */
   maxBufferedBytes: number;
   /** Told of frames the pacer drops. */
   onDrop: (frames: number) => void;

@@ -43,7 +43,7 @@ export interface EgressPacerOptions<Frame> {
   joins?: (previous: Frame, next: Frame) => boolean;
   /** Most frames in one packet. Default 1. */
   maxFramesPerPacket?: number;
-  /** Above this many bytes queued on the socket, the due frame is dropped. */
+  /** Above this many bytes queued on the socket, the due packet is dropped. */
   maxBufferedBytes: number;
   /** Frames the pacer holds at most. Default 25 (500 ms). */
   maxQueuedFrames?: number;
@@ -72,7 +72,7 @@ export interface EgressStats {
   queuedMs: number;
 }
 
-/** Sends queued frames' packets one per 20 ms; see the module doc. */
+/** Sends queued frames in packets, each when its first frame is due; see the module doc. */
 export class EgressPacer<Frame> {
   readonly #sink: () => PacedSink | undefined;
   readonly #render: (frames: readonly Frame[]) => Uint8Array<ArrayBuffer> | undefined;

@@ -60,19 +60,15 @@ export class PacketSlots {
   write(i: number, target: Uint8Array, at: number): void {
     if (this.#count === 1) target.set(this.#payload, at);
     else if (this.#opus) this.#opus.writeFrame(i, target, at);
-    else target.set(this.#slice(i), at);
+    else target.set(this.#payload.subarray(i * L16_SLOT_BYTES, (i + 1) * L16_SLOT_BYTES), at);
   }
 
   /** Slot `i` as bytes of its own to keep: the payload itself when it is one slot. */
   own(i: number): Uint8Array {
     if (this.#count === 1) return this.#payload;
-    if (!this.#opus) return this.#slice(i);
+    if (!this.#opus) return this.#payload.slice(i * L16_SLOT_BYTES, (i + 1) * L16_SLOT_BYTES);
     const slot = new Uint8Array(this.#opus.frameLength(i));
     this.#opus.writeFrame(i, slot, 0);
     return slot;
-  }
-
-  #slice(i: number): Uint8Array {
-    return this.#payload.slice(i * L16_SLOT_BYTES, (i + 1) * L16_SLOT_BYTES);
   }
 }

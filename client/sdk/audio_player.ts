@@ -9,9 +9,8 @@
  */
 import { loadWorklets } from "./worklets.ts";
 import { OpusFrames } from "../../pipeline/opus_packet.ts";
-
-/** Samples of a 20 ms frame at 48 kHz (the player's rate, and Opus's timestamps). */
-const FRAME_SAMPLES_48K = 960;
+// A 20 ms frame is as many samples at the player's 48 kHz as it is RTP ticks (RFC 7587).
+import { RTP_CLOCK_RATE_HZ, RTP_TICKS_PER_FRAME } from "../../protocol/media_format.ts";
 
 /** Playback counters. */
 export interface PlayerStats {
@@ -65,7 +64,7 @@ export class AudioPlayer {
         const samples = new Float32Array(data.numberOfFrames);
         data.copyTo(samples, { planeIndex: 0, format: "f32-planar" });
         data.close();
-        stats.decodedFrames += Math.round(samples.length / FRAME_SAMPLES_48K);
+        stats.decodedFrames += Math.round(samples.length / RTP_TICKS_PER_FRAME);
         node.port.postMessage({ samples, continues: continues.shift() ?? true }, [
           samples.buffer,
         ]);
@@ -89,7 +88,7 @@ export class AudioPlayer {
    */
   play(payload: Uint8Array, talkspurtStart = false): void {
     if (this.#decoder.state !== "configured") return;
-    let ticks = FRAME_SAMPLES_48K;
+    let ticks = RTP_TICKS_PER_FRAME;
     try {
       const frames = this.#frames.read(payload);
       ticks = frames.count * frames.frameTicks;
@@ -100,7 +99,7 @@ export class AudioPlayer {
     this.#decoder.decode(
       new EncodedAudioChunk({ type: "key", timestamp: this.#timestamp, data: payload }),
     );
-    this.#timestamp += (ticks * 1_000_000) / 48_000;
+    this.#timestamp += (ticks * 1_000_000) / RTP_CLOCK_RATE_HZ;
   }
 
   /** Resumes the audio context (after a user gesture, or when the tab comes back). */
