@@ -7,37 +7,56 @@
  * between sender and edge.
  *
  * The defaults were chosen with bench:jitter over its synthetic profiles and six recorded
- * cellular uplinks (bench/traces/): a long memory (~40 s) and a 5 s base window keep the target
- * from chasing each swing of a cellular link's delay, which a fixed delay does better; the 97th
- * percentile trades a little delay for fewer late frames. The target is a longest wait, not a
- * delay every micro-turn pays: a micro-turn whose audio is complete closes at once, so a target
- * left high after the network improved costs nothing until a packet is late.
+ * cellular uplinks (bench/traces/), with 20 ms and 100 ms packets: a long memory (~40 s of
+ * media, whatever the packetization) and a 5 s base window keep the target from chasing each
+ * swing of a cellular link's delay, which a fixed delay does better; the 98th percentile trades
+ * a little delay for fewer late frames. The target is a longest wait, not a delay every
+ * micro-turn pays: a micro-turn whose audio is complete closes at once, so a target left high
+ * after the network improved costs nothing until a packet is late.
  *
  * A mobile handover looks like one huge delay (a stall, then a burst): such isolated spikes
  * are counted but kept out of the histogram, so one stall does not inflate the delay for the
  * following seconds. Spikes that recur within `spikeMemoryMs` are the network's normal
  * behaviour and do enter it.
  *
+ * Two bounds keep a conversation live through a long outage (recorded uplinks hold audio back
+ * for 15 s and more, then drain the backlog for as long again): the base rises at most
+ * `baseRiseMsPerS` (drift and path changes are slow; following the fastest packet of a
+ * backlog would put every later deadline seconds behind), and the target is at most
+ * `maxDelayMs` (audio later than that is concealed and delivered late instead of waited for).
+ *
  * @module
  */
 
+/** Media duration that one forgetting step stands for, ms. */
+const FORGET_STEP_MS = 20;
+
 /** Tuning of {@linkcode ArrivalDelayEstimator}; every field has a default. */
 export interface ArrivalDelayOptions {
-  /** Fraction of packets the target delay should cover. Default 0.97. */
+  /** Fraction of packets the target delay should cover. Default 0.98. */
   quantile?: number;
-  /** Weight each older observation keeps per new packet. Default 0.9995 (~40 s at 50 pkt/s). */
+  /**
+   * Weight each older observation keeps per 20 ms of media that a new packet carries, so the
+   * memory is the same whatever the packetization. Default 0.9995 (~40 s).
+   */
   forgetFactor?: number;
   /** Histogram resolution in ms. Default 2. */
   bucketMs?: number;
-  /** Largest delay the histogram tracks, in ms. Default 4000. */
+  /** Largest target delay, in ms (the histogram's top bucket). Default 1000. */
   maxDelayMs?: number;
   /** Window over which the fastest packet defines zero delay, in ms. Default 5000. */
   baseWindowMs?: number;
+  /**
+   * Fastest the base may rise, ms per second of arrivals. The fastest packet of the window
+   * rises with clock drift and path changes; after an outage it rises by the whole backlog,
+   * and following it would put every later deadline that far behind. Default 10.
+   */
+  baseRiseMsPerS?: number;
   /** Target used until `warmupPackets` were seen, in ms. Default 60. */
   initialTargetMs?: number;
   /** Packets observed before the histogram decides. Default 25. */
   warmupPackets?: number;
-  /** A delay this far above the target is a spike, in ms. Default 250. */
+  /** A delay this far above the target is a spike, in ms. Default 150. */
   spikeThresholdMs?: number;
   /** Spikes closer together than this are recurring and count, in ms. Default 20000. */
   spikeMemoryMs?: number;
@@ -46,6 +65,12 @@ export interface ArrivalDelayOptions {
    * burst that drains a stall), in ms. Default 500.
    */
   spikeDrainMs?: number;
+  /**
+   * How long a spike may last and still be kept out, in ms: delays that stay high longer are
+   * the network's new behaviour (with the base's slow rise, a path that got slower) and enter
+   * the histogram from then on. Default 3000.
+   */
+  spikeMaxMs?: number;
 }
 
 /** What the estimator has seen. */
@@ -64,11 +89,13 @@ export class ArrivalDelayEstimator {
   readonly #forget: number;
   readonly #bucketMs: number;
   readonly #baseWindowMs: number;
+  readonly #baseRisePerMs: number;
   readonly #initialTargetMs: number;
   readonly #warmup: number;
   readonly #spikeThresholdMs: number;
   readonly #spikeMemoryMs: number;
   readonly #spikeDrainMs: number;
+  readonly #spikeMaxMs: number;
   readonly #buckets: Float64Array;
   #weight = 1;
   #total = 0;
@@ -78,6 +105,8 @@ export class ArrivalDelayEstimator {
   /** Sliding-window minimum of arrival offsets: [arrivalMs, offsetMs], offsets increasing. */
   #window: [number, number][] = [];
   #base: number;
+  /** Arrival time at which the base was last set; -Infinity after a rebase. */
+  #baseAtMs = -Infinity;
   #inSpike = false;
   #lastSpikeAtMs = -Infinity;
   /** Whether the spike in progress recurs and so enters the histogram. */
@@ -88,16 +117,18 @@ export class ArrivalDelayEstimator {
    * @param options tuning
    */
   constructor(initialBaseMs: number, options: ArrivalDelayOptions = {}) {
-    this.#quantile = options.quantile ?? 0.97;
+    this.#quantile = options.quantile ?? 0.98;
     this.#forget = options.forgetFactor ?? 0.9995;
     this.#bucketMs = options.bucketMs ?? 2;
     this.#baseWindowMs = options.baseWindowMs ?? 5000;
+    this.#baseRisePerMs = (options.baseRiseMsPerS ?? 10) / 1000;
     this.#initialTargetMs = options.initialTargetMs ?? 60;
     this.#warmup = options.warmupPackets ?? 25;
-    this.#spikeThresholdMs = options.spikeThresholdMs ?? 250;
+    this.#spikeThresholdMs = options.spikeThresholdMs ?? 150;
     this.#spikeMemoryMs = options.spikeMemoryMs ?? 20_000;
     this.#spikeDrainMs = options.spikeDrainMs ?? 500;
-    this.#buckets = new Float64Array(Math.ceil((options.maxDelayMs ?? 4000) / this.#bucketMs));
+    this.#spikeMaxMs = options.spikeMaxMs ?? 3000;
+    this.#buckets = new Float64Array(Math.ceil((options.maxDelayMs ?? 1000) / this.#bucketMs));
     this.#target = this.#initialTargetMs;
     this.#base = initialBaseMs;
   }
@@ -120,17 +151,25 @@ export class ArrivalDelayEstimator {
   /** Starts the base afresh at `offsetMs` (the sender's media clock was re-anchored). */
   rebase(offsetMs: number): void {
     this.#base = offsetMs;
+    this.#baseAtMs = -Infinity;
     this.#window = [];
   }
 
-  /** Records one packet whose media ends at `mediaEndMs` and that arrived at `arrivalMs`. */
-  observe(mediaEndMs: number, arrivalMs: number): void {
+  /**
+   * Records one packet whose media ends at `mediaEndMs`, lasts `mediaMs` (20 ms unless given)
+   * and arrived at `arrivalMs`.
+   */
+  observe(mediaEndMs: number, arrivalMs: number, mediaMs = FORGET_STEP_MS): void {
     const offset = arrivalMs - mediaEndMs;
     const window = this.#window;
     while (window.length > 0 && window[window.length - 1][1] >= offset) window.pop();
     window.push([arrivalMs, offset]);
     while (window[0][0] < arrivalMs - this.#baseWindowMs) window.shift();
-    this.#base = window[0][1];
+    this.#base = Math.min(
+      window[0][1],
+      this.#base + (arrivalMs - this.#baseAtMs) * this.#baseRisePerMs,
+    );
+    this.#baseAtMs = arrivalMs;
     this.#observed++;
 
     const delay = offset - this.#base;
@@ -147,13 +186,15 @@ export class ArrivalDelayEstimator {
       this.#spikeCounts = arrivalMs - this.#lastSpikeAtMs < this.#spikeMemoryMs;
       this.#lastSpikeAtMs = arrivalMs;
       if (!this.#spikeCounts) this.#spikes++;
+    } else if (arrivalMs - this.#lastSpikeAtMs > this.#spikeMaxMs) {
+      this.#spikeCounts = true;
     }
     if (spike && !this.#spikeCounts) return;
-    this.#add(delay);
+    this.#add(delay, mediaMs);
   }
 
-  #add(delay: number): void {
-    this.#weight /= this.#forget;
+  #add(delay: number, mediaMs: number): void {
+    this.#weight /= this.#forget ** (mediaMs / FORGET_STEP_MS);
     if (this.#weight > 1e200) {
       for (let i = 0; i < this.#buckets.length; i++) this.#buckets[i] /= this.#weight;
       this.#total /= this.#weight;

@@ -37,3 +37,26 @@ Deno.test("one stall and the burst that drains it leave the target where it was"
   assert.equal(estimator.stats.spikes, 1);
   assert.ok(estimator.targetDelayMs <= calm + 4, `target ${estimator.targetDelayMs}, calm ${calm}`);
 });
+
+Deno.test("a long outage and the backlog draining after it keep later deadlines live", () => {
+  const random = seededRandom(6);
+  const estimator = new ArrivalDelayEstimator(40);
+  feed(estimator, 0, 500, () => 40 + random() * 10); // 10 s of a calm link
+  const wait = () => estimator.baseMs + estimator.targetDelayMs;
+  const calm = wait();
+  // 15 s without delivery, then the backlog drains for 30 s: each packet half a second less
+  // late each second (a link barely faster than the audio), as on a recorded EV-DO uplink.
+  const outageEndsAt = 500 * 20 + 15_000;
+  const backlog = (i: number) => {
+    const sentAt = (i + 1) * 20;
+    return Math.max(40, outageEndsAt + (sentAt - 500 * 20) / 2 - sentAt);
+  };
+  // Halfway through the drain packets are still 10 s behind. That backlog is not the link's
+  // new baseline: a micro-turn is waited for at most the bounded target above a base that rose
+  // slowly, not the 10 s the backlog is behind.
+  feed(estimator, 500, 1250, backlog);
+  assert.ok(wait() <= calm + 1000 + 25 * 10, `wait ${wait()} ms in the drain, calm ${calm}`);
+  feed(estimator, 1250, 2000, backlog);
+  feed(estimator, 2000, 2500, () => 40 + random() * 10); // calm again
+  assert.ok(estimator.baseMs <= calm, `base ${estimator.baseMs} ms once calm, calm wait ${calm}`);
+});

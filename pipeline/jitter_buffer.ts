@@ -287,7 +287,7 @@ export class JitterBuffer {
     if (accepted === 0) return expired > 0 ? "expired" : "duplicate";
     const last = first + slots - 1;
     this.#stats.received++;
-    this.#estimator.observe((last + 1) * AUDIO_FRAME_MS, arrivalMs);
+    this.#estimator.observe((last + 1) * AUDIO_FRAME_MS, arrivalMs, slots * AUDIO_FRAME_MS);
     this.#sequence.mark(seq, last);
     this.#packetSlots = slots;
     this.#packetPhase = first % slots;
