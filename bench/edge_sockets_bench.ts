@@ -37,9 +37,13 @@
  *   p99 assembly lag passes 10 ms; `sessions_per_core` is the largest count below it. Each
  *   step starts a fresh edge.
  * Both report the edge's CPU per session-second and resident memory (idle, and per session).
+ * Each session count runs `--rounds` times (default 3), each with a fresh edge; every figure is
+ * the median of the rounds (their own results are kept beside it), since one run's p99 on a
+ * shared VM swings by half.
  *
  *   BENCH_DATABASE_URL=postgres://ci:ci@127.0.0.1:5432/ci deno task bench:sockets \
- *     [--sessions=100] [--capacity [--from=50] [--by=50]] [--seconds=10] [--packet-ms=100] \
+ *     [--sessions=100] [--capacity [--from=50] [--by=50]] [--seconds=10] [--rounds=3] \
+ *     [--packet-ms=100] \
  *     [--edge-v8-flags=...] [--edge-deno-flags=...]
  *
  * The edge runs with the V8 flags deploy/ gives every edge (edge/edge_v8_flags.ts) unless
@@ -73,6 +77,8 @@ import {
 const seconds = numberFlag("seconds", 10);
 const capacityMode = Deno.args.includes("--capacity");
 const fixedSessions = numberFlag("sessions", 100);
+/** Runs of each session count; every figure reported is their median. */
+const roundCount = numberFlag("rounds", 3);
 const LAG_BOUND_MS = 10;
 /** The edge runs with the V8 flags every deployed edge has; `--edge-v8-flags=` runs V8's own. */
 const edgeV8Flags = flag("edge-v8-flags") ?? EDGE_V8_FLAGS;
@@ -370,12 +376,28 @@ async function step(sessions: number): Promise<StepResult> {
   };
 }
 
+/**
+ * Runs `rounds` steps of `sessions` sessions, each with a fresh edge, and reports each field's
+ * median over them (this VM's speed swings by a third from run to run), with the rounds' own.
+ */
+async function medianStep(sessions: number): Promise<StepResult & { rounds: StepResult[] }> {
+  const rounds: StepResult[] = [];
+  for (let i = 0; i < roundCount; i++) rounds.push(await step(sessions));
+  const median = Object.fromEntries(
+    Object.keys(rounds[0]).map((key) => [
+      key,
+      quantile(rounds.map((r) => r[key as keyof StepResult]), 0.5),
+    ]),
+  ) as unknown as StepResult;
+  return { ...median, rounds };
+}
+
 const machine = `${Deno.build.os}-${Deno.build.arch}, ${cores} cores`;
 if (capacityMode) {
   const steps: StepResult[] = [];
   let sessionsPerCore = 0;
   for (let n = numberFlag("from", 50); n <= 1000; n += numberFlag("by", 50)) {
-    const result = await step(n);
+    const result = await medianStep(n);
     console.log(JSON.stringify(result));
     steps.push(result);
     if (result.assembly_lag_p99_ms >= LAG_BOUND_MS || result.edge_cpu_share > 0.98) break;
@@ -387,16 +409,18 @@ if (capacityMode) {
     seconds,
     edge_v8_flags: edgeV8Flags,
     client_packet_ms: packetMs,
+    round_count: roundCount,
     sessions_per_core: sessionsPerCore,
     p99_assembly_lag_ms: atCapacity?.assembly_lag_p99_ms,
     steps,
   });
 } else {
-  const result = await step(fixedSessions);
+  const result = await medianStep(fixedSessions);
   console.log(JSON.stringify(result, null, 2));
   await writeResult(flag("out") ?? "edge-sockets.json", {
     machine,
     seconds,
+    round_count: roundCount,
     edge_v8_flags: edgeV8Flags,
     client_packet_ms: packetMs,
     worker_step_ms: workerStepMs,
