@@ -377,8 +377,8 @@ async function step(sessions: number): Promise<StepResult> {
 }
 
 /**
- * Runs `rounds` steps of `sessions` sessions, each with a fresh edge, and reports each field's
- * median over them (this VM's speed swings by a third from run to run), with the rounds' own.
+ * Runs `--rounds` steps of `sessions` sessions, each with a fresh edge, and reports each field's
+ * median over them, with the rounds' own results.
  */
 async function medianStep(sessions: number): Promise<StepResult & { rounds: StepResult[] }> {
   const rounds: StepResult[] = [];

@@ -28,8 +28,7 @@
  * @module
  */
 
-/** Media duration that one forgetting step stands for, ms. */
-const FORGET_STEP_MS = 20;
+import { AUDIO_FRAME_MS } from "../protocol/media_format.ts";
 
 /** Tuning of {@linkcode ArrivalDelayEstimator}; every field has a default. */
 export interface ArrivalDelayOptions {
@@ -159,7 +158,7 @@ export class ArrivalDelayEstimator {
    * Records one packet whose media ends at `mediaEndMs`, lasts `mediaMs` (20 ms unless given)
    * and arrived at `arrivalMs`.
    */
-  observe(mediaEndMs: number, arrivalMs: number, mediaMs = FORGET_STEP_MS): void {
+  observe(mediaEndMs: number, arrivalMs: number, mediaMs = AUDIO_FRAME_MS): void {
     const offset = arrivalMs - mediaEndMs;
     const window = this.#window;
     while (window.length > 0 && window[window.length - 1][1] >= offset) window.pop();
@@ -194,7 +193,7 @@ export class ArrivalDelayEstimator {
   }
 
   #add(delay: number, mediaMs: number): void {
-    this.#weight /= this.#forget ** (mediaMs / FORGET_STEP_MS);
+    this.#weight /= this.#forget ** (mediaMs / AUDIO_FRAME_MS);
     if (this.#weight > 1e200) {
       for (let i = 0; i < this.#buckets.length; i++) this.#buckets[i] /= this.#weight;
       this.#total /= this.#weight;
