@@ -9,6 +9,7 @@ import type { MicroTurn } from "../protocol/worker_link.ts";
 import { MICRO_TURN_MS } from "../protocol/media_format.ts";
 import type { EventLog } from "../store/event_log.ts";
 import type { Clock } from "../lib/clock.ts";
+import { IndexSlots } from "../lib/index_slots.ts";
 
 /** What a {@linkcode MicroTurnLedger} needs. */
 export interface MicroTurnLedgerOptions {
@@ -26,13 +27,21 @@ export interface MicroTurnLedgerOptions {
 export class MicroTurnLedger {
   readonly #o: MicroTurnLedgerOptions;
   /** Input sequence each closed, unrecorded micro-turn covers. */
-  readonly #covers = new Map<number, number>();
+  readonly #covers = new IndexSlots<number>();
+  /**
+   * Recorded micro-turns' log positions and the input sequences they cover, oldest first from
+   * `#pendingFrom`, waiting for their entries to be durable.
+   */
+  readonly #pendingSeqs: number[] = [];
+  readonly #pendingSequences: number[] = [];
+  #pendingFrom = 0;
   #sent: number | undefined;
   #count = 0;
 
   /** @param options the session, its log, and how to acknowledge */
   constructor(options: MicroTurnLedgerOptions) {
     this.#o = options;
+    options.eventLog.onDurable(options.sessionId, (seq) => this.#durable(seq));
   }
 
   /** Micro-turns recorded. */
@@ -61,13 +70,28 @@ export class MicroTurnLedger {
       wallTime: new Date(clock.now()),
       payload: { input: { flags: turn.flags, text: turn.text, level }, output },
     });
-    const sequence = this.#covers.get(turn.index);
-    this.#covers.delete(turn.index);
+    const sequence = this.#covers.take(turn.index);
     if (sequence === undefined) return;
-    eventLog.whenDurable(sessionId, seq).then(() => {
-      if (sequence === this.#sent) return;
-      this.#sent = sequence;
-      this.#o.acknowledge(sequence);
-    });
+    this.#pendingSeqs.push(seq);
+    this.#pendingSequences.push(sequence);
+  }
+
+  /** The log is durable up to `seq`: acknowledges the input of the newest entry it covers. */
+  #durable(seq: number): void {
+    const seqs = this.#pendingSeqs;
+    let newest: number | undefined;
+    let from = this.#pendingFrom;
+    for (; from < seqs.length && seqs[from] <= seq; from++) newest = this.#pendingSequences[from];
+    // Entries recorded while a write was in flight stay pending: the arrays are trimmed, not
+    // only emptied.
+    if (from === seqs.length || from >= 64) {
+      seqs.splice(0, from);
+      this.#pendingSequences.splice(0, from);
+      from = 0;
+    }
+    this.#pendingFrom = from;
+    if (newest === undefined || newest === this.#sent) return;
+    this.#sent = newest;
+    this.#o.acknowledge(newest);
   }
 }

@@ -20,6 +20,7 @@ import type { SessionWorker } from "./session_worker.ts";
 import type { MicroTurnLedger } from "./micro_turn_ledger.ts";
 import type { EdgeMetrics } from "./edge_metrics.ts";
 import type { Clock } from "../lib/clock.ts";
+import { IndexSlots } from "../lib/index_slots.ts";
 
 /** What a session's {@linkcode SessionTurns} works with. */
 export interface SessionTurnsOptions {
@@ -50,9 +51,10 @@ export interface SessionTurnsOptions {
 /** A session's micro-turns in flight to its worker; see the module doc. */
 export class SessionTurns {
   readonly #o: SessionTurnsOptions;
-  readonly #inFlight = new Map<number, MicroTurn>();
+  /** Micro-turns sent and not yet answered, by index (slots: lib/index_slots.ts). */
+  readonly #inFlight = new IndexSlots<MicroTurn>();
   /** Frames of delivered outputs whose payloads the worker still owes, by micro-turn. */
-  readonly #owed = new Map<number, EgressFrame[]>();
+  readonly #owed = new IndexSlots<EgressFrame[]>();
   #drained: (() => void) | undefined;
   /** Outputs dropped since the client's connection went. */
   droppedWhileDetached = 0;
@@ -72,7 +74,7 @@ export class SessionTurns {
     const worker = this.#o.worker();
     this.#inFlight.set(turn.index, turn);
     if (!worker?.send(turn)) {
-      this.#inFlight.delete(turn.index);
+      this.#inFlight.take(turn.index);
       // Moving to another worker (or, in a pool, about to: the link dropped): this micro-turn
       // is a gap; its input is logged, acknowledged, and replayed into the rebuilt context. The
       // ones still in flight cannot come back either, and are logged first (in order).
@@ -88,9 +90,8 @@ export class SessionTurns {
 
   /** The worker's output for a micro-turn in flight: to the client, and recorded. */
   deliver(output: MicroTurnOutput): void {
-    const turn = this.#inFlight.get(output.index);
+    const turn = this.#inFlight.take(output.index);
     if (!turn) return;
-    this.#inFlight.delete(output.index);
     const { clock, metrics, egress } = this.#o;
     metrics.roundTrip.observe((clock.now() - turn.wallClockMs) / 1000);
     if (!this.#o.connected()) {
@@ -102,9 +103,7 @@ export class SessionTurns {
       const owed = frames.filter((frame) => frame.owed);
       if (owed.length > 0) this.#owed.set(output.index, owed);
       // A rest that never came (its worker failed) is forgotten a few micro-turns on.
-      for (const index of this.#owed.keys()) {
-        if (index < output.index - OWED_TURNS) this.#owed.delete(index);
-      }
+      this.#owed.deleteBelow(output.index - OWED_TURNS);
       this.#o.send({
         type: "output",
         index: output.index,
@@ -123,26 +122,23 @@ export class SessionTurns {
    * order. A frame already due went unsent (the egress counts it late).
    */
   audioRest(index: number, payloads: Uint8Array[]): void {
-    const owed = this.#owed.get(index);
+    const owed = this.#owed.take(index);
     if (!owed) return;
-    this.#owed.delete(index);
     owed.forEach((frame, i) => frame.payload = payloads[i]);
     this.#checkDrained();
   }
 
   /** The worker failed micro-turn `index`: a gap like a lost one (its input is still logged). */
   failed(index: number): void {
-    const turn = this.#inFlight.get(index);
-    this.#inFlight.delete(index);
+    const turn = this.#inFlight.take(index);
     if (turn) this.#recordLost(turn);
     this.#checkDrained();
   }
 
   /** What the lost worker had in flight never comes back: those micro-turns are a gap. */
   loseInFlight(): void {
-    this.#owed.clear();
-    const lost = [...this.#inFlight.values()];
-    this.#inFlight.clear();
+    this.#owed.takeAll();
+    const lost = this.#inFlight.takeAll();
     for (const turn of lost) this.#recordLost(turn);
     this.#checkDrained();
   }

@@ -4,8 +4,12 @@
  * Payloads of frames due soon are copied into a ring of slots the holder owns (one a frame, for
  * the next 1.28 s of media), so the socket message each came in dies young: held for up to a
  * micro-turn, thousands a second of them outlived V8's young generation at 100 sessions, and
- * freeing their buffers was most of every full collection's pause. A payload taken from the
- * ring is a view of it: consume it before the next hold.
+ * freeing their buffers was most of every full collection's pause. Which frame a slot holds and
+ * how long its payload is are numbers in typed arrays, so holding a payload allocates nothing:
+ * a Map of views here was two fifths of what outlived the young generation on an edge (its
+ * views and its re-hashed tables, kept by a long-lived session). A payload taken from the ring
+ * is a view of it: consume it before the next hold. Payloads that do not fit (too long, or too
+ * far ahead) are kept as they came, in a Map.
  *
  * @module
  */
@@ -15,34 +19,51 @@ import type { PacketSlots } from "./packet_slots.ts";
 const PAYLOAD_RING_FRAMES = 64;
 /** Room for one payload in the ring: 20 ms of Opus up to 128 kbit/s (longer ones are kept as they came). */
 const PAYLOAD_RING_SLOT_BYTES = 320;
+/** The frame of an empty ring slot. */
+const EMPTY = -1;
 
 /** Payloads of frames not yet closed; see the module doc. */
 export class HeldPayloads {
-  readonly #held = new Map<number, Uint8Array>();
   /** Copies of held payloads, frame `f` at slot `f % PAYLOAD_RING_FRAMES`. */
   readonly #ring = new Uint8Array(PAYLOAD_RING_FRAMES * PAYLOAD_RING_SLOT_BYTES);
+  /** The frame each ring slot holds, or EMPTY. */
+  readonly #ringFrames = new Float64Array(PAYLOAD_RING_FRAMES).fill(EMPTY);
+  /** The length of each ring slot's payload. */
+  readonly #ringLengths = new Uint16Array(PAYLOAD_RING_FRAMES);
+  /** Payloads kept as they came, by frame. */
+  readonly #outside = new Map<number, Uint8Array>();
 
   /** Whether `frame` is held. */
   has(frame: number): boolean {
-    return this.#held.has(frame);
+    return this.#ringFrames[frame % PAYLOAD_RING_FRAMES] === frame ||
+      (this.#outside.size > 0 && this.#outside.has(frame));
   }
 
   /** The payload held for `frame`, if any (a view of the ring: read it before the next hold). */
   get(frame: number): Uint8Array | undefined {
-    return this.#held.get(frame);
+    const slot = frame % PAYLOAD_RING_FRAMES;
+    if (this.#ringFrames[slot] === frame) return this.#view(slot);
+    return this.#outside.size > 0 ? this.#outside.get(frame) : undefined;
   }
 
   /** Removes and returns the payload held for `frame`, if any. */
   take(frame: number): Uint8Array | undefined {
-    const payload = this.#held.get(frame);
-    if (payload) this.#held.delete(frame);
+    const slot = frame % PAYLOAD_RING_FRAMES;
+    if (this.#ringFrames[slot] === frame) {
+      this.#ringFrames[slot] = EMPTY;
+      return this.#view(slot);
+    }
+    if (this.#outside.size === 0) return undefined;
+    const payload = this.#outside.get(frame);
+    if (payload) this.#outside.delete(frame);
     return payload;
   }
 
   /** The highest frame held, or -1. */
   lastFrame(): number {
-    let last = -1;
-    for (const frame of this.#held.keys()) last = Math.max(last, frame);
+    let last = EMPTY;
+    for (const frame of this.#ringFrames) last = Math.max(last, frame);
+    for (const frame of this.#outside.keys()) last = Math.max(last, frame);
     return last;
   }
 
@@ -53,31 +74,45 @@ export class HeldPayloads {
    */
   hold(frame: number, openFrame: number, slots: PacketSlots, i: number): void {
     const length = slots.length(i);
-    const at = this.#ringOffset(frame, openFrame, length);
-    if (at < 0) return void this.#held.set(frame, slots.own(i));
-    slots.write(i, this.#ring, at);
-    this.#held.set(frame, this.#ring.subarray(at, at + length));
+    if (!this.#fits(frame, openFrame, length)) return void this.#outside.set(frame, slots.own(i));
+    const slot = frame % PAYLOAD_RING_FRAMES;
+    slots.write(i, this.#ring, slot * PAYLOAD_RING_SLOT_BYTES);
+    this.#ringFrames[slot] = frame;
+    this.#ringLengths[slot] = length;
   }
 
   /** Moves every held payload `frames` later (the anchor slid back). */
   shift(frames: number, openFrame: number): void {
     // Copied out first: a frame's ring slot changes with its number.
-    const held = [...this.#held].map(([frame, payload]) => [frame, payload.slice()] as const);
-    this.#held.clear();
-    for (const [frame, payload] of held) {
-      const at = this.#ringOffset(frame + frames, openFrame, payload.length);
-      if (at < 0) {
-        this.#held.set(frame + frames, payload);
-      } else {
-        this.#ring.set(payload, at);
-        this.#held.set(frame + frames, this.#ring.subarray(at, at + payload.length));
+    const held = [...this.#outside];
+    for (let slot = 0; slot < PAYLOAD_RING_FRAMES; slot++) {
+      if (this.#ringFrames[slot] !== EMPTY) {
+        held.push([this.#ringFrames[slot], this.#view(slot).slice()]);
       }
+    }
+    this.#outside.clear();
+    this.#ringFrames.fill(EMPTY);
+    for (const [frame, payload] of held) {
+      const moved = frame + frames;
+      if (!this.#fits(moved, openFrame, payload.length)) {
+        this.#outside.set(moved, payload);
+        continue;
+      }
+      const slot = moved % PAYLOAD_RING_FRAMES;
+      this.#ring.set(payload, slot * PAYLOAD_RING_SLOT_BYTES);
+      this.#ringFrames[slot] = moved;
+      this.#ringLengths[slot] = payload.length;
     }
   }
 
-  /** Where in the ring `frame`'s payload of `length` bytes goes, or -1 when it is kept outside. */
-  #ringOffset(frame: number, openFrame: number, length: number): number {
-    if (frame - openFrame >= PAYLOAD_RING_FRAMES || length > PAYLOAD_RING_SLOT_BYTES) return -1;
-    return (frame % PAYLOAD_RING_FRAMES) * PAYLOAD_RING_SLOT_BYTES;
+  /** Whether `frame`'s payload of `length` bytes goes into the ring. */
+  #fits(frame: number, openFrame: number, length: number): boolean {
+    return frame - openFrame < PAYLOAD_RING_FRAMES && length <= PAYLOAD_RING_SLOT_BYTES;
+  }
+
+  /** The payload in ring slot `slot`, as a view. */
+  #view(slot: number): Uint8Array {
+    const at = slot * PAYLOAD_RING_SLOT_BYTES;
+    return this.#ring.subarray(at, at + this.#ringLengths[slot]);
   }
 }

@@ -36,6 +36,52 @@ for (const target of TEST_DATABASE_TARGETS) {
   });
 
   Deno.test({
+    name: `[${target.name}] a durability listener hears each write's newest durable event`,
+    ignore: target.ignore,
+    async fn() {
+      const db = await target.open();
+      const errors: unknown[] = [];
+      const log = new EventLog(db, { flushIntervalMs: 60_000, onError: (e) => errors.push(e) });
+      try {
+        const session = await new SessionStore(db).create({ region: "test", model: "m" });
+        await log.open(session.id);
+        const heard: number[] = [];
+        log.onDurable(session.id, (seq) => heard.push(seq));
+        const wallTime = new Date("2026-11-22T10:00:00Z");
+        const append = () => log.append(session.id, { kind: "user_text", wallTime, payload: {} });
+        append();
+        append();
+        append();
+        assert.equal(heard.length, 0, "nothing is durable before a write");
+        await log.flush();
+        assert.deepEqual(heard, [2]);
+        append();
+        append();
+        await log.flush();
+        assert.deepEqual(heard, [2, 4]);
+        // A listener that throws is reported; the write it heard of still counts.
+        log.onDurable(session.id, () => {
+          throw new Error("listener failed");
+        });
+        append();
+        await log.flush();
+        assert.equal(errors.length, 1);
+        assert.equal((await log.read(session.id)).length, 6);
+        // Released with nothing queued: the listener is dropped with the session.
+        log.onDurable(session.id, (seq) => heard.push(seq));
+        log.release(session.id);
+        await log.open(session.id);
+        append();
+        await log.flush();
+        assert.deepEqual(heard, [2, 4], "a released session's listener is gone");
+      } finally {
+        await log.close();
+        await db.close();
+      }
+    },
+  });
+
+  Deno.test({
     name: `[${target.name}] events are appended in order, batched, and survive a reopen`,
     ignore: target.ignore,
     async fn() {
