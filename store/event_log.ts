@@ -183,18 +183,14 @@ export class EventLog {
   /** Stops appending for a session (its queued events are still written). */
   release(sessionId: string): void {
     this.#nextSeq.delete(sessionId);
-    if (!this.#queue.some((e) => e.sessionId === sessionId)) {
-      this.#durable.delete(sessionId);
-      this.#listeners.delete(sessionId);
-    }
+    if (!this.#queue.some((e) => e.sessionId === sessionId)) this.#forgetDurability(sessionId);
   }
 
   /** Drops a deleted session: its queued events are discarded and it can no longer append. */
   forget(sessionId: string): void {
     this.#nextSeq.delete(sessionId);
-    this.#durable.delete(sessionId);
     this.#waiters.delete(sessionId);
-    this.#listeners.delete(sessionId);
+    this.#forgetDurability(sessionId);
     this.#queue = this.#queue.filter((e) => e.sessionId !== sessionId);
   }
 
@@ -287,10 +283,13 @@ export class EventLog {
       if (
         !this.#nextSeq.has(sessionId) && !this.#waiters.has(sessionId) &&
         !this.#queue.some((e) => e.sessionId === sessionId)
-      ) {
-        this.#durable.delete(sessionId);
-        this.#listeners.delete(sessionId);
-      }
+      ) this.#forgetDurability(sessionId);
     }
+  }
+
+  /** Drops what is known of a session's durability, and its listener. */
+  #forgetDurability(sessionId: string): void {
+    this.#durable.delete(sessionId);
+    this.#listeners.delete(sessionId);
   }
 }
