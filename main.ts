@@ -7,7 +7,6 @@
  * @module
  */
 import { ConfigError, loadConfig } from "./config.ts";
-import { startWorker } from "./gpu-worker/worker_server.ts";
 import { startEdge } from "./edge/edge_server.ts";
 import { openDatabase } from "./store/database.ts";
 import { migrate } from "./store/migrations.ts";
@@ -42,11 +41,15 @@ async function main(): Promise<number> {
   const stops: (() => Promise<void>)[] = [];
   const running = new AbortController();
   trimNativeMemoryEvery(config.nativeMemoryTrimSeconds, running.signal, log);
+  // Only a role that runs a worker loads it (and with it ONNX Runtime's native library): an
+  // edge never does.
+  const loadWorker = () => import("./gpu-worker/worker_server.ts");
 
   if (config.role === "worker") {
     // With a database the edges share, the worker joins the pool: it announces itself there.
     const db = config.databaseUrl ? await openDatabase({ url: config.databaseUrl }) : undefined;
     if (db) await migrate(db);
+    const { startWorker } = await loadWorker();
     const worker = await startWorker(
       config,
       config.port,
@@ -67,6 +70,7 @@ async function main(): Promise<number> {
     let workerUrl = config.workerUrl;
     const model = config.modelPath ?? (config.model === "trained" ? "trained" : "minimal");
     if (config.role === "all") {
+      const { startWorker } = await loadWorker();
       const worker = await startWorker(config, config.workerPort, log.child("worker"));
       stops.push(worker.close);
       workerUrl ??= worker.linkUrl;

@@ -21,6 +21,18 @@ export function quantile(values: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
+/** The machine a result came from: OS, architecture, core count and (on Linux) CPU model. */
+export function machineDescription(): string {
+  let model = "";
+  try {
+    const line = Deno.readTextFileSync("/proc/cpuinfo").match(/^model name\s*:\s*(.+)$/m);
+    if (line) model = `, ${line[1].trim()}`;
+  } catch {
+    // No /proc (not Linux): the core count says enough.
+  }
+  return `${Deno.build.os}-${Deno.build.arch}, ${navigator.hardwareConcurrency} cores${model}`;
+}
+
 /** The folder results go to: `BENCH_RESULTS_DIR`, else bench/results/. */
 export function resultsDir(): string {
   return (Deno.env.get("BENCH_RESULTS_DIR") ?? new URL("./results/", import.meta.url).pathname)

@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { numberFlag, quantile, writeResult } from "./bench_support.ts";
+import { machineDescription, numberFlag, quantile, writeResult } from "./bench_support.ts";
 import { loopSamples, speechFixture } from "../tests/support/speech_fixture.ts";
 import { OpusDecoder, OpusEncoder, type OpusLibrary, opusLibrary } from "../pipeline/opus_codec.ts";
 import { hannWindow, RealFft } from "../pipeline/real_fft.ts";
@@ -214,7 +214,7 @@ const ratios = Object.fromEntries(
   ]),
 );
 const result = {
-  machine: `${Deno.build.os}-${Deno.build.arch}, ${navigator.hardwareConcurrency} cores`,
+  machine: machineDescription(),
   libraries: libraries.map((l) => l.name),
   rounds,
   encoder: "mono VoIP, 16 kHz, 24 kbit/s, in-band FEC at 5 % expected loss, 20 ms frames",

@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { numberFlag, quantile, writeResult } from "./bench_support.ts";
+import { machineDescription, numberFlag, quantile, writeResult } from "./bench_support.ts";
 import { loopSamples, speechFixture } from "../tests/support/speech_fixture.ts";
 import { createIngressPipeline } from "../pipeline/ingress_pipeline.ts";
 import { JitterBuffer } from "../pipeline/jitter_buffer.ts";
@@ -199,7 +199,7 @@ for (let n = 10; n <= 2000; n = Math.round(n * 1.25)) {
 
 const round = (x: number) => Number(x.toFixed(1));
 const result = {
-  machine: `${Deno.build.os}-${Deno.build.arch}, ${navigator.hardwareConcurrency} cores`,
+  machine: machineDescription(),
   sessions_per_core: sessionsPerCore,
   p99_assembly_lag_ms: Number(lagAtCapacity.toFixed(2)),
   us_per_session_second: {

@@ -52,7 +52,14 @@
  *
  * @module
  */
-import { flag, numberFlag, quantile, residentMiB, writeResult } from "./bench_support.ts";
+import {
+  flag,
+  machineDescription,
+  numberFlag,
+  quantile,
+  residentMiB,
+  writeResult,
+} from "./bench_support.ts";
 import { SCRIPTED_STEP_MS, ScriptedRuntime } from "./scripted_worker.ts";
 import { serveWorkerLink } from "../routes/worker_link_route.ts";
 import { loopSamples, speechFixture } from "../tests/support/speech_fixture.ts";
@@ -392,7 +399,7 @@ async function medianStep(sessions: number): Promise<StepResult & { rounds: Step
   return { ...median, rounds };
 }
 
-const machine = `${Deno.build.os}-${Deno.build.arch}, ${cores} cores`;
+const machine = machineDescription();
 if (capacityMode) {
   const steps: StepResult[] = [];
   let sessionsPerCore = 0;

@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { numberFlag, quantile, writeResult } from "./bench_support.ts";
+import { machineDescription, numberFlag, quantile, writeResult } from "./bench_support.ts";
 import { loopSamples, speechFixture } from "../tests/support/speech_fixture.ts";
 import { EgressPacketizer } from "../pipeline/egress_packetizer.ts";
 import { SAMPLES_PER_MICRO_TURN } from "../protocol/media_format.ts";
@@ -50,7 +50,7 @@ const median = (list: number[]) => Number(quantile(warm(list), 0.5).toFixed(3));
 const atArrival = median(times.encode_at_arrival);
 const whenSent = median(times.encode_when_sent);
 const result = {
-  machine: `${Deno.build.os}-${Deno.build.arch}, ${navigator.hardwareConcurrency} cores`,
+  machine: machineDescription(),
   sessions,
   speaking: Math.ceil(sessions / 2),
   rounds,

@@ -11,7 +11,7 @@
  * @module
  */
 import process from "node:process";
-import { numberFlag, quantile, writeResult } from "./bench_support.ts";
+import { machineDescription, numberFlag, quantile, writeResult } from "./bench_support.ts";
 import { openDatabase } from "../store/database.ts";
 import { migrate } from "../store/migrations.ts";
 import { EventLog } from "../store/event_log.ts";
@@ -71,7 +71,7 @@ await db.close();
 
 const round = (x: number) => Math.round(x * 100) / 100;
 const result = {
-  machine: `${Deno.build.os}-${Deno.build.arch}, ${navigator.hardwareConcurrency} cores`,
+  machine: machineDescription(),
   sessions,
   flushes,
   rows_per_flush: sessions,

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { numberFlag, quantile, writeResult } from "./bench_support.ts";
+import { machineDescription, numberFlag, quantile, writeResult } from "./bench_support.ts";
 import { loopSamples, speechFixture } from "../tests/support/speech_fixture.ts";
 import { speechPackets } from "../tests/support/protocol_client.ts";
 import {
@@ -84,7 +84,7 @@ const ms = (values: number[], q: number) =>
 const gaps = (linkUrl: string) => movedFrom(linkUrl).map((a) => a.longestOutputGapMs);
 const replayed = moves.map((m) => m.replayedMicroTurns);
 const result = {
-  machine: `${Deno.build.os}-${Deno.build.arch}, ${navigator.hardwareConcurrency} cores`,
+  machine: machineDescription(),
   workers: pool.workers.length,
   edges: pool.edges.length,
   sessions,

@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { numberFlag, quantile, writeResult } from "./bench_support.ts";
+import { machineDescription, numberFlag, quantile, writeResult } from "./bench_support.ts";
 import { speechFixture } from "../tests/support/speech_fixture.ts";
 import { speechPackets } from "../tests/support/protocol_client.ts";
 import { parseRtpPacket } from "../pipeline/rtp_packet.ts";
@@ -122,7 +122,7 @@ for (let round = 0; round < rounds; round++) {
 const q = (values: number[], p: number) =>
   Number(quantile(values.sort((a, b) => a - b), p).toFixed(3));
 const result = {
-  machine: `${Deno.build.os}-${Deno.build.arch}, ${navigator.hardwareConcurrency} cores`,
+  machine: machineDescription(),
   rounds,
   native_codec_ms_per_session_second_p50: q(native.ms, 0.5),
   realtime_layer_ms_per_session_second_p50: q(realtime.ms, 0.5),

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { numberFlag, quantile, writeResult } from "./bench_support.ts";
+import { machineDescription, numberFlag, quantile, writeResult } from "./bench_support.ts";
 import { loopSamples, speechFixture } from "../tests/support/speech_fixture.ts";
 import { startTestSystem } from "../tests/support/test_system.ts";
 import { createSession, ProtocolClient, speechPackets } from "../tests/support/protocol_client.ts";
@@ -69,7 +69,7 @@ await db.close();
 
 const all = perSession.flat().sort((a, b) => a - b);
 const result = {
-  machine: `${Deno.build.os}-${Deno.build.arch}, ${navigator.hardwareConcurrency} cores`,
+  machine: machineDescription(),
   sessions,
   micro_turns: all.length,
   expected_micro_turns: sessions * turns,

@@ -6,7 +6,6 @@
  * @module
  */
 import type { Hono } from "hono";
-import * as esbuild from "esbuild";
 import { createRequire } from "node:module";
 import { opusWasmPath } from "../pipeline/opus_codec.ts";
 
@@ -23,6 +22,8 @@ function bundle(entry: string): Promise<string> {
 }
 
 async function build(entry: string): Promise<string> {
+  // Loaded on the first request for a bundle: an edge nobody asks for the page never holds it.
+  const esbuild = await import("esbuild");
   const result = await esbuild.build({
     entryPoints: [new URL(entry, CLIENT).pathname],
     bundle: true,

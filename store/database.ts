@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { PGlite } from "@electric-sql/pglite";
+import type { PGlite } from "@electric-sql/pglite";
 import postgres from "postgres";
 
 /** Anything that runs parameterized SQL: the database or an open transaction. */
@@ -45,6 +45,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 
 async function openPglite(dataDir: string, schema?: string): Promise<Database> {
   if (!dataDir.includes("://")) await Deno.mkdir(dataDir, { recursive: true });
+  // Loaded only here: a process on a real server never holds the embedded engine's code.
+  const { PGlite } = await import("@electric-sql/pglite");
   // The embedded database serves one developer's machine or a test: 16 MB of shared buffers
   // instead of Postgres' 128 MB saves ~100 MB resident (bench:memory).
   const db = await PGlite.create(dataDir, {
