@@ -43,8 +43,12 @@
  *
  *   BENCH_DATABASE_URL=postgres://ci:ci@127.0.0.1:5432/ci deno task bench:sockets \
  *     [--sessions=100] [--capacity [--from=50] [--by=50]] [--seconds=10] [--rounds=3] \
- *     [--packet-ms=100] \
+ *     [--packet-ms=100] [--edge-cpu=0] \
  *     [--edge-v8-flags=...] [--edge-deno-flags=...]
+ *
+ * `--edge-cpu` picks the edge's core (on a many-core host, one that takes few interrupts); this
+ * process keeps off it and off its hyper-thread siblings. bench/device/ runs it on a 16-core
+ * device machine, where clients, worker and Postgres have cores of their own.
  *
  * The edge runs with the V8 flags deploy/ gives every edge (edge/edge_v8_flags.ts) unless
  * `--edge-v8-flags` says otherwise (empty: V8's defaults); `--edge-deno-flags` go to its
@@ -97,13 +101,36 @@ if (!databaseUrl) {
   Deno.exit(2);
 }
 const cores = navigator.hardwareConcurrency;
-const EDGE_CPU = "0";
+/** The core the edge is pinned to (`--edge-cpu`, default 0). */
+const EDGE_CPU = numberFlag("edge-cpu", 0);
+/**
+ * The edge's core and its SMT siblings (threads of the same physical core): this process keeps
+ * off all of them, so the edge has a whole core (on a host with hyper-threads a sibling's
+ * load would take half of it).
+ */
+const edgeCore = new Set([EDGE_CPU, ...smtSiblings(EDGE_CPU)]);
 // This process (clients, scripted worker) keeps off the edge's core.
-if (cores > 1) {
+if (cores > edgeCore.size) {
+  const others = Array.from({ length: cores }, (_, i) => i).filter((i) => !edgeCore.has(i));
   await new Deno.Command("taskset", {
-    args: ["-a", "-p", "-c", `1-${cores - 1}`, String(Deno.pid)],
+    args: ["-a", "-p", "-c", others.join(","), String(Deno.pid)],
     stdout: "null",
   }).output();
+}
+
+/** The other hardware threads of `cpu`'s physical core, from sysfs (none where unknown). */
+function smtSiblings(cpu: number): number[] {
+  try {
+    const list = Deno.readTextFileSync(
+      `/sys/devices/system/cpu/cpu${cpu}/topology/thread_siblings_list`,
+    );
+    return list.trim().split(",").flatMap((range) => {
+      const [from, to = from] = range.split("-").map(Number);
+      return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+    }).filter((sibling) => sibling !== cpu);
+  } catch {
+    return [];
+  }
 }
 const db = await openDatabase({ url: databaseUrl });
 await migrate(db);
@@ -257,7 +284,7 @@ async function step(sessions: number): Promise<StepResult> {
       TOKEN_SECRET: "edge-sockets-bench-secret-0123456789",
       ...(edgeV8Flags ? { DENO_V8_FLAGS: edgeV8Flags } : {}),
     },
-    { cpus: EDGE_CPU, denoFlags: flag("edge-deno-flags")?.split(" ") },
+    { cpus: String(EDGE_CPU), denoFlags: flag("edge-deno-flags")?.split(" ") },
   );
   const pid = edge.child.pid;
   await sleep(500);

@@ -11,7 +11,11 @@ import type { IngressFrame } from "../pipeline/ingress_frames.ts";
 import { SessionEgress } from "./session_egress.ts";
 import { SessionBackground } from "./session_background.ts";
 import { type MicroTurn, MicroTurnFlags } from "../protocol/worker_link.ts";
-import { CLIENT_PROTOCOL_VERSION, type ServerMessage } from "../protocol/client_messages.ts";
+import {
+  CLIENT_PROTOCOL_VERSION,
+  type OutputMessage,
+  type ServerMessage,
+} from "../protocol/client_messages.ts";
 import { ERROR_CODES, type ErrorCode, ProtocolError } from "../protocol/error_codes.ts";
 import {
   DMEL_BINS,
@@ -27,6 +31,7 @@ import { SessionWorker } from "./session_worker.ts";
 import { SessionTurns } from "./session_turns.ts";
 import { SessionCompaction } from "./session_compaction.ts";
 import { MicroTurnClock } from "./micro_turn_clock.ts";
+import { InputAcknowledgements } from "./input_acknowledgements.ts";
 import { MicroTurnLedger } from "./micro_turn_ledger.ts";
 import { meanDmelLevel } from "../pipeline/dmel.ts";
 import { ClientInput } from "./client_input.ts";
@@ -47,6 +52,7 @@ export class EdgeSession {
   #worker: SessionWorker | undefined;
   #detachedAtMs: number | undefined;
   #detachTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #acks = new InputAcknowledgements();
   readonly #ledger: MicroTurnLedger;
   readonly #input: ClientInput;
   readonly #compaction: SessionCompaction;
@@ -70,7 +76,7 @@ export class EdgeSession {
       sessionId: options.sessionId,
       eventLog: options.eventLog,
       clock: options.clock,
-      acknowledge: (sequence) => this.#sendJson({ type: "ack", sequence }),
+      acknowledge: (sequence) => this.#acknowledgeInput(sequence),
     });
     this.#background = new SessionBackground(options.delegation, {
       sessionId: options.sessionId,
@@ -116,7 +122,7 @@ export class EdgeSession {
       ledger: this.#ledger,
       egress: this.#egress,
       connected: () => this.#socketOpen,
-      send: (message) => this.#sendJson(message),
+      send: (output) => this.#sendJson(this.#withAck(output)),
       linearPcm: options.codec === "l16",
       metrics: options.metrics,
       clock: options.clock,
@@ -260,6 +266,7 @@ export class EdgeSession {
     this.#socket = socket;
     this.#socketOpen = true;
     this.#ledger.newConnection();
+    this.#acks.reset();
     eventLog.append(sessionId, {
       kind: "session_resumed",
       microTurn: this.#ledger.count,
@@ -416,7 +423,7 @@ export class EdgeSession {
   }
 
   /**
-   * Notes what input micro-turn `index` covers (sent as an `ack` once its event is durable), and
+   * Notes what input micro-turn `index` covers (acknowledged once its event is durable), and
    * every second tells the client how its link is doing.
    */
   #acknowledge(index: number): void {
@@ -448,6 +455,18 @@ export class EdgeSession {
   #report(code: ErrorCode, message: string): void {
     this.#o.metrics.clientErrors.inc({ code });
     this.#sendJson({ type: "error", code, message, fatal: ERROR_CODES[code] !== null });
+  }
+
+  /** Input up to `sequence` is durable: the next output carries it, or it goes out alone. */
+  #acknowledgeInput(sequence: number): void {
+    const newerInput = this.#pipeline.jitter.acknowledgedSequence !== sequence;
+    const now = this.#acks.durable(sequence, newerInput);
+    if (now !== undefined) this.#sendJson({ type: "ack", sequence: now });
+  }
+
+  #withAck(output: OutputMessage): OutputMessage {
+    const ack = this.#acks.carry();
+    return ack === undefined ? output : { ...output, ack };
   }
 
   #sendJson(message: ServerMessage): void {

@@ -13,7 +13,7 @@ import type { MicroTurn, MicroTurnOutput } from "../protocol/worker_link.ts";
 import type { EgressFrame } from "../pipeline/egress_packetizer.ts";
 import { FRAMES_PER_MICRO_TURN } from "../protocol/media_format.ts";
 import { ProtocolError } from "../protocol/error_codes.ts";
-import type { ServerMessage } from "../protocol/client_messages.ts";
+import type { OutputMessage } from "../protocol/client_messages.ts";
 import { meanDmelLevel } from "../pipeline/dmel.ts";
 import type { SessionEgress } from "./session_egress.ts";
 import type { SessionWorker } from "./session_worker.ts";
@@ -34,8 +34,8 @@ export interface SessionTurnsOptions {
   egress: SessionEgress;
   /** Whether the client is connected (outputs are dropped while it is not). */
   connected: () => boolean;
-  /** Sends the client a JSON message. */
-  send: (message: ServerMessage) => void;
+  /** Sends the client a micro-turn's `output` message. */
+  send: (output: OutputMessage) => void;
   /** Whether the client takes linear PCM (its audio is never encoded at the edge). */
   linearPcm: boolean;
   /** Edge metrics. */

@@ -47,6 +47,17 @@ export const ClientControl = z.discriminatedUnion("type", [
 /** A validated client control message. */
 export type ClientControl = z.infer<typeof ClientControl>;
 
+/** What the model did in one micro-turn; its `audioFrames` audio packets follow. */
+export interface OutputMessage {
+  type: "output";
+  index: number;
+  control: ControlAction;
+  text: string;
+  audioFrames: number;
+  /** Set when input up to this sequence became durable since the last acknowledgement. */
+  ack?: number;
+}
+
 /** Messages the edge sends as JSON text. */
 export type ServerMessage =
   | {
@@ -78,12 +89,6 @@ export type ServerMessage =
   | { type: "ack"; sequence: number }
   /** Once a second: the jitter buffer's and the egress pacer's counters. */
   | { type: "stats"; jitter: JitterStats; egress: EgressStats; videoDropped: number }
-  | {
-    type: "output";
-    index: number;
-    control: ControlAction;
-    text: string;
-    audioFrames: number;
-  }
+  | OutputMessage
   | { type: "error"; code: ErrorCode; message: string; fatal: boolean }
   | { type: "closed"; reason: string; microTurns: number; egress: EgressStats };

@@ -25,13 +25,13 @@ Deno.test("SIGKILL mid-session, restart, resume: acknowledged input kept, nothin
     const packets = speechPackets(speech.subarray(0, 200 * 320)); // 200 frames, 20 micro-turns
     packets.slice(0, 120).forEach((p) => first.send(p));
     // Acks come only for durable micro-turns. Wait for one past the fifth micro-turn.
-    const acked = await first.message("ack", (a) => a.sequence >= FIRST_SEQ + 49);
+    const acked = await first.acknowledged((sequence) => sequence >= FIRST_SEQ + 49);
     main.child.kill("SIGKILL");
     await main.child.status;
     await main.drained;
     // The client's last acknowledgement is what it knows is safe.
-    const lastAck = first.messages.findLast((m) => m.type === "ack")!.sequence;
-    assert.ok(lastAck >= acked.sequence);
+    const lastAck = first.lastAck!;
+    assert.ok(lastAck >= acked);
     await first.closedWith();
 
     // Restart the same edge and reconnect; replay everything after the last acknowledgement.

@@ -24,8 +24,8 @@ Deno.test("a dropped connection resumes with its token: replayed audio is taken 
     // Mid-utterance: 70 packets go out, the client sees acknowledgements, then the network
     // cuts (the client never says bye).
     packets.slice(0, 70).forEach((p) => first.send(p));
-    await first.message("ack", (a) => a.sequence >= firstSeq + 59);
-    const lastAck = first.messages.findLast((m) => m.type === "ack")!.sequence;
+    await first.acknowledged((sequence) => sequence >= firstSeq + 59);
+    const lastAck = first.lastAck!;
     first.close();
     await first.closedWith();
 

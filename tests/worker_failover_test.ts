@@ -18,7 +18,7 @@ Deno.test("a session whose worker goes away moves to another worker of the pool:
     const packets = speechPackets(speech);
     const firstSeq = 1000;
     packets.slice(0, 70).forEach((p) => client.send(p));
-    await client.message("ack", (a) => a.sequence >= firstSeq + 59);
+    await client.acknowledged((sequence) => sequence >= firstSeq + 59);
 
     await holding.close(); // its link drops: the session must move, the client must not notice
     workers.splice(workers.indexOf(holding), 1);
@@ -40,11 +40,13 @@ Deno.test("a session whose worker goes away moves to another worker of the pool:
       await new Promise((r) => setTimeout(r, 5));
     }
     packets.slice(70).forEach((p) => client.send(p));
-    await client.message("ack", (a) => a.sequence >= firstSeq + packets.length - 1).catch((e) => {
-      throw new Error(
-        `${e.message}: ${JSON.stringify(client.messages.filter((m) => m.type === "error"))}`,
-      );
-    });
+    await client.acknowledged((sequence) => sequence >= firstSeq + packets.length - 1).catch(
+      (e) => {
+        throw new Error(
+          `${e.message}: ${JSON.stringify(client.messages.filter((m) => m.type === "error"))}`,
+        );
+      },
+    );
     assert.equal(other.runtime.sessionCount, 1, "the session runs on the other worker");
     client.send(JSON.stringify({ type: "bye" }));
     const closed = await client.message("closed");

@@ -16,9 +16,11 @@ tar -xJf "$pack/postgres.tar.xz" -C /opt/pgroot
 rm -rf /opt/opus && mv /opt/pgroot/opus /opt/opus
 id pgbench >/dev/null 2>&1 || useradd -M -s /bin/sh pgbench
 data=/tmp/pgdata
-rm -rf "$data" && mkdir -p "$data" && chown pgbench "$data"
 bin=/opt/pgroot/pg/usr/lib/postgresql/15/bin
 as_pg() { runuser -u pgbench -- env LD_LIBRARY_PATH=/opt/pgroot/pg/lib "$@"; }
+# A machine still warm from an earlier call may still run the server this script started.
+[ -f "$data/postmaster.pid" ] && as_pg "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null
+rm -rf "$data" && mkdir -p "$data" && chown pgbench "$data"
 as_pg "$bin/initdb" -D "$data" -U ci --auth=trust >/dev/null
 cores=$(nproc)
 pg_cpus=${PG_CPUS:-$((cores / 2))-$((cores - 1))}

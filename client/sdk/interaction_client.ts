@@ -259,6 +259,7 @@ export class InteractionClient extends EventTarget {
         this.#acknowledge(message.sequence);
         break;
       case "output":
+        if (message.ack !== undefined) this.#acknowledge(message.ack);
         this.#emit("output", {
           index: message.index,
           text: message.text,

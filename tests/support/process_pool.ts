@@ -170,7 +170,7 @@ export async function auditSessions(
     const events = await log.read(sessionId);
     const turns = events.filter((e) => e.kind === "micro_turn").map((e) => e.microTurn!);
     const logged = new Set(turns);
-    const acked = client.messages.findLast((m) => m.type === "ack")?.sequence;
+    const acked = client.lastAck;
     let lostAcknowledged = 0;
     if (acked !== undefined) {
       const lastTurn = Math.floor((acked - firstSequence) / FRAMES_PER_MICRO_TURN);

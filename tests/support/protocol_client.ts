@@ -166,6 +166,22 @@ export class ProtocolClient {
     return find()!;
   }
 
+  /** The newest input sequence acknowledged so far, by an `ack` message or an `output`'s `ack`. */
+  get lastAck(): number | undefined {
+    for (let i = this.messages.length - 1; i >= 0; i--) {
+      const acked = acknowledgedBy(this.messages[i]);
+      if (acked !== undefined) return acked;
+    }
+    return undefined;
+  }
+
+  /** Resolves with the first acknowledged sequence (in either form) that `where` accepts. */
+  async acknowledged(where: (sequence: number) => boolean): Promise<number> {
+    const find = () => this.messages.map(acknowledgedBy).find((s) => s !== undefined && where(s));
+    await this.until(() => find() !== undefined, "an acknowledgement");
+    return find()!;
+  }
+
   /** Resolves with the close code once the server closed the socket. */
   async closedWith(): Promise<{ code: number; reason: string }> {
     while (!this.closed) await new Promise<void>((resolve) => this.#waiters.push(resolve));
@@ -182,4 +198,10 @@ export class ProtocolClient {
     this.#waiters = [];
     for (const wake of waiters) wake();
   }
+}
+
+/** The input sequence `message` acknowledges, if any. */
+function acknowledgedBy(message: ServerMessage): number | undefined {
+  if (message.type === "ack") return message.sequence;
+  return message.type === "output" ? message.ack : undefined;
 }
