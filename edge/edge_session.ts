@@ -76,7 +76,7 @@ export class EdgeSession {
       sessionId: options.sessionId,
       eventLog: options.eventLog,
       clock: options.clock,
-      acknowledge: (sequence) => this.#acknowledgeInput(sequence),
+      acknowledge: (sequence) => this.#inputDurable(sequence),
     });
     this.#background = new SessionBackground(options.delegation, {
       sessionId: options.sessionId,
@@ -458,7 +458,7 @@ export class EdgeSession {
   }
 
   /** Input up to `sequence` is durable: the next output carries it, or it goes out alone. */
-  #acknowledgeInput(sequence: number): void {
+  #inputDurable(sequence: number): void {
     const newerInput = this.#pipeline.jitter.acknowledgedSequence !== sequence;
     const now = this.#acks.durable(sequence, newerInput);
     if (now !== undefined) this.#sendJson({ type: "ack", sequence: now });
