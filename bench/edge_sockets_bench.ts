@@ -1,8 +1,8 @@
 /**
  * The edge over real sockets, as a deployment runs it: the edge is its own process pinned to
- * one core (`taskset -c 0`); the clients and a scripted worker (bench/scripted_worker.ts: the
- * real worker link, no model) run in this process on the other core, so they never take the
- * edge's CPU. Each client streams the speech fixture (its real talk and silence) as RTP/Opus
+ * one core (`taskset`, core 0 unless `--edge-cpu`); the clients and a scripted worker
+ * (bench/scripted_worker.ts: the real worker link, no model) run in this process on the other
+ * cores, so they never take the edge's CPU. Each client streams the speech fixture (its real talk and silence) as RTP/Opus
  * packets in real time, 100 ms a packet as the SDK sends them (`--packet-ms=20` for WebRTC's
  * 20 ms), each sent when its last frame is captured; the scripted model speaks about half the
  * time, its speech

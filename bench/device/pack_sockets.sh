@@ -18,7 +18,9 @@ out="$root/.device-sockets"
 mkdir -p "$out"
 exclude=$(git -C "$root" rev-parse --git-path info/exclude)
 grep -qx '/.device-sockets/' "$root/$exclude" 2>/dev/null || echo '/.device-sockets/' >>"$root/$exclude"
-deno_bin=$(command -v deno)
+# The Deno that `npx -y deno@2.9.6` installed (as ../shared/device/pack.sh finds it), else PATH's.
+deno_bin=$(find ~/.npm/_npx -path '*@deno/linux-x64-glibc/deno' -type f 2>/dev/null | head -1)
+deno_bin=${deno_bin:-$(command -v deno)}
 [ -f "$out/deno.xz" ] || xz -T0 -9 -c "$deno_bin" >"$out/deno.xz"
 cd "$root"
 [ -d node_modules/.deno ] || { echo "no node_modules: run the test task once first"; exit 1; }
