@@ -72,7 +72,7 @@ import { type RoleProcess, startRole } from "../tests/support/main_process.ts";
 import { openDatabase } from "../store/database.ts";
 import { migrate } from "../store/migrations.ts";
 import type { ServerMessage } from "../protocol/client_messages.ts";
-import { FRAME_ORIGINS, type MicroTurnOutput } from "../protocol/worker_link.ts";
+import { FRAME_ORIGINS, MicroTurnFlags, type MicroTurnOutput } from "../protocol/worker_link.ts";
 import { EDGE_V8_FLAGS } from "../edge/edge_v8_flags.ts";
 // Clients use the npm `ws` client, which sets TCP_NODELAY as browsers do: Deno's own client
 // leaves Nagle's algorithm on, which held some packets ~20 ms (edge/worker_link_client.ts).
@@ -91,6 +91,7 @@ const fixedSessions = numberFlag("sessions", 100);
 /** Runs of each session count; every figure reported is their median. */
 const roundCount = numberFlag("rounds", 3);
 const LAG_BOUND_MS = 10;
+const DECODED = FRAME_ORIGINS.indexOf("decoded");
 /** The edge runs with the V8 flags every deployed edge has; `--edge-v8-flags=` runs V8's own. */
 const edgeV8Flags = flag("edge-v8-flags") ?? EDGE_V8_FLAGS;
 /** The first seconds warm the JIT, the sockets and the database pool; not counted. */
@@ -266,6 +267,8 @@ interface StepResult {
   egress_lag_p50_ms: number;
   egress_lag_p99_ms: number;
   outputs_missing: number;
+  input_frames_concealed_percent: number;
+  micro_turns_with_late_audio_percent: number;
   edge_cpu_ms_per_session_second: number;
   edge_cpu_share: number;
   edge_idle_mib: number;
@@ -299,6 +302,8 @@ async function step(sessions: number): Promise<StepResult> {
   const egressLags: number[] = [];
   const encodeWaits: number[] = [];
   const edgeOverheads: number[] = [];
+  /** On-time input frames the edge did not have when their micro-turn closed, and turns. */
+  const input = { frames: 0, concealed: 0, turns: 0, lateTurns: 0 };
   runtime.onAnswer = (turn, waitedMs) => {
     const client = bySession.get(turn.sessionId);
     if (client && turn.index < turns) {
@@ -315,12 +320,21 @@ async function step(sessions: number): Promise<StepResult> {
   runtime.onTurn = (turn, arrivedAt) => {
     const client = bySession.get(turn.sessionId);
     if (!client) return;
-    const decoded = turn.frameOrigins.indexOf(FRAME_ORIGINS.indexOf("decoded"));
+    const decoded = turn.frameOrigins.indexOf(DECODED);
     if (client.firstFrame === undefined && decoded >= 0) {
       client.firstFrame = turn.index * FRAMES_PER_MICRO_TURN + decoded;
     }
     const sent = lastPacketSent(client, turn.index);
-    if (turn.index >= WARMUP_TURNS && !Number.isNaN(sent)) lags.push(arrivedAt - sent);
+    if (turn.index < WARMUP_TURNS || Number.isNaN(sent)) return;
+    lags.push(arrivedAt - sent);
+    // Loopback loses nothing: a frame the edge concealed or marked missing, or audio that came
+    // after its micro-turn closed, was held up by the edge (or this process), not the network.
+    input.turns++;
+    if (turn.flags & MicroTurnFlags.LATE_AUDIO) input.lateTurns++;
+    for (const origin of turn.frameOrigins) {
+      input.frames++;
+      if (origin !== DECODED) input.concealed++;
+    }
   };
   for (const client of clients) {
     client.onOutput = (index, arrivedAt) => {
@@ -399,6 +413,8 @@ async function step(sessions: number): Promise<StepResult> {
     egress_lag_p50_ms: round(quantile(egressLags, 0.5)),
     egress_lag_p99_ms: round(quantile(egressLags, 0.99)),
     outputs_missing: missing,
+    input_frames_concealed_percent: round((100 * input.concealed) / Math.max(1, input.frames)),
+    micro_turns_with_late_audio_percent: round((100 * input.lateTurns) / Math.max(1, input.turns)),
     edge_cpu_ms_per_session_second: round((cpuUsed * 1000) / (sessions * seconds)),
     edge_cpu_share: round(cpuUsed / wall),
     edge_idle_mib: round(idleMiB),
