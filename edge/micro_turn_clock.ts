@@ -1,49 +1,22 @@
 /**
- * A session's micro-turn clock: a timer kept at its jitter buffer's next deadline, so a
- * micro-turn closes on time when its input is missing (the client stalled, its packets were
- * lost). A micro-turn whose packets all arrived closes on them, earlier: the timer then finds
- * the deadline moved on and re-arms for the next one without waking the pipeline.
- *
- * A deadline that has passed closes its micro-turn only after one hop through the event loop's
- * I/O. After a busy stretch (a garbage collection, a burst of work) the loop runs expired timers
- * before it reads its sockets, so the packet that completes the micro-turn may have come in time
- * and still wait unread; closing first would conceal audio the edge had. The hop
- * (`setImmediate`: after the loop's poll for I/O, and unlike a nested `setTimeout(0)` never
- * clamped to 4 ms) lets that packet in; if it completes the micro-turn, the deadline has moved
- * and nothing is closed.
+ * A session's micro-turn clock: its jitter buffer's next deadline, watched by the edge's
+ * {@linkcode DeadlineTicker}, so a micro-turn closes on time when its input is missing (the
+ * client stalled, its packets were lost). A micro-turn whose packets all arrived closes on
+ * them, earlier, and its deadline moves on before the ticker gets to it.
  *
  * @module
  */
 import type { Clock } from "../lib/clock.ts";
+import { type Deadline, type DeadlineTicker, sharedDeadlineTicker } from "./deadline_ticker.ts";
 
-/** The timers a {@linkcode MicroTurnClock} runs on; tests drive them by hand. */
-export interface DeadlineTimers {
-  /** Calls `callback` after `ms`; returns the timer's handle. */
-  setTimeout(callback: () => void, ms: number): unknown;
-  /** Cancels a timer that has not fired. */
-  clearTimeout(handle: unknown): void;
-  /** Calls `callback` once the input the event loop has ready now has been read. */
-  afterPendingInput(callback: () => void): void;
-}
-
-/** The platform's timers. */
-export const systemDeadlineTimers: DeadlineTimers = {
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-  afterPendingInput: (callback) => setImmediate(callback),
-};
-
-/** Keeps one timer at a deadline that moves; see the module doc. */
-export class MicroTurnClock {
+/** Keeps a session's deadline on the ticker; see the module doc. */
+export class MicroTurnClock implements Deadline {
   readonly #deadlineMs: () => number;
-  readonly #clock: Clock;
   readonly #tick: (nowMs: number) => Promise<void>;
   readonly #fail: (error: unknown) => void;
-  readonly #timers: DeadlineTimers;
-  #timer: unknown;
-  #timerDueMs = 0;
-  /** A passed deadline waits for pending input before it closes anything. */
-  #hopping = false;
+  readonly #ticker: DeadlineTicker;
+  /** A close is under way: nothing more is due until it settles. */
+  #closing = false;
   #stopped = false;
 
   /**
@@ -52,52 +25,44 @@ export class MicroTurnClock {
    * @param tick moves the pipeline's clock to `nowMs` (closing what is due); the clock re-arms
    *   once it settles
    * @param fail told when `tick` rejects
-   * @param timers the timers it runs on (default the platform's)
+   * @param ticker what watches the deadline (default the one of every session on `clock`)
    */
   constructor(
     deadlineMs: () => number,
     clock: Clock,
     tick: (nowMs: number) => Promise<void>,
     fail: (error: unknown) => void,
-    timers: DeadlineTimers = systemDeadlineTimers,
+    ticker: DeadlineTicker = sharedDeadlineTicker(clock),
   ) {
     this.#deadlineMs = deadlineMs;
-    this.#clock = clock;
     this.#tick = tick;
     this.#fail = fail;
-    this.#timers = timers;
+    this.#ticker = ticker;
   }
 
-  /** Sets the timer for the deadline, unless one is set already for no later. */
+  /** Has the ticker watch the deadline (again, after it may have moved earlier). */
   arm(): void {
-    if (this.#stopped || this.#hopping) return;
-    const now = this.#clock.now();
-    const dueMs = Math.max(now, this.#deadlineMs());
-    if (this.#timer !== undefined && this.#timerDueMs <= dueMs) return;
-    this.#timers.clearTimeout(this.#timer);
-    this.#timerDueMs = dueMs;
-    this.#timer = this.#timers.setTimeout(() => this.#fire(), dueMs - now);
+    if (this.#stopped || this.#closing) return;
+    this.#ticker.watch(this, this.#deadlineMs());
   }
 
   /** Stops the clock for good. */
   stop(): void {
     this.#stopped = true;
-    this.#timers.clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#ticker.unwatch(this);
   }
 
-  #fire(): void {
-    this.#timer = undefined;
-    if (this.#stopped) return;
-    // The micro-turn closed on its packets: nothing is due yet.
-    if (this.#deadlineMs() > this.#clock.now()) return this.arm();
-    this.#hopping = true;
-    this.#timers.afterPendingInput(() => {
-      this.#hopping = false;
-      if (this.#stopped) return;
-      const now = this.#clock.now();
-      if (this.#deadlineMs() > now) return this.arm();
-      this.#tick(now).then(() => this.arm(), this.#fail);
-    });
+  /** When the deadline falls due; Infinity while a close is under way. */
+  dueMs(): number {
+    return this.#closing ? Infinity : this.#deadlineMs();
+  }
+
+  /** Closes what is due at `nowMs` (the ticker found the deadline passed). */
+  expire(nowMs: number): void {
+    this.#closing = true;
+    this.#tick(nowMs).then(() => {
+      this.#closing = false;
+      this.arm();
+    }, this.#fail);
   }
 }
