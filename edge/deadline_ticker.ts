@@ -139,7 +139,8 @@ export class DeadlineTicker {
         if (dueMs <= now) deadline.expire(now);
         else this.#wakeAfterHopMs = Math.min(this.#wakeAfterHopMs, dueMs);
       }
-      this.#wake(this.#wakeAfterHopMs);
+      // Nothing to wake for once the last session has gone.
+      if (this.#watched.size > 0) this.#wake(this.#wakeAfterHopMs);
     });
   }
 }

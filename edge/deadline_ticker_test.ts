@@ -105,11 +105,15 @@ Deno.test("a deadline that moves earlier wakes the ticker earlier", () => {
 Deno.test("a stopped clock closes nothing, and the last one leaves no timer behind", () => {
   const { timer, hops, clock, ticker } = manualTicker();
   const { state, microTurns } = session(ticker, clock, 200);
+  const other = session(ticker, clock, 300);
   microTurns.arm();
+  other.microTurns.arm();
   timer.advance(200);
   microTurns.stop();
+  other.microTurns.stop();
   hops.shift()!();
   assert.deepEqual(state.closes, []);
+  assert.deepEqual(other.state.closes, []);
   assert.equal(timer.pending, 0);
   assert.equal(ticker.size, 0);
 });
