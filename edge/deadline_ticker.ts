@@ -17,24 +17,21 @@
  * @module
  */
 import type { Clock } from "../lib/clock.ts";
+import { systemTickTimer, type TickTimer } from "../pipeline/egress_clock.ts";
 
 /** Least time between two wake-ups of a ticker, ms. */
 export const DEADLINE_TICK_MS = 2;
 
 /** The timers a {@linkcode DeadlineTicker} runs on; tests drive them by hand. */
-export interface DeadlineTimers {
-  /** Calls `callback` after `ms`; returns the timer's handle. */
-  setTimeout(callback: () => void, ms: number): unknown;
-  /** Cancels a timer that has not fired. */
-  clearTimeout(handle: unknown): void;
+export interface DeadlineTimers extends Pick<TickTimer, "setTimeout" | "clearTimeout"> {
   /** Calls `callback` once the input the event loop has ready now has been read. */
   afterPendingInput(callback: () => void): void;
 }
 
 /** The platform's timers. */
 export const systemDeadlineTimers: DeadlineTimers = {
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  setTimeout: systemTickTimer.setTimeout,
+  clearTimeout: systemTickTimer.clearTimeout,
   afterPendingInput: (callback) => setImmediate(callback),
 };
 
