@@ -19,8 +19,7 @@
 import { machineDescription, numberFlag, quantile, writeResult } from "./bench_support.ts";
 import { loopSamples, speechFixture } from "../tests/support/speech_fixture.ts";
 import { OpusDecoder, OpusEncoder, type OpusLibrary, opusLibrary } from "../pipeline/opus_codec.ts";
-import { hannWindow, RealFft } from "../pipeline/real_fft.ts";
-import { DmelExtractor } from "../pipeline/dmel.ts";
+import { codecDelay, dmelDifference, logSpectralDistance } from "./codec_quality.ts";
 import { SAMPLE_RATE_HZ, SAMPLES_PER_FRAME } from "../protocol/media_format.ts";
 
 const rounds = numberFlag("rounds", 5);
@@ -64,72 +63,6 @@ function decodeAll(library: OpusLibrary, packets: Uint8Array[]) {
   return { out, us };
 }
 
-// ---- Quality: log-spectral distance after the codec's delay -----------------------------
-
-const LSD_FFT = 512;
-const fft = new RealFft(LSD_FFT);
-const HANN = hannWindow(LSD_FFT);
-
-/** The decoded stream's delay against the original, by cross-correlation (0 to 30 ms). */
-function codecDelay(decoded: Int16Array): number {
-  let best = 0;
-  let bestScore = -Infinity;
-  const span = 4 * SAMPLE_RATE_HZ;
-  for (let lag = 0; lag <= 480; lag++) {
-    let score = 0;
-    for (let i = SAMPLE_RATE_HZ; i < SAMPLE_RATE_HZ + span; i++) score += pcm[i] * decoded[i + lag];
-    if (score > bestScore) [best, bestScore] = [lag, score];
-  }
-  return best;
-}
-
-/**
- * Mean over sounding frames (32 ms, hop 16 ms, above -50 dBFS) of the RMS difference of the
- * two log power spectra, in dB, over 0-8 kHz, each bin floored 50 dB below the frame's
- * loudest (what lies under it is inaudible beside it).
- */
-function logSpectralDistance(decoded: Int16Array, delay: number): number {
-  const frame = new Float64Array(LSD_FFT);
-  const reference = new Float64Array(LSD_FFT / 2 + 1);
-  const test = new Float64Array(LSD_FFT / 2 + 1);
-  const floor = LSD_FFT * (32768 * 10 ** (-50 / 20)) ** 2;
-  let sum = 0;
-  let count = 0;
-  for (let at = 0; at + LSD_FFT + delay <= pcm.length; at += LSD_FFT / 2) {
-    let energy = 0;
-    for (let i = 0; i < LSD_FFT; i++) {
-      frame[i] = pcm[at + i] * HANN[i];
-      energy += pcm[at + i] ** 2;
-    }
-    if (energy < floor) continue;
-    fft.power(frame, reference);
-    for (let i = 0; i < LSD_FFT; i++) frame[i] = decoded[at + delay + i] * HANN[i];
-    fft.power(frame, test);
-    // Bins more than 50 dB below the frame's loudest are inaudible: floored there.
-    const binFloor = Math.max(...reference) * 1e-5;
-    let squares = 0;
-    for (let k = 1; k <= LSD_FFT / 2; k++) {
-      const db = 10 * Math.log10(Math.max(reference[k], binFloor) / Math.max(test[k], binFloor));
-      squares += db * db;
-    }
-    sum += Math.sqrt(squares / (LSD_FFT / 2));
-    count++;
-  }
-  return sum / count;
-}
-
-/**
- * Mean absolute difference of the dMel codes (levels, of 16) of the fixture and of its
- * decoded audio: how much the codec changes what this system's own front end hears.
- */
-function dmelDifference(decoded: Int16Array, delay: number): number {
-  const reference = new DmelExtractor().push(pcm.subarray(0, pcm.length - delay));
-  const test = new DmelExtractor().push(decoded.subarray(delay));
-  let sum = 0;
-  for (let i = 0; i < reference.length; i++) sum += Math.abs(reference[i] - test[i]);
-  return sum / reference.length;
-}
-
 // ---- Rounds -----------------------------------------------------------------------------
 
 interface Sample {
@@ -152,13 +85,13 @@ for (let round = 0; round < rounds; round++) {
         // Quality depends on the bits only: measured once, decoded by one build.
         const bytes = packets.reduce((sum, p) => sum + p.length, 0);
         const { out } = decodeAll(reference, packets);
-        const delay = codecDelay(out);
+        const delay = codecDelay(pcm, out);
         sample = {
           encode: [],
           decode: [],
           bytes,
-          lsd: logSpectralDistance(out, delay),
-          dmel: dmelDifference(out, delay),
+          lsd: logSpectralDistance(pcm, out, delay),
+          dmel: dmelDifference(pcm, out, delay),
         };
         samples.set(key, sample);
       }

@@ -6,7 +6,7 @@ import {
   OutputEncoderPool,
 } from "./output_encoder_pool.ts";
 import { OpusEncoder } from "../pipeline/opus_codec.ts";
-import { belowSilenceFloor } from "../pipeline/output_silence.ts";
+import { belowSilenceFloor } from "../pipeline/silence_floor.ts";
 import { speechFixture } from "../tests/support/speech_fixture.ts";
 import {
   FRAMES_PER_MICRO_TURN,

@@ -6,12 +6,12 @@
  * {@linkcode OWED_FRAME} for an audible frame that comes later), then the rest (`rest`, the
  * payloads of those owed frames, from the PCM the first part left here). Silence is a
  * micro-turn the model marked silent, or a frame under the floor of
- * pipeline/output_silence.ts. Payloads come back packed into one transferred buffer.
+ * pipeline/silence_floor.ts. Payloads come back packed into one transferred buffer.
  *
  * @module
  */
 import { OpusEncoder } from "../pipeline/opus_codec.ts";
-import { belowSilenceFloor } from "../pipeline/output_silence.ts";
+import { belowSilenceFloor } from "../pipeline/silence_floor.ts";
 import { SAMPLES_PER_FRAME } from "../protocol/media_format.ts";
 import {
   type EncoderThreadReply,

@@ -25,13 +25,16 @@ const LOG_MEL_MAX = 5;
 /**
  * Streaming dMel extractor for one mono 16 kHz stream. Keeps 15 ms of history; after
  * construction it allocates nothing unless {@linkcode push} is left to allocate its output.
+ * A window of digital silence (the client's silence, pipeline/silence_floor.ts) has every code
+ * 0 without an FFT.
  */
 export class DmelExtractor {
   /** The analysis window: 15 ms of history, then the hop being filled. */
   #window = new Float64Array(DMEL_WINDOW_SAMPLES);
   /** Samples of the current hop received so far. */
   #filled = 0;
-  #power = new Float64Array(FFT_SIZE / 2 + 1);
+  /** Zero samples at the end of the window (at least; a run is counted from a zero chunk). */
+  #zeros = 0;
 
   /** Frames that `samples` more samples complete. */
   framesFor(samples: number): number {
@@ -51,33 +54,44 @@ export class DmelExtractor {
     const history = DMEL_WINDOW_SAMPLES - DMEL_HOP_SAMPLES;
     let frame = 0;
     let filled = this.#filled;
+    let zeros = this.#zeros;
     for (let i = 0; i < pcm.length;) {
       const take = Math.min(DMEL_HOP_SAMPLES - filled, pcm.length - i);
+      let bits = 0;
       for (let end = i + take, to = history + filled; i < end; i++, to++) {
-        window[to] = pcm[i] / 32768;
+        const sample = pcm[i];
+        bits |= sample;
+        window[to] = sample / 32768;
       }
+      zeros = bits === 0 ? zeros + take : 0;
       filled += take;
       if (filled === DMEL_HOP_SAMPLES) {
-        this.#analyze(out, frame++ * DMEL_BINS);
+        const at = frame++ * DMEL_BINS;
+        if (zeros >= DMEL_WINDOW_SAMPLES) out.fill(0, at, at + DMEL_BINS);
+        else dmelOfWindow(window, out, at);
         window.copyWithin(0, DMEL_HOP_SAMPLES);
         filled = 0;
       }
     }
     this.#filled = filled;
+    this.#zeros = zeros;
     // `out` itself when it is exactly filled (every 20 ms frame into the stage's buffer): a new
     // view every frame was 2 % of all an edge allocated.
     return frame * DMEL_BINS === out.length ? out : out.subarray(0, frame * DMEL_BINS);
   }
+}
 
-  #analyze(out: Uint8Array, at: number): void {
-    FFT.power(this.#window, this.#power, HANN);
-    const power = this.#power;
-    const { starts, ends, weights } = MEL_FILTERS;
-    for (let bin = 0, j = 0; bin < DMEL_BINS; bin++) {
-      let energy = 0;
-      for (let k = starts[bin], end = ends[bin]; k <= end; k++) energy += weights[j++] * power[k];
-      out[at + bin] = dmelLevel(energy + 1e-10);
-    }
+/**
+ * The dMel codes of one analysis window (`DMEL_WINDOW_SAMPLES` samples scaled to [-1, 1)),
+ * written into `out` at `at`: what {@linkcode DmelExtractor} computes for each hop.
+ */
+export function dmelOfWindow(window: Float64Array, out: Uint8Array, at = 0): void {
+  FFT.power(window, POWER, HANN);
+  const { starts, ends, weights } = MEL_FILTERS;
+  for (let bin = 0, j = 0; bin < DMEL_BINS; bin++) {
+    let energy = 0;
+    for (let k = starts[bin], end = ends[bin]; k <= end; k++) energy += weights[j++] * POWER[k];
+    out[at + bin] = dmelLevel(energy + 1e-10);
   }
 }
 
@@ -133,8 +147,9 @@ export function dmelLevel(energy: number): number {
   return BINADES.below[binade] + (energy >= BINADES.start[binade] ? 1 : 0);
 }
 
-/** One FFT for every extractor: JavaScript is single-threaded and it keeps no state. */
+/** One FFT and power spectrum for every extractor: JavaScript is single-threaded. */
 const FFT = new RealFft(FFT_SIZE);
+const POWER = new Float64Array(FFT_SIZE / 2 + 1);
 
 const HANN = hannWindow(DMEL_WINDOW_SAMPLES);
 

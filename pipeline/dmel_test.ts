@@ -1,6 +1,13 @@
 import { speechFixture } from "../tests/support/speech_fixture.ts";
 import assert from "node:assert/strict";
-import { DmelExtractor, dmelLevel, meanDmelLevel as meanLevel } from "./dmel.ts";
+import {
+  DMEL_HOP_SAMPLES,
+  DMEL_WINDOW_SAMPLES,
+  DmelExtractor,
+  dmelLevel,
+  dmelOfWindow,
+  meanDmelLevel as meanLevel,
+} from "./dmel.ts";
 import { DMEL_BINS, DMEL_LEVELS } from "../protocol/media_format.ts";
 
 const speech = speechFixture();
@@ -44,4 +51,39 @@ Deno.test("dMel levels are uniform in log energy from e^-7 to e^5, exact at ever
   for (const energy of energies) assert.equal(dmelLevel(energy), level(energy), `energy ${energy}`);
   assert.equal(dmelLevel(1e-10), 0);
   assert.equal(dmelLevel(1e6), DMEL_LEVELS - 1);
+});
+
+Deno.test("dMel of speech among digital silence is each hop's window's codes, the silent ones 0", () => {
+  // Silence, a 3 ms click at an odd place, silence, 150 ms of speech, silence, 1 ms click.
+  const signal = new Int16Array(32_000);
+  signal.set(speech.subarray(12_000, 12_048), 8_123);
+  signal.set(speech.subarray(12_000, 14_400), 16_000);
+  signal.set(speech.subarray(13_000, 13_016), 24_397);
+  const hops = Math.floor(signal.length / DMEL_HOP_SAMPLES);
+  const expected = new Uint8Array(hops * DMEL_BINS);
+  const window = new Float64Array(DMEL_WINDOW_SAMPLES);
+  for (let hop = 0; hop < hops; hop++) {
+    const end = (hop + 1) * DMEL_HOP_SAMPLES;
+    for (let i = 0; i < DMEL_WINDOW_SAMPLES; i++) {
+      const at = end - DMEL_WINDOW_SAMPLES + i;
+      window[i] = at < 0 ? 0 : signal[at] / 32768;
+    }
+    dmelOfWindow(window, expected, hop * DMEL_BINS);
+  }
+  // In 20 ms frames as the pipeline feeds it, and in odd chunks.
+  for (const chunk of [320, 77]) {
+    const extractor = new DmelExtractor();
+    const codes: number[] = [];
+    for (let at = 0; at < signal.length; at += chunk) {
+      codes.push(...extractor.push(signal.subarray(at, at + chunk)));
+    }
+    assert.deepEqual(codes, [...expected], `chunks of ${chunk}`);
+  }
+  // The clicks are heard in the hops whose windows hold them; the silence is all 0.
+  const heard = (hop: number) =>
+    expected.subarray(hop * DMEL_BINS, (hop + 1) * DMEL_BINS).some((c) => c > 0);
+  assert.ok(heard(Math.floor(8_200 / DMEL_HOP_SAMPLES)), "the first click");
+  assert.ok(heard(Math.floor(24_420 / DMEL_HOP_SAMPLES)), "the last click");
+  const silent = Array.from({ length: hops }, (_, hop) => hop).filter((hop) => !heard(hop));
+  assert.ok(silent.length > 0.8 * hops, `${silent.length} of ${hops} hops silent`);
 });

@@ -5,7 +5,7 @@
  * for an adapter that wants PCM (`l16`), the frames' samples themselves, a packet each.
  *
  * Silence costs nothing: a micro-turn the model's control head marked silent, and any Opus
- * frame under the floor (pipeline/output_silence.ts), is not encoded and not sent. The RTP
+ * frame under the floor (pipeline/silence_floor.ts), is not encoded and not sent. The RTP
  * timestamp moves on over it while the sequence number does not, and the first packet after
  * it carries the marker bit (a talkspurt starts, RFC 3551 §4.1), so the client knows the
  * gap is silence, not loss; the SDK's player plays silence when it has nothing.
@@ -31,7 +31,7 @@
  */
 import { OpusEncoder } from "./opus_codec.ts";
 import { joinOpusPackets, sameOpusConfiguration } from "./opus_packet.ts";
-import { belowSilenceFloor } from "./output_silence.ts";
+import { belowSilenceFloor } from "./silence_floor.ts";
 import { serializeRtpPacket } from "./rtp_packet.ts";
 import { l16Bytes } from "./l16_samples.ts";
 import {

@@ -53,7 +53,13 @@ const OPUS_SET_MAX_BANDWIDTH = 4004;
 const OPUS_SET_COMPLEXITY = 4010;
 const OPUS_SET_INBAND_FEC = 4012;
 const OPUS_SET_PACKET_LOSS_PERC = 4014;
-const OPUS_BANDWIDTHS = { narrowband: 1101, mediumband: 1102, wideband: 1103 } as const;
+const OPUS_BANDWIDTHS = {
+  narrowband: 1101,
+  mediumband: 1102,
+  wideband: 1103,
+  superwideband: 1104,
+  fullband: 1105,
+} as const;
 
 /** Raised when a libopus build asked for by name cannot be loaded. */
 export class OpusLibraryError extends Error {
@@ -198,7 +204,7 @@ export interface OpusEncoderOptions {
   complexity?: number;
   /** `voip` (default: tuned for speech) or `audio`. */
   application?: "voip" | "audio";
-  /** Widest band coded. Default wideband (8 kHz), all 16 kHz audio has. */
+  /** Widest band coded. Default wideband (8 kHz), all 16 kHz audio has; wider needs 48 kHz in. */
   maxBandwidth?: keyof typeof OPUS_BANDWIDTHS;
   /** The libopus build (default {@linkcode opusLibrary}()). */
   library?: OpusLibrary;

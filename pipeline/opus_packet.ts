@@ -63,6 +63,23 @@ export function sameOpusConfiguration(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /**
+ * Whether `packet` carries no audio data: one or two empty frames (RFC 6716 §3.2: a TOC byte
+ * alone), what an encoder sends for silence in discontinuous transmission (DTX), and the
+ * SDK for microphone frames under the silence floor (pipeline/silence_floor.ts).
+ */
+export function isEmptyOpusPacket(packet: Uint8Array): boolean {
+  return packet.length === 1 && (packet[0] & 3) <= 1;
+}
+
+/**
+ * An empty frame (a TOC byte alone) of `packet`'s configuration (mode, bandwidth, frame
+ * duration), so it joins with its neighbours into one packet.
+ */
+export function emptyOpusFrameLike(packet: Uint8Array): Uint8Array<ArrayBuffer> {
+  return Uint8Array.of(packet[0] & 0xfc);
+}
+
+/**
  * The frames of one Opus packet, read by {@linkcode read}. One instance is reused packet after
  * packet: reading allocates nothing.
  */

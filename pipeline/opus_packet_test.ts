@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import {
+  emptyOpusFrameLike,
+  isEmptyOpusPacket,
   joinOpusPackets,
   MalformedOpusPacketError,
   OpusFrames,
@@ -124,4 +126,22 @@ Deno.test("packets of different configurations, or of more than 120 ms, are not 
   assert.throws(() => joinOpusPackets(Array(7).fill(celt)), OpusJoinError);
   assert.throws(() => joinOpusPackets([]), OpusJoinError);
   assert.equal(new OpusFrames().read(joinOpusPackets(Array(6).fill(celt))).count, 6);
+});
+
+Deno.test("empty frames (silence the SDK sends as a TOC byte) join with speech and are told apart", () => {
+  const [speech] = speechFrames(1);
+  const empty = emptyOpusFrameLike(speech);
+  assert.deepEqual(empty, Uint8Array.of(speech[0] & 0xfc));
+  assert.ok(isEmptyOpusPacket(empty));
+  assert.ok(!isEmptyOpusPacket(speech));
+  // 100 ms of silence in one packet: six bytes, cut back into five empty frames.
+  const silence = joinOpusPackets(Array(5).fill(empty));
+  assert.equal(silence.length, 6);
+  assert.ok(cut(silence).every(isEmptyOpusPacket));
+  // Speech then silence in one packet: each frame comes back as it went.
+  assert.deepEqual(cut(joinOpusPackets([speech, empty, empty])), [speech, empty, empty]);
+  // Code 1 of two empty frames is empty; a code 2 or 3 header alone is not a packet at all.
+  assert.ok(isEmptyOpusPacket(Uint8Array.of(CELT_20_MS | 1)));
+  assert.ok(!isEmptyOpusPacket(Uint8Array.of(CELT_20_MS | 2)));
+  assert.ok(!isEmptyOpusPacket(Uint8Array.of(CELT_20_MS, 0)));
 });

@@ -14,7 +14,9 @@ import type { EdgeSession } from "../edge/edge_session.ts";
 import type { JitterStats } from "../pipeline/jitter_buffer.ts";
 import type { ClientStats } from "../client/sdk/interaction_client.ts";
 import { encodeWav } from "../lib/wav_file.ts";
-import { SAMPLE_RATE_HZ } from "../protocol/media_format.ts";
+import { OPUS_PAYLOAD_TYPE, SAMPLE_RATE_HZ } from "../protocol/media_format.ts";
+import { parseRtpPacket } from "../pipeline/rtp_packet.ts";
+import { isEmptyOpusPacket, OpusFrames } from "../pipeline/opus_packet.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const hasChromium = (() => {
@@ -88,6 +90,51 @@ function chromiumTest(
   });
 }
 
+/** Makes the page keep a copy of every binary message it sends (before the page loads). */
+async function recordUplink(page: Page): Promise<void> {
+  await page.addInitScript(`(() => {
+    const send = WebSocket.prototype.send;
+    globalThis.__uplink = [];
+    WebSocket.prototype.send = function (data) {
+      if (data instanceof Uint8Array) globalThis.__uplink.push(Array.from(data));
+      return send.call(this, data);
+    };
+  })()`);
+}
+
+/**
+ * Checks the microphone's audio as the page sent it: wideband SILK (the SDK's speech setting,
+ * client/sdk/microphone.ts) in 20 ms frames, its silences as empty frames, and on average
+ * under 20 kbit/s with the RTP headers.
+ */
+async function assertUplinkAudio(page: Page): Promise<void> {
+  const sent: number[][] = await page.evaluate("globalThis.__uplink");
+  const packets = sent.map((bytes) => Uint8Array.from(bytes))
+    .filter((bytes) => bytes.length >= 12 && (bytes[1] & 0x7f) === OPUS_PAYLOAD_TYPE)
+    .map(parseRtpPacket);
+  const frames = new OpusFrames();
+  let empty = 0;
+  let speech = 0;
+  let bytes = 0;
+  for (const packet of packets) {
+    bytes += 12 + packet.payload.length;
+    frames.read(packet.payload);
+    for (let i = 0; i < frames.count; i++) {
+      const frame = new Uint8Array(frames.frameLength(i));
+      frames.writeFrame(i, frame, 0);
+      if (isEmptyOpusPacket(frame)) {
+        empty++;
+        continue;
+      }
+      speech++;
+      assert.equal(frame[0] >> 3, 9, `TOC configuration ${frame[0] >> 3}: SILK wideband 20 ms`);
+    }
+  }
+  assert.ok(speech > 0 && empty > 0, `${speech} frames of sound, ${empty} of silence`);
+  const kbits = (bytes * 8) / ((speech + empty) * 0.02) / 1000;
+  assert.ok(kbits < 20, `${kbits.toFixed(1)} kbit/s`);
+}
+
 /**
  * Lets the last acknowledgements land, reads the page's counters, stops the client, waits for
  * the edge to end the session and stop, and reads what the session stored.
@@ -120,6 +167,7 @@ chromiumTest(
   "in Chromium: the demo page talks with a fake microphone and camera, survives a cut, nothing said is lost",
   { width: 1200, height: 820 },
   async ({ page, system, db }) => {
+    await recordUplink(page);
     await page.goto(system.url);
     await page.click("#start");
     // The edge hears speech, the model answers, the page decodes and plays its audio.
@@ -179,6 +227,7 @@ chromiumTest(
     assert.equal(jitter.received, client.packetsSent);
     assert.equal(jitter.expired, 0);
     assert.equal(client.audioEncoder, "webcodecs");
+    await assertUplinkAudio(page);
     assert.ok(events.some((e) => e.kind === "connection_lost"));
     assert.ok(events.some((e) => e.kind === "session_resumed"));
     assert.ok(
@@ -204,6 +253,7 @@ chromiumTest(
   "in Chromium: the WebAssembly Opus encoder (for browsers without WebCodecs Opus) carries the speech too",
   undefined,
   async ({ page, system, db }) => {
+    await recordUplink(page);
     await page.goto(`${system.url}/?opus=wasm`);
     await page.uncheck("#camera");
     await page.click("#start");
@@ -215,6 +265,7 @@ chromiumTest(
     const sessionId: string = await page.evaluate("demo.client.sessionId");
     const { client, jitter, levels } = await stopAndRead(page, system, db, sessionId);
     assert.equal(client.audioEncoder, "wasm");
+    await assertUplinkAudio(page);
     assert.equal(jitter.received, client.packetsSent, "every wasm-encoded frame arrived");
     assert.ok(Math.max(...levels) > 1, "the edge decoded speech, not silence");
   },

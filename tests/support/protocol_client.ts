@@ -6,7 +6,8 @@
  * @module
  */
 import { OpusEncoder } from "../../pipeline/opus_codec.ts";
-import { joinOpusPackets } from "../../pipeline/opus_packet.ts";
+import { emptyOpusFrameLike, joinOpusPackets } from "../../pipeline/opus_packet.ts";
+import { rmsLevel, SilenceGate } from "../../pipeline/silence_floor.ts";
 import { parseRtpPacket, type RtpPacket, serializeRtpPacket } from "../../pipeline/rtp_packet.ts";
 import type { ServerMessage } from "../../protocol/client_messages.ts";
 import {
@@ -35,7 +36,8 @@ export async function createSession(baseUrl: string, credential?: string): Promi
 
 /**
  * Encodes 16 kHz PCM as consecutive RTP/Opus packets starting at `firstSequence`: 20 ms
- * frames, `framesPerPacket` of them a packet (the SDK sends five: 100 ms).
+ * frames, `framesPerPacket` of them a packet (the SDK sends five: 100 ms), and frames under
+ * the silence floor empty, as the SDK sends them.
  */
 export function speechPackets(
   pcm: Int16Array,
@@ -44,9 +46,12 @@ export function speechPackets(
   framesPerPacket = 1,
 ): Uint8Array<ArrayBuffer>[] {
   const encoder = new OpusEncoder();
+  const gate = new SilenceGate();
   const frames: Uint8Array[] = [];
   for (let i = 0; (i + 1) * SAMPLES_PER_FRAME <= pcm.length; i++) {
-    frames.push(encoder.encode(pcm.subarray(i * SAMPLES_PER_FRAME, (i + 1) * SAMPLES_PER_FRAME)));
+    const samples = pcm.subarray(i * SAMPLES_PER_FRAME, (i + 1) * SAMPLES_PER_FRAME);
+    const frame = encoder.encode(samples);
+    frames.push(gate.silent(rmsLevel(samples)) ? emptyOpusFrameLike(frame) : frame);
   }
   encoder.close();
   const packets: Uint8Array<ArrayBuffer>[] = [];
