@@ -2,8 +2,9 @@
  * Edge capacity on this machine. Writes bench/results/edge-capacity.json.
  *
  * 1. Cost per stage, in CPU microseconds per session-second of audio (50 packets in, 50
- *    out): framing (RTP parse + jitter buffer in, RTP serialization out), Opus decode, dMel,
- *    Opus encode; `total` is the whole path as the edge runs it (ingress web-stream pipeline
+ *    out; the speech fixture, its pauses as the SDK sends them: empty frames): framing (RTP
+ *    parse + jitter buffer in, RTP serialization out), Opus decode (an empty frame is silence,
+ *    as in the edge's decode stage), dMel, Opus encode; `total` is the whole path as the edge runs it (ingress web-stream pipeline
  *    + egress packetizer), so it includes stream overhead. The floor is the codec alone:
  *    libopus decode + encode of the same audio with nothing around it.
  * 2. Capacity: N simulated sessions in this one process (JavaScript runs on one thread, so
@@ -26,6 +27,7 @@ import { DmelExtractor } from "../pipeline/dmel.ts";
 import { parseRtpPacket, serializeRtpPacket } from "../pipeline/rtp_packet.ts";
 import { EgressPacketizer } from "../pipeline/egress_packetizer.ts";
 import { speechPackets } from "../tests/support/protocol_client.ts";
+import { isEmptyOpusPacket } from "../pipeline/opus_packet.ts";
 import {
   AUDIO_FRAME_MS,
   FRAMES_PER_MICRO_TURN,
@@ -58,7 +60,10 @@ function costOf(rounds: number, body: (i: number) => void): number {
 const rounds = 2;
 const decoded = (() => {
   const decoder = new OpusDecoder();
-  const frames = packets.map((p) => decoder.decode(parseRtpPacket(p).payload));
+  const frames = packets.map((p) => {
+    const { payload } = parseRtpPacket(p);
+    return isEmptyOpusPacket(payload) ? new Int16Array(SAMPLES_PER_FRAME) : decoder.decode(payload);
+  });
   decoder.close();
   return frames;
 })();
@@ -95,7 +100,7 @@ const decode = (() => {
       decoder.close();
       decoder = new OpusDecoder();
     }
-    decoder.decode(payloads[i]);
+    if (!isEmptyOpusPacket(payloads[i])) decoder.decode(payloads[i]);
   });
   decoder.close();
   return cost;
