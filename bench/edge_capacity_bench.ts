@@ -4,9 +4,10 @@
  * 1. Cost per stage, in CPU microseconds per session-second of audio (50 packets in, 50
  *    out; the speech fixture, its pauses as the SDK sends them: empty frames): framing (RTP
  *    parse + jitter buffer in, RTP serialization out), Opus decode (an empty frame is silence,
- *    as in the edge's decode stage), dMel, Opus encode; `total` is the whole path as the edge runs it (ingress web-stream pipeline
- *    + egress packetizer), so it includes stream overhead. The floor is the codec alone:
- *    libopus decode + encode of the same audio with nothing around it.
+ *    as in the edge's decode stage), dMel, Opus encode; `total` is the whole path as the edge
+ *    runs it (ingress web-stream pipeline + egress packetizer), so it includes stream
+ *    overhead. The floor is the codec alone: libopus decode + encode of the same audio with
+ *    nothing around it.
  * 2. Capacity: N simulated sessions in this one process (JavaScript runs on one thread, so
  *    this is one core), each fed 50 packets/s in real time (phases spread over the 200 ms
  *    micro-turn period, as sessions that started at unrelated times are)

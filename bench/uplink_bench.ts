@@ -21,7 +21,7 @@ import { machineDescription, numberFlag, quantile, writeResult } from "./bench_s
 import { codecDelay, dmelDifference } from "./codec_quality.ts";
 import { loopSamples, speechFixture } from "../tests/support/speech_fixture.ts";
 import { OpusEncoder, type OpusEncoderOptions } from "../pipeline/opus_codec.ts";
-import { emptyOpusFrameLike, isEmptyOpusPacket } from "../pipeline/opus_packet.ts";
+import { isEmptyOpusPacket } from "../pipeline/opus_packet.ts";
 import { rmsLevel, SilenceGate } from "../pipeline/silence_floor.ts";
 import { OpusDecodeStage } from "../pipeline/opus_decode_stage.ts";
 import { DmelStage } from "../pipeline/dmel_stage.ts";
@@ -119,7 +119,7 @@ function encode(pcm: Int16Array, setting: Setting): Uint8Array[] {
   for (let i = 0; i < FRAMES; i++) {
     const samples = input.subarray(i * frameSamples, (i + 1) * frameSamples);
     const frame = encoder.encode(samples);
-    frames.push(setting.gate && gate.silent(rmsLevel(samples)) ? emptyOpusFrameLike(frame) : frame);
+    frames.push(setting.gate ? gate.pass(frame, rmsLevel(samples)) : frame);
   }
   encoder.close();
   return frames;

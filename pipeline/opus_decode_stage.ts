@@ -6,8 +6,8 @@
  * Silence costs nothing: an empty payload (a TOC byte alone: the client's silence, DTX) is
  * silence without a call into libopus, and so is a lost frame after one (concealing from
  * silence gives silence; libopus would spend more on it than on decoding speech). The decoder
- * then takes the next speech where it left off: bench:codec found its dMel codes no different
- * from decoding every frame.
+ * then takes the next speech where it left off: bench:uplink found its dMel codes no
+ * different from those of speech sent without empty frames.
  *
  * Late frames (delivered after their micro-turn closed) go through a decoder of their own,
  * started afresh at each run of consecutive late frames, so they never disturb the state of

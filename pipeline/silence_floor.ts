@@ -14,6 +14,8 @@
  *
  * @module
  */
+import { emptyOpusFrameLike } from "./opus_packet.ts";
+
 /** Frames with an RMS level below this are silence. */
 export const SILENCE_FLOOR_DBFS = -60;
 /** The floor as an RMS level, 0..1 of full scale. */
@@ -44,5 +46,13 @@ export class SilenceGate {
   silent(level: number): boolean {
     this.#quietFrames = level < SILENCE_FLOOR_LEVEL ? this.#quietFrames + 1 : 0;
     return this.#quietFrames > SILENCE_HANGOVER_FRAMES;
+  }
+
+  /**
+   * The frame to send for the next frame, encoded as `payload`, of RMS `level`: `payload`, or
+   * an empty frame of its configuration when it goes as silence.
+   */
+  pass(payload: Uint8Array, level: number): Uint8Array {
+    return this.silent(level) ? emptyOpusFrameLike(payload) : payload;
   }
 }

@@ -33,4 +33,9 @@ Deno.test("the microphone's silence gate lets tails through, then sends silence 
   assert.equal(gate.silent(loud), false);
   for (let i = 0; i < SILENCE_HANGOVER_FRAMES; i++) assert.equal(gate.silent(quiet), false);
   assert.equal(gate.silent(loud), false);
+  // What goes: the encoded frame itself, or an empty frame of its configuration.
+  const speech = Uint8Array.of(9 << 3, 1, 2, 3);
+  assert.equal(gate.pass(speech, loud), speech);
+  for (let i = 0; i < SILENCE_HANGOVER_FRAMES; i++) assert.equal(gate.pass(speech, quiet), speech);
+  assert.deepEqual(gate.pass(speech, quiet), Uint8Array.of(9 << 3));
 });

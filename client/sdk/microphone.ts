@@ -23,7 +23,6 @@
 import { loadWorklets } from "./worklets.ts";
 import { Resampler } from "./resampler.ts";
 import { installOpusWasm, OpusEncoder } from "../../pipeline/opus_codec.ts";
-import { emptyOpusFrameLike } from "../../pipeline/opus_packet.ts";
 import { SilenceGate } from "../../pipeline/silence_floor.ts";
 import { SAMPLE_RATE_HZ, SAMPLES_PER_FRAME } from "../../protocol/media_format.ts";
 
@@ -100,7 +99,7 @@ export class Microphone {
       options.wasmUrl ?? "/client/opus.wasm",
       (payload) => {
         const level = levels.shift() ?? 0;
-        onFrame({ payload: gate.silent(level) ? emptyOpusFrameLike(payload) : payload, level });
+        onFrame({ payload: gate.pass(payload, level), level });
       },
     );
     const stream = await navigator.mediaDevices.getUserMedia({

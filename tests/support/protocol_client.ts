@@ -6,7 +6,7 @@
  * @module
  */
 import { OpusEncoder } from "../../pipeline/opus_codec.ts";
-import { emptyOpusFrameLike, joinOpusPackets } from "../../pipeline/opus_packet.ts";
+import { joinOpusPackets } from "../../pipeline/opus_packet.ts";
 import { rmsLevel, SilenceGate } from "../../pipeline/silence_floor.ts";
 import { parseRtpPacket, type RtpPacket, serializeRtpPacket } from "../../pipeline/rtp_packet.ts";
 import type { ServerMessage } from "../../protocol/client_messages.ts";
@@ -50,8 +50,7 @@ export function speechPackets(
   const frames: Uint8Array[] = [];
   for (let i = 0; (i + 1) * SAMPLES_PER_FRAME <= pcm.length; i++) {
     const samples = pcm.subarray(i * SAMPLES_PER_FRAME, (i + 1) * SAMPLES_PER_FRAME);
-    const frame = encoder.encode(samples);
-    frames.push(gate.silent(rmsLevel(samples)) ? emptyOpusFrameLike(frame) : frame);
+    frames.push(gate.pass(encoder.encode(samples), rmsLevel(samples)));
   }
   encoder.close();
   const packets: Uint8Array<ArrayBuffer>[] = [];
