@@ -117,3 +117,48 @@ Deno.test("a stopped clock closes nothing, and the last one leaves no timer behi
   assert.equal(timer.pending, 0);
   assert.equal(ticker.size, 0);
 });
+
+Deno.test("each session's deadline is looked at about once a micro-turn, not at every wake-up", async () => {
+  const { timer, hops, clock, ticker } = manualTicker(2);
+  // 100 sessions, deadlines 2 ms apart: with this many, the ticker wakes every tick. Each
+  // session's micro-turn closes on its packets 5 ms before its deadline, moving it 200 ms on.
+  let looks = 0;
+  const sessions = Array.from({ length: 100 }, (_, i) => {
+    const state = { deadline: 200 + 2 * i, closes: 0 };
+    const microTurns = new MicroTurnClock(
+      () => (looks++, state.deadline),
+      clock,
+      () => {
+        state.closes++;
+        state.deadline += 200;
+        return Promise.resolve();
+      },
+      (error) => assert.fail(String(error)),
+      ticker,
+    );
+    microTurns.arm();
+    return { state, microTurns };
+  });
+  // One stalled session: its packets stop, and its deadlines close its micro-turns.
+  const stalled = sessions[50];
+  for (let ms = 0; ms < 1000; ms++) {
+    timer.advance(1);
+    for (const { state, microTurns } of sessions) {
+      if (state !== stalled.state && timer.now() >= state.deadline - 5) {
+        state.deadline += 200;
+        microTurns.arm();
+      }
+    }
+    while (hops.length > 0) hops.shift()!();
+    await Promise.resolve(); // closes settle, and their sessions re-arm
+  }
+  // Each re-arm after a close on packets looks once (500), the ticker about as often again; a
+  // scan of every session at every wake-up looked over 14,000 times.
+  assert.ok(looks < 1500, `${looks} looks at deadlines in a second of 100 sessions`);
+  assert.deepEqual(sessions.map(({ state }) => state.closes).filter((n) => n > 0), [4]);
+  assert.equal(
+    stalled.state.closes,
+    4,
+    "the stalled one closed at its deadlines: 300, 500, 700, 900",
+  );
+});
