@@ -22,6 +22,7 @@ import { codecDelay, dmelDifference } from "./codec_quality.ts";
 import { loopSamples, speechFixture } from "../tests/support/speech_fixture.ts";
 import { OpusEncoder, type OpusEncoderOptions } from "../pipeline/opus_codec.ts";
 import { isEmptyOpusPacket } from "../pipeline/opus_packet.ts";
+import { RTP_HEADER_BYTES } from "../pipeline/rtp_packet.ts";
 import { rmsLevel, SilenceGate } from "../pipeline/silence_floor.ts";
 import { OpusDecodeStage } from "../pipeline/opus_decode_stage.ts";
 import { DmelStage } from "../pipeline/dmel_stage.ts";
@@ -37,7 +38,6 @@ import {
 
 const rounds = numberFlag("rounds", 5);
 const SECONDS = 30;
-const RTP_HEADER_BYTES = 12;
 const FRAMES = (SECONDS * 1000) / AUDIO_FRAME_MS;
 
 /** An encoder setting the SDK has asked for. */
