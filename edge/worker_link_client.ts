@@ -14,6 +14,7 @@ import {
   type WorkerLinkFrame,
 } from "../protocol/worker_link.ts";
 import { ProtocolError } from "../protocol/error_codes.ts";
+import { LINK_BATCHES_PARAMETER, linkFramesIn } from "../protocol/link_batch.ts";
 import type { Logger } from "../lib/logger.ts";
 // The npm `ws` client, not Deno's WebSocket: Deno's client writes a frame's header and
 // payload separately with Nagle's algorithm on, so every micro-turn frame (about 1.7 kB)
@@ -171,8 +172,11 @@ export class WorkerLinkClient {
   #connect(): Promise<NodelayWebSocket> {
     if (this.connected) return Promise.resolve(this.#socket!);
     this.#connecting ??= new Promise<NodelayWebSocket>((resolve, reject) => {
+      // The worker may send a step's frames as one message (protocol/link_batch.ts).
+      const url = new URL(this.#url);
+      url.searchParams.set(LINK_BATCHES_PARAMETER, "1");
       const socket = new NodelayWebSocket(
-        this.#url,
+        url,
         this.#secret ? { headers: { authorization: `Bearer ${this.#secret}` } } : undefined,
       );
       socket.binaryType = "arraybuffer";
@@ -241,13 +245,26 @@ export class WorkerLinkClient {
   }
 
   #receive(data: unknown): void {
-    let frame: WorkerLinkFrame;
+    let frames: Uint8Array[];
     try {
-      frame = decodeLinkFrame(new Uint8Array(data as ArrayBuffer));
+      frames = linkFramesIn(new Uint8Array(data as ArrayBuffer));
     } catch (error) {
-      this.#log.error("undecodable frame from worker", { error });
+      this.#log.error("undecodable batch from worker", { error });
       return;
     }
+    for (const bytes of frames) {
+      let frame: WorkerLinkFrame;
+      try {
+        frame = decodeLinkFrame(bytes);
+      } catch (error) {
+        this.#log.error("undecodable frame from worker", { error });
+        continue;
+      }
+      this.#route(frame);
+    }
+  }
+
+  #route(frame: WorkerLinkFrame): void {
     switch (frame.type) {
       case "output":
         this.#sessions.get(frame.output.sessionId)?.onOutput(frame.output);

@@ -10,13 +10,17 @@
  *
  * @module
  */
-import { readUuid, writeUuid } from "../lib/uuid_bytes.ts";
+import { readUuid } from "../lib/uuid_bytes.ts";
 import { DMEL_BINS, PATCH_BYTES } from "./media_format.ts";
+import {
+  FrameReader,
+  FrameWriter,
+  LINK_SESSION_ID,
+  MalformedLinkFrameError,
+  WORKER_LINK_VERSION,
+} from "./link_frame_io.ts";
 
-/** Version byte of this layout. A peer refuses frames of another version. */
-export const WORKER_LINK_VERSION = 1;
-
-const HEADER_BYTES = 22;
+export { LINK_SESSION_ID, MalformedLinkFrameError, WORKER_LINK_VERSION };
 
 /** What the model decided to do in a micro-turn (the control head's argmax). */
 export type ControlAction = "silent" | "speak" | "delegate";
@@ -134,17 +138,7 @@ const TYPE_NAMES = Object.fromEntries(
   Object.entries(TYPE_CODES).map(([name, code]) => [code, name]),
 ) as Record<number, WorkerLinkFrame["type"]>;
 
-/** Raised for link bytes that do not decode. */
-export class MalformedLinkFrameError extends Error {
-  /** @param reason what was wrong */
-  constructor(reason: string) {
-    super(`malformed worker-link frame: ${reason}`);
-    this.name = "MalformedLinkFrameError";
-  }
-}
-
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** Encodes one frame. */
 export function encodeLinkFrame(frame: WorkerLinkFrame): Uint8Array<ArrayBuffer> {
@@ -153,7 +147,7 @@ export function encodeLinkFrame(frame: WorkerLinkFrame): Uint8Array<ArrayBuffer>
       const { turn } = frame;
       const text = encoder.encode(turn.text);
       const writer = new FrameWriter(
-        frame.type,
+        TYPE_CODES[frame.type],
         turn.sessionId,
         turn.index,
         microTurnBytes(turn, text),
@@ -163,7 +157,7 @@ export function encodeLinkFrame(frame: WorkerLinkFrame): Uint8Array<ArrayBuffer>
     case "replay": {
       const texts = frame.turns.map((turn) => encoder.encode(turn.text));
       const writer = new FrameWriter(
-        frame.type,
+        TYPE_CODES[frame.type],
         frame.sessionId,
         frame.turns.length,
         frame.turns.reduce((sum, turn, i) => sum + 4 + microTurnBytes(turn, texts[i]), 0),
@@ -178,7 +172,7 @@ export function encodeLinkFrame(frame: WorkerLinkFrame): Uint8Array<ArrayBuffer>
       }
       const payloadBytes = payloads.reduce((sum, payload) => sum + payload.length, 0);
       const writer = new FrameWriter(
-        frame.type,
+        TYPE_CODES[frame.type],
         frame.sessionId,
         frame.index,
         1 + 2 * payloads.length + payloadBytes,
@@ -191,7 +185,7 @@ export function encodeLinkFrame(frame: WorkerLinkFrame): Uint8Array<ArrayBuffer>
       if (output.opus) return writeOpusOutput(output, text);
       const audio = output.audio;
       const writer = new FrameWriter(
-        frame.type,
+        TYPE_CODES[frame.type],
         output.sessionId,
         output.index,
         1 + 4 + 4 + 2 * audio.length + 4 + text.length,
@@ -203,7 +197,8 @@ export function encodeLinkFrame(frame: WorkerLinkFrame): Uint8Array<ArrayBuffer>
     }
     default: {
       const body = encoder.encode(JSON.stringify(frame.body));
-      return new FrameWriter(frame.type, frame.sessionId, frame.index, body.length).bytes(body)
+      return new FrameWriter(TYPE_CODES[frame.type], frame.sessionId, frame.index, body.length)
+        .bytes(body)
         .done();
     }
   }
@@ -346,125 +341,4 @@ function readMicroTurn(reader: FrameReader, sessionId: string, index: number): M
     patchCount,
     patches,
   };
-}
-
-class FrameWriter {
-  #bytes: Uint8Array<ArrayBuffer>;
-  #view: DataView;
-  #offset = HEADER_BYTES;
-
-  constructor(
-    type: WorkerLinkFrame["type"] | typeof OPUS_OUTPUT_CODE,
-    sessionId: string,
-    index: number,
-    bodyBytes: number,
-  ) {
-    this.#bytes = new Uint8Array(HEADER_BYTES + bodyBytes);
-    this.#view = new DataView(this.#bytes.buffer);
-    this.#bytes[0] = WORKER_LINK_VERSION;
-    this.#bytes[1] = typeof type === "number" ? type : TYPE_CODES[type];
-    writeUuid(sessionId, this.#bytes, 2);
-    this.#view.setUint32(18, index);
-  }
-  u8(value: number): this {
-    this.#view.setUint8(this.#offset, value);
-    this.#offset += 1;
-    return this;
-  }
-  u16(value: number): this {
-    this.#view.setUint16(this.#offset, value);
-    this.#offset += 2;
-    return this;
-  }
-  i16(value: number): this {
-    this.#view.setInt16(this.#offset, value);
-    this.#offset += 2;
-    return this;
-  }
-  u32(value: number): this {
-    this.#view.setUint32(this.#offset, value);
-    this.#offset += 4;
-    return this;
-  }
-  f32(value: number): this {
-    this.#view.setFloat32(this.#offset, value);
-    this.#offset += 4;
-    return this;
-  }
-  f64(value: number): this {
-    this.#view.setFloat64(this.#offset, value);
-    this.#offset += 8;
-    return this;
-  }
-  bytes(value: Uint8Array): this {
-    this.#bytes.set(value, this.#offset);
-    this.#offset += value.length;
-    return this;
-  }
-  done(): Uint8Array<ArrayBuffer> {
-    return this.#bytes;
-  }
-}
-
-class FrameReader {
-  #bytes: Uint8Array;
-  #view: DataView;
-  #offset = 0;
-
-  constructor(bytes: Uint8Array) {
-    this.#bytes = bytes;
-    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
-  #take(length: number): number {
-    if (this.#offset + length > this.#bytes.length) {
-      throw new MalformedLinkFrameError(
-        `needs ${length} bytes at offset ${this.#offset} of ${this.#bytes.length}`,
-      );
-    }
-    const at = this.#offset;
-    this.#offset += length;
-    return at;
-  }
-  remaining(): number {
-    return this.#bytes.length - this.#offset;
-  }
-  u8(): number {
-    return this.#view.getUint8(this.#take(1));
-  }
-  u16(): number {
-    return this.#view.getUint16(this.#take(2));
-  }
-  i16(): number {
-    return this.#view.getInt16(this.#take(2));
-  }
-  u32(): number {
-    return this.#view.getUint32(this.#take(4));
-  }
-  f32(): number {
-    return this.#view.getFloat32(this.#take(4));
-  }
-  f64(): number {
-    return this.#view.getFloat64(this.#take(8));
-  }
-  bytes(length: number): Uint8Array {
-    const at = this.#take(length);
-    return this.#bytes.slice(at, at + length);
-  }
-  /**
-   * The next `length` bytes as a view of the frame, not a copy: for an output's Opus payloads,
-   * which leave with the frame's own buffer (one buffer an output, not one a payload, for the
-   * collector to sweep once they outlive the young generation in the edge's send queue).
-   */
-  view(length: number): Uint8Array {
-    const at = this.#take(length);
-    return this.#bytes.subarray(at, at + length);
-  }
-  text(length: number): string {
-    try {
-      return decoder.decode(this.bytes(length));
-    } catch (error) {
-      if (error instanceof MalformedLinkFrameError) throw error;
-      throw new MalformedLinkFrameError("text is not UTF-8");
-    }
-  }
 }

@@ -14,6 +14,7 @@ import type { WSContext } from "hono/ws";
 import {
   decodeLinkFrame,
   encodeLinkFrame,
+  LINK_SESSION_ID,
   MalformedLinkFrameError,
   type MicroTurnOutput,
   type WorkerLinkFrame,
@@ -23,9 +24,7 @@ import { defaultEncodeThreads, OutputEncoderPool } from "../gpu-worker/output_en
 import { errorCodeOf } from "../protocol/error_codes.ts";
 import { createLogger, type Logger } from "../lib/logger.ts";
 import { requireSharedSecret } from "./internal_auth.ts";
-
-/** Session id used on link frames that concern the link, not a session. */
-export const LINK_SESSION_ID = "00000000-0000-0000-0000-000000000000";
+import { LINK_BATCHES_PARAMETER, LinkFrameBatcher } from "../protocol/link_batch.ts";
 
 /** Sends a session event to the edge whose link opened the session. */
 export type SessionNotifier = (sessionId: string, body: Record<string, unknown>) => void;
@@ -81,6 +80,8 @@ export function mountWorkerLink(
 ): WorkerLinkRoute {
   const owners = new Map<string, WSContext>();
   const links = new Set<WSContext>();
+  /** How each link's frames leave: in batches to an edge that asked for them. */
+  const batchers = new Map<WSContext, LinkFrameBatcher>();
   const threads = options.encodeThreads ?? defaultEncodeThreads();
   const encoders = threads > 0 ? new OutputEncoderPool(threads) : undefined;
   encoders?.start();
@@ -88,7 +89,10 @@ export function mountWorkerLink(
   const opusSessions = new Set<string>();
   let lastPcmWarningAt = -Infinity;
   const send = (ws: WSContext, frame: WorkerLinkFrame) => {
-    if (ws.readyState === WebSocket.OPEN) ws.send(encodeLinkFrame(frame));
+    if (ws.readyState !== WebSocket.OPEN) return;
+    const batcher = batchers.get(ws);
+    if (batcher) batcher.push(encodeLinkFrame(frame));
+    else ws.send(encodeLinkFrame(frame));
   };
   const sendOutput = (ws: WSContext, output: MicroTurnOutput) => {
     if (!encoders || !opusSessions.has(output.sessionId)) {
@@ -125,7 +129,8 @@ export function mountWorkerLink(
   };
   app.get(
     "/v1/link",
-    upgradeWebSocket(() => {
+    upgradeWebSocket((c) => {
+      const batches = c.req.query(LINK_BATCHES_PARAMETER) === "1";
       const opened = new Set<string>();
       const fail = (ws: WSContext, sessionId: string, index: number, error: unknown) => {
         const code = errorCodeOf(error);
@@ -140,6 +145,14 @@ export function mountWorkerLink(
         onOpen: (_event, ws) => {
           (ws.raw as WebSocket).binaryType = "arraybuffer";
           links.add(ws);
+          if (batches) {
+            batchers.set(
+              ws,
+              new LinkFrameBatcher((message) => {
+                if (ws.readyState === WebSocket.OPEN) ws.send(message);
+              }),
+            );
+          }
           log.info("edge link connected");
         },
         onMessage: (event, ws) => {
@@ -217,6 +230,7 @@ export function mountWorkerLink(
         },
         onClose: (_event, ws) => {
           links.delete(ws);
+          batchers.delete(ws);
           for (const sessionId of opened) closeSession(sessionId);
           log.info("edge link closed", { sessions: opened.size });
           opened.clear();
@@ -230,7 +244,10 @@ export function mountWorkerLink(
       if (ws) send(ws, { type: "event", sessionId, index: 0, body });
     },
     closeLinks: (reason) => {
-      for (const ws of links) ws.close(1001, reason);
+      for (const ws of links) {
+        batchers.get(ws)?.flush();
+        ws.close(1001, reason);
+      }
     },
     stopEncoding: () => encoders?.close(),
   };

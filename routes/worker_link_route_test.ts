@@ -3,6 +3,12 @@ import { startWorker } from "../gpu-worker/worker_server.ts";
 import { ConfigSchema } from "../config.ts";
 import { createLogger } from "../lib/logger.ts";
 import { decodeLinkFrame, encodeLinkFrame, type WorkerLinkFrame } from "../protocol/worker_link.ts";
+import { linkFramesIn } from "../protocol/link_batch.ts";
+import { serveWorkerLink } from "./worker_link_route.ts";
+import { HeldRuntime } from "../tests/support/held_runtime.ts";
+import { randomMicroTurn } from "../tests/support/micro_turns.ts";
+import { seededRandom } from "../lib/seeded_random.ts";
+import { WorkerLinkClient } from "../edge/worker_link_client.ts";
 
 Deno.test("the worker link answers bad frames and unknown sessions with error frames and goes on", async () => {
   const worker = await startWorker(
@@ -81,6 +87,112 @@ Deno.test("the worker link answers bad frames and unknown sessions with error fr
     }
   } finally {
     socket.close();
+    await worker.close();
+  }
+});
+
+Deno.test("a step's outputs reach an edge that asked for batches as one message, others one by one", async () => {
+  const runtime = new HeldRuntime();
+  const worker = serveWorkerLink(runtime, "127.0.0.1", undefined, { encodeThreads: 0 });
+  const connect = async (url: string) => {
+    const socket = new WebSocket(url);
+    socket.binaryType = "arraybuffer";
+    const link = { socket, messages: 0, frames: [] as WorkerLinkFrame[], wake: () => {} };
+    socket.onmessage = (event) => {
+      link.messages++;
+      for (const bytes of linkFramesIn(new Uint8Array(event.data))) {
+        link.frames.push(decodeLinkFrame(bytes));
+      }
+      link.wake();
+    };
+    await new Promise((resolve) => socket.onopen = resolve);
+    return link;
+  };
+  type Link = Awaited<ReturnType<typeof connect>>;
+  const frames = async (link: Link, count: number) => {
+    while (link.frames.length < count) await new Promise<void>((wake) => link.wake = wake);
+    return link.frames.splice(0);
+  };
+  const batched = await connect(`${worker.linkUrl}?batches=1`);
+  const plain = await connect(worker.linkUrl);
+  try {
+    const random = seededRandom(1);
+    for (const link of [batched, plain]) {
+      const sessions = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
+      for (const sessionId of sessions) {
+        link.socket.send(encodeLinkFrame({ type: "open", sessionId, index: 0, body: {} }));
+      }
+      assert.deepEqual((await frames(link, 3)).map((frame) => frame.type), Array(3).fill("opened"));
+      sessions.forEach((sessionId, i) =>
+        link.socket.send(
+          encodeLinkFrame({ type: "micro_turn", turn: randomMicroTurn(sessionId, i, random) }),
+        )
+      );
+    }
+    await runtime.holding(6);
+    batched.messages = plain.messages = 0;
+    runtime.step();
+    for (const link of [batched, plain]) {
+      const outputs = await frames(link, 3);
+      assert.deepEqual(
+        outputs.map((frame) => frame.type === "output" && frame.output.text),
+        ["answer 0", "answer 1", "answer 2"],
+      );
+    }
+    assert.equal(batched.messages, 1);
+    assert.equal(plain.messages, 3);
+  } finally {
+    batched.socket.close();
+    plain.socket.close();
+    await worker.close();
+  }
+});
+
+Deno.test("the edge's link client takes batched outputs to each of their sessions", async () => {
+  const runtime = new HeldRuntime();
+  const worker = serveWorkerLink(runtime, "127.0.0.1", undefined, { encodeThreads: 0 });
+  // A message the client cannot read ends the wait: it fails the test rather than hanging it.
+  const errors: string[] = [];
+  let allOut = () => {};
+  const log = {
+    ...createLogger("test", "error"),
+    error: (message: string) => {
+      errors.push(message);
+      allOut();
+    },
+  };
+  const link = new WorkerLinkClient(worker.linkUrl, log);
+  try {
+    const random = seededRandom(2);
+    const answers = new Map<string, string[]>();
+    const sessions = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
+    let outputs = 0;
+    for (const sessionId of sessions) {
+      answers.set(sessionId, []);
+      await link.open(sessionId, { startedAtMs: 0, audio: "pcm" }, {
+        onOutput: (output) => {
+          answers.get(sessionId)!.push(`${output.sessionId} ${output.text}`);
+          if (++outputs === 2 * sessions.length) allOut();
+        },
+        onAudioRest: () => {},
+        onError: () => {},
+        onEvent: () => {},
+        onLinkLost: () => {},
+      });
+    }
+    for (const index of [0, 1]) {
+      for (const sessionId of sessions) link.send(randomMicroTurn(sessionId, index, random));
+    }
+    await runtime.holding(6);
+    const delivered = new Promise<void>((resolve) => allOut = resolve);
+    runtime.step();
+    await delivered;
+    assert.deepEqual(errors, []);
+    for (const sessionId of sessions) {
+      assert.deepEqual(answers.get(sessionId), [`${sessionId} answer 0`, `${sessionId} answer 1`]);
+    }
+  } finally {
+    link.disconnect();
     await worker.close();
   }
 });

@@ -17,6 +17,7 @@ import {
   encodeLinkFrame,
   MalformedLinkFrameError,
 } from "../protocol/worker_link.ts";
+import { encodeLinkBatch, linkFramesIn } from "../protocol/link_batch.ts";
 import {
   MalformedVideoMessageError,
   parseVideoMessage,
@@ -35,6 +36,43 @@ export interface FuzzTarget {
   /** Valid inputs that mutations start from. */
   seeds: Uint8Array[];
 }
+
+/** A link frame of each layout: control (JSON), micro-turn, output. */
+const LINK_FRAMES = [
+  encodeLinkFrame({
+    type: "open",
+    sessionId: crypto.randomUUID(),
+    index: 0,
+    body: { startedAtMs: 1, context: "hi" },
+  }),
+  encodeLinkFrame({
+    type: "micro_turn",
+    turn: {
+      sessionId: crypto.randomUUID(),
+      index: 7,
+      wallClockMs: 1,
+      flags: 0,
+      dmelFrames: 22,
+      dmel: new Uint8Array(22 * 80).fill(3),
+      frameOrigins: new Uint8Array(10),
+      lateMediaMs: [1380],
+      text: "héllo",
+      patchCount: 1,
+      patches: new Uint8Array(40 * 40 * 3),
+    },
+  }),
+  encodeLinkFrame({
+    type: "output",
+    output: {
+      sessionId: crypto.randomUUID(),
+      index: 7,
+      control: "speak",
+      stepMs: 3,
+      audio: new Int16Array(3200).fill(100),
+      text: "ok",
+    },
+  }),
+];
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -65,43 +103,10 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
   },
   {
     name: "worker-link",
-    parse: (bytes) => void decodeLinkFrame(bytes),
+    // What the edge does with a link message: each frame it carries (itself, or a batch's).
+    parse: (bytes) => linkFramesIn(bytes).forEach((frame) => decodeLinkFrame(frame)),
     expected: (error) => error instanceof MalformedLinkFrameError,
-    seeds: [
-      encodeLinkFrame({
-        type: "open",
-        sessionId: crypto.randomUUID(),
-        index: 0,
-        body: { startedAtMs: 1, context: "hi" },
-      }),
-      encodeLinkFrame({
-        type: "micro_turn",
-        turn: {
-          sessionId: crypto.randomUUID(),
-          index: 7,
-          wallClockMs: 1,
-          flags: 0,
-          dmelFrames: 22,
-          dmel: new Uint8Array(22 * 80).fill(3),
-          frameOrigins: new Uint8Array(10),
-          lateMediaMs: [1380],
-          text: "héllo",
-          patchCount: 1,
-          patches: new Uint8Array(40 * 40 * 3),
-        },
-      }),
-      encodeLinkFrame({
-        type: "output",
-        output: {
-          sessionId: crypto.randomUUID(),
-          index: 7,
-          control: "speak",
-          stepMs: 3,
-          audio: new Int16Array(3200).fill(100),
-          text: "ok",
-        },
-      }),
-    ],
+    seeds: [...LINK_FRAMES, encodeLinkBatch(LINK_FRAMES)],
   },
   {
     name: "video",
