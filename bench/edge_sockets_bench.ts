@@ -173,12 +173,15 @@ interface BenchClient {
    * `10 k + 9 - firstFrame`.
    */
   firstFrame: number | undefined;
-  /** How long each micro-turn waited in the scripted worker (its step), ms. */
-  workerWait: Float64Array;
+  /**
+   * How long each micro-turn waited in the scripted worker (its step), ms, by the edge's index
+   * (which starts wherever the edge anchored the first packet, not at 0).
+   */
+  workerWait: Map<number, number>;
   /** How long the worker link took to encode each output's first audio frames, ms. */
-  encodeWait: Float64Array;
+  encodeWait: Map<number, number>;
   /** When each output left the worker link (`performance.now()`). */
-  leftWorkerAt: Float64Array;
+  leftWorkerAt: Map<number, number>;
   /** Which micro-turns' `output` came back. */
   answered: Set<number>;
   /** Told of each `output` as it arrives. */
@@ -205,9 +208,9 @@ async function connect(edge: RoleProcess): Promise<BenchClient> {
     sessionId,
     sentAt: new Float64Array(turns * FRAMES_PER_MICRO_TURN).fill(NaN),
     firstFrame: undefined,
-    workerWait: new Float64Array(turns).fill(NaN),
-    encodeWait: new Float64Array(turns).fill(NaN),
-    leftWorkerAt: new Float64Array(turns).fill(NaN),
+    workerWait: new Map(),
+    encodeWait: new Map(),
+    leftWorkerAt: new Map(),
     answered: new Set(),
     onOutput: () => {},
     ready: ready.promise,
@@ -306,16 +309,12 @@ async function step(sessions: number): Promise<StepResult> {
   const input = { frames: 0, concealed: 0, turns: 0, lateTurns: 0 };
   runtime.onAnswer = (turn, waitedMs) => {
     const client = bySession.get(turn.sessionId);
-    if (client && turn.index < turns) {
-      client.workerWait[turn.index] = waitedMs;
-    }
+    client?.workerWait.set(turn.index, waitedMs);
   };
   onOutputSent = (output, encodeMs) => {
     const client = bySession.get(output.sessionId);
-    if (client && output.index < turns) {
-      client.encodeWait[output.index] = encodeMs ?? 0;
-      client.leftWorkerAt[output.index] = performance.now();
-    }
+    client?.encodeWait.set(output.index, encodeMs ?? 0);
+    client?.leftWorkerAt.set(output.index, performance.now());
   };
   runtime.onTurn = (turn, arrivedAt) => {
     const client = bySession.get(turn.sessionId);
@@ -341,12 +340,14 @@ async function step(sessions: number): Promise<StepResult> {
       const sent = lastPacketSent(client, index);
       if (index < WARMUP_TURNS || Number.isNaN(sent)) return;
       roundTrips.push(arrivedAt - sent);
-      const overhead = arrivedAt - sent - SCRIPTED_STEP_MS - (client.workerWait[index] || 0);
+      const overhead = arrivedAt - sent - SCRIPTED_STEP_MS - (client.workerWait.get(index) ?? 0);
       overheads.push(overhead);
-      if (index >= turns || Number.isNaN(client.leftWorkerAt[index])) return;
-      egressLags.push(arrivedAt - client.leftWorkerAt[index]);
-      encodeWaits.push(client.encodeWait[index]);
-      edgeOverheads.push(overhead - client.encodeWait[index]);
+      const leftWorkerAt = client.leftWorkerAt.get(index);
+      const encodeWait = client.encodeWait.get(index);
+      if (leftWorkerAt === undefined || encodeWait === undefined) return;
+      egressLags.push(arrivedAt - leftWorkerAt);
+      encodeWaits.push(encodeWait);
+      edgeOverheads.push(overhead - encodeWait);
     };
   }
 

@@ -62,8 +62,9 @@ export interface WorkerLinkOptions {
    */
   encodeThreads?: number;
   /**
-   * Told as each output leaves for its edge, with how long its first audio frames took to
-   * encode here, queue included (undefined for an output whose session takes PCM).
+   * Told as each output is handed to its edge's link (to an edge that takes batches, it leaves
+   * with the others of this turn of the event loop), with how long its first audio frames took
+   * to encode here, queue included (undefined for an output whose session takes PCM).
    */
   onOutputSent?: (output: MicroTurnOutput, encodeMs: number | undefined) => void;
 }
