@@ -23,8 +23,9 @@
  * - worker encode: the worker link encoding output k's first audio frames (its encoder threads'
  *   queue included), from the scripted worker answering to the link sending it. A real worker
  *   encodes on its own host's cores; here the encoder thread shares the clients' core.
- * - egress lag: the client receives `output` k minus the worker link sending it (the link, the
- *   edge, socket out): the overhead's way back.
+ * - egress lag: the client receives `output` k minus the worker link taking it to send (the
+ *   link, where it waits for the others its event loop's turn batches with it, the edge, socket
+ *   out): the overhead's way back.
  * - overhead without the worker's encode: the overhead less the worker encode, what the edge
  *   and the sockets add.
  *

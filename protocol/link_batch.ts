@@ -4,8 +4,9 @@
  * are ready for an edge together; sent as one message they cost the worker one send and the edge
  * one read, not one each (a frame a session and a micro-turn, ~7.5 a session-second with their
  * audio rests): bench/link_batch_bench.ts, 256 sessions, 0.54x the CPU of both ends and of the
- * time from the step to the last output decoded. A batch is a frame of its own type: the common header (the all-zero session id,
- * the frame count in the index field), then each frame as a u32 byte count and its bytes.
+ * time from the step to the last output decoded. A batch is a frame of its own type: the common
+ * header (the all-zero session id, the frame count in the index field), then each frame as a u32
+ * byte count and its bytes.
  *
  * A peer sends batches only to an edge that asked for them (`?batches=1` on the link's URL): an
  * edge of an older release reads every message as one frame.
@@ -22,7 +23,7 @@ import {
 } from "./link_frame_io.ts";
 
 /** Type code of a batch frame. */
-export const LINK_BATCH_CODE = 12;
+const LINK_BATCH_CODE = 12;
 
 /** The query parameter with which an edge asks its worker for batches. */
 export const LINK_BATCHES_PARAMETER = "batches";

@@ -1,7 +1,8 @@
 /**
  * Binary frames of the edge <-> worker link: one WebSocket per edge-worker pair, every
- * session multiplexed over it. Layouts are in docs/protocol.md; this module is the only code
- * that reads or writes them.
+ * session multiplexed over it. Layouts are in docs/protocol.md; this module lays out each frame
+ * type (with the header and field codec of protocol/link_frame_io.ts), and protocol/link_batch.ts
+ * puts several frames in one message; no other code reads or writes them.
  *
  * Every frame starts with the same 22-byte header:
  * `u8 version | u8 type | 16 bytes session id | u32 micro-turn index` (big-endian).
