@@ -27,7 +27,7 @@ import { OpusDecoder, OpusEncoder } from "../pipeline/opus_codec.ts";
 import { DmelExtractor } from "../pipeline/dmel.ts";
 import { parseRtpPacket, serializeRtpPacket } from "../pipeline/rtp_packet.ts";
 import { EgressPacketizer } from "../pipeline/egress_packetizer.ts";
-import { speechPackets } from "../tests/support/protocol_client.ts";
+import { decodeAsEdge, speechPackets } from "../tests/support/protocol_client.ts";
 import { isEmptyOpusPacket } from "../pipeline/opus_packet.ts";
 import {
   AUDIO_FRAME_MS,
@@ -61,10 +61,7 @@ function costOf(rounds: number, body: (i: number) => void): number {
 const rounds = 2;
 const decoded = (() => {
   const decoder = new OpusDecoder();
-  const frames = packets.map((p) => {
-    const { payload } = parseRtpPacket(p);
-    return isEmptyOpusPacket(payload) ? new Int16Array(SAMPLES_PER_FRAME) : decoder.decode(payload);
-  });
+  const frames = packets.map((p) => decodeAsEdge(decoder, parseRtpPacket(p).payload));
   decoder.close();
   return frames;
 })();

@@ -7,13 +7,13 @@ import {
   type JitterBufferOptions,
   type JitterStats,
 } from "./jitter_buffer.ts";
-import { isEmptyOpusPacket, joinOpusPackets, OpusFrames } from "./opus_packet.ts";
+import { joinOpusPackets, OpusFrames } from "./opus_packet.ts";
 import { OpusDecodeStage } from "./opus_decode_stage.ts";
 import { chainStages, type FrameStage, stageStream } from "./frame_stage.ts";
 import { OpusDecoder } from "./opus_codec.ts";
 import type { IngressFrame, PcmFrame } from "./ingress_frames.ts";
 import { parseRtpPacket, type RtpPacket } from "./rtp_packet.ts";
-import { speechPackets } from "../tests/support/protocol_client.ts";
+import { decodeAsEdge, speechPackets } from "../tests/support/protocol_client.ts";
 import {
   type Arrival,
   arrivalTrace,
@@ -37,14 +37,9 @@ function speech(frames: number, firstSequence = 1000, ssrc = 0x1234) {
   const pcm = loopSamples(fixture, frames * SAMPLES_PER_FRAME);
   const packets = speechPackets(pcm, firstSequence, ssrc).map(parseRtpPacket);
   const decoder = new OpusDecoder();
-  const reference = packets.map((p) => decodeFrame(decoder, p.payload));
+  const reference = packets.map((p) => decodeAsEdge(decoder, p.payload));
   decoder.close();
   return { packets, reference };
-}
-
-/** A 20 ms frame decoded as the edge decodes it: an empty one is silence. */
-function decodeFrame(decoder: OpusDecoder, payload: Uint8Array): Int16Array {
-  return isEmptyOpusPacket(payload) ? new Int16Array(SAMPLES_PER_FRAME) : decoder.decode(payload);
 }
 
 interface Replay {
@@ -400,7 +395,7 @@ Deno.test("100 ms packets are cut into 20 ms slots: the same audio, each micro-t
   assertLateFlagged(result);
   const decoder = new OpusDecoder();
   for (const frame of result.frames.slice(0, 100)) {
-    assert.deepEqual(frame.samples, decodeFrame(decoder, packets[frame.frameIndex].payload));
+    assert.deepEqual(frame.samples, decodeAsEdge(decoder, packets[frame.frameIndex].payload));
   }
   decoder.close();
 });

@@ -15,7 +15,7 @@ import type { JitterStats } from "../pipeline/jitter_buffer.ts";
 import type { ClientStats } from "../client/sdk/interaction_client.ts";
 import { encodeWav } from "../lib/wav_file.ts";
 import { OPUS_PAYLOAD_TYPE, SAMPLE_RATE_HZ } from "../protocol/media_format.ts";
-import { parseRtpPacket } from "../pipeline/rtp_packet.ts";
+import { parseRtpPacket, RTP_HEADER_BYTES } from "../pipeline/rtp_packet.ts";
 import { isEmptyOpusPacket, OpusFrames } from "../pipeline/opus_packet.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -110,14 +110,14 @@ async function recordUplink(page: Page): Promise<void> {
 async function assertUplinkAudio(page: Page): Promise<void> {
   const sent: number[][] = await page.evaluate("globalThis.__uplink");
   const packets = sent.map((bytes) => Uint8Array.from(bytes))
-    .filter((bytes) => bytes.length >= 12 && (bytes[1] & 0x7f) === OPUS_PAYLOAD_TYPE)
+    .filter((bytes) => bytes.length >= RTP_HEADER_BYTES && (bytes[1] & 0x7f) === OPUS_PAYLOAD_TYPE)
     .map(parseRtpPacket);
   const frames = new OpusFrames();
   let empty = 0;
   let speech = 0;
   let bytes = 0;
   for (const packet of packets) {
-    bytes += 12 + packet.payload.length;
+    bytes += RTP_HEADER_BYTES + packet.payload.length;
     frames.read(packet.payload);
     for (let i = 0; i < frames.count; i++) {
       const frame = new Uint8Array(frames.frameLength(i));

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { OpusEncoder } from "../../pipeline/opus_codec.ts";
-import { joinOpusPackets } from "../../pipeline/opus_packet.ts";
+import { type OpusDecoder, OpusEncoder } from "../../pipeline/opus_codec.ts";
+import { isEmptyOpusPacket, joinOpusPackets } from "../../pipeline/opus_packet.ts";
 import { rmsLevel, SilenceGate } from "../../pipeline/silence_floor.ts";
 import { parseRtpPacket, type RtpPacket, serializeRtpPacket } from "../../pipeline/rtp_packet.ts";
 import type { ServerMessage } from "../../protocol/client_messages.ts";
@@ -32,6 +32,14 @@ export async function createSession(baseUrl: string, credential?: string): Promi
   });
   if (response.status !== 201) throw new Error(`create session: ${response.status}`);
   return await response.json();
+}
+
+/**
+ * A 20 ms frame of {@linkcode speechPackets} decoded as the edge decodes it
+ * (pipeline/opus_decode_stage.ts): an empty frame, the SDK's silence, is silence.
+ */
+export function decodeAsEdge(decoder: OpusDecoder, payload: Uint8Array): Int16Array {
+  return isEmptyOpusPacket(payload) ? new Int16Array(SAMPLES_PER_FRAME) : decoder.decode(payload);
 }
 
 /**
