@@ -5,11 +5,14 @@
  *
  * The extractor is causal and streaming: the frame for hop `k` uses the 25 ms window that
  * ends where hop `k` ends, so a micro-turn's 20 frames need no look-ahead into the next one.
+ * Each window's codes come from a WebAssembly SIMD kernel (pipeline/dmel_kernel.c, built into
+ * pipeline/dmel_kernel.wasm by `deno task build:wasm`) whose tables this module fills.
  *
  * @module
  */
 import { DMEL_BINS, DMEL_HOP_MS, DMEL_LEVELS, SAMPLE_RATE_HZ } from "../protocol/media_format.ts";
-import { hannWindow, RealFft } from "./real_fft.ts";
+import { hannWindow } from "./real_fft.ts";
+import * as kernel from "./dmel_kernel.wasm";
 
 /** Samples advanced per frame: 10 ms at 16 kHz. */
 export const DMEL_HOP_SAMPLES = (SAMPLE_RATE_HZ * DMEL_HOP_MS) / 1000;
@@ -30,7 +33,7 @@ const LOG_MEL_MAX = 5;
  */
 export class DmelExtractor {
   /** The analysis window: 15 ms of history, then the hop being filled. */
-  #window = new Float64Array(DMEL_WINDOW_SAMPLES);
+  #window = new Int16Array(DMEL_WINDOW_SAMPLES);
   /** Samples of the current hop received so far. */
   #filled = 0;
   /** Zero samples at the end of the window (at least; a run is counted from a zero chunk). */
@@ -61,7 +64,7 @@ export class DmelExtractor {
       for (let end = i + take, to = history + filled; i < end; i++, to++) {
         const sample = pcm[i];
         bits |= sample;
-        window[to] = sample / 32768;
+        window[to] = sample;
       }
       zeros = bits === 0 ? zeros + take : 0;
       filled += take;
@@ -82,17 +85,15 @@ export class DmelExtractor {
 }
 
 /**
- * The dMel codes of one analysis window (`DMEL_WINDOW_SAMPLES` samples scaled to [-1, 1)),
- * written into `out` at `at`: what {@linkcode DmelExtractor} computes for each hop.
+ * The dMel codes of one analysis window (`DMEL_WINDOW_SAMPLES` 16-bit samples), written into
+ * `out` at `at`: what {@linkcode DmelExtractor} computes for each hop. The Hann window, the
+ * 512-point FFT's power spectrum, the mel filters and the levels run in the WebAssembly
+ * kernel (pipeline/dmel_kernel.c), in single precision.
  */
-export function dmelOfWindow(window: Float64Array, out: Uint8Array, at = 0): void {
-  FFT.power(window, POWER, HANN);
-  const { starts, ends, weights } = MEL_FILTERS;
-  for (let bin = 0, j = 0; bin < DMEL_BINS; bin++) {
-    let energy = 0;
-    for (let k = starts[bin], end = ends[bin]; k <= end; k++) energy += weights[j++] * POWER[k];
-    out[at + bin] = dmelLevel(energy + 1e-10);
-  }
+export function dmelOfWindow(window: Int16Array, out: Uint8Array, at = 0): void {
+  KERNEL_WINDOW.set(window);
+  kernel.dmel_compute();
+  out.set(KERNEL_CODES, at);
 }
 
 /** Mean dMel code of `codes`, rounded to 0.01: a coarse loudness (0 is silence). */
@@ -104,60 +105,69 @@ export function meanDmelLevel(codes: Uint8Array): number {
 }
 
 /**
- * The energies where each level starts: level l >= 1 begins at exp(LOG_MEL_MIN + l * step).
- * Levels are uniform in natural-log mel energy from LOG_MEL_MIN to LOG_MEL_MAX, clamped;
- * comparing against these gives the level without a logarithm.
+ * The energies where each level starts: level l >= 1 begins at exp(LOG_MEL_MIN + l * step)
+ * (in single precision, as the kernel compares). Levels are uniform in natural-log mel energy
+ * from LOG_MEL_MIN to LOG_MEL_MAX, clamped; comparing against these gives the level without a
+ * logarithm.
  */
-const LEVEL_STARTS = Float64Array.from(
+const LEVEL_STARTS = Float32Array.from(
   { length: DMEL_LEVELS - 1 },
   (_, i) => Math.exp(LOG_MEL_MIN + ((i + 1) * (LOG_MEL_MAX - LOG_MEL_MIN)) / DMEL_LEVELS),
 );
 
 /**
- * The level of an energy from its binary exponent: levels are more than a factor of two
- * apart, so each binade [2^e, 2^(e+1)) holds at most one level start. For the binades from
- * 2^BINADE_LOW to 2^BINADE_HIGH, `below` counts the starts under the binade and `start` is
- * the one inside it (Infinity if none); energies outside are clamped to the ends, where no
- * start lies. One table look-up and one comparison instead of a binary search (whose
- * branches the CPU cannot predict: about a sixth of dMel's time).
- */
-const BINADE_LOW = Math.floor(Math.log2(LEVEL_STARTS[0])) - 1;
-const BINADE_HIGH = Math.ceil(Math.log2(LEVEL_STARTS[LEVEL_STARTS.length - 1])) + 1;
-const BINADES = (() => {
-  const below = new Uint8Array(BINADE_HIGH - BINADE_LOW + 1);
-  const start = new Float64Array(below.length).fill(Infinity);
-  for (let e = BINADE_LOW; e <= BINADE_HIGH; e++) {
-    const inside = LEVEL_STARTS.filter((s) => s >= 2 ** e && s < 2 ** (e + 1));
-    if (inside.length > 1) throw new RangeError("dMel levels closer than a factor of two");
-    below[e - BINADE_LOW] = LEVEL_STARTS.filter((s) => s < 2 ** e).length;
-    if (inside.length) start[e - BINADE_LOW] = inside[0];
-  }
-  return { below, start };
-})();
-const exponentBits = new DataView(new ArrayBuffer(8));
-
-/**
- * The dMel level of a positive mel energy: how many level starts it reaches, i.e.
- * floor((ln energy - LOG_MEL_MIN) / step) clamped to [0, DMEL_LEVELS).
+ * The dMel level of a positive mel energy (rounded to single precision): how many level
+ * starts it reaches, i.e. floor((ln energy - LOG_MEL_MIN) / step) clamped to [0, DMEL_LEVELS).
+ * The kernel's own comparison, as {@linkcode dmelOfWindow} makes it.
  */
 export function dmelLevel(energy: number): number {
-  exponentBits.setFloat64(0, energy);
-  const exponent = ((exponentBits.getUint16(0) >> 4) & 0x7ff) - 1023;
-  const binade = Math.min(Math.max(exponent, BINADE_LOW), BINADE_HIGH) - BINADE_LOW;
-  return BINADES.below[binade] + (energy >= BINADES.start[binade] ? 1 : 0);
+  return kernel.dmel_level(energy);
 }
 
-/** One FFT and power spectrum for every extractor: JavaScript is single-threaded. */
-const FFT = new RealFft(FFT_SIZE);
-const POWER = new Float64Array(FFT_SIZE / 2 + 1);
+const memory = kernel.memory.buffer;
+const KERNEL_WINDOW = new Int16Array(memory, kernel.dmel_window(), DMEL_WINDOW_SAMPLES);
+const KERNEL_CODES = new Uint8Array(memory, kernel.dmel_codes(), DMEL_BINS);
 
-const HANN = hannWindow(DMEL_WINDOW_SAMPLES);
-
-/**
- * Triangular filters on the HTK mel scale from 0 Hz to Nyquist, stored sparsely and flat:
- * filter m weighs FFT bins `starts[m]..ends[m]`, its weights next in `weights`.
- */
-const MEL_FILTERS = (() => {
+/** Fills the kernel's tables: its window, twiddles, mel filters and level starts. */
+function fillKernelTables(): void {
+  const floats = (at: number, length: number) => new Float32Array(memory, at, length);
+  const half = FFT_SIZE / 2;
+  // The Hann window over the analysis window, scaled from 16-bit samples to [-1, 1), split
+  // into its even and odd points (the complex FFT's real and imaginary parts).
+  const hann = hannWindow(DMEL_WINDOW_SAMPLES);
+  const even = floats(kernel.dmel_hann_even(), half);
+  const odd = floats(kernel.dmel_hann_odd(), half);
+  for (let m = 0; m < DMEL_WINDOW_SAMPLES / 2; m++) {
+    even[m] = hann[2 * m] / 32768;
+    odd[m] = hann[2 * m + 1] / 32768;
+  }
+  // The radix-4 stages' twiddles W_n^p, W_n^2p, W_n^3p (W_n = e^(-2πi/n)): the first stage's
+  // (n = 256) by component, the later ones' (n = 64, 16, 4) by p.
+  const twiddle = (n: number, p: number, power: number) => {
+    const angle = (-2 * Math.PI * power * p) / n;
+    return [Math.cos(angle), Math.sin(angle)];
+  };
+  const first = floats(kernel.dmel_first_twiddles(), 6 * 64);
+  for (let p = 0; p < half / 4; p++) {
+    for (let power = 1; power <= 3; power++) {
+      const [cos, sin] = twiddle(half, p, power);
+      first[(power - 1) * 128 + p] = cos;
+      first[(power - 1) * 128 + 64 + p] = sin;
+    }
+  }
+  floats(kernel.dmel_later_twiddles(), 6 * 21).set(
+    [64, 16, 4].flatMap((n) =>
+      Array.from({ length: n / 4 }, (_, p) => [1, 2, 3].flatMap((k) => twiddle(n, p, k))).flat()
+    ),
+  );
+  const cos = floats(kernel.dmel_split_cos(), half + 1);
+  const sin = floats(kernel.dmel_split_sin(), half + 1);
+  for (let k = 0; k <= half; k++) {
+    cos[k] = Math.cos((-2 * Math.PI * k) / FFT_SIZE);
+    sin[k] = Math.sin((-2 * Math.PI * k) / FFT_SIZE);
+  }
+  // Triangular filters on the HTK mel scale from 0 Hz to Nyquist: filter m weighs the FFT
+  // bins from its start, its weights padded with zeros to a multiple of four.
   const toMel = (hz: number) => 2595 * Math.log10(1 + hz / 700);
   const toHz = (mel: number) => 700 * (10 ** (mel / 2595) - 1);
   const maxMel = toMel(SAMPLE_RATE_HZ / 2);
@@ -166,17 +176,40 @@ const MEL_FILTERS = (() => {
     (_, i) => toHz((maxMel * i) / (DMEL_BINS + 1)),
   );
   const binHz = SAMPLE_RATE_HZ / FFT_SIZE;
-  const starts = new Int32Array(DMEL_BINS);
-  const ends = new Int32Array(DMEL_BINS);
+  const starts = new Int32Array(memory, kernel.dmel_mel_start(), DMEL_BINS);
+  const counts = new Int32Array(memory, kernel.dmel_mel_count(), DMEL_BINS);
   const weights: number[] = [];
   for (let m = 0; m < DMEL_BINS; m++) {
     const [lo, mid, hi] = [edges[m], edges[m + 1], edges[m + 2]];
+    const before = weights.length;
     starts[m] = Math.floor(lo / binHz);
-    ends[m] = Math.min(FFT_SIZE / 2, Math.ceil(hi / binHz));
-    for (let k = starts[m]; k <= ends[m]; k++) {
+    const end = Math.min(half, Math.ceil(hi / binHz));
+    for (let k = starts[m]; k <= end; k++) {
       const hz = k * binHz;
       weights.push(Math.max(0, Math.min((hz - lo) / (mid - lo), (hi - hz) / (hi - mid))));
     }
+    while ((weights.length & 3) !== 0) weights.push(0);
+    counts[m] = weights.length - before;
   }
-  return { starts, ends, weights: Float64Array.from(weights) };
-})();
+  if (weights.length > kernel.dmel_mel_weights_capacity()) {
+    throw new RangeError(`${weights.length} mel weights: the kernel holds fewer`);
+  }
+  floats(kernel.dmel_mel_weights(), weights.length).set(weights);
+  // Levels from an energy's binary exponent: levels are more than a factor of two apart, so
+  // each binade [2^e, 2^(e+1)) holds at most one level start. For the binades from `low` to
+  // `high`, how many starts lie under it and the one inside it (Infinity if none); energies
+  // outside are clamped to the ends, where no start lies. One look-up and one comparison
+  // instead of a binary search (whose branches the CPU cannot predict).
+  const low = Math.floor(Math.log2(LEVEL_STARTS[0])) - 1;
+  const high = Math.ceil(Math.log2(LEVEL_STARTS[LEVEL_STARTS.length - 1])) + 1;
+  const below = new Uint8Array(memory, kernel.dmel_binade_below(), high - low + 1);
+  const inside = floats(kernel.dmel_binade_start(), high - low + 1);
+  for (let e = low; e <= high; e++) {
+    const starts = LEVEL_STARTS.filter((s) => s >= 2 ** e && s < 2 ** (e + 1));
+    if (starts.length > 1) throw new RangeError("dMel levels closer than a factor of two");
+    below[e - low] = LEVEL_STARTS.filter((s) => s < 2 ** e).length;
+    inside[e - low] = starts.length ? starts[0] : Infinity;
+  }
+  kernel.dmel_set_binades(low, high);
+}
+fillKernelTables();
