@@ -124,6 +124,7 @@ export function dmelLevel(energy: number): number {
   return kernel.dmel_level(energy);
 }
 
+// The kernel allocates nothing and never grows its memory, so these views stay valid.
 const memory = kernel.memory.buffer;
 const KERNEL_WINDOW = new Int16Array(memory, kernel.dmel_window(), DMEL_WINDOW_SAMPLES);
 const KERNEL_CODES = new Uint8Array(memory, kernel.dmel_codes(), DMEL_BINS);
