@@ -71,9 +71,7 @@ export async function startRole(
   env: Record<string, string> = {},
   { cpus, denoFlags = [] }: { cpus?: string; denoFlags?: string[] } = {},
 ): Promise<RoleProcess> {
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (probe.addr as Deno.NetAddr).port;
-  probe.close();
+  const port = freePortBelowEphemeral();
   const deno = [
     Deno.execPath(),
     "run",
@@ -94,8 +92,15 @@ export async function startRole(
     stderr: "inherit",
   }).spawn();
   const url = `http://127.0.0.1:${port}`;
+  // A child that exits before it answers (its port taken after all) must not pass for started
+  // because something else answers on that port.
+  let exited: Deno.CommandStatus | undefined;
+  child.status.then((status) => exited = status);
   for (let waited = 0;; waited += 100) {
     if (waited > 60_000) throw new Error(`main.ts ${args.join(" ")} did not start`);
+    if (exited) {
+      throw new Error(`main.ts ${args.join(" ")} exited (${exited.code}) before it listened`);
+    }
     try {
       const health = await fetch(`${url}/healthz`);
       await health.body?.cancel();
@@ -106,6 +111,24 @@ export async function startRole(
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return { child, url, linkUrl: `ws://127.0.0.1:${port}/v1/link` };
+}
+
+/**
+ * A port free on 127.0.0.1 now, below the kernel's ephemeral range (32768-60999 on Linux). A
+ * port the kernel hands out for `port: 0` was another test's to take between this probe and
+ * the child's bind (tests run in parallel, and most listen on port 0): a child then failed with
+ * AddrInUse while another test's edge answered its health check.
+ */
+function freePortBelowEphemeral(): number {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+      return port;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+    }
+  }
 }
 
 /** `args` with `--dev-mode=true` unless they say otherwise: tests run on loopback. */
