@@ -89,10 +89,10 @@ export class ClientInput {
       // The jitter buffer holds the payload for up to the late horizon: a view keeps the whole
       // message alive, so a payload that is a small part of it (padding, extensions) is copied;
       // the usual packet is kept as it came (a copy is one more buffer for the GC a packet).
-      const payload = packet.payload.byteLength * 2 >= packet.payload.buffer.byteLength
-        ? packet.payload
-        : packet.payload.slice();
-      actions.write({ type: "rtp", packet: { ...packet, payload }, arrivalMs: this.#clock.now() });
+      if (packet.payload.byteLength * 2 < packet.payload.buffer.byteLength) {
+        packet.payload = packet.payload.slice();
+      }
+      actions.write({ type: "rtp", packet, arrivalMs: this.#clock.now() });
     } catch (error) {
       this.#reportError(error);
     }

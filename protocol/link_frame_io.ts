@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { writeUuid } from "../lib/uuid_bytes.ts";
+import { readUuid, writeUuid } from "../lib/uuid_bytes.ts";
 
 /** Version byte of the link's layout. A peer refuses frames of another version. */
 export const WORKER_LINK_VERSION = 1;
@@ -141,9 +141,13 @@ export class FrameReader {
     const at = this.#take(length);
     return this.#bytes.subarray(at, at + length);
   }
+  /** The next 16 bytes as UUID text. */
+  uuid(): string {
+    return readUuid(this.#bytes, this.#take(16));
+  }
   text(length: number): string {
     try {
-      return decoder.decode(this.bytes(length));
+      return decoder.decode(this.view(length));
     } catch (error) {
       if (error instanceof MalformedLinkFrameError) throw error;
       throw new MalformedLinkFrameError("text is not UTF-8");

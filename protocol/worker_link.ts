@@ -11,7 +11,6 @@
  *
  * @module
  */
-import { readUuid } from "../lib/uuid_bytes.ts";
 import { DMEL_BINS, PATCH_BYTES } from "./media_format.ts";
 import {
   FrameReader,
@@ -218,7 +217,7 @@ export function decodeLinkFrame(bytes: Uint8Array): WorkerLinkFrame {
   const code = reader.u8();
   const type = code === OPUS_OUTPUT_CODE ? "output" : TYPE_NAMES[code];
   if (!type) throw new MalformedLinkFrameError(`unknown type ${bytes[1]}`);
-  const sessionId = readUuid(reader.bytes(16), 0);
+  const sessionId = reader.uuid();
   const index = reader.u32();
   let frame: WorkerLinkFrame;
   if (code === OPUS_OUTPUT_CODE) {
@@ -290,13 +289,16 @@ function writePayloads(writer: FrameWriter, payloads: readonly (Uint8Array | nul
   return writer;
 }
 
+/** The PCM of an output whose audio is Opus: none (one array for all, it has no room to write). */
+const NO_SAMPLES = new Int16Array(0);
+
 function readOpusOutput(reader: FrameReader, sessionId: string, index: number): MicroTurnOutput {
   const control = readControl(reader);
   const stepMs = reader.f32();
   const sizes = Array.from({ length: reader.u8() }, () => reader.u16());
   const opus = sizes.map((size) => size === OWED_SIZE ? null : reader.view(size));
   const text = reader.text(reader.u32());
-  return { sessionId, index, control, stepMs, audio: new Int16Array(0), opus, text };
+  return { sessionId, index, control, stepMs, audio: NO_SAMPLES, opus, text };
 }
 
 function readControl(reader: FrameReader): ControlAction {
