@@ -206,10 +206,10 @@ function fillKernelTables(): void {
   const below = new Uint8Array(memory, kernel.dmel_binade_below(), high - low + 1);
   const inside = floats(kernel.dmel_binade_start(), high - low + 1);
   for (let e = low; e <= high; e++) {
-    const starts = LEVEL_STARTS.filter((s) => s >= 2 ** e && s < 2 ** (e + 1));
-    if (starts.length > 1) throw new RangeError("dMel levels closer than a factor of two");
+    const startsInBinade = LEVEL_STARTS.filter((s) => s >= 2 ** e && s < 2 ** (e + 1));
+    if (startsInBinade.length > 1) throw new RangeError("dMel levels closer than a factor of two");
     below[e - low] = LEVEL_STARTS.filter((s) => s < 2 ** e).length;
-    inside[e - low] = starts.length ? starts[0] : Infinity;
+    inside[e - low] = startsInBinade.length ? startsInBinade[0] : Infinity;
   }
   kernel.dmel_set_binades(low, high);
 }
