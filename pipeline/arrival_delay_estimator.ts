@@ -29,6 +29,7 @@
  */
 
 import { AUDIO_FRAME_MS } from "../protocol/media_format.ts";
+import { SlidingMinimum } from "../lib/sliding_minimum.ts";
 
 /** Tuning of {@linkcode ArrivalDelayEstimator}; every field has a default. */
 export interface ArrivalDelayOptions {
@@ -87,7 +88,6 @@ export class ArrivalDelayEstimator {
   readonly #quantile: number;
   readonly #forget: number;
   readonly #bucketMs: number;
-  readonly #baseWindowMs: number;
   readonly #baseRisePerMs: number;
   readonly #initialTargetMs: number;
   readonly #warmup: number;
@@ -101,8 +101,8 @@ export class ArrivalDelayEstimator {
   #target: number;
   #observed = 0;
   #spikes = 0;
-  /** Sliding-window minimum of arrival offsets: [arrivalMs, offsetMs], offsets increasing. */
-  #window: [number, number][] = [];
+  /** The fastest packet's offset over the base window. */
+  readonly #fastest: SlidingMinimum;
   #base: number;
   /** Arrival time at which the base was last set; -Infinity after a rebase. */
   #baseAtMs = -Infinity;
@@ -119,7 +119,7 @@ export class ArrivalDelayEstimator {
     this.#quantile = options.quantile ?? 0.98;
     this.#forget = options.forgetFactor ?? 0.9995;
     this.#bucketMs = options.bucketMs ?? 2;
-    this.#baseWindowMs = options.baseWindowMs ?? 5000;
+    this.#fastest = new SlidingMinimum(options.baseWindowMs ?? 5000);
     this.#baseRisePerMs = (options.baseRiseMsPerS ?? 10) / 1000;
     this.#initialTargetMs = options.initialTargetMs ?? 60;
     this.#warmup = options.warmupPackets ?? 25;
@@ -151,7 +151,7 @@ export class ArrivalDelayEstimator {
   rebase(offsetMs: number): void {
     this.#base = offsetMs;
     this.#baseAtMs = -Infinity;
-    this.#window = [];
+    this.#fastest.clear();
   }
 
   /**
@@ -160,12 +160,8 @@ export class ArrivalDelayEstimator {
    */
   observe(mediaEndMs: number, arrivalMs: number, mediaMs = AUDIO_FRAME_MS): void {
     const offset = arrivalMs - mediaEndMs;
-    const window = this.#window;
-    while (window.length > 0 && window[window.length - 1][1] >= offset) window.pop();
-    window.push([arrivalMs, offset]);
-    while (window[0][0] < arrivalMs - this.#baseWindowMs) window.shift();
     this.#base = Math.min(
-      window[0][1],
+      this.#fastest.push(arrivalMs, offset),
       this.#base + (arrivalMs - this.#baseAtMs) * this.#baseRisePerMs,
     );
     this.#baseAtMs = arrivalMs;

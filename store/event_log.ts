@@ -8,6 +8,7 @@
  * @module
  */
 import type { Database } from "./database.ts";
+import { type EventBatch, EventQueue } from "./event_queue.ts";
 
 /** One event as the log stores it. */
 export interface SessionEvent {
@@ -46,61 +47,21 @@ function isUniqueViolation(error: unknown): boolean {
     (error as { code: unknown }).code === "23505";
 }
 
-/** An event waiting in the queue for its session's next flush. */
-type QueuedEvent = StoredSessionEvent & { sessionId: string };
-
-/** Rows per insert: a backlog after an outage is written in transactions of bounded size. */
+/** Rows per write: a backlog after an outage is written in statements of bounded size. */
 const MAX_ROWS_PER_INSERT = 1000;
 
 /**
- * One insert for a whole batch, its rows as one JSON document: the client serializes the batch
- * with one `JSON.stringify` and sends one parameter, and the statement's text is the same for
- * every batch.
+ * A whole batch in one statement, one round trip (migrations/0006_append_session_events.sql):
+ * its rows as one JSON document, each row its JSON text from the moment it was queued
+ * (store/event_queue.ts), and each session once with its newest event's time.
  */
-const INSERT_EVENTS = `insert into session_events
-    (session_id, seq, micro_turn, media_time_ms, wall_time, kind, payload)
-  select session_id, seq, micro_turn, media_time_ms, wall_time, kind, payload
-  from jsonb_to_recordset(($1::text)::jsonb) as rows(session_id uuid, seq int8, micro_turn int8,
-    media_time_ms int8, wall_time timestamptz, kind text, payload jsonb)`;
-
-/** The batch's sessions were active until their newest event's time. */
-const TOUCH_SESSIONS = `update sessions s set last_active_at = greatest(s.last_active_at, v.t)
-  from unnest($1::uuid[], $2::timestamptz[]) as v(id, t) where s.id = v.id`;
-
-/**
- * The batch as {@linkcode INSERT_EVENTS}'s document. Postgres's jsonb refuses a NUL character
- * and an unpaired surrogate, which JSON allows and a client may type: they become U+FFFD, or
- * one such event would fail its whole batch, every retry, and every event queued behind it.
- */
-function rowsDocument(batch: QueuedEvent[]): string {
-  const rows = batch.map(eventRow);
-  const document = JSON.stringify(rows);
-  if (!/\\u(0000|d[89a-f])/i.test(document)) return document;
-  return JSON.stringify(
-    rows,
-    (_key, value) =>
-      typeof value === "string" ? value.toWellFormed().replaceAll("\0", "\ufffd") : value,
-  );
-}
-
-/** A queued event as a row of {@linkcode INSERT_EVENTS}'s document. */
-function eventRow(event: QueuedEvent) {
-  return {
-    session_id: event.sessionId,
-    seq: event.seq,
-    micro_turn: event.microTurn ?? null,
-    media_time_ms: event.mediaTimeMs ?? null,
-    wall_time: event.wallTime.toISOString(),
-    kind: event.kind,
-    payload: event.payload,
-  };
-}
+const APPEND_EVENTS = "select append_session_events($1::text, $2::uuid[], $3::timestamptz[])";
 
 /** Batched, ordered writer and reader of session events. */
 export class EventLog {
   #db: Database;
   #nextSeq = new Map<string, number>();
-  #queue: QueuedEvent[] = [];
+  #queue = new EventQueue();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #flushing: Promise<void> = Promise.resolve();
   #flushIntervalMs: number;
@@ -137,13 +98,9 @@ export class EventLog {
        from session_events where session_id = $1`,
       [sessionId],
     );
-    const queued = this.#queue.filter((e) => e.sessionId === sessionId);
-    this.#nextSeq.set(sessionId, row.next + queued.length);
-    const queuedTurn = Math.max(
-      -1,
-      ...queued.filter((e) => e.kind === "micro_turn").map((e) => e.microTurn ?? -1),
-    ) + 1;
-    return { nextMicroTurn: Math.max(row.nextTurn, queuedTurn) };
+    const queued = this.#queue.queuedOf(sessionId);
+    this.#nextSeq.set(sessionId, row.next + queued.count);
+    return { nextMicroTurn: Math.max(row.nextTurn, queued.lastMicroTurn + 1) };
   }
 
   /** Resolves once the session's event `seq` (and every earlier one) is durable. */
@@ -172,7 +129,7 @@ export class EventLog {
     const seq = this.#nextSeq.get(sessionId);
     if (seq === undefined) throw new RangeError(`event log not open for session ${sessionId}`);
     this.#nextSeq.set(sessionId, seq + 1);
-    this.#queue.push({ ...event, seq, sessionId });
+    this.#queue.push(sessionId, seq, event);
     this.#timer ??= setTimeout(() => {
       this.#timer = undefined;
       this.flush().catch(() => {});
@@ -183,7 +140,7 @@ export class EventLog {
   /** Stops appending for a session (its queued events are still written). */
   release(sessionId: string): void {
     this.#nextSeq.delete(sessionId);
-    if (!this.#queue.some((e) => e.sessionId === sessionId)) this.#forgetDurability(sessionId);
+    if (!this.#queue.has(sessionId)) this.#forgetDurability(sessionId);
   }
 
   /** Drops a deleted session: its queued events are discarded and it can no longer append. */
@@ -191,7 +148,7 @@ export class EventLog {
     this.#nextSeq.delete(sessionId);
     this.#waiters.delete(sessionId);
     this.#forgetDurability(sessionId);
-    this.#queue = this.#queue.filter((e) => e.sessionId !== sessionId);
+    this.#queue.remove(sessionId);
   }
 
   /** Writes everything queued now; resolves once it is durable. */
@@ -218,35 +175,25 @@ export class EventLog {
   }
 
   async #write(): Promise<void> {
-    // What was queued when the write began, no more: events appended while a transaction is
-    // in flight wait for their own timer. Draining them too wrote a small transaction back to
-    // back without end on a busy edge (90 a second at 100 sessions instead of five, each a
-    // round of eight messages with Postgres).
+    // What was queued when the write began, no more: events appended while a write is in
+    // flight wait for their own timer. Draining them too wrote small batches back to back
+    // without end on a busy edge (90 a second at 100 sessions instead of five).
     let due = this.#queue.length;
-    while (due > 0 && this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, Math.min(due, MAX_ROWS_PER_INSERT));
-      due -= batch.length;
-      const lastActive = new Map(batch.map((e) => [e.sessionId, e.wallTime.toISOString()]));
+    while (due > 0) {
+      const batch = this.#queue.take(Math.min(due, MAX_ROWS_PER_INSERT));
+      if (!batch) break;
+      due -= batch.size;
       try {
-        await this.#db.transaction(async (tx) => {
-          // The sessions' rows locked first, in id order, as every multi-row writer locks them
-          // (lease renewal too): the events' foreign keys would otherwise take shared locks in
-          // batch order that two flushes then both wait to upgrade (a deadlock the soak found).
-          await tx.query(
-            "select id from sessions where id = any($1::uuid[]) order by id for update",
-            [[...lastActive.keys()]],
-          );
-          await tx.query(INSERT_EVENTS, [rowsDocument(batch)]);
-          await tx.query(TOUCH_SESSIONS, [[...lastActive.keys()], [...lastActive.values()]]);
-        });
+        await this.#db.query(APPEND_EVENTS, [batch.document, batch.sessions, batch.lastActive]);
       } catch (error) {
         if (isUniqueViolation(error)) {
           // Another writer already stored these positions (this edge lost the session to
           // another one): retrying can never succeed, so the batch is dropped, loudly.
+          this.#queue.settle();
           this.#onError(error);
           continue;
         }
-        this.#queue.unshift(...batch);
+        this.#queue.restore();
         this.#onError(error);
         this.#timer ??= setTimeout(() => {
           this.#timer = undefined;
@@ -254,16 +201,17 @@ export class EventLog {
         }, this.#flushIntervalMs);
         return;
       }
+      this.#queue.settle();
       this.#markDurable(batch);
     }
   }
 
-  /** Records what a write made durable and wakes whoever waited for it. */
-  #markDurable(batch: { sessionId: string; seq: number }[]): void {
-    for (const { sessionId, seq } of batch) {
-      this.#durable.set(sessionId, Math.max(this.#durable.get(sessionId) ?? -1, seq));
-    }
-    for (const sessionId of new Set(batch.map((e) => e.sessionId))) {
+  /** Records what a written batch made durable and wakes whoever waited for it. */
+  #markDurable({ sessions, highestSeq }: EventBatch): void {
+    sessions.forEach((sessionId, i) => {
+      this.#durable.set(sessionId, Math.max(this.#durable.get(sessionId) ?? -1, highestSeq[i]));
+    });
+    for (const sessionId of sessions) {
       try {
         this.#listeners.get(sessionId)?.(this.#durable.get(sessionId)!);
       } catch (error) {
@@ -282,7 +230,7 @@ export class EventLog {
       // nothing is queued (else every ended session left an entry behind).
       if (
         !this.#nextSeq.has(sessionId) && !this.#waiters.has(sessionId) &&
-        !this.#queue.some((e) => e.sessionId === sessionId)
+        !this.#queue.has(sessionId)
       ) this.#forgetDurability(sessionId);
     }
   }
