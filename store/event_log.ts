@@ -1,7 +1,7 @@
 /**
  * The append-only session event log, written in batches off the real-time path: `append`
  * only queues and returns the event's sequence number; a flush writes every queued event in
- * one multi-row insert at most `flushIntervalMs` later (the durability bound: an event is
+ * one statement at most `flushIntervalMs` later (the durability bound: an event is
  * durable within 200 ms by default, and at once after `flush()` or `close()`). A failed write
  * keeps its events queued and is retried; nothing is dropped.
  *
