@@ -11,11 +11,7 @@ import type { IngressFrame } from "../pipeline/ingress_frames.ts";
 import { SessionEgress } from "./session_egress.ts";
 import { SessionBackground } from "./session_background.ts";
 import { type MicroTurn, MicroTurnFlags } from "../protocol/worker_link.ts";
-import {
-  CLIENT_PROTOCOL_VERSION,
-  type OutputMessage,
-  type ServerMessage,
-} from "../protocol/client_messages.ts";
+import { CLIENT_PROTOCOL_VERSION, type ServerMessage } from "../protocol/client_messages.ts";
 import { ERROR_CODES, type ErrorCode, ProtocolError } from "../protocol/error_codes.ts";
 import {
   DMEL_BINS,
@@ -31,7 +27,7 @@ import { SessionWorker } from "./session_worker.ts";
 import { SessionTurns } from "./session_turns.ts";
 import { SessionCompaction } from "./session_compaction.ts";
 import { MicroTurnClock } from "./micro_turn_clock.ts";
-import { InputAcknowledgements } from "./input_acknowledgements.ts";
+import { OutputRiders } from "./output_riders.ts";
 import { MicroTurnLedger } from "./micro_turn_ledger.ts";
 import { meanDmelLevel } from "../pipeline/dmel.ts";
 import { ClientInput } from "./client_input.ts";
@@ -52,7 +48,7 @@ export class EdgeSession {
   #worker: SessionWorker | undefined;
   #detachedAtMs: number | undefined;
   #detachTimer: ReturnType<typeof setTimeout> | undefined;
-  readonly #acks = new InputAcknowledgements();
+  readonly #riders: OutputRiders;
   readonly #ledger: MicroTurnLedger;
   readonly #input: ClientInput;
   readonly #compaction: SessionCompaction;
@@ -72,11 +68,15 @@ export class EdgeSession {
       onMalformedVideo: (error) => this.#report("malformed_video", String(error)),
     });
     this.#writer = this.#pipeline.writable.getWriter();
+    this.#riders = new OutputRiders({
+      sendAlone: (message) => this.#sendJson(message),
+      newerInput: (sequence) => this.#pipeline.jitter.acknowledgedSequence !== sequence,
+    });
     this.#ledger = new MicroTurnLedger({
       sessionId: options.sessionId,
       eventLog: options.eventLog,
       clock: options.clock,
-      acknowledge: (sequence) => this.#inputDurable(sequence),
+      acknowledge: (sequence) => this.#riders.durable(sequence),
     });
     this.#background = new SessionBackground(options.delegation, {
       sessionId: options.sessionId,
@@ -122,7 +122,7 @@ export class EdgeSession {
       ledger: this.#ledger,
       egress: this.#egress,
       connected: () => this.#socketOpen,
-      send: (output) => this.#sendJson(this.#withAck(output)),
+      send: (output) => this.#sendJson(this.#riders.carry(output)),
       linearPcm: options.codec === "l16",
       metrics: options.metrics,
       clock: options.clock,
@@ -266,7 +266,7 @@ export class EdgeSession {
     this.#socket = socket;
     this.#socketOpen = true;
     this.#ledger.newConnection();
-    this.#acks.reset();
+    this.#riders.reset();
     eventLog.append(sessionId, {
       kind: "session_resumed",
       microTurn: this.#ledger.count,
@@ -430,8 +430,7 @@ export class EdgeSession {
     const jitter = this.#pipeline.jitter;
     this.#ledger.covers(index, jitter.acknowledgedSequence);
     if (index % STATS_EVERY_TURNS === STATS_EVERY_TURNS - 1) {
-      this.#sendJson({
-        type: "stats",
+      this.#riders.stats({
         jitter: jitter.stats,
         egress: this.#egress.stats,
         videoDropped: this.#input.videoDropped,
@@ -455,18 +454,6 @@ export class EdgeSession {
   #report(code: ErrorCode, message: string): void {
     this.#o.metrics.clientErrors.inc({ code });
     this.#sendJson({ type: "error", code, message, fatal: ERROR_CODES[code] !== null });
-  }
-
-  /** Input up to `sequence` is durable: the next output carries it, or it goes out alone. */
-  #inputDurable(sequence: number): void {
-    const newerInput = this.#pipeline.jitter.acknowledgedSequence !== sequence;
-    const now = this.#acks.durable(sequence, newerInput);
-    if (now !== undefined) this.#sendJson({ type: "ack", sequence: now });
-  }
-
-  #withAck(output: OutputMessage): OutputMessage {
-    const ack = this.#acks.carry();
-    return ack === undefined ? output : { ...output, ack };
   }
 
   #sendJson(message: ServerMessage): void {

@@ -56,6 +56,18 @@ export interface OutputMessage {
   audioFrames: number;
   /** Set when input up to this sequence became durable since the last acknowledgement. */
   ack?: number;
+  /** Once a second: the link's counters (a `stats` message's, which then does not come). */
+  stats?: SessionStats;
+}
+
+/** The session's link counters, told once a second. */
+export interface SessionStats {
+  /** The jitter buffer's counters. */
+  jitter: JitterStats;
+  /** The egress pacer's counters. */
+  egress: EgressStats;
+  /** Camera frames dropped because the ingress pipeline was backed up. */
+  videoDropped: number;
 }
 
 /** Messages the edge sends as JSON text. */
@@ -87,8 +99,8 @@ export type ServerMessage =
   | { type: "pong"; t: number }
   /** Every input packet up to `sequence` (16-bit RTP) was received or given up on. */
   | { type: "ack"; sequence: number }
-  /** Once a second: the jitter buffer's and the egress pacer's counters. */
-  | { type: "stats"; jitter: JitterStats; egress: EgressStats; videoDropped: number }
+  /** The link's counters, once a second when no output carried them. */
+  | ({ type: "stats" } & SessionStats)
   | OutputMessage
   | { type: "error"; code: ErrorCode; message: string; fatal: boolean }
   | { type: "closed"; reason: string; microTurns: number; egress: EgressStats };

@@ -24,7 +24,7 @@ import {
   RTP_TICKS_PER_FRAME,
 } from "../../protocol/media_format.ts";
 import { type UplinkPacket, UplinkPacketizer } from "./uplink_packetizer.ts";
-import type { ServerMessage } from "../../protocol/client_messages.ts";
+import type { ServerMessage, SessionStats } from "../../protocol/client_messages.ts";
 import { type EncodedFrame, Microphone, type OpusEncoderChoice } from "./microphone.ts";
 import { AudioPlayer } from "./audio_player.ts";
 import { Camera } from "./camera.ts";
@@ -260,6 +260,7 @@ export class InteractionClient extends EventTarget {
         break;
       case "output":
         if (message.ack !== undefined) this.#acknowledge(message.ack);
+        if (message.stats) this.#takeStats(message.stats);
         this.#emit("output", {
           index: message.index,
           text: message.text,
@@ -268,10 +269,7 @@ export class InteractionClient extends EventTarget {
         });
         break;
       case "stats":
-        this.#stats.jitterMs = message.jitter.targetDelayMs;
-        this.#stats.edgeBufferMs = message.jitter.currentDelayMs;
-        this.#stats.lateFrames = message.jitter.lateFrames;
-        this.#stats.concealedFrames = message.jitter.concealedFrames;
+        this.#takeStats(message);
         break;
       case "pong":
         this.#stats.roundTripMs = performance.now() - message.t;
@@ -285,6 +283,14 @@ export class InteractionClient extends EventTarget {
       case "closed":
         break;
     }
+  }
+
+  /** The edge's once-a-second link counters, on an `output` or alone. */
+  #takeStats({ jitter }: SessionStats): void {
+    this.#stats.jitterMs = jitter.targetDelayMs;
+    this.#stats.edgeBufferMs = jitter.currentDelayMs;
+    this.#stats.lateFrames = jitter.lateFrames;
+    this.#stats.concealedFrames = jitter.concealedFrames;
   }
 
   #sendAudio(frame: EncodedFrame): void {
