@@ -14,7 +14,7 @@ import {
   type WorkerLinkFrame,
 } from "../protocol/worker_link.ts";
 import { ProtocolError } from "../protocol/error_codes.ts";
-import { LINK_BATCHES_PARAMETER, LinkFrameBatcher, linkFramesIn } from "../protocol/link_batch.ts";
+import { LINK_BATCHES_PARAMETER, linkFramesIn } from "../protocol/link_batch.ts";
 import type { Logger } from "../lib/logger.ts";
 // The npm `ws` client, not Deno's WebSocket: Deno's client writes a frame's header and
 // payload separately with Nagle's algorithm on, so every micro-turn frame (about 1.7 kB)
@@ -59,13 +59,6 @@ export class WorkerLinkClient {
   #log: Logger;
   readonly #secret: string | undefined;
   #socket: NodelayWebSocket | undefined;
-  /**
-   * How frames leave on `#socket` once its worker said it reads batches (in its `opened`
-   * replies): the frames of one turn of the event loop (micro-turns closing together, a step's
-   * worth of sessions) in one message. Until then, and to a worker of an earlier release, one
-   * frame a message.
-   */
-  #batcher: LinkFrameBatcher | undefined;
   #connecting: Promise<NodelayWebSocket> | undefined;
   #sessions = new Map<string, LinkSessionHandlers>();
   #pendingOpens = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
@@ -105,13 +98,13 @@ export class WorkerLinkClient {
     context = "",
     replay: () => MicroTurn[] = () => [],
   ): Promise<void> {
-    await this.#connect();
+    const socket = await this.#connect();
     const opened = new Promise<void>((resolve, reject) => {
       this.#pendingOpens.set(sessionId, { resolve, reject });
     });
     this.#sessions.set(sessionId, handlers);
     const body = { startedAtMs: session.startedAtMs, context, audio: session.audio };
-    this.#send({ type: "open", sessionId, index: 0, body });
+    socket.send(encodeLinkFrame({ type: "open", sessionId, index: 0, body }));
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       await Promise.race([
@@ -137,7 +130,7 @@ export class WorkerLinkClient {
   /** Sends a micro-turn; false when the link is down. */
   send(turn: MicroTurn): boolean {
     if (!this.connected) return false;
-    this.#send({ type: "micro_turn", turn });
+    this.#socket!.send(encodeLinkFrame({ type: "micro_turn", turn }));
     return true;
   }
 
@@ -148,7 +141,9 @@ export class WorkerLinkClient {
    */
   rebuild(sessionId: string, context: string, replay: MicroTurn[] = []): boolean {
     if (!this.connected) return false;
-    this.#send({ type: "rebuild", sessionId, index: 0, body: { context } });
+    this.#socket!.send(
+      encodeLinkFrame({ type: "rebuild", sessionId, index: 0, body: { context } }),
+    );
     this.#replay(sessionId, replay);
     return true;
   }
@@ -156,40 +151,22 @@ export class WorkerLinkClient {
   /** Sends recent micro-turns to append to a session's rebuilt context. */
   #replay(sessionId: string, turns: MicroTurn[]): void {
     if (turns.length === 0 || !this.connected) return;
-    this.#send({ type: "replay", sessionId, turns });
+    this.#socket!.send(encodeLinkFrame({ type: "replay", sessionId, turns }));
   }
 
   /** Closes a session on the worker. */
   close(sessionId: string): void {
     this.#sessions.delete(sessionId);
     if (this.connected) {
-      this.#send({ type: "close", sessionId, index: 0, body: {} });
+      this.#socket!.send(encodeLinkFrame({ type: "close", sessionId, index: 0, body: {} }));
     }
   }
 
-  /** Closes the link (after the frames queued this turn of the event loop). */
+  /** Closes the link. */
   disconnect(): void {
-    this.#batcher?.flush();
-    this.#batcher = undefined;
     const socket = this.#socket;
     this.#socket = undefined;
     socket?.close(1000, "edge shutting down");
-  }
-
-  /** Sends a frame on the open link, in a batch when the worker reads them. */
-  #send(frame: WorkerLinkFrame): void {
-    const bytes = encodeLinkFrame(frame);
-    if (this.#batcher) this.#batcher.push(bytes);
-    else this.#socket!.send(bytes);
-  }
-
-  /** Batches what the link sends from now on, if the worker's `opened` says it reads them. */
-  #batchIfTaken(body: Record<string, unknown>): void {
-    const socket = this.#socket;
-    if (this.#batcher || body.batches !== true || !socket) return;
-    this.#batcher = new LinkFrameBatcher((message) => {
-      if (socket.readyState === NodelayWebSocket.OPEN) socket.send(message);
-    });
   }
 
   #connect(): Promise<NodelayWebSocket> {
@@ -249,7 +226,6 @@ export class WorkerLinkClient {
 
   #lost(): void {
     this.#socket = undefined;
-    this.#batcher = undefined;
     this.#log.warn("worker link lost", { url: this.#url, sessions: this.#sessions.size });
     const sessions = [...this.#sessions.values()];
     this.#sessions.clear();
@@ -297,7 +273,6 @@ export class WorkerLinkClient {
         this.#sessions.get(frame.sessionId)?.onAudioRest(frame.index, frame.payloads);
         return;
       case "opened":
-        this.#batchIfTaken(frame.body);
         this.#pendingOpens.get(frame.sessionId)?.resolve();
         return;
       case "error": {

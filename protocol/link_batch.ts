@@ -8,11 +8,8 @@
  * header (the all-zero session id, the frame count in the index field), then each frame as a u32
  * byte count and its bytes.
  *
- * A worker sends batches only to an edge that asked for them (`?batches=1` on the link's URL): an
- * edge of an older release reads every message as one frame. An edge batches what it sends (the
- * micro-turns that close in one turn of its event loop) once its worker said in an `opened`
- * reply that it reads batches (`batches: true`): a worker of an older release gets one frame a
- * message.
+ * A peer sends batches only to an edge that asked for them (`?batches=1` on the link's URL): an
+ * edge of an older release reads every message as one frame.
  *
  * @module
  */

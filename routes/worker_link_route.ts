@@ -24,7 +24,7 @@ import { defaultEncodeThreads, OutputEncoderPool } from "../gpu-worker/output_en
 import { errorCodeOf } from "../protocol/error_codes.ts";
 import { createLogger, type Logger } from "../lib/logger.ts";
 import { requireSharedSecret } from "./internal_auth.ts";
-import { LINK_BATCHES_PARAMETER, LinkFrameBatcher, linkFramesIn } from "../protocol/link_batch.ts";
+import { LINK_BATCHES_PARAMETER, LinkFrameBatcher } from "../protocol/link_batch.ts";
 
 /** Sends a session event to the edge whose link opened the session. */
 export type SessionNotifier = (sessionId: string, body: Record<string, unknown>) => void;
@@ -142,73 +142,6 @@ export function mountWorkerLink(
           body: { code, message: error instanceof Error ? error.message : String(error) },
         });
       };
-      /** Handles one frame from the edge. */
-      const handle = (ws: WSContext, frame: WorkerLinkFrame) => {
-        switch (frame.type) {
-          case "open": {
-            const { sessionId, index, body } = frame;
-            const context = typeof body.context === "string" ? body.context : "";
-            let opening: Promise<void>;
-            try {
-              opening = runtime.open(sessionId, Number(body.startedAtMs) || Date.now(), context);
-              opened.add(sessionId);
-              owners.set(sessionId, ws);
-              if (encoders && body.audio === "opus") {
-                opusSessions.add(sessionId);
-                encoders.open(sessionId);
-              }
-            } catch (error) {
-              fail(ws, sessionId, index, error);
-              return;
-            }
-            opening.then(
-              () =>
-                send(ws, {
-                  type: "opened",
-                  sessionId,
-                  index,
-                  body: {
-                    model: runtime.modelName,
-                    audio: opusSessions.has(sessionId) ? "opus" : "pcm",
-                    // This worker reads batches from the edge too (protocol/link_batch.ts).
-                    batches: true,
-                  },
-                }),
-              (error) => fail(ws, sessionId, index, error),
-            );
-            return;
-          }
-          case "rebuild": {
-            const { sessionId, index, body } = frame;
-            runtime.rebuild(sessionId, String(body.context ?? "")).catch((error) =>
-              fail(ws, sessionId, index, error)
-            );
-            return;
-          }
-          case "replay":
-            runtime.replay(frame.sessionId, frame.turns).catch((error) =>
-              fail(ws, frame.sessionId, frame.turns[0]?.index ?? 0, error)
-            );
-            return;
-          case "micro_turn":
-            runtime.run(frame.turn).then(
-              (output) => sendOutput(ws, output),
-              (error) => fail(ws, frame.turn.sessionId, frame.turn.index, error),
-            );
-            return;
-          case "close":
-            closeSession(frame.sessionId);
-            opened.delete(frame.sessionId);
-            return;
-          default:
-            fail(
-              ws,
-              LINK_SESSION_ID,
-              0,
-              new MalformedLinkFrameError(`a worker does not accept ${frame.type} frames`),
-            );
-        }
-      };
       return {
         onOpen: (_event, ws) => {
           (ws.raw as WebSocket).binaryType = "arraybuffer";
@@ -227,21 +160,73 @@ export function mountWorkerLink(
           if (!(event.data instanceof ArrayBuffer)) {
             return fail(ws, LINK_SESSION_ID, 0, new MalformedLinkFrameError("text message"));
           }
-          let frames: Uint8Array[];
+          let frame: WorkerLinkFrame;
           try {
-            frames = linkFramesIn(new Uint8Array(event.data));
+            frame = decodeLinkFrame(new Uint8Array(event.data));
           } catch (error) {
             return fail(ws, LINK_SESSION_ID, 0, error);
           }
-          for (const bytes of frames) {
-            let frame: WorkerLinkFrame;
-            try {
-              frame = decodeLinkFrame(bytes);
-            } catch (error) {
-              fail(ws, LINK_SESSION_ID, 0, error);
-              continue;
+          switch (frame.type) {
+            case "open": {
+              const { sessionId, index, body } = frame;
+              const context = typeof body.context === "string" ? body.context : "";
+              let opening: Promise<void>;
+              try {
+                opening = runtime.open(sessionId, Number(body.startedAtMs) || Date.now(), context);
+                opened.add(sessionId);
+                owners.set(sessionId, ws);
+                if (encoders && body.audio === "opus") {
+                  opusSessions.add(sessionId);
+                  encoders.open(sessionId);
+                }
+              } catch (error) {
+                fail(ws, sessionId, index, error);
+                return;
+              }
+              opening.then(
+                () =>
+                  send(ws, {
+                    type: "opened",
+                    sessionId,
+                    index,
+                    body: {
+                      model: runtime.modelName,
+                      audio: opusSessions.has(sessionId) ? "opus" : "pcm",
+                    },
+                  }),
+                (error) => fail(ws, sessionId, index, error),
+              );
+              return;
             }
-            handle(ws, frame);
+            case "rebuild": {
+              const { sessionId, index, body } = frame;
+              runtime.rebuild(sessionId, String(body.context ?? "")).catch((error) =>
+                fail(ws, sessionId, index, error)
+              );
+              return;
+            }
+            case "replay":
+              runtime.replay(frame.sessionId, frame.turns).catch((error) =>
+                fail(ws, frame.sessionId, frame.turns[0]?.index ?? 0, error)
+              );
+              return;
+            case "micro_turn":
+              runtime.run(frame.turn).then(
+                (output) => sendOutput(ws, output),
+                (error) => fail(ws, frame.turn.sessionId, frame.turn.index, error),
+              );
+              return;
+            case "close":
+              closeSession(frame.sessionId);
+              opened.delete(frame.sessionId);
+              return;
+            default:
+              fail(
+                ws,
+                LINK_SESSION_ID,
+                0,
+                new MalformedLinkFrameError(`a worker does not accept ${frame.type} frames`),
+              );
           }
         },
         onClose: (_event, ws) => {

@@ -3,7 +3,7 @@ import { startWorker } from "../gpu-worker/worker_server.ts";
 import { ConfigSchema } from "../config.ts";
 import { createLogger } from "../lib/logger.ts";
 import { decodeLinkFrame, encodeLinkFrame, type WorkerLinkFrame } from "../protocol/worker_link.ts";
-import { encodeLinkBatch, linkFramesIn } from "../protocol/link_batch.ts";
+import { linkFramesIn } from "../protocol/link_batch.ts";
 import { serveWorkerLink } from "./worker_link_route.ts";
 import { HeldRuntime } from "../tests/support/held_runtime.ts";
 import { randomMicroTurn } from "../tests/support/micro_turns.ts";
@@ -50,12 +50,6 @@ Deno.test("the worker link answers bad frames and unknown sessions with error fr
     };
     socket.send(encodeLinkFrame({ type: "micro_turn", turn }));
     assert.equal(errorCode(await next()), "unknown_session");
-    // A batch's frames are each taken as if they came alone: a bad one does not lose the rest.
-    socket.send(
-      encodeLinkBatch([new Uint8Array([9, 9, 9]), encodeLinkFrame({ type: "micro_turn", turn })]),
-    );
-    assert.equal(errorCode(await next()), "malformed_frame");
-    assert.equal(errorCode(await next()), "unknown_session");
     socket.send(
       encodeLinkFrame({ type: "open", sessionId: a, index: 0, body: { startedAtMs: Date.now() } }),
     );
@@ -97,7 +91,7 @@ Deno.test("the worker link answers bad frames and unknown sessions with error fr
   }
 });
 
-Deno.test("a worker reads an edge's batch, and a step's outputs reach an edge that asked for batches as one message, others one by one", async () => {
+Deno.test("a step's outputs reach an edge that asked for batches as one message, others one by one", async () => {
   const runtime = new HeldRuntime();
   const worker = serveWorkerLink(runtime, "127.0.0.1", undefined, { encodeThreads: 0 });
   const connect = async (url: string) => {
@@ -128,15 +122,12 @@ Deno.test("a worker reads an edge's batch, and a step's outputs reach an edge th
       for (const sessionId of sessions) {
         link.socket.send(encodeLinkFrame({ type: "open", sessionId, index: 0, body: {} }));
       }
-      const opened = await frames(link, 3);
-      assert.deepEqual(opened.map((frame) => frame.type), Array(3).fill("opened"));
-      // The worker says it reads batches; the edge that asked sends its micro-turns as one.
-      assert.ok(opened.every((frame) => frame.type === "opened" && frame.body.batches === true));
-      const turns = sessions.map((sessionId, i) =>
-        encodeLinkFrame({ type: "micro_turn", turn: randomMicroTurn(sessionId, i, random) })
+      assert.deepEqual((await frames(link, 3)).map((frame) => frame.type), Array(3).fill("opened"));
+      sessions.forEach((sessionId, i) =>
+        link.socket.send(
+          encodeLinkFrame({ type: "micro_turn", turn: randomMicroTurn(sessionId, i, random) }),
+        )
       );
-      if (link === batched) link.socket.send(encodeLinkBatch(turns));
-      else for (const turn of turns) link.socket.send(turn);
     }
     await runtime.holding(6);
     batched.messages = plain.messages = 0;
